@@ -1,0 +1,3 @@
+from kn_walk.cli.app import main
+
+main()

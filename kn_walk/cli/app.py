@@ -1,0 +1,68 @@
+"""The ``knwalk`` command: a root Typer app with one sub-app per noun."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+
+from kn_walk import __version__
+from kn_walk.cli.sandbox import sandbox_app
+from kn_walk.errors import EXIT_FAILURE, KnwalkError
+
+app = typer.Typer(
+    name="knwalk",
+    help="The Knative walkthrough as typed, tested commands, on GKE or a local sandbox.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"knwalk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """knwalk: learn Knative Serving by running it."""
+    _state["debug"] = debug
+
+
+def main() -> None:
+    try:
+        app()
+    except KnwalkError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        from kn_walk.render import console
+
+        err = console(stderr=True)
+        err.print(f"Error: {exc.message}", markup=False)
+        if exc.hint:
+            err.print(f"Hint: {exc.hint}", markup=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # an unexpected failure: one line, traceback only with --debug
+        if _state["debug"]:
+            raise
+        print(f"Error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("Hint: run again with --debug for the traceback, and report it", file=sys.stderr)
+        sys.exit(EXIT_FAILURE)

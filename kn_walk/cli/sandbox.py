@@ -1,0 +1,209 @@
+"""``knwalk sandbox up|status|down|reset``: the local Knative cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kn_walk.errors import KnwalkError, UsageError
+
+sandbox_app = typer.Typer(
+    help="A local Kubernetes API with Knative Serving and an ingress gateway; no cloud needed.",
+    no_args_is_help=True,
+)
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Where the sandbox keeps its objects [default: $XDG_STATE_HOME/knwalk/sandbox].",
+    ),
+]
+KubeconfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Kubeconfig file to write [default: first of $KUBECONFIG, else ~/.kube/config].",
+    ),
+]
+
+
+def _state_dir(value: Path | None) -> Path:
+    from kn_walk.sandbox.control import default_state_dir
+
+    return (value or default_state_dir()).expanduser().absolute()
+
+
+def _output(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise UsageError(
+            f"-o/--output {value!r} is not supported", f"use one of: {', '.join(allowed)}"
+        )
+    return value
+
+
+@sandbox_app.command("up")
+def up(
+    api_port: Annotated[
+        int | None, typer.Option("--api-port", help="API port [default: a free one].")
+    ] = None,
+    gateway_port: Annotated[
+        int | None, typer.Option("--gateway-port", help="Gateway port [default: a free one].")
+    ] = None,
+    state_dir: StateDir = None,
+    kubeconfig: KubeconfigOpt = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain", help="Domain for Route URLs (config-domain) [default: example.com]."
+        ),
+    ] = None,
+    stable_window: Annotated[
+        float | None,
+        typer.Option(
+            "--stable-window",
+            help="Seconds without traffic before a Revision scales to zero [default: 60].",
+            min=0.1,
+        ),
+    ] = None,
+    scale_to_zero_grace: Annotated[
+        float | None,
+        typer.Option(
+            "--scale-to-zero-grace",
+            help="Grace period in seconds before scale to zero [default: 30].",
+            min=0.0,
+        ),
+    ] = None,
+) -> None:
+    """Start the sandbox in the background and make `knwalk-sandbox` the current context."""
+    from kn_walk import kubeconfig as kc
+    from kn_walk.render import console, key_values
+    from kn_walk.sandbox import control
+
+    sdir = _state_dir(state_dir)
+    info, started = control.start(
+        sdir,
+        api_port=api_port,
+        gateway_port=gateway_port,
+        domain=domain,
+        stable_window=stable_window,
+        scale_to_zero_grace=scale_to_zero_grace,
+    )
+    out = console()
+    if not started:
+        out.print(f"The sandbox is already running (pid {info.pid}); nothing changed.")
+    else:
+        path = kc.resolve_path(kubeconfig)
+        control.write_kubeconfig(info, path)
+        out.print(
+            f"Sandbox started (pid {info.pid}); context {control.CONTEXT} is now current in {path}."
+        )
+    out.print(
+        key_values(
+            [
+                ("API", info.api),
+                ("Gateway", info.gateway),
+                ("Domain", info.domain),
+                ("State", str(info.state_dir)),
+            ]
+        )
+    )
+    if started:
+        out.print("Next: kubectl get ksvc")
+
+
+@sandbox_app.command("status")
+def status(
+    state_dir: StateDir = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="table or json.")] = "table",
+) -> None:
+    """Show whether the sandbox runs, where, and how many objects it holds."""
+    from kn_walk.render import console, emit, grid, key_values
+    from kn_walk.sandbox import control
+
+    fmt = _output(output, ("table", "json"))
+    sdir = _state_dir(state_dir)
+    info = control.running(sdir)
+    if info is None:
+        if fmt == "json":
+            emit(
+                {
+                    "running": False,
+                    "pid": None,
+                    "api": None,
+                    "gateway": None,
+                    "context": control.CONTEXT,
+                    "state_dir": str(sdir),
+                },
+                "json",
+            )
+            raise typer.Exit(1)
+        raise KnwalkError(
+            f"the sandbox is not running (state dir {sdir})", "start it with: knwalk sandbox up"
+        )
+    counts = control.object_counts(info)
+    if fmt == "json":
+        emit({"running": True, **info.as_dict(), "objects": counts}, "json")
+        return
+    out = console()
+    out.print(
+        key_values(
+            [
+                ("Status", "running"),
+                ("PID", info.pid),
+                ("API", info.api),
+                ("Gateway", info.gateway),
+                ("Context", control.CONTEXT),
+                ("Domain", info.domain),
+                ("State dir", str(info.state_dir)),
+            ]
+        )
+    )
+    out.print(grid(["OBJECTS", "COUNT"], [(k, v) for k, v in counts.items()]))
+
+
+@sandbox_app.command("down")
+def down(state_dir: StateDir = None) -> None:
+    """Stop the sandbox and every process it started; its objects are kept."""
+    from kn_walk.render import console
+    from kn_walk.sandbox import control
+
+    pid = control.stop(_state_dir(state_dir))
+    if pid is None:
+        console().print("The sandbox is not running; nothing to stop.")
+    else:
+        console().print(
+            f"Sandbox stopped (pid {pid}). Its state is kept; `knwalk sandbox up` resumes it."
+        )
+
+
+@sandbox_app.command("reset")
+def reset(
+    state_dir: StateDir = None,
+    kubeconfig: KubeconfigOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Stop the sandbox and delete all its state (objects, token)."""
+    import sys
+
+    from kn_walk import kubeconfig as kc
+    from kn_walk.render import console
+    from kn_walk.sandbox import control
+
+    sdir = _state_dir(state_dir)
+    if not sdir.exists():
+        console().print(f"No sandbox state at {sdir}; nothing to reset.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "reset deletes every object in the sandbox and needs confirmation", "pass --yes"
+            )
+        if not typer.confirm(f"Delete the sandbox state in {sdir}?", default=False):
+            raise typer.Exit(1)
+    control.reset(sdir, kc.resolve_path(kubeconfig))
+    console().print(
+        f"Sandbox state deleted ({sdir}); context {control.CONTEXT} removed from the kubeconfig."
+    )

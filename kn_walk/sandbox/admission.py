@@ -1,0 +1,359 @@
+"""The Knative Serving webhook: defaulting and validation for serving.knative.dev objects.
+
+Messages follow Knative's ``apis.FieldError`` formatting (errors merged by
+message, sorted, ``message: path, path``), wrapped as kube-apiserver wraps a
+webhook denial: ``admission webhook "validation.webhook.serving.knative.dev"
+denied the request: validation failed: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
+from kn_walk.sandbox.resources import DNS1035_MSG, WriteContext, dns1035_errors, rkey
+from kn_walk.sandbox.store import Obj
+
+VALIDATION_WEBHOOK = "validation.webhook.serving.knative.dev"
+GROUP_PREFIX = "serving.knative.dev/"
+CREATOR = "serving.knative.dev/creator"
+LAST_MODIFIER = "serving.knative.dev/lastModifier"
+SERVICE_LABEL = "serving.knative.dev/service"
+VISIBILITY_LABEL = "networking.knative.dev/visibility"
+
+DEFAULT_TIMEOUT_SECONDS = 300
+MAX_TIMEOUT_SECONDS = 600
+MAX_CONTAINER_CONCURRENCY = 1000
+USER_CONTAINER = "user-container"
+
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+@dataclass
+class FieldError:
+    message: str
+    paths: list[str]
+    details: str = ""
+
+
+@dataclass
+class Errors:
+    items: list[FieldError] = field(default_factory=list)
+
+    def add(self, message: str, *paths: str, details: str = "") -> None:
+        self.items.append(FieldError(message, list(paths), details))
+
+    def text(self) -> str:
+        """Knative's FieldError.Error(): merge equal messages, sort, one per line."""
+        merged: dict[tuple[str, str], list[str]] = {}
+        for e in self.items:
+            paths = merged.setdefault((e.message, e.details), [])
+            paths.extend(p for p in e.paths if p not in paths)
+        lines = []
+        for (message, details), paths in sorted(merged.items()):
+            line = f"{message}: {', '.join(sorted(paths))}"
+            lines.append(f"{line}\n{details}" if details else line)
+        return "\n".join(lines)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# ------------------------------------------------------------------ defaulting
+def default_revision_spec(spec: Obj) -> None:
+    """RevisionSpec.SetDefaults with Knative's default config-defaults."""
+    if not _int(spec.get("timeoutSeconds")):
+        spec["timeoutSeconds"] = DEFAULT_TIMEOUT_SECONDS
+    if spec.get("containerConcurrency") is None:
+        spec["containerConcurrency"] = 0
+    spec.setdefault("enableServiceLinks", False)
+    containers = spec.get("containers")
+    if not isinstance(containers, list):
+        return
+    for i, c in enumerate(containers):
+        if not isinstance(c, dict):
+            continue
+        if not c.get("name"):
+            c["name"] = USER_CONTAINER if len(containers) == 1 else f"{USER_CONTAINER}-{i}"
+        c.setdefault("resources", {})
+        if len(containers) == 1 or c.get("ports"):
+            probe = c.get("readinessProbe")
+            if not isinstance(probe, dict):
+                probe = c["readinessProbe"] = {}
+            if not any(k in probe for k in ("tcpSocket", "httpGet", "exec", "grpc")):
+                probe["tcpSocket"] = {"port": 0}
+            if not probe.get("successThreshold"):
+                probe["successThreshold"] = 1
+        for vm in c.get("volumeMounts") or []:
+            if isinstance(vm, dict):
+                vm["readOnly"] = True
+
+
+def default_traffic(spec: Obj, *, in_service: bool) -> None:
+    traffic = spec.get("traffic")
+    if not traffic and in_service:
+        spec["traffic"] = [{"latestRevision": True, "percent": 100}]
+        return
+    if isinstance(traffic, list):
+        for t in traffic:
+            if isinstance(t, dict) and t.get("latestRevision") is None:
+                t["latestRevision"] = not t.get("revisionName")
+
+
+# ------------------------------------------------------------------ validation
+def validate_object_meta(meta: Obj, errs: Errors) -> None:
+    name, generate = meta.get("name") or "", meta.get("generateName") or ""
+    if generate:
+        msgs = (
+            dns1035_errors(generate.rstrip("-") or "a")
+            if len(generate) <= 58
+            else ["must be no more than 63 characters"]
+        )
+        if msgs:
+            errs.add(f"not a DNS 1035 label prefix: [{'; '.join(msgs)}]", "metadata.generateName")
+    if name:
+        msgs = dns1035_errors(name)
+        if msgs:
+            errs.add(f"not a DNS 1035 label: [{'; '.join(msgs)}]", "metadata.name")
+    if not name and not generate:
+        errs.add("name or generateName is required", "metadata.name")
+
+
+def validate_traffic(
+    traffic: Any, errs: Errors, *, in_service: bool, base: str = "spec.traffic"
+) -> None:
+    if traffic is None:
+        return
+    if not isinstance(traffic, list):
+        errs.add("expected a list", base)
+        return
+    seen_tags: dict[str, int] = {}
+    total = 0
+    for i, t in enumerate(traffic):
+        p = f"{base}[{i}]"
+        if not isinstance(t, dict):
+            errs.add("expected an object", p)
+            continue
+        rev, cfg = t.get("revisionName") or "", t.get("configurationName") or ""
+        latest = t.get("latestRevision")
+        if isinstance(latest, bool) and (rev != "") == latest:
+            errs.add(
+                f"may not set revisionName {json.dumps(rev)} when latestRevision is {str(latest).lower()}",
+                f"{p}.latestRevision",
+            )
+        if in_service and cfg:
+            errs.add("must not set the field(s)", f"{p}.configurationName")
+        elif rev and cfg:
+            errs.add(
+                "expected exactly one, got both", f"{p}.revisionName", f"{p}.configurationName"
+            )
+        elif rev:
+            if len(rev) > 63 or not _QUALIFIED_NAME.match(rev):
+                errs.add(
+                    f"invalid key name {json.dumps(rev)}",
+                    f"{p}.revisionName",
+                    details=(
+                        "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
+                        "start and end with an alphanumeric character"
+                    ),
+                )
+        elif cfg:
+            if len(cfg) > 63 or not _QUALIFIED_NAME.match(cfg):
+                errs.add(f"invalid key name {json.dumps(cfg)}", f"{p}.configurationName")
+        elif not in_service:
+            errs.add(
+                "expected exactly one, got neither", f"{p}.revisionName", f"{p}.configurationName"
+            )
+        percent = t.get("percent")
+        if percent is not None:
+            if _int(percent) is None:
+                errs.add(f"invalid value: {percent}", f"{p}.percent")
+            else:
+                if percent < 0 or percent > 100:
+                    errs.add(f"expected 0 <= {percent} <= 100", f"{p}.percent")
+                total += percent
+        if t.get("url"):
+            errs.add("must not set the field(s)", f"{p}.url")
+        tag = t.get("tag") or ""
+        if tag:
+            if dns1035_errors(tag):
+                errs.add(
+                    f"invalid value: not a DNS 1035 label: [{DNS1035_MSG}]", f"{base}.tag[{i}]"
+                )
+            if tag in seen_tags:
+                errs.add(
+                    f"Multiple definitions for {json.dumps(tag)}",
+                    f"{base}[{i}].tag",
+                    f"{base}[{seen_tags[tag]}].tag",
+                )
+            else:
+                seen_tags[tag] = i
+    if total != 100:
+        errs.add(f"Traffic targets sum to {total}, want 100", base)
+
+
+def validate_revision_spec(spec: Any, errs: Errors, base: str) -> None:
+    if not isinstance(spec, dict):
+        errs.add("missing field(s)", base)
+        return
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        errs.add("missing field(s)", f"{base}.containers")
+    else:
+        for i, c in enumerate(containers):
+            if isinstance(c, dict) and not c.get("image"):
+                errs.add("missing field(s)", f"{base}.containers[{i}].image")
+        if len([c for c in containers if isinstance(c, dict) and c.get("ports")]) > 1:
+            errs.add("more than one container port is set", f"{base}.containers[*].ports")
+    timeout = _int(spec.get("timeoutSeconds"))
+    if timeout is not None and not 0 <= timeout <= MAX_TIMEOUT_SECONDS:
+        errs.add(f"expected 0 <= {timeout} <= {MAX_TIMEOUT_SECONDS}", f"{base}.timeoutSeconds")
+    cc = _int(spec.get("containerConcurrency"))
+    if cc is not None and not 0 <= cc <= MAX_CONTAINER_CONCURRENCY:
+        errs.add(
+            f"expected 0 <= {cc} <= {MAX_CONTAINER_CONCURRENCY}", f"{base}.containerConcurrency"
+        )
+
+
+def validate_template(template: Any, parent: str, errs: Errors, base: str) -> None:
+    if not isinstance(template, dict):
+        errs.add("missing field(s)", base)
+        return
+    tmeta = template.get("metadata") or {}
+    name = tmeta.get("name") if isinstance(tmeta, dict) else None
+    if name:
+        if not name.startswith(parent + "-"):
+            errs.add(
+                f"invalid value: {json.dumps(name)} must have prefix {json.dumps(parent + '-')}",
+                f"{base}.metadata.name",
+            )
+        elif dns1035_errors(name):
+            errs.add(f"not a DNS 1035 label: [{DNS1035_MSG}]", f"{base}.metadata.name")
+    validate_revision_spec(template.get("spec"), errs, f"{base}.spec")
+
+
+class KnativeWebhook:
+    """Admission for serving.knative.dev: mutating defaults, then validation."""
+
+    def handles(self, rt: ResourceType) -> bool:
+        return rt.group == SERVING_GROUP
+
+    def admit(self, rt: ResourceType, new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        if ctx.subresource:
+            return
+        kind = rt.kind
+        spec = new.get("spec")
+        if spec is None:
+            spec = new["spec"] = {}
+        meta = new["metadata"]
+        # -- defaulting (webhook.serving.knative.dev)
+        if isinstance(spec, dict):
+            template = spec.get("template")
+            if (
+                kind in ("Service", "Configuration")
+                and isinstance(template, dict)
+                and isinstance(template.get("spec"), dict)
+            ):
+                default_revision_spec(template["spec"])
+            if kind == "Revision":
+                default_revision_spec(spec)
+            if kind in ("Service", "Route"):
+                default_traffic(spec, in_service=kind == "Service")
+        annotations = meta.get("annotations")
+        if kind != "Revision" and not meta.get("ownerReferences"):
+            if not isinstance(annotations, dict):
+                annotations = meta["annotations"] = {}
+            if old is None:
+                annotations.setdefault(CREATOR, ctx.user)
+                annotations.setdefault(LAST_MODIFIER, ctx.user)
+            else:
+                old_ann = old["metadata"].get("annotations") or {}
+                if CREATOR in old_ann:
+                    annotations[CREATOR] = old_ann[CREATOR]
+                if old.get("spec") != spec:
+                    annotations[LAST_MODIFIER] = ctx.user
+                elif LAST_MODIFIER in old_ann:
+                    annotations[LAST_MODIFIER] = old_ann[LAST_MODIFIER]
+        # -- validation (validation.webhook.serving.knative.dev)
+        errs = Errors()
+        validate_object_meta(meta, errs)
+        labels = meta.get("labels") or {}
+        if isinstance(labels, dict):
+            for key, val in labels.items():
+                if key == VISIBILITY_LABEL and val != "cluster-local":
+                    errs.add(
+                        f"invalid value {json.dumps(val)}", f"metadata.labels.{VISIBILITY_LABEL}"
+                    )
+                elif kind == "Service" and key.startswith(GROUP_PREFIX):
+                    errs.add(f"invalid key name {json.dumps(key)}", "metadata.labels")
+        if not isinstance(spec, dict):
+            errs.add("expected an object", "spec")
+        elif kind in ("Service", "Configuration"):
+            validate_template(spec.get("template"), meta.get("name", ""), errs, "spec.template")
+            if old is not None:
+                self._verify_name_change(old, new, errs)
+        elif kind == "Revision":
+            validate_revision_spec(spec, errs, "spec")
+            if old is not None and old.get("spec") != spec:
+                errs.add(
+                    "Immutable fields changed (-old +new)",
+                    "spec",
+                    details=_diff(old.get("spec"), spec),
+                )
+        if isinstance(spec, dict) and kind in ("Service", "Route"):
+            validate_traffic(spec.get("traffic"), errs, in_service=kind == "Service")
+            if kind == "Service" and not errs.items:
+                self._check_revision_owners(meta, spec.get("traffic") or [], errs, ctx)
+        if errs.items:
+            raise E.admission_denied(VALIDATION_WEBHOOK, "validation failed: " + errs.text())
+
+    @staticmethod
+    def _verify_name_change(old: Obj, new: Obj, errs: Errors) -> None:
+        ot = (old.get("spec") or {}).get("template") or {}
+        nt = (new.get("spec") or {}).get("template") or {}
+        oname = (ot.get("metadata") or {}).get("name")
+        nname = (nt.get("metadata") or {}).get("name")
+        if nname and oname == nname and ot != nt:
+            errs.add(
+                "Saw the following changes without a name change (-old +new)",
+                "spec.template.metadata.name",
+                details=_diff(ot, nt),
+            )
+
+    @staticmethod
+    def _check_revision_owners(
+        meta: Obj, traffic: list[Any], errs: Errors, ctx: WriteContext
+    ) -> None:
+        """A Service's traffic may only name its own Revisions."""
+        rev_type = ctx.resources.registry.get(SERVING_GROUP, "v1", "revisions")
+        if rev_type is None:
+            return
+        name, ns = meta.get("name", ""), meta.get("namespace", "")
+        for i, t in enumerate(traffic):
+            rev = t.get("revisionName") if isinstance(t, dict) else None
+            if not rev:
+                continue
+            obj = ctx.resources.store.get(rkey(rev_type), ns, rev)
+            if obj is None:
+                continue  # a missing revision is reported by the Route (RevisionMissing)
+            owner = ((obj.get("metadata") or {}).get("labels") or {}).get(SERVICE_LABEL)
+            if owner != name:
+                errs.add(
+                    f"Revision {json.dumps(rev)} does not belong to Service {json.dumps(name)}",
+                    f"spec.traffic[{i}].revisionName",
+                )
+
+
+def _diff(old: Any, new: Any) -> str:
+    """A short -old +new rendering of what changed (Knative prints a go-cmp diff)."""
+    a = json.dumps(old, sort_keys=True, indent=1).splitlines()
+    b = json.dumps(new, sort_keys=True, indent=1).splitlines()
+    lines = [f"-: {x.strip()}" for x in a if x not in b] + [
+        f"+: {x.strip()}" for x in b if x not in a
+    ]
+    return "{*v1.RevisionSpec}\n" + "\n".join(lines[:20]) if lines else ""

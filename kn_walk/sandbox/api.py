@@ -1,0 +1,669 @@
+"""The Kubernetes REST API over aiohttp: discovery, CRUD, patch, watch, Status errors.
+
+Requests are parsed here and handed to :class:`Resources`; nothing here knows
+what a Knative Service is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from kn_walk import __version__
+from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox import openapi, tables
+from kn_walk.sandbox.registry import ResourceType
+from kn_walk.sandbox.resources import (
+    APPLY_PATCH,
+    APPLY_PATCH_CBOR,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_PATCH,
+    Resources,
+    WriteOptions,
+    rkey,
+)
+from kn_walk.sandbox.selectors import field_selector, label_selector
+from kn_walk.sandbox.store import Event, Gone, Obj
+
+log = logging.getLogger("knwalk.sandbox.api")
+
+MAX_BODY = 3 * 1024 * 1024
+KUBE_VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-knwalk-sandbox"}
+_TABLE_RE = re.compile(r"as=Table")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class ApiState:
+    resources: Resources
+    token: str
+    server_address: str = "127.0.0.1"
+
+
+def _json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def status_response(err: E.StatusError) -> web.Response:
+    return _json_response(err.status(), err.code, err.headers or None)
+
+
+@web.middleware
+async def _auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state: ApiState = request.app["state"]
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), state.token.encode()
+    ):
+        return status_response(E.UNAUTHORIZED)
+    try:
+        return await handler(request)
+    except E.StatusError as err:
+        return status_response(err)
+    except web.HTTPRequestEntityTooLarge:
+        return status_response(
+            E.StatusError(
+                413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728"
+            )
+        )
+    except web.HTTPException:
+        raise
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return status_response(
+            E.StatusError(500, "InternalError", "Internal error occurred: unexpected server error")
+        )
+
+
+def create_app(state: ApiState) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_auth_and_errors])
+    app["state"] = state
+    app.router.add_get("/version", _version)
+    app.router.add_get("/version/", _version)
+    for probe in ("/healthz", "/readyz", "/livez"):
+        app.router.add_get(probe, _ok)
+    app.router.add_get("/api", _api_versions)
+    app.router.add_get("/api/", _api_versions)
+    app.router.add_get("/apis", _api_groups)
+    app.router.add_get("/apis/", _api_groups)
+    app.router.add_get("/openapi/v2", _openapi_v2)
+    app.router.add_get("/openapi/v3", _openapi_v3_index)
+    app.router.add_get("/openapi/v3/{path:.*}", _openapi_v3_doc)
+    app.router.add_route("*", "/api/{version}{rest:(/.*)?}", _core)
+    app.router.add_route("*", "/apis/{group}{rest:(/.*)?}", _grouped)
+    return app
+
+
+# ------------------------------------------------------------------ discovery
+async def _ok(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _version(request: web.Request) -> web.Response:
+    return _json_response(
+        {
+            **KUBE_VERSION,
+            "gitCommit": f"knwalk-{__version__}",
+            "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z",
+            "goVersion": "go1.24.0",
+            "compiler": "gc",
+            "platform": "linux/amd64",
+        }
+    )
+
+
+async def _api_versions(request: web.Request) -> web.Response:
+    state: ApiState = request.app["state"]
+    return _json_response(
+        {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": state.server_address}
+            ],
+        }
+    )
+
+
+def _group_doc(group: str, versions: list[str]) -> Obj:
+    gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
+
+
+async def _api_groups(request: web.Request) -> web.Response:
+    reg = request.app["state"].resources.registry
+    groups = [_group_doc(g, vs) for g, vs in reg.group_versions().items() if g]
+    return _json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+
+
+def _resource_list(types: list[ResourceType], group_version: str) -> Obj:
+    resources: list[Obj] = []
+    for t in sorted(types, key=lambda t: t.plural):
+        entry: Obj = {
+            "name": t.plural,
+            "singularName": t.singular,
+            "namespaced": t.namespaced,
+            "kind": t.kind,
+            "verbs": list(t.verbs),
+        }
+        if t.short_names:
+            entry["shortNames"] = list(t.short_names)
+        if t.categories:
+            entry["categories"] = list(t.categories)
+        resources.append(entry)
+        if t.status_subresource:
+            resources.append(
+                {
+                    "name": f"{t.plural}/status",
+                    "singularName": "",
+                    "namespaced": t.namespaced,
+                    "kind": t.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }
+
+
+async def _openapi_v2(request: web.Request) -> web.Response:
+    reg = request.app["state"].resources.registry
+    return _json_response(openapi.openapi_v2(reg))
+
+
+async def _openapi_v3_index(request: web.Request) -> web.Response:
+    reg = request.app["state"].resources.registry
+    return _json_response(openapi.openapi_v3_index(reg))
+
+
+async def _openapi_v3_doc(request: web.Request) -> web.Response:
+    reg = request.app["state"].resources.registry
+    path = request.match_info["path"].strip("/")
+    parts = path.split("/")
+    doc = None
+    if len(parts) == 2 and parts[0] == "api":
+        doc = openapi.openapi_v3_group_version(reg, "", parts[1])
+    elif len(parts) == 3 and parts[0] == "apis":
+        doc = openapi.openapi_v3_group_version(reg, parts[1], parts[2])
+    if doc is None:
+        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
+    return _json_response(
+        doc, headers={"Cache-Control": "public, immutable"} if "hash" in request.query else None
+    )
+
+
+# ------------------------------------------------------------------- routing
+async def _core(request: web.Request) -> web.StreamResponse:
+    version = request.match_info["version"]
+    rest = [p for p in request.match_info["rest"].split("/") if p]
+    return await _dispatch(request, "", version, rest)
+
+
+async def _grouped(request: web.Request) -> web.StreamResponse:
+    group = request.match_info["group"]
+    rest = [p for p in request.match_info["rest"].split("/") if p]
+    state: ApiState = request.app["state"]
+    reg = state.resources.registry
+    if not rest:
+        versions = reg.group_versions().get(group)
+        if not versions:
+            raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
+        return _json_response(
+            {"kind": "APIGroup", "apiVersion": "v1", **_group_doc(group, versions)}
+        )
+    return await _dispatch(request, group, rest[0], rest[1:])
+
+
+async def _dispatch(
+    request: web.Request, group: str, version: str, rest: list[str]
+) -> web.StreamResponse:
+    state: ApiState = request.app["state"]
+    reg = state.resources.registry
+    types = reg.in_group_version(group, version)
+    if not types:
+        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
+    gv = f"{group}/{version}" if group else version
+    if not rest:
+        if request.method != "GET":
+            raise E.method_not_allowed()
+        return _json_response(_resource_list(types, gv))
+    namespace = ""
+    if rest[0] == "watch":  # legacy /watch/ paths
+        rest = rest[1:]
+        request = request.clone(rel_url=request.rel_url.update_query({"watch": "true"}))
+    if len(rest) >= 3 and rest[0] == "namespaces" and reg.get(group, version, rest[2]) is not None:
+        namespace, rest = rest[1], rest[2:]
+    rt = reg.get(group, version, rest[0])
+    if rt is None or len(rest) > 3:
+        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
+    name = rest[1] if len(rest) > 1 else ""
+    sub = rest[2] if len(rest) > 2 else ""
+    if sub and (sub != "status" or not rt.status_subresource):
+        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
+    if namespace and not rt.namespaced:
+        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
+    if rt.namespaced and name and not namespace:
+        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
+    method = request.method
+    if not name:
+        if method == "GET":
+            if request.query.get("watch") in ("1", "true", "True"):
+                return await _watch(request, rt, namespace or None)
+            return _list(request, rt, namespace or None)
+        if method == "POST":
+            return await _create(request, rt, namespace)
+        if method == "DELETE":
+            return await _delete_collection(request, rt, namespace or None)
+        raise E.method_not_allowed()
+    if method == "GET":
+        return _get(request, rt, namespace, name)
+    if method == "PUT":
+        return await _update(request, rt, namespace, name, sub)
+    if method == "PATCH":
+        return await _patch(request, rt, namespace, name, sub)
+    if method == "DELETE" and not sub:
+        return await _delete(request, rt, namespace, name)
+    raise E.method_not_allowed()
+
+
+# ------------------------------------------------------------------- helpers
+def _wants_table(request: web.Request) -> bool:
+    return bool(_TABLE_RE.search(request.headers.get("Accept", "")))
+
+
+async def _read_body(request: web.Request) -> Any:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise
+    if len(raw) > MAX_BODY:
+        raise E.StatusError(
+            413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728"
+        )
+    if not raw.strip():
+        return None
+    ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
+    if "protobuf" in ctype or "cbor" in ctype:
+        raise E.StatusError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise E.bad_request(f"invalid UTF-8 in request body: {exc}") from exc
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise E.bad_request("the request body is nested too deeply") from exc
+    except ValueError as exc:
+        if "yaml" not in ctype:
+            raise E.bad_request(f"error decoding request body as JSON: {exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except RecursionError as exc:
+        raise E.bad_request("the request body is nested too deeply") from exc
+    except yaml.YAMLError as exc:
+        raise E.bad_request(f"error converting YAML to JSON: {exc}") from exc
+
+
+def _opts(request: web.Request, sub: str = "") -> WriteOptions:
+    q = request.query
+    dry = q.getall("dryRun", [])
+    for d in dry:
+        if d != "All":
+            raise E.bad_request(f'Invalid dryRun value "{d}": supported values: "All"')
+    validation = q.get("fieldValidation", "Strict" if "fieldValidation" in q else "Warn")
+    if validation not in ("Strict", "Warn", "Ignore"):
+        raise E.bad_request(
+            f"fieldValidation must be one of Ignore, Warn, or Strict, got: {validation}"
+        )
+    manager = q.get("fieldManager") or _default_manager(request.headers.get("User-Agent", ""))
+    if len(manager) > 128:
+        raise E.StatusError(
+            422, "Invalid", "fieldManager: Too long: may not be more than 128 bytes"
+        )
+    return WriteOptions(
+        manager=manager, dry_run=bool(dry), field_validation=validation, subresource=sub
+    )
+
+
+def _default_manager(user_agent: str) -> str:
+    from kn_walk.sandbox import fields
+
+    return fields.default_manager(user_agent) if user_agent else "unknown"
+
+
+def _write_response(obj: Obj, opts: WriteOptions, status: int = 200) -> web.Response:
+    headers = (
+        {"Warning": ", ".join(f'299 - "{w}"' for w in opts.warnings)} if opts.warnings else None
+    )
+    return _json_response(obj, status, headers)
+
+
+def _render(
+    request: web.Request,
+    rt: ResourceType,
+    objs: list[Obj],
+    *,
+    single: bool,
+    rv: str,
+    cont: str = "",
+    remaining: int | None = None,
+) -> web.Response:
+    if _wants_table(request):
+        table = tables.to_table(
+            rt,
+            objs,
+            resource_version=rv,
+            continue_token=cont,
+            include_object=request.query.get("includeObject", "Metadata"),
+        )
+        return _json_response(table)
+    if single:
+        return _json_response(objs[0])
+    meta: Obj = {"resourceVersion": rv}
+    if cont:
+        meta["continue"] = cont
+    if remaining is not None:
+        meta["remainingItemCount"] = remaining
+    return _json_response(
+        {"kind": rt.kind_list, "apiVersion": rt.api_version, "metadata": meta, "items": objs}
+    )
+
+
+# --------------------------------------------------------------------- verbs
+def _get(request: web.Request, rt: ResourceType, namespace: str, name: str) -> web.Response:
+    obj = request.app["state"].resources.get(rt, namespace, name)
+    return _render(request, rt, [obj], single=True, rv=obj["metadata"].get("resourceVersion", ""))
+
+
+def _list(request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
+    q = request.query
+    try:
+        limit = int(q.get("limit", "0") or 0)
+    except ValueError as exc:
+        raise E.bad_request(
+            f"limit: Invalid value: {q.get('limit')!r}: must be an integer"
+        ) from exc
+    items, rv, cont, remaining = request.app["state"].resources.list_objects(
+        rt,
+        namespace,
+        label_sel=q.get("labelSelector"),
+        field_sel=q.get("fieldSelector"),
+        limit=max(limit, 0),
+        continue_token=q.get("continue"),
+    )
+    return _render(request, rt, items, single=False, rv=rv, cont=cont, remaining=remaining)
+
+
+async def _create(request: web.Request, rt: ResourceType, namespace: str) -> web.Response:
+    body = await _read_body(request)
+    opts = _opts(request)
+    obj = request.app["state"].resources.create(rt, namespace, body, opts)
+    return _write_response(obj, opts, 201)
+
+
+async def _update(
+    request: web.Request, rt: ResourceType, namespace: str, name: str, sub: str
+) -> web.Response:
+    body = await _read_body(request)
+    opts = _opts(request, sub)
+    obj = request.app["state"].resources.update(rt, namespace, name, body, opts)
+    return _write_response(obj, opts)
+
+
+async def _patch(
+    request: web.Request, rt: ResourceType, namespace: str, name: str, sub: str
+) -> web.Response:
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if ctype not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH, APPLY_PATCH, APPLY_PATCH_CBOR):
+        from kn_walk.sandbox.resources import unsupported_patch
+
+        raise unsupported_patch(rt)
+    if ctype == STRATEGIC_PATCH and rt.custom:
+        from kn_walk.sandbox.resources import unsupported_patch
+
+        raise unsupported_patch(rt)
+    body = await _read_body(request)
+    opts = _opts(request, sub)
+    if ctype in (APPLY_PATCH, APPLY_PATCH_CBOR) and not request.query.get("fieldManager"):
+        opts.manager = ""
+    force = request.query.get("force") in ("true", "1", "True")
+    if force and ctype not in (APPLY_PATCH, APPLY_PATCH_CBOR):
+        raise E.StatusError(
+            422, "Invalid", "force: Forbidden: may not be specified for non-apply patch"
+        )
+    obj, created = request.app["state"].resources.patch(
+        rt, namespace, name, ctype, body, opts, force=force
+    )
+    return _write_response(obj, opts, 201 if created else 200)
+
+
+def _delete_options(request: web.Request, body: Any) -> tuple[str, str | None, str | None]:
+    propagation = request.query.get("propagationPolicy", "")
+    rv = uid = None
+    if isinstance(body, dict):
+        propagation = body.get("propagationPolicy") or propagation
+        if body.get("orphanDependents") is True:
+            propagation = "Orphan"
+        pre = body.get("preconditions") or {}
+        if isinstance(pre, dict):
+            rv, uid = pre.get("resourceVersion"), pre.get("uid")
+    if propagation and propagation not in ("Orphan", "Background", "Foreground"):
+        raise E.StatusError(
+            422,
+            "Invalid",
+            f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan", "nil"',
+        )
+    return propagation or "Background", rv, uid
+
+
+async def _delete(
+    request: web.Request, rt: ResourceType, namespace: str, name: str
+) -> web.Response:
+    body = await _read_body(request)
+    propagation, rv, uid = _delete_options(request, body)
+    dry = "All" in request.query.getall("dryRun", [])
+    obj = request.app["state"].resources.delete(
+        rt,
+        namespace,
+        name,
+        propagation=propagation,
+        precondition_rv=rv,
+        precondition_uid=uid,
+        dry_run=dry,
+    )
+    if rt.custom or rt.key == ("", "namespaces"):
+        return _json_response(obj)
+    details: Obj = {"name": name, "kind": rt.plural, "uid": obj["metadata"].get("uid")}
+    if rt.group:
+        details["group"] = rt.group
+    return _json_response(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": details,
+        }
+    )
+
+
+async def _delete_collection(
+    request: web.Request, rt: ResourceType, namespace: str | None
+) -> web.Response:
+    body = await _read_body(request)
+    propagation, _, _ = _delete_options(request, body)
+    dry = "All" in request.query.getall("dryRun", [])
+    res: Resources = request.app["state"].resources
+    items, _, _, _ = res.list_objects(
+        rt,
+        namespace,
+        label_sel=request.query.get("labelSelector"),
+        field_sel=request.query.get("fieldSelector"),
+    )
+    deleted = []
+    for obj in items:
+        meta = obj["metadata"]
+        try:
+            deleted.append(
+                res.delete(
+                    rt,
+                    meta.get("namespace", ""),
+                    meta["name"],
+                    propagation=propagation,
+                    dry_run=dry,
+                )
+            )
+        except E.StatusError as err:
+            if err.code != 404:
+                raise
+    return _json_response(
+        {
+            "kind": rt.kind_list,
+            "apiVersion": rt.api_version,
+            "metadata": {"resourceVersion": str(res.store.resource_version)},
+            "items": deleted,
+        }
+    )
+
+
+# --------------------------------------------------------------------- watch
+async def _watch(
+    request: web.Request, rt: ResourceType, namespace: str | None
+) -> web.StreamResponse:
+    res: Resources = request.app["state"].resources
+    q = request.query
+    labels_ok = label_selector(q.get("labelSelector"))
+    fields_ok = field_selector(q.get("fieldSelector"), rt.plural)
+    key = rkey(rt)
+    try:
+        timeout = float(q.get("timeoutSeconds", "0") or 0)
+    except ValueError as exc:
+        raise E.bad_request("timeoutSeconds must be a number") from exc
+    if timeout <= 0:
+        timeout = 1800.0
+    bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+    send_initial = q.get("sendInitialEvents") in ("true", "1")
+    as_table = _wants_table(request)
+
+    def matches(obj: Obj) -> bool:
+        return labels_ok((obj.get("metadata") or {}).get("labels") or {}) and fields_ok(obj)
+
+    def in_scope(ev: Event) -> bool:
+        return ev.rkey == key and (namespace is None or ev.namespace == namespace)
+
+    watcher = res.store.subscribe(in_scope)
+    try:
+        rv_param = q.get("resourceVersion", "")
+        initial: list[tuple[str, Obj]] = []
+        last_rv = res.store.resource_version
+        if rv_param in ("", "0") or send_initial:
+            for obj in res.store.list_objects(key, namespace):
+                if matches(obj):
+                    initial.append(("ADDED", res._versioned(rt, obj)))
+        else:
+            try:
+                since = int(rv_param)
+            except ValueError as exc:
+                raise E.bad_request(f'invalid resource version "{rv_param}"') from exc
+            try:
+                for ev in res.store.events_since(since, key, namespace):
+                    if matches(ev.obj):
+                        initial.append((ev.type, res._versioned(rt, ev.obj)))
+            except Gone as gone:
+                resp = await _start_stream(request)
+                err = E.StatusError(410, "Expired", str(gone))
+                await _send(resp, {"type": "ERROR", "object": err.status()})
+                return resp
+        resp = await _start_stream(request)
+        for etype, obj in initial:
+            await _send(resp, {"type": etype, "object": _event_object(rt, obj, as_table, res)})
+        if bookmarks and send_initial:
+            await _send(resp, _bookmark(rt, last_rv, initial_done=True))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        ev: Event | None
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(min(remaining, 60.0)):
+                    ev = await watcher.queue.get()
+            except TimeoutError:
+                if bookmarks:
+                    await _send(resp, _bookmark(rt, res.store.resource_version))
+                continue
+            if ev is None:
+                break
+            if ev.rv <= last_rv:
+                continue
+            last_rv = ev.rv
+            if matches(ev.obj):
+                await _send(
+                    resp,
+                    {
+                        "type": ev.type,
+                        "object": _event_object(rt, res._versioned(rt, ev.obj), as_table, res),
+                    },
+                )
+        return resp
+    finally:
+        res.store.unsubscribe(watcher)
+
+
+async def _start_stream(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(
+        status=200,
+        headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"},
+    )
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    return resp
+
+
+async def _send(resp: web.StreamResponse, event: Obj) -> None:
+    await resp.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+
+
+def _bookmark(rt: ResourceType, rv: int, *, initial_done: bool = False) -> Obj:
+    meta: Obj = {"resourceVersion": str(rv)}
+    if initial_done:
+        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return {
+        "type": "BOOKMARK",
+        "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta},
+    }
+
+
+def _event_object(rt: ResourceType, obj: Obj, as_table: bool, res: Resources) -> Obj:
+    if not as_table:
+        return obj
+    return tables.to_table(rt, [obj], resource_version=obj["metadata"].get("resourceVersion", ""))

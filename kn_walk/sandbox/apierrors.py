@@ -1,0 +1,114 @@
+"""Kubernetes ``metav1.Status`` errors, shaped as kube-apiserver sends them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kn_walk.sandbox.registry import ResourceType
+
+
+class StatusError(Exception):
+    """An API error carried to the client as a ``Status`` object."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+def resource_name(rt: ResourceType) -> str:
+    """``services.serving.knative.dev`` or ``configmaps``: the group-qualified resource."""
+    return f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+
+
+def qualified_kind(rt: ResourceType) -> str:
+    return f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+
+
+def _details(rt: ResourceType, name: str) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": name, "kind": rt.plural}
+    if rt.group:
+        d["group"] = rt.group
+    return d
+
+
+def not_found(rt: ResourceType, name: str) -> StatusError:
+    return StatusError(
+        404, "NotFound", f'{resource_name(rt)} "{name}" not found', _details(rt, name)
+    )
+
+
+def already_exists(rt: ResourceType, name: str) -> StatusError:
+    return StatusError(
+        409, "AlreadyExists", f'{resource_name(rt)} "{name}" already exists', _details(rt, name)
+    )
+
+
+def conflict(rt: ResourceType, name: str, why: str) -> StatusError:
+    return StatusError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {resource_name(rt)} "{name}": {why}',
+        _details(rt, name),
+    )
+
+
+MODIFIED = (
+    "the object has been modified; please apply your changes to the latest version and try again"
+)
+
+
+def invalid(rt: ResourceType, name: str, causes: list[dict[str, str]]) -> StatusError:
+    """422 Invalid; each cause has reason, message (``Invalid value: ...``) and field."""
+    text = ", ".join(
+        f"{c['field']}: {c['message']}" if c.get("field") else c["message"] for c in causes
+    )
+    if len(causes) > 1:
+        text = "[" + text + "]"
+    details = _details(rt, name)
+    details["kind"] = rt.kind
+    details["causes"] = causes
+    return StatusError(422, "Invalid", f'{qualified_kind(rt)} "{name}" is invalid: {text}', details)
+
+
+def bad_request(message: str) -> StatusError:
+    return StatusError(400, "BadRequest", message)
+
+
+def admission_denied(webhook: str, message: str) -> StatusError:
+    return StatusError(
+        400, "BadRequest", f'admission webhook "{webhook}" denied the request: {message}'
+    )
+
+
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> StatusError:
+    return StatusError(405, "MethodNotAllowed", message)
+
+
+UNAUTHORIZED = StatusError(401, "Unauthorized", "Unauthorized")

@@ -1,0 +1,157 @@
+"""Server-side defaulting for the built-in kinds the sandbox serves.
+
+Namespaces get their phase, core Services a cluster IP and node ports,
+Deployments report their replicas as available (the sandbox cannot run
+container images, so a Deployment is "available" as soon as it is accepted),
+and CustomResourceDefinitions become Established.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import zlib
+from typing import Any
+
+from kn_walk.sandbox.registry import ResourceType
+from kn_walk.sandbox.resources import WriteContext, now_rfc3339
+from kn_walk.sandbox.store import Obj
+
+_SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
+
+
+def _stable_ip(namespace: str, name: str) -> str:
+    n = zlib.crc32(f"{namespace}/{name}".encode()) % (_SERVICE_CIDR.num_addresses - 2) + 1
+    return str(_SERVICE_CIDR.network_address + n)
+
+
+def _node_port(namespace: str, name: str, port: Any) -> int:
+    return 30000 + zlib.crc32(f"{namespace}/{name}/{port}".encode()) % 2768
+
+
+class BuiltinDefaults:
+    def handles(self, rt: ResourceType) -> bool:
+        return not rt.custom
+
+    def admit(self, rt: ResourceType, new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        handler = getattr(self, f"_{rt.group.replace('.', '_')}_{rt.plural}", None)
+        if handler is not None:
+            handler(new, old, ctx)
+
+    @staticmethod
+    def _namespaces(new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        new.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        if not ctx.subresource:
+            new["status"] = {"phase": "Active"}
+        labels = new["metadata"].setdefault("labels", {})
+        if isinstance(labels, dict):
+            labels["kubernetes.io/metadata.name"] = new["metadata"]["name"]
+
+    @staticmethod
+    def _services(new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        spec = new.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        ns, name = new["metadata"].get("namespace", ""), new["metadata"]["name"]
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        if spec.get("type") != "ExternalName":
+            old_ip = ((old or {}).get("spec") or {}).get("clusterIP")
+            spec.setdefault("clusterIP", old_ip or _stable_ip(ns, name))
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+            spec.setdefault("internalTrafficPolicy", "Cluster")
+        for p in spec.get("ports") or []:
+            if not isinstance(p, dict):
+                continue
+            p.setdefault("protocol", "TCP")
+            p.setdefault("targetPort", p.get("port"))
+            if spec.get("type") in ("NodePort", "LoadBalancer"):
+                p.setdefault("nodePort", _node_port(ns, name, p.get("port")))
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+        if spec.get("type") == "LoadBalancer":
+            spec.setdefault("allocateLoadBalancerNodePorts", True)
+        if not ctx.subresource and "status" not in new:
+            new["status"] = {"loadBalancer": {}}
+
+    @staticmethod
+    def _apps_deployments(new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        if ctx.subresource:
+            return
+        spec = new.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        replicas = spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        spec.setdefault(
+            "strategy",
+            {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            },
+        )
+        n = replicas if isinstance(replicas, int) else 1
+        now = now_rfc3339()
+        new["status"] = {
+            "observedGeneration": new["metadata"].get("generation", 1),
+            "replicas": n,
+            "readyReplicas": n,
+            "availableReplicas": n,
+            "updatedReplicas": n,
+            "conditions": [
+                {
+                    "type": "Available",
+                    "status": "True",
+                    "reason": "MinimumReplicasAvailable",
+                    "message": "Deployment has minimum availability.",
+                    "lastTransitionTime": now,
+                    "lastUpdateTime": now,
+                },
+                {
+                    "type": "Progressing",
+                    "status": "True",
+                    "reason": "NewReplicaSetAvailable",
+                    "message": f'ReplicaSet "{new["metadata"]["name"]}" has successfully progressed.',
+                    "lastTransitionTime": now,
+                    "lastUpdateTime": now,
+                },
+            ],
+        }
+        if n == 0:
+            for k in ("readyReplicas", "availableReplicas", "updatedReplicas"):
+                new["status"].pop(k)
+
+    @staticmethod
+    def _apiextensions_k8s_io_customresourcedefinitions(
+        new: Obj, old: Obj | None, ctx: WriteContext
+    ) -> None:
+        if ctx.subresource:
+            return
+        spec = new.get("spec") or {}
+        now = now_rfc3339()
+        new["status"] = {
+            "acceptedNames": spec.get("names") or {},
+            "storedVersions": [
+                v.get("name")
+                for v in spec.get("versions") or []
+                if isinstance(v, dict) and v.get("storage")
+            ],
+            "conditions": [
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                    "lastTransitionTime": now,
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": now,
+                },
+            ],
+        }

@@ -1,0 +1,714 @@
+"""What a write means: metadata, generation, admission, schema checks, patches, cascade.
+
+The HTTP layer (api.py) parses requests and calls these methods; the
+controllers (serving.py) use the same methods, so every object in the store
+went through the same rules, whoever wrote it.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import secrets
+import string
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox import fields as F
+from kn_walk.sandbox import patch as P
+from kn_walk.sandbox import schema as S
+from kn_walk.sandbox.registry import Registry, ResourceType
+from kn_walk.sandbox.selectors import field_selector, label_selector
+from kn_walk.sandbox.store import Conflict, Obj, Store
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+APPLY_PATCH_CBOR = "application/apply-patch+cbor"
+
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+DNS1035_MSG = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+
+#: kinds whose names must be DNS-1123 labels rather than subdomains
+_LABEL_NAMED = {("", "namespaces")}
+_DNS1035_NAMED = {("", "services")}
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rkey(rt: ResourceType) -> str:
+    return f"{rt.group}/{rt.plural}"
+
+
+def dns1035_errors(value: str) -> list[str]:
+    errs = []
+    if len(value) > 63:
+        errs.append("must be no more than 63 characters")
+    if not _DNS1035_LABEL.match(value):
+        errs.append(DNS1035_MSG)
+    return errs
+
+
+def name_errors(rt: ResourceType, name: str) -> list[str]:
+    if rt.key in _DNS1035_NAMED:
+        return dns1035_errors(name)
+    errs = []
+    if rt.key in _LABEL_NAMED:
+        if len(name) > 63:
+            errs.append("must be no more than 63 characters")
+        if not _DNS1123_LABEL.match(name):
+            errs.append(LABEL_MSG)
+        return errs
+    if len(name) > 253:
+        errs.append("must be no more than 253 characters")
+    if not _DNS1123_SUBDOMAIN.match(name):
+        errs.append(SUBDOMAIN_MSG)
+    return errs
+
+
+@dataclass
+class WriteContext:
+    """What admission plugins may look at: the operation and a read-only view of the store."""
+
+    operation: str  # CREATE | UPDATE | DELETE
+    user: str
+    resources: Resources
+    subresource: str = ""
+
+
+class Admission(Protocol):
+    """A mutating+validating admission plugin (the Knative webhook is one)."""
+
+    def handles(self, rt: ResourceType) -> bool: ...
+
+    def admit(self, rt: ResourceType, new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        """Default ``new`` in place, or raise a StatusError to deny the request."""
+
+
+@dataclass
+class WriteOptions:
+    manager: str = "unknown"
+    dry_run: bool = False
+    field_validation: str = "Strict"  # Strict | Warn | Ignore
+    subresource: str = ""
+    user: str = "sandbox-admin"
+    warnings: list[str] = field(default_factory=list)
+
+
+def _spec_part(obj: Obj) -> Obj:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def _comparable(obj: Obj) -> Obj:
+    """The object without the fields every write changes."""
+    out = copy.deepcopy(obj)
+    meta = out.get("metadata") or {}
+    meta.pop("resourceVersion", None)
+    for entry in meta.get("managedFields") or []:
+        entry.pop("time", None)
+    return out
+
+
+class Resources:
+    def __init__(self, store: Store, registry: Registry) -> None:
+        self.store = store
+        self.registry = registry
+        self.admission: list[Admission] = []
+        #: called with (rt, obj) after a CRD is created/updated/deleted so discovery follows
+        self.on_crd_change: list[Callable[[], None]] = []
+        self._keys: dict[ResourceType, F.Schema] = {}
+
+    # ------------------------------------------------------------------ reads
+    def get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
+        obj = self.store.get(rkey(rt), namespace if rt.namespaced else "", name)
+        if obj is None:
+            raise E.not_found(rt, name)
+        return self._versioned(rt, obj)
+
+    def find(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
+        obj = self.store.get(rkey(rt), namespace if rt.namespaced else "", name)
+        return None if obj is None else self._versioned(rt, obj)
+
+    def _versioned(self, rt: ResourceType, obj: Obj) -> Obj:
+        if obj.get("apiVersion") != rt.api_version:
+            obj["apiVersion"] = rt.api_version
+        return obj
+
+    def list_objects(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        *,
+        label_sel: str | None = None,
+        field_sel: str | None = None,
+        limit: int = 0,
+        continue_token: str | None = None,
+    ) -> tuple[list[Obj], str, str, int | None]:
+        """(items, resourceVersion, continue, remainingItemCount)."""
+        labels_ok = label_selector(label_sel)
+        fields_ok = field_selector(field_sel, rt.plural)
+        start_after: tuple[str, str] | None = None
+        rv = str(self.store.resource_version)
+        if continue_token:
+            try:
+                tok = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
+                start_after = (str(tok["ns"]), str(tok["name"]))
+                rv = str(tok["rv"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise E.StatusError(
+                    400,
+                    "BadRequest",
+                    "continue key is not valid: incorrect encoded start resourceVersion",
+                ) from exc
+        items = []
+        for obj in self.store.list_objects(rkey(rt), namespace if rt.namespaced else None):
+            meta = obj.get("metadata") or {}
+            if start_after and (meta.get("namespace", ""), meta["name"]) <= start_after:
+                continue
+            if labels_ok(meta.get("labels") or {}) and fields_ok(obj):
+                items.append(self._versioned(rt, obj))
+        cont, remaining = "", None
+        if limit and len(items) > limit:
+            last = items[limit - 1]["metadata"]
+            remaining = len(items) - limit
+            items = items[:limit]
+            raw = json.dumps({"rv": rv, "ns": last.get("namespace", ""), "name": last["name"]})
+            cont = base64.urlsafe_b64encode(raw.encode()).decode()
+        return items, rv, cont, remaining
+
+    # ----------------------------------------------------------------- writes
+    def create(self, rt: ResourceType, namespace: str, body: Obj, opts: WriteOptions) -> Obj:
+        obj = self._checked_body(rt, namespace, body, opts)
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            alphabet = string.ascii_lowercase + string.digits
+            meta["name"] = meta["generateName"] + "".join(
+                secrets.choice(alphabet) for _ in range(5)
+            )
+        name = meta.get("name") or ""
+        if not name:
+            raise E.invalid(
+                rt,
+                "",
+                [
+                    {
+                        "reason": "FieldValueRequired",
+                        "message": "Required value: name or generateName is required",
+                        "field": "metadata.name",
+                    }
+                ],
+            )
+        self._check_namespace_exists(rt, obj)
+        if self.find(rt, meta.get("namespace", ""), name) is not None:
+            raise E.already_exists(rt, name)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        meta["generation"] = 1
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(k, None)
+        if rt.status_subresource and not opts.subresource:
+            obj.pop("status", None)
+        self._admit(rt, obj, None, opts, "CREATE")
+        self._validate(rt, obj)
+        if not meta.get("managedFields"):
+            meta["managedFields"] = F.record_update(
+                None,
+                obj,
+                manager=opts.manager,
+                api_version=rt.api_version,
+                list_keys=self._list_keys(rt),
+                now=now_rfc3339(),
+            )
+        return self._store(rt, obj, None, opts)
+
+    def update(
+        self, rt: ResourceType, namespace: str, name: str, body: Obj, opts: WriteOptions
+    ) -> Obj:
+        obj = self._checked_body(rt, namespace, body, opts)
+        meta = obj.setdefault("metadata", {})
+        if meta.get("name") and meta["name"] != name:
+            raise E.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
+        meta["name"] = name
+        old = self.find(rt, meta.get("namespace", ""), name)
+        if old is None:
+            raise E.not_found(rt, name)
+        want_rv = str(meta.get("resourceVersion") or "")
+        if not want_rv:
+            raise E.invalid(
+                rt,
+                name,
+                [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "message": "Invalid value: 0: must be specified for an update",
+                        "field": "metadata.resourceVersion",
+                    }
+                ],
+            )
+        if want_rv != old["metadata"]["resourceVersion"]:
+            raise E.conflict(rt, name, E.MODIFIED)
+        return self._update_from(rt, old, obj, opts, managed=None)
+
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        raw: Any,
+        opts: WriteOptions,
+        *,
+        force: bool = False,
+    ) -> tuple[Obj, bool]:
+        """Apply a patch; returns (object, created). Server-side apply may create."""
+        ns = namespace if rt.namespaced else ""
+        old = self.find(rt, ns, name)
+        if content_type in (APPLY_PATCH, APPLY_PATCH_CBOR):
+            return self._apply(rt, ns, name, raw, old, opts, force)
+        if old is None:
+            raise E.not_found(rt, name)
+        try:
+            if content_type == MERGE_PATCH:
+                if not isinstance(raw, dict):
+                    raise E.bad_request(
+                        "json: cannot unmarshal into Go value of type map[string]interface {}"
+                    )
+                new = P.merge_patch(old, raw)
+            elif content_type == JSON_PATCH:
+                if not isinstance(raw, list):
+                    raise E.bad_request(
+                        "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
+                    )
+                new = P.json_patch(old, raw)
+            elif content_type == STRATEGIC_PATCH:
+                if rt.custom:
+                    raise unsupported_patch(rt)
+                if not isinstance(raw, dict):
+                    raise E.bad_request(
+                        "json: cannot unmarshal into Go value of type map[string]interface {}"
+                    )
+                new = P.strategic_merge_patch(old, raw, rt.kind)
+            else:
+                raise unsupported_patch(rt)
+        except P.PatchError as exc:
+            raise _from_helper_status(exc.to_status()) from exc
+        if not isinstance(new, dict):
+            raise E.bad_request("the patch produced an object that is not a JSON object")
+        new_meta = new.get("metadata") if isinstance(new.get("metadata"), dict) else None
+        if new_meta is None:
+            new["metadata"] = new_meta = {}
+        if str(new_meta.get("resourceVersion") or "") not in (
+            "",
+            old["metadata"]["resourceVersion"],
+        ):
+            raise E.conflict(rt, name, E.MODIFIED)
+        if new_meta.get("name", name) != name:
+            raise E.bad_request(
+                f"the name of the object ({new_meta.get('name')}) does not match the name on the URL ({name})"
+            )
+        new = self._checked_body(rt, ns, new, opts)
+        return self._update_from(rt, old, new, opts, managed=None), False
+
+    def _apply(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        raw: Any,
+        old: Obj | None,
+        opts: WriteOptions,
+        force: bool,
+    ) -> tuple[Obj, bool]:
+        if not isinstance(raw, dict):
+            raise E.bad_request("error decoding YAML: the applied configuration must be an object")
+        if not opts.manager:
+            raise E.StatusError(
+                422,
+                "Invalid",
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+            )
+        config = self._checked_body(rt, ns, raw, opts)
+        cmeta = config.setdefault("metadata", {})
+        if cmeta.get("name", name) != name:
+            raise E.bad_request(
+                f"the name of the object ({cmeta.get('name')}) does not match the name on the URL ({name})"
+            )
+        cmeta["name"] = name
+        try:
+            merged = F.apply(
+                old,
+                config,
+                manager=opts.manager,
+                force=force,
+                api_version=rt.api_version,
+                list_keys=self._list_keys(rt),
+                now=now_rfc3339(),
+            )
+        except F.ApplyConflict as exc:
+            raise E.StatusError(
+                409,
+                "Conflict",
+                str(exc),
+                {
+                    "causes": [
+                        {
+                            "reason": "FieldManagerConflict",
+                            "message": f'conflict with "{m}"',
+                            "field": p,
+                        }
+                        for m, p in exc.conflicts
+                    ]
+                },
+            ) from exc
+        if old is None:
+            merged["metadata"].pop("resourceVersion", None)
+            managed = merged["metadata"].get("managedFields")
+            created = self.create(rt, ns, merged, opts)
+            if managed and created["metadata"].get("managedFields") != managed:
+                created["metadata"]["managedFields"] = managed
+            return created, True
+        return self._update_from(
+            rt, old, merged, opts, managed=merged["metadata"].get("managedFields")
+        ), False
+
+    def _update_from(
+        self, rt: ResourceType, old: Obj, new: Obj, opts: WriteOptions, *, managed: list[Any] | None
+    ) -> Obj:
+        meta = new.setdefault("metadata", {})
+        ometa = old["metadata"]
+        for k in (
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "namespace",
+            "name",
+            "deletionTimestamp",
+        ):
+            if k in ometa:
+                meta[k] = ometa[k]
+            else:
+                meta.pop(k, None)
+        meta["resourceVersion"] = ometa["resourceVersion"]
+        if opts.subresource == "status":
+            status = new.get("status")
+            new = copy.deepcopy(old)
+            if status is None:
+                new.pop("status", None)
+            else:
+                new["status"] = status
+            meta = new["metadata"]
+        else:
+            if rt.status_subresource:
+                if "status" in old:
+                    new["status"] = copy.deepcopy(old["status"])
+                else:
+                    new.pop("status", None)
+            self._admit(rt, new, old, opts, "UPDATE")
+        self._validate(rt, new)
+        if _spec_part(new) != _spec_part(old):
+            meta["generation"] = int(ometa.get("generation") or 1) + 1
+        if managed is None:
+            meta["managedFields"] = F.record_update(
+                old,
+                new,
+                manager=opts.manager,
+                api_version=rt.api_version,
+                list_keys=self._list_keys(rt),
+                now=now_rfc3339(),
+                subresource=opts.subresource,
+            )
+        else:
+            meta["managedFields"] = managed
+        if _comparable(new) == _comparable(old):
+            return old  # a no-op write changes nothing, not even the resourceVersion
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            if opts.dry_run:
+                return new
+            return self.store.delete(rkey(rt), meta.get("namespace", ""), meta["name"])
+        return self._store(rt, new, old, opts)
+
+    def _store(self, rt: ResourceType, obj: Obj, old: Obj | None, opts: WriteOptions) -> Obj:
+        if opts.dry_run:
+            return obj
+        try:
+            stored = self.store.put(
+                rkey(rt),
+                obj,
+                expect_rv=old["metadata"]["resourceVersion"] if old else None,
+                create=old is None,
+            )
+        except Conflict as exc:
+            raise E.conflict(rt, obj["metadata"]["name"], E.MODIFIED) from exc
+        except KeyError as exc:
+            raise E.already_exists(rt, obj["metadata"]["name"]) from exc
+        if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
+            for cb in self.on_crd_change:
+                cb()
+        return stored
+
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        propagation: str = "Background",
+        precondition_rv: str | None = None,
+        precondition_uid: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        ns = namespace if rt.namespaced else ""
+        obj = self.find(rt, ns, name)
+        if obj is None:
+            raise E.not_found(rt, name)
+        meta = obj["metadata"]
+        if precondition_uid and precondition_uid != meta.get("uid"):
+            raise E.conflict(
+                rt,
+                name,
+                f"Precondition failed: UID in precondition: {precondition_uid}, UID in object meta: {meta.get('uid')}",
+            )
+        if precondition_rv and precondition_rv != meta.get("resourceVersion"):
+            raise E.conflict(
+                rt,
+                name,
+                f"Precondition failed: ResourceVersion in precondition: {precondition_rv}, "
+                f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
+            )
+        if dry_run:
+            return obj
+        with self.store.transaction():
+            if meta.get("finalizers"):
+                if not meta.get("deletionTimestamp"):
+                    meta["deletionTimestamp"] = now_rfc3339()
+                    meta["deletionGracePeriodSeconds"] = 0
+                    obj = self.store.put(rkey(rt), obj)
+                return obj
+            deleted = self.store.delete(rkey(rt), ns, name)
+            if rt.key == ("", "namespaces"):
+                self._delete_namespace_contents(name)
+            self._cascade(meta["uid"], orphan=propagation == "Orphan")
+        if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
+            for cb in self.on_crd_change:
+                cb()
+        return deleted
+
+    def _delete_namespace_contents(self, namespace: str) -> None:
+        for t in self._storage_types():
+            if not t.namespaced:
+                continue
+            for obj in self.store.list_objects(rkey(t), namespace):
+                self.store.delete(rkey(t), namespace, obj["metadata"]["name"])
+
+    def _storage_types(self) -> list[ResourceType]:
+        """One type per (group, plural): objects are stored version-independently."""
+        seen: dict[tuple[str, str], ResourceType] = {}
+        for t in self.registry.all():
+            seen.setdefault(t.key, t)
+        return list(seen.values())
+
+    def dependents(self, uid: str) -> Iterable[tuple[ResourceType, Obj]]:
+        for t in self._storage_types():
+            for obj in self.store.list_objects(rkey(t)):
+                refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+                if any(r.get("uid") == uid for r in refs):
+                    yield t, obj
+
+    def _cascade(self, uid: str, *, orphan: bool) -> None:
+        for t, obj in list(self.dependents(uid)):
+            meta = obj["metadata"]
+            if orphan:
+                meta["ownerReferences"] = [
+                    r for r in meta["ownerReferences"] if r.get("uid") != uid
+                ]
+                if not meta["ownerReferences"]:
+                    del meta["ownerReferences"]
+                self.store.put(rkey(t), obj)
+                continue
+            others = [r for r in meta["ownerReferences"] if r.get("uid") != uid]
+            if others:  # still owned by someone else: only drop the reference
+                meta["ownerReferences"] = others
+                self.store.put(rkey(t), obj)
+                continue
+            self.store.delete(rkey(t), meta.get("namespace", ""), meta["name"])
+            self._cascade(meta["uid"], orphan=False)
+
+    # ---------------------------------------------------------------- helpers
+    def _checked_body(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> Obj:
+        if not isinstance(body, dict):
+            raise E.bad_request(
+                f"Object 'Kind' is missing in '{json.dumps(body)[:200]}'"
+                if body is not None
+                else "the body of the request was empty"
+            )
+        obj = copy.deepcopy(body)
+        api_version = obj.get("apiVersion")
+        kind = obj.get("kind")
+        if api_version is not None and api_version != rt.api_version:
+            raise E.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version ({rt.api_version})"
+            )
+        if kind is not None and kind != rt.kind:
+            raise E.bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
+            )
+        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        meta = obj.get("metadata")
+        if meta is None:
+            meta = obj["metadata"] = {}
+        if not isinstance(meta, dict):
+            raise E.bad_request("metadata must be an object")
+        if rt.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and namespace and body_ns != namespace:
+                raise E.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            meta["namespace"] = namespace or body_ns or "default"
+        else:
+            meta.pop("namespace", None)
+        sch = S.schema_for(rt)
+        if sch is not None and opts.subresource != "status":
+            unknown = S.unknown_fields(sch, obj)
+            if unknown:
+                if opts.field_validation == "Strict":
+                    raise E.bad_request(
+                        "strict decoding error: "
+                        + ", ".join(f'unknown field "{u}"' for u in unknown)
+                    )
+                if opts.field_validation == "Warn":
+                    opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
+            if rt.custom:
+                pruned = S.prune(sch, obj)
+                if isinstance(pruned, dict):
+                    obj = pruned
+        return obj
+
+    def _check_namespace_exists(self, rt: ResourceType, obj: Obj) -> None:
+        if not rt.namespaced:
+            return
+        ns = obj["metadata"]["namespace"]
+        ns_type = self.registry.get("", "v1", "namespaces")
+        assert ns_type is not None
+        if self.store.get(rkey(ns_type), "", ns) is None:
+            raise E.not_found(ns_type, ns)
+
+    def _admit(
+        self, rt: ResourceType, obj: Obj, old: Obj | None, opts: WriteOptions, op: str
+    ) -> None:
+        ctx = WriteContext(op, opts.user, self, opts.subresource)
+        for plugin in self.admission:
+            if plugin.handles(rt):
+                plugin.admit(rt, obj, old, ctx)
+
+    def _validate(self, rt: ResourceType, obj: Obj) -> None:
+        meta = obj["metadata"]
+        name = meta.get("name", "")
+        causes: list[dict[str, str]] = []
+        for msg in name_errors(rt, name):
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": f'Invalid value: "{name}": {msg}',
+                    "field": "metadata.name",
+                }
+            )
+        for key in (meta.get("labels") or {}, meta.get("annotations") or {}):
+            if not isinstance(key, dict):
+                causes.append(
+                    {
+                        "reason": "FieldValueTypeInvalid",
+                        "message": "Invalid value: must be a map of strings",
+                        "field": "metadata",
+                    }
+                )
+        labels = meta.get("labels") or {}
+        if isinstance(labels, dict):
+            for v in labels.values():
+                if (
+                    not isinstance(v, str)
+                    or len(v) > 63
+                    or not re.match(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", v)
+                ):
+                    causes.append(
+                        {
+                            "reason": "FieldValueInvalid",
+                            "message": f"Invalid value: {json.dumps(v)}: a valid label must be an empty string or consist of "
+                            "alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                            "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used "
+                            "for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+                            "field": "metadata.labels",
+                        }
+                    )
+        sch = S.schema_for(rt)
+        if sch is not None:
+            for c in S.validate(sch, obj):
+                causes.append({"reason": c.reason, "message": c.message, "field": c.field})
+        if causes:
+            raise E.invalid(rt, name, causes)
+
+    def _list_keys(self, rt: ResourceType) -> F.Schema | None:
+        cached = self._keys.get(rt)
+        if cached is None:
+            cached = (
+                F.list_keys_from_schema(rt.schema) if rt.custom else F.builtin_list_keys(rt.kind)
+            )
+            if cached is not None:
+                self._keys[rt] = cached
+        return cached
+
+
+def unsupported_patch(rt: ResourceType) -> E.StatusError:
+    accepted = (
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    )
+    if not rt.custom:
+        accepted = (
+            "application/json-patch+json, application/merge-patch+json, "
+            "application/strategic-merge-patch+json, application/apply-patch+yaml"
+        )
+    return E.StatusError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: {accepted}",
+    )
+
+
+def _from_helper_status(status: dict[str, Any]) -> E.StatusError:
+    """A Status body built by patch.py/fields.py, as a StatusError."""
+    return E.StatusError(
+        int(status.get("code") or 500),
+        str(status.get("reason") or ""),
+        str(status.get("message") or ""),
+        status.get("details"),
+    )

@@ -1,0 +1,2675 @@
+"""Structural schemas as kube-apiserver applies them to request bodies.
+
+* :func:`validate` checks an object against an OpenAPI v3 (structural) schema the
+  way the apiextensions validator does, and reports :class:`Cause` entries shaped
+  like the ``details.causes`` of a 422 ``Invalid`` Status.
+* :func:`unknown_fields` lists the field paths a strict decode rejects
+  (``fieldValidation=Strict``): what pruning would drop, plus unknown
+  ``metadata`` keys (metadata is always a full ObjectMeta).
+  :func:`strict_decoding_message` formats them like the server.
+* :func:`prune` returns a copy without those fields (``Ignore`` / ``Warn``).
+* :func:`apply_defaults` fills in schema ``default`` values, as the server does
+  for custom resources.
+* :func:`schema_for` gives the schema for a resource type: the CRD's own schema
+  for custom resources, a hand-written one for the built-in kinds. Built-in
+  schemas model the fields people write; large subtrees we do not model carry
+  ``x-kubernetes-preserve-unknown-fields`` so nothing valid is rejected.
+
+The named definitions in :data:`DEFINITIONS` (``io.k8s.…`` names, ``$ref``
+between them) are what :mod:`kn_walk.sandbox.openapi` publishes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import ipaddress
+import json
+import math
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from kn_walk.sandbox.registry import ResourceType
+from kn_walk.sandbox.tables import go_float as _go_float
+
+__all__ = [
+    "DEFINITIONS",
+    "OBJECT_META_FIELDS",
+    "Cause",
+    "apply_defaults",
+    "builtin_definition_name",
+    "prune",
+    "resolve_refs",
+    "schema_for",
+    "strict_decoding_message",
+    "unknown_fields",
+    "validate",
+]
+
+REF_PREFIX = "#/components/schemas/"
+
+INVALID = "FieldValueInvalid"
+REQUIRED = "FieldValueRequired"
+NOT_SUPPORTED = "FieldValueNotSupported"
+TYPE_INVALID = "FieldValueTypeInvalid"
+TOO_LONG = "FieldValueTooLong"
+TOO_MANY = "FieldValueTooMany"
+DUPLICATE = "FieldValueDuplicate"
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One ``StatusCause``: ``reason``, ``message`` (the error body) and ``field``."""
+
+    reason: str
+    message: str
+    field: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"reason": self.reason, "message": self.message, "field": self.field}
+
+    def __str__(self) -> str:
+        """The ``field.Error`` string: ``spec.x: Invalid value: …``."""
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+# ------------------------------------------------------------- Go formatting
+
+
+def _go_quote(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def go_repr(value: Any) -> str:
+    """Go's ``%#v`` for an unstructured value (as field errors print bad values)."""
+    if value is None:
+        return "interface {}(nil)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float(value)
+    if isinstance(value, str):
+        return _go_quote(value)
+    if isinstance(value, Mapping):
+        items = ", ".join(
+            f"{_go_quote(str(k))}:{go_repr(value[k])}" for k in sorted(value, key=str)
+        )
+        return "map[string]interface {}{" + items + "}"
+    if isinstance(value, list | tuple):
+        return "[]interface {}{" + ", ".join(go_repr(v) for v in value) + "}"
+    return _go_quote(str(value))
+
+
+def _bad_value(value: Any) -> str:
+    """How ``field.Error.ErrorBody`` prints a bad value."""
+    if value is None:
+        return '"null"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float(value)
+    if isinstance(value, str):
+        return _go_quote(value)
+    return go_repr(value)
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return _go_float(v)
+    return str(v)
+
+
+# ------------------------------------------------------------------ validation
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return "unknown"
+
+
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _index(path: str, i: int) -> str:
+    return f"{path}[{i}]"
+
+
+class _Validator:
+    def __init__(self) -> None:
+        self.causes: list[Cause] = []
+
+    # -- cause constructors, following kubeOpenAPIResultToFieldErrors
+    def invalid(self, path: str, value: Any, detail: str) -> None:
+        self.causes.append(Cause(INVALID, f"Invalid value: {_bad_value(value)}: {detail}", path))
+
+    def type_invalid(self, path: str, expected: str, actual: str) -> None:
+        detail = f'{path} in body must be of type {expected}: "{actual}"'
+        self.causes.append(Cause(TYPE_INVALID, f'Invalid value: "{actual}": {detail}', path))
+
+    def format_invalid(self, path: str, fmt: str, value: str) -> None:
+        detail = f"{path} in body must be of type {fmt}: {_go_quote(value)}"
+        self.causes.append(
+            Cause(TYPE_INVALID, f"Invalid value: {_go_quote(value)}: {detail}", path)
+        )
+
+    def required(self, path: str, detail: str = "") -> None:
+        msg = "Required value" + (f": {detail}" if detail else "")
+        self.causes.append(Cause(REQUIRED, msg, path))
+
+    def not_supported(self, path: str, value: Any, allowed: list[Any]) -> None:
+        quoted = []
+        for a in allowed:
+            text = a if isinstance(a, str) else json.dumps(a, separators=(",", ":"))
+            quoted.append(_go_quote(text))
+        msg = f"Unsupported value: {_bad_value(value)}"
+        if quoted:
+            msg += ": supported values: " + ", ".join(quoted)
+        self.causes.append(Cause(NOT_SUPPORTED, msg, path))
+
+    def too_long(self, path: str, max_length: int) -> None:
+        unit = "byte" if max_length == 1 else "bytes"
+        self.causes.append(
+            Cause(TOO_LONG, f"Too long: may not be more than {max_length} {unit}", path)
+        )
+
+    def too_many(self, path: str, actual: int, maximum: int) -> None:
+        self.causes.append(
+            Cause(TOO_MANY, f"Too many: {actual}: must have at most {maximum} items", path)
+        )
+
+    def duplicate(self, path: str, value: Any) -> None:
+        self.causes.append(Cause(DUPLICATE, f"Duplicate value: {_bad_value(value)}", path))
+
+    # -- the walk
+    def node(self, schema: Any, value: Any, path: str, *, root: bool = False) -> None:
+        if not isinstance(schema, Mapping):
+            return
+        int_or_string = (
+            schema.get("x-kubernetes-int-or-string") is True
+            or schema.get("format") == "int-or-string"
+        )
+        declared = schema.get("type")
+        type_ = declared if isinstance(declared, str) and declared else None
+        actual = _json_type(value)
+
+        if value is None:
+            if schema.get("nullable") is True:
+                return
+            if int_or_string:
+                self.type_invalid(path, "integer,string", "null")
+            elif type_ is not None:
+                self.type_invalid(path, type_, "null")
+            return
+
+        if int_or_string:
+            if actual not in ("integer", "string") and not (
+                actual == "number" and float(value).is_integer()
+            ):
+                self.type_invalid(path, "integer,string", actual)
+                return
+        elif type_ is not None and not _type_matches(type_, actual, value):
+            self.type_invalid(path, type_, actual)
+            return
+
+        if not int_or_string:
+            self.combinators(schema, value, path)
+        if isinstance(value, str):
+            self.string(schema, value, path)
+        elif actual in ("integer", "number"):
+            self.number(schema, value, path)
+        elif isinstance(value, list | tuple):
+            self.array(schema, value, path)
+        self.enum(schema, value, path)
+        if isinstance(value, Mapping):
+            self.object(schema, value, path, root=root)
+
+    def combinators(self, schema: Mapping[str, Any], value: Any, path: str) -> None:
+        for sub in _schema_list(schema.get("allOf")):
+            self.node(sub, value, path)
+        any_of = _schema_list(schema.get("anyOf"))
+        if any_of:
+            best: list[Cause] | None = None
+            for sub in any_of:
+                trial = _Validator()
+                trial.node(sub, value, path)
+                if not trial.causes:
+                    best = None
+                    break
+                if best is None:
+                    best = trial.causes
+            else:
+                self.invalid(path, "", f'"{path}" must validate at least one schema (anyOf)')
+                self.causes.extend(best or [])
+        one_of = _schema_list(schema.get("oneOf"))
+        if one_of:
+            passed = 0
+            for sub in one_of:
+                trial = _Validator()
+                trial.node(sub, value, path)
+                passed += not trial.causes
+            if passed != 1:
+                self.invalid(path, "", f'"{path}" must validate one and only one schema (oneOf)')
+        not_schema = schema.get("not")
+        if isinstance(not_schema, Mapping):
+            trial = _Validator()
+            trial.node(not_schema, value, path)
+            if not trial.causes:
+                self.invalid(path, "", f'"{path}" must not validate the schema (not)')
+
+    def string(self, schema: Mapping[str, Any], value: str, path: str) -> None:
+        max_length = _int_or_none(schema.get("maxLength"))
+        if max_length is not None and len(value) > max_length:
+            self.too_long(path, max_length)
+        min_length = _int_or_none(schema.get("minLength"))
+        if min_length is not None and len(value) < min_length:
+            self.invalid(path, value, f"{path} in body should be at least {min_length} chars long")
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str):
+            rx = _regex(pattern)
+            if rx is not None and rx.search(value) is None:
+                self.invalid(path, value, f"{path} in body should match '{pattern}'")
+        fmt = schema.get("format")
+        if isinstance(fmt, str) and fmt in _FORMATS and not _FORMATS[fmt](value):
+            self.format_invalid(path, fmt, value)
+
+    def number(self, schema: Mapping[str, Any], value: float, path: str) -> None:
+        maximum = _number_or_none(schema.get("maximum"))
+        if maximum is not None:
+            exclusive = schema.get("exclusiveMaximum") is True
+            if value > maximum or (exclusive and value == maximum):
+                word = "less than" if exclusive else "less than or equal to"
+                self.invalid(path, value, f"{path} in body should be {word} {_num(maximum)}")
+        minimum = _number_or_none(schema.get("minimum"))
+        if minimum is not None:
+            exclusive = schema.get("exclusiveMinimum") is True
+            if value < minimum or (exclusive and value == minimum):
+                word = "greater than" if exclusive else "greater than or equal to"
+                self.invalid(path, value, f"{path} in body should be {word} {_num(minimum)}")
+        multiple = _number_or_none(schema.get("multipleOf"))
+        if multiple is not None and multiple > 0:
+            q = value / multiple
+            if math.isfinite(q) and not float(q).is_integer():
+                self.invalid(
+                    path, value, f"{path} in body should be a multiple of {_num(multiple)}"
+                )
+
+    def array(
+        self, schema: Mapping[str, Any], value: list[Any] | tuple[Any, ...], path: str
+    ) -> None:
+        size = len(value)
+        max_items = _int_or_none(schema.get("maxItems"))
+        if max_items is not None and size > max_items:
+            self.too_many(path, size, max_items)
+        min_items = _int_or_none(schema.get("minItems"))
+        if min_items is not None and size < min_items:
+            self.invalid(path, size, f"{path} in body should have at least {min_items} items")
+        if schema.get("uniqueItems") is True and _has_duplicates(value):
+            self.invalid(path, "", f"{path} in body shouldn't contain duplicates")
+        items = schema.get("items")
+        if isinstance(items, Mapping):
+            for i, item in enumerate(value):
+                self.node(items, item, _index(path, i))
+        list_type = schema.get("x-kubernetes-list-type")
+        if list_type == "set":
+            seen: list[Any] = []
+            for i, item in enumerate(value):
+                if isinstance(item, Mapping | list | tuple):
+                    continue
+                key = (_json_type(item), item)
+                if key in seen:
+                    self.duplicate(_index(path, i), item)
+                else:
+                    seen.append(key)
+        elif list_type == "map":
+            keys = [k for k in schema.get("x-kubernetes-list-map-keys") or [] if isinstance(k, str)]
+            seen_keys: list[Any] = []
+            for i, item in enumerate(value):
+                if not isinstance(item, Mapping) or not keys:
+                    continue
+                ident = {k: item[k] for k in keys if k in item}
+                marker = json.dumps(ident, sort_keys=True, default=str)
+                if marker in seen_keys:
+                    self.duplicate(_index(path, i), ident)
+                else:
+                    seen_keys.append(marker)
+
+    def enum(self, schema: Mapping[str, Any], value: Any, path: str) -> None:
+        allowed = schema.get("enum")
+        if not isinstance(allowed, list) or not allowed:
+            return
+        for a in allowed:
+            if _json_type(a) == _json_type(value) and a == value:
+                return
+            if _is_number(a) and _is_number(value) and a == value:
+                return
+        self.not_supported(path, value, allowed)
+
+    def object(
+        self, schema: Mapping[str, Any], value: Mapping[str, Any], path: str, *, root: bool
+    ) -> None:
+        size = len(value)
+        max_props = _int_or_none(schema.get("maxProperties"))
+        if max_props is not None and size > max_props:
+            self.too_many(path, size, max_props)
+        min_props = _int_or_none(schema.get("minProperties"))
+        if min_props is not None and size < min_props:
+            self.invalid(path, size, f"{path} in body should have at least {min_props} properties")
+        props = schema.get("properties")
+        props = props if isinstance(props, Mapping) else {}
+        additional = schema.get("additionalProperties")
+        for key, item in value.items():
+            if not isinstance(key, str):
+                continue
+            sub = props.get(key)
+            if root and key == "metadata":
+                self.node(_root_metadata_schema(sub), item, "metadata")
+            elif isinstance(sub, Mapping):
+                self.node(sub, item, _child(path, key))
+            elif isinstance(additional, Mapping):
+                self.node(additional, item, _child(path, key))
+        for key in schema.get("required") or []:
+            if isinstance(key, str) and key not in value:
+                self.required(_child(path, key))
+        if schema.get("x-kubernetes-embedded-resource") is True and not root:
+            self.embedded(value, path)
+
+    def embedded(self, value: Mapping[str, Any], path: str) -> None:
+        for key in ("apiVersion", "kind"):
+            if key not in value:
+                self.required(_child(path, key), "must not be empty")
+                continue
+            item = value[key]
+            if not isinstance(item, str):
+                self.invalid(_child(path, key), item, "must be a string")
+            elif not item:
+                self.invalid(_child(path, key), item, "must not be empty")
+
+
+def _root_metadata_schema(declared: Any) -> dict[str, Any]:
+    """Only ``name`` / ``generateName`` constraints apply to the root metadata."""
+    out: dict[str, Any] = {"type": "object"}
+    props = declared.get("properties") if isinstance(declared, Mapping) else None
+    if isinstance(props, Mapping):
+        kept = {k: props[k] for k in ("name", "generateName") if k in props}
+        if kept:
+            out["properties"] = kept
+    return out
+
+
+def _type_matches(expected: str, actual: str, value: Any) -> bool:
+    if expected == actual:
+        return True
+    if expected == "number" and actual == "integer":
+        return True
+    return expected == "integer" and actual == "number" and float(value).is_integer()
+
+
+def _schema_list(value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, Mapping)]
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _number_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _has_duplicates(values: list[Any] | tuple[Any, ...]) -> bool:
+    seen: set[str] = set()
+    for v in values:
+        marker = json.dumps(v, sort_keys=True, default=str)
+        if marker in seen:
+            return True
+        seen.add(marker)
+    return False
+
+
+@cache
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+
+
+def _is_datetime(s: str) -> bool:
+    text = s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s
+    if not re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}", text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date(s: str) -> bool:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+        return False
+    try:
+        datetime.strptime(s, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def _is_byte(s: str) -> bool:
+    try:
+        base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _is_uuid(s: str) -> bool:
+    try:
+        uuid.UUID(s)
+    except ValueError:
+        return False
+    return bool(re.fullmatch(r"[0-9a-fA-F-]{36}", s))
+
+
+def _is_ipv4(s: str) -> bool:
+    try:
+        ipaddress.IPv4Address(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_ipv6(s: str) -> bool:
+    try:
+        ipaddress.IPv6Address(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_cidr(s: str) -> bool:
+    if "/" not in s:
+        return False
+    try:
+        ipaddress.ip_network(s, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?"
+    r"(\.[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?)*$"
+)
+
+_FORMATS: dict[str, Any] = {
+    "date-time": _is_datetime,
+    "datetime": _is_datetime,
+    "date": _is_date,
+    "byte": _is_byte,
+    "uuid": _is_uuid,
+    "ipv4": _is_ipv4,
+    "ipv6": _is_ipv6,
+    "cidr": _is_cidr,
+    "hostname": lambda s: bool(_HOSTNAME.match(s)),
+}
+
+
+def validate(schema: Mapping[str, Any] | None, obj: Any) -> list[Cause]:
+    """Schema violations in ``obj`` (a whole resource), as Status causes; [] if valid."""
+    if not isinstance(schema, Mapping):
+        return []
+    v = _Validator()
+    try:
+        v.node(schema, obj, "", root=True)
+    except RecursionError:
+        v.invalid("", "", "object is nested too deeply")
+    return v.causes
+
+
+# ----------------------------------------------------------- pruning / unknown
+
+#: The fields of ``metav1.ObjectMeta`` (what metadata may contain).
+OBJECT_META_FIELDS = (
+    "annotations",
+    "creationTimestamp",
+    "deletionGracePeriodSeconds",
+    "deletionTimestamp",
+    "finalizers",
+    "generateName",
+    "generation",
+    "labels",
+    "managedFields",
+    "name",
+    "namespace",
+    "ownerReferences",
+    "resourceVersion",
+    "selfLink",
+    "uid",
+)
+
+_META_FIELDS = frozenset(("apiVersion", "kind", "metadata"))
+
+
+class _Pruner:
+    def __init__(self) -> None:
+        self.unknown: list[str] = []
+        self.meta_unknown: list[str] = []
+
+    def metadata(self, value: Any, path: str) -> Any:
+        if not isinstance(value, Mapping):
+            return copy.deepcopy(value)
+        inner = _Pruner()
+        out = inner.node(_object_meta_schema(), value, path)
+        self.meta_unknown.extend(inner.unknown + inner.meta_unknown)
+        return out
+
+    def node(self, schema: Any, value: Any, path: str, *, root: bool = False) -> Any:
+        if (
+            isinstance(schema, Mapping)
+            and schema.get("x-kubernetes-preserve-unknown-fields") is True
+        ):
+            return self.skip(schema, value, path, root=root)
+        if isinstance(value, Mapping):
+            if not isinstance(schema, Mapping):
+                for key in value:
+                    self.unknown.append(_child(path, str(key)))
+                return {}
+            embedded = root or schema.get("x-kubernetes-embedded-resource") is True
+            props = schema.get("properties")
+            props = props if isinstance(props, Mapping) else {}
+            additional = schema.get("additionalProperties")
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                skey = str(key)
+                if embedded and skey in _META_FIELDS:
+                    if skey == "metadata":
+                        out[key] = self.metadata(item, _child(path, skey))
+                    else:
+                        out[key] = copy.deepcopy(item)
+                elif skey in props:
+                    out[key] = self.node(props[skey], item, _child(path, skey))
+                elif isinstance(additional, Mapping):
+                    out[key] = self.node(additional, item, _child(path, skey))
+                elif additional is True:
+                    out[key] = copy.deepcopy(item)
+                else:
+                    self.unknown.append(_child(path, skey))
+            return out
+        if isinstance(value, list | tuple):
+            items = schema.get("items") if isinstance(schema, Mapping) else None
+            return [self.node(items, item, _index(path, i)) for i, item in enumerate(value)]
+        return copy.deepcopy(value)
+
+    def skip(self, schema: Mapping[str, Any], value: Any, path: str, *, root: bool) -> Any:
+        if isinstance(value, Mapping):
+            embedded = root or schema.get("x-kubernetes-embedded-resource") is True
+            props = schema.get("properties")
+            props = props if isinstance(props, Mapping) else {}
+            additional = schema.get("additionalProperties")
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                skey = str(key)
+                if embedded and skey == "metadata":
+                    out[key] = self.metadata(item, _child(path, skey))
+                elif embedded and skey in _META_FIELDS:
+                    out[key] = copy.deepcopy(item)
+                elif skey in props:
+                    out[key] = self.node(props[skey], item, _child(path, skey))
+                elif isinstance(additional, Mapping):
+                    out[key] = self.node(additional, item, _child(path, skey))
+                else:
+                    out[key] = copy.deepcopy(item)
+            return out
+        if isinstance(value, list | tuple):
+            items = schema.get("items")
+            if not isinstance(items, Mapping):
+                return copy.deepcopy(list(value))
+            return [
+                self.skip(items, item, _index(path, i), root=False) for i, item in enumerate(value)
+            ]
+        return copy.deepcopy(value)
+
+
+def _prune_root(schema: Any, obj: Any) -> tuple[Any, list[str]]:
+    p = _Pruner()
+    try:
+        out = p.node(schema if isinstance(schema, Mapping) else {}, obj, "", root=True)
+    except RecursionError:
+        return obj, []
+    return out, p.meta_unknown + sorted(p.unknown)
+
+
+def unknown_fields(schema: Mapping[str, Any] | None, obj: Any) -> list[str]:
+    """Field paths in ``obj`` that the schema does not declare (metadata ones first)."""
+    return _prune_root(schema, obj)[1]
+
+
+def strict_decoding_message(paths: list[str]) -> str:
+    """``strict decoding error: unknown field "spec.foo", unknown field "spec.bar"``."""
+    return "strict decoding error: " + ", ".join(f"unknown field {_go_quote(p)}" for p in paths)
+
+
+def prune(schema: Mapping[str, Any] | None, obj: Any) -> Any:
+    """A copy of ``obj`` without the fields :func:`unknown_fields` reports."""
+    return _prune_root(schema, obj)[0]
+
+
+# ------------------------------------------------------------------ defaulting
+
+
+def apply_defaults(schema: Mapping[str, Any] | None, obj: Any) -> Any:
+    """A copy of ``obj`` with schema ``default`` values filled in (root metadata untouched)."""
+    try:
+        return _default(schema, copy.deepcopy(obj), root=True)
+    except RecursionError:
+        return obj
+
+
+def _default(schema: Any, value: Any, *, root: bool = False) -> Any:
+    if not isinstance(schema, Mapping):
+        return value
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        if isinstance(props, Mapping):
+            for key, sub in props.items():
+                if (root and key == "metadata") or not isinstance(sub, Mapping):
+                    continue
+                has_default = "default" in sub
+                if key not in value or (
+                    value[key] is None and has_default and sub.get("nullable") is not True
+                ):
+                    if has_default:
+                        value[key] = copy.deepcopy(sub["default"])
+                    else:
+                        continue
+                value[key] = _default(sub, value[key])
+        additional = schema.get("additionalProperties")
+        if isinstance(additional, Mapping):
+            for key in list(value):
+                if isinstance(props, Mapping) and key in props:
+                    continue
+                value[key] = _default(additional, value[key])
+    elif isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, Mapping):
+            for i, item in enumerate(value):
+                value[i] = _default(items, item)
+    return value
+
+
+# ---------------------------------------------------------- built-in schemas
+
+
+def _ref(name: str, description: str = "", **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"allOf": [{"$ref": REF_PREFIX + name}]}
+    if description:
+        out["description"] = description
+    out.update(extra)
+    return out
+
+
+def _s(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "description": description, **extra}
+
+
+def _i32(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "integer", "format": "int32", "description": description, **extra}
+
+
+def _i64(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "integer", "format": "int64", "description": description, **extra}
+
+
+def _b(description: str) -> dict[str, Any]:
+    return {"type": "boolean", "description": description}
+
+
+def _strings(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "array", "description": description, "items": {"type": "string"}, **extra}
+
+
+def _str_map(description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "additionalProperties": {"type": "string"},
+        **extra,
+    }
+
+
+def _list_of(name: str, description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "array", "description": description, "items": _ref(name), **extra}
+
+
+def _keyed(name: str, description: str, key: str, strategy: str = "merge") -> dict[str, Any]:
+    return _list_of(
+        name,
+        description,
+        **{
+            "x-kubernetes-patch-merge-key": key,
+            "x-kubernetes-patch-strategy": strategy,
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": [key],
+        },
+    )
+
+
+def _opaque(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+
+
+def _opaque_list(description: str) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": description,
+        "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    }
+
+
+def _obj(
+    description: str,
+    properties: dict[str, Any],
+    required: list[str] | None = None,
+    /,
+    **extra: Any,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description, "type": "object", "properties": properties}
+    if required:
+        out["required"] = required
+    out.update(extra)
+    return out
+
+
+_META = "io.k8s.apimachinery.pkg.apis.meta.v1."
+_CORE = "io.k8s.api.core.v1."
+_APPS = "io.k8s.api.apps.v1."
+_APIEXT = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
+_INTSTR = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+_QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+_RAW = "io.k8s.apimachinery.pkg.runtime.RawExtension"
+
+API_VERSION_DESCRIPTION = (
+    "APIVersion defines the versioned schema of this representation of an object. Servers "
+    "should convert recognized schemas to the latest internal value, and may reject "
+    "unrecognized values. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"
+)
+KIND_DESCRIPTION = (
+    "Kind is a string value representing the REST resource this object represents. Servers "
+    "may infer this from the endpoint the client submits requests to. Cannot be updated. In "
+    "CamelCase. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
+)
+OBJECT_METADATA_DESCRIPTION = (
+    "Standard object's metadata. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
+)
+LIST_METADATA_DESCRIPTION = (
+    "Standard list metadata. More info: "
+    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
+)
+
+
+def _gvk(group: str, version: str, kind: str) -> list[dict[str, str]]:
+    return [{"group": group, "kind": kind, "version": version}]
+
+
+def _kind_def(
+    description: str,
+    group: str,
+    version: str,
+    kind: str,
+    extra_props: dict[str, Any],
+    required: list[str] | None = None,
+) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "apiVersion": _s(API_VERSION_DESCRIPTION),
+        "kind": _s(KIND_DESCRIPTION),
+        "metadata": _ref(_META + "ObjectMeta", OBJECT_METADATA_DESCRIPTION),
+    }
+    props.update(extra_props)
+    return _obj(
+        description,
+        props,
+        required,
+        **{"x-kubernetes-group-version-kind": _gvk(group, version, kind)},
+    )
+
+
+def _list_def(group: str, version: str, kind: str, item_name: str) -> dict[str, Any]:
+    return _obj(
+        f"{kind}List is a list of {kind} objects.",
+        {
+            "apiVersion": _s(API_VERSION_DESCRIPTION),
+            "items": _list_of(item_name, f"Items is the list of {kind} objects."),
+            "kind": _s(KIND_DESCRIPTION),
+            "metadata": _ref(_META + "ListMeta", LIST_METADATA_DESCRIPTION),
+        },
+        ["items"],
+        **{"x-kubernetes-group-version-kind": _gvk(group, version, kind + "List")},
+    )
+
+
+def _meta_definitions() -> dict[str, dict[str, Any]]:
+    time_desc = (
+        "Time is a wrapper around time.Time which supports correct marshaling to YAML and "
+        "JSON, in RFC 3339 form."
+    )
+    return {
+        _META + "Time": {"description": time_desc, "type": "string", "format": "date-time"},
+        _META + "FieldsV1": {
+            "description": "FieldsV1 stores a set of fields in a data structure like a Trie, "
+            "in JSON format.",
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
+        _META + "ObjectMeta": _obj(
+            "ObjectMeta is metadata that all persisted resources must have, which includes "
+            "all objects users must create.",
+            {
+                "annotations": _str_map(
+                    "Annotations is an unstructured key value map stored with a resource that "
+                    "may be set by external tools to store and retrieve arbitrary metadata. "
+                    "They are not queryable."
+                ),
+                "creationTimestamp": _ref(
+                    _META + "Time",
+                    "CreationTimestamp is a timestamp representing the server time when this "
+                    "object was created. Set by the system. Read-only.",
+                ),
+                "deletionGracePeriodSeconds": _i64(
+                    "Number of seconds allowed for this object to gracefully terminate before "
+                    "it will be removed from the system. Read-only."
+                ),
+                "deletionTimestamp": _ref(
+                    _META + "Time",
+                    "DeletionTimestamp is the time after which this resource will be deleted. "
+                    "Set by the server when a graceful deletion is requested. Read-only.",
+                ),
+                "finalizers": _strings(
+                    "Must be empty before the object is deleted from the registry. Each entry "
+                    "is an identifier for the responsible component that will remove the entry "
+                    "from the list.",
+                    **{
+                        "x-kubernetes-list-type": "set",
+                        "x-kubernetes-patch-strategy": "merge",
+                    },
+                ),
+                "generateName": _s(
+                    "GenerateName is an optional prefix, used by the server, to generate a "
+                    "unique name ONLY IF the Name field has not been provided."
+                ),
+                "generation": _i64(
+                    "A sequence number representing a specific generation of the desired "
+                    "state. Populated by the system. Read-only."
+                ),
+                "labels": _str_map(
+                    "Map of string keys and values that can be used to organize and categorize "
+                    "(scope and select) objects."
+                ),
+                "managedFields": _list_of(
+                    _META + "ManagedFieldsEntry",
+                    "ManagedFields maps workflow-id and version to the set of fields that are "
+                    "managed by that workflow. This is mostly for internal housekeeping.",
+                    **{"x-kubernetes-list-type": "atomic"},
+                ),
+                "name": _s(
+                    "Name must be unique within a namespace. Is required when creating "
+                    "resources, although some resources may allow a client to request the "
+                    "generation of an appropriate name automatically. Cannot be updated."
+                ),
+                "namespace": _s(
+                    "Namespace defines the space within which each name must be unique. An "
+                    'empty namespace is equivalent to the "default" namespace. Cannot be '
+                    "updated."
+                ),
+                "ownerReferences": _keyed(
+                    _META + "OwnerReference",
+                    "List of objects depended by this object. If ALL objects in the list have "
+                    "been deleted, this object will be garbage collected.",
+                    "uid",
+                ),
+                "resourceVersion": _s(
+                    "An opaque value that represents the internal version of this object that "
+                    "can be used by clients to determine when objects have changed. Read-only."
+                ),
+                "selfLink": _s(
+                    "Deprecated: selfLink is a legacy read-only field that is no "
+                    "longer populated by the system."
+                ),
+                "uid": _s(
+                    "UID is the unique in time and space value for this object. It is "
+                    "generated by the server on successful creation of a resource. Read-only."
+                ),
+            },
+        ),
+        _META + "OwnerReference": _obj(
+            "OwnerReference contains enough information to let you identify an owning object. "
+            "An owning object must be in the same namespace as the dependent, or be "
+            "cluster-scoped, so there is no namespace field.",
+            {
+                "apiVersion": _s("API version of the referent."),
+                "blockOwnerDeletion": _b(
+                    'If true, AND if the owner has the "foregroundDeletion" finalizer, then '
+                    "the owner cannot be deleted from the key-value store until this reference "
+                    "is removed."
+                ),
+                "controller": _b("If true, this reference points to the managing controller."),
+                "kind": _s("Kind of the referent."),
+                "name": _s("Name of the referent."),
+                "uid": _s("UID of the referent."),
+            },
+            ["apiVersion", "kind", "name", "uid"],
+            **{"x-kubernetes-map-type": "atomic"},
+        ),
+        _META + "ManagedFieldsEntry": _obj(
+            "ManagedFieldsEntry is a workflow-id, a FieldSet and the group version of the "
+            "resource that the fieldset applies to.",
+            {
+                "apiVersion": _s(
+                    "APIVersion defines the version of this resource that this "
+                    "field set applies to."
+                ),
+                "fieldsType": _s(
+                    "FieldsType is the discriminator for the different fields "
+                    "format and version. There is currently only one possible "
+                    'value: "FieldsV1"'
+                ),
+                "fieldsV1": _ref(
+                    _META + "FieldsV1",
+                    "FieldsV1 holds the first JSON version "
+                    'format as described in the "FieldsV1" type.',
+                ),
+                "manager": _s("Manager is an identifier of the workflow managing these fields."),
+                "operation": _s(
+                    "Operation is the type of operation which lead to this "
+                    "ManagedFieldsEntry being created. The only valid values for "
+                    "this field are 'Apply' and 'Update'."
+                ),
+                "subresource": _s(
+                    "Subresource is the name of the subresource used to update "
+                    "that object, or empty string if the object was updated "
+                    "through the main resource."
+                ),
+                "time": _ref(
+                    _META + "Time",
+                    "Time is the timestamp of when the ManagedFields entry was added.",
+                ),
+            },
+        ),
+        _META + "ListMeta": _obj(
+            "ListMeta describes metadata that synthetic resources must have, including lists "
+            "and various status objects.",
+            {
+                "continue": _s(
+                    "continue may be set if the user set a limit on the number of "
+                    "items returned, and indicates that the server has more data "
+                    "available."
+                ),
+                "remainingItemCount": _i64(
+                    "remainingItemCount is the number of subsequent "
+                    "items in the list which are not included in this "
+                    "list response."
+                ),
+                "resourceVersion": _s(
+                    "String that identifies the server's internal version "
+                    "of this object that can be used by clients to "
+                    "determine when objects have changed."
+                ),
+                "selfLink": _s(
+                    "Deprecated: selfLink is a legacy read-only field that is no "
+                    "longer populated by the system."
+                ),
+            },
+        ),
+        _META + "LabelSelector": _obj(
+            "A label selector is a label query over a set of resources. The result of "
+            "matchLabels and matchExpressions are ANDed. An empty label selector matches all "
+            "objects. A null label selector matches no objects.",
+            {
+                "matchExpressions": _list_of(
+                    _META + "LabelSelectorRequirement",
+                    "matchExpressions is a list of label selector requirements. The "
+                    "requirements are ANDed.",
+                    **{"x-kubernetes-list-type": "atomic"},
+                ),
+                "matchLabels": _str_map(
+                    "matchLabels is a map of {key,value} pairs. A single {key,value} in the "
+                    "matchLabels map is equivalent to an element of matchExpressions, whose key "
+                    'field is "key", the operator is "In", and the values array contains '
+                    'only "value".'
+                ),
+            },
+            **{"x-kubernetes-map-type": "atomic"},
+        ),
+        _META + "LabelSelectorRequirement": _obj(
+            "A label selector requirement is a selector that contains values, a key, and an "
+            "operator that relates the key and values.",
+            {
+                "key": _s("key is the label key that the selector applies to."),
+                "operator": _s(
+                    "operator represents a key's relationship to a set of values. "
+                    "Valid operators are In, NotIn, Exists and DoesNotExist."
+                ),
+                "values": _strings(
+                    "values is an array of string values.", **{"x-kubernetes-list-type": "atomic"}
+                ),
+            },
+            ["key", "operator"],
+        ),
+        _META + "Condition": _obj(
+            "Condition contains details for one aspect of the current state of this API Resource.",
+            {
+                "lastTransitionTime": _ref(
+                    _META + "Time",
+                    "lastTransitionTime is the last "
+                    "time the condition transitioned from one status "
+                    "to another.",
+                ),
+                "message": _s(
+                    "message is a human readable message indicating details about the transition."
+                ),
+                "observedGeneration": _i64(
+                    "observedGeneration represents the "
+                    ".metadata.generation that the condition was set "
+                    "based upon."
+                ),
+                "reason": _s(
+                    "reason contains a programmatic identifier indicating the reason "
+                    "for the condition's last transition."
+                ),
+                "status": _s("status of the condition, one of True, False, Unknown."),
+                "type": _s("type of condition in CamelCase or in foo.example.com/CamelCase."),
+            },
+            ["type", "status", "lastTransitionTime", "reason", "message"],
+        ),
+        _META + "Status": _obj(
+            "Status is a return value for calls that don't return other objects.",
+            {
+                "apiVersion": _s(API_VERSION_DESCRIPTION),
+                "code": _i32("Suggested HTTP return code for this status, 0 if not set."),
+                "details": _ref(
+                    _META + "StatusDetails",
+                    "Extended data associated with the "
+                    "reason. Each reason may define its own extended details.",
+                ),
+                "kind": _s(KIND_DESCRIPTION),
+                "message": _s("A human-readable description of the status of this operation."),
+                "metadata": _ref(_META + "ListMeta", LIST_METADATA_DESCRIPTION),
+                "reason": _s(
+                    "A machine-readable description of why this operation is in the "
+                    '"Failure" status.'
+                ),
+                "status": _s('Status of the operation. One of: "Success" or "Failure".'),
+            },
+            **{"x-kubernetes-group-version-kind": _gvk("", "v1", "Status")},
+        ),
+        _META + "StatusDetails": _obj(
+            "StatusDetails is a set of additional properties that MAY be set by the server to "
+            "provide additional information about a response.",
+            {
+                "causes": _list_of(
+                    _META + "StatusCause",
+                    "The Causes array includes more "
+                    "details associated with the StatusReason failure.",
+                    **{"x-kubernetes-list-type": "atomic"},
+                ),
+                "group": _s(
+                    "The group attribute of the resource associated with the status StatusReason."
+                ),
+                "kind": _s(
+                    "The kind attribute of the resource associated with the status StatusReason."
+                ),
+                "name": _s(
+                    "The name attribute of the resource associated with the status "
+                    "StatusReason (when there is a single name which can be "
+                    "described)."
+                ),
+                "retryAfterSeconds": _i32(
+                    "If specified, the time in seconds before the operation should be retried."
+                ),
+                "uid": _s("UID of the resource."),
+            },
+        ),
+        _META + "StatusCause": _obj(
+            "StatusCause provides more information about an api.Status failure, including "
+            "cases when multiple errors are encountered.",
+            {
+                "field": _s(
+                    "The field of the resource that has caused this error, as named "
+                    "by its JSON serialization."
+                ),
+                "message": _s("A human-readable description of the cause of the error."),
+                "reason": _s("A machine-readable description of the cause of the error."),
+            },
+        ),
+        _META + "Preconditions": _obj(
+            "Preconditions must be fulfilled before an operation (update, delete, etc.) is "
+            "carried out.",
+            {
+                "resourceVersion": _s("Specifies the target ResourceVersion"),
+                "uid": _s("Specifies the target UID."),
+            },
+        ),
+        _META + "DeleteOptions": _obj(
+            "DeleteOptions may be provided when deleting an API object.",
+            {
+                "apiVersion": _s(API_VERSION_DESCRIPTION),
+                "dryRun": _strings(
+                    "When present, indicates that modifications should not be persisted.",
+                    **{"x-kubernetes-list-type": "atomic"},
+                ),
+                "gracePeriodSeconds": _i64(
+                    "The duration in seconds before the object should be deleted."
+                ),
+                "ignoreStoreReadErrorWithClusterBreakingPotential": _b(
+                    "if set to true, it will trigger an unsafe deletion of the resource in case "
+                    "the normal deletion flow fails with a corrupt object error."
+                ),
+                "kind": _s(KIND_DESCRIPTION),
+                "orphanDependents": _b("Deprecated: please use the PropagationPolicy."),
+                "preconditions": _ref(
+                    _META + "Preconditions", "Must be fulfilled before a deletion is carried out."
+                ),
+                "propagationPolicy": _s(
+                    "Whether and how garbage collection will be "
+                    "performed: 'Orphan', 'Background' or 'Foreground'."
+                ),
+            },
+        ),
+        _META + "Patch": {
+            "description": "Patch is provided to give a concrete name and type to the "
+            "Kubernetes PATCH request body.",
+            "type": "object",
+        },
+        _META + "WatchEvent": _obj(
+            "Event represents a single event to a watched resource.",
+            {
+                "object": _ref(
+                    _RAW,
+                    "Object is: * If Type is Added or Modified: the new "
+                    "state of the object. * If Type is Deleted: the state of the "
+                    "object immediately before deletion. * If Type is Error: "
+                    "*Status is recommended; other types may make sense depending "
+                    "on context.",
+                ),
+                "type": _s("ADDED, MODIFIED, DELETED, BOOKMARK or ERROR."),
+            },
+            ["type", "object"],
+        ),
+        _RAW: {
+            "description": "RawExtension is used to hold extensions in external versions.",
+            "type": "object",
+        },
+        _INTSTR: {
+            "description": "IntOrString is a type that can hold an int32 or a string.",
+            "type": "string",
+            "format": "int-or-string",
+        },
+        _QUANTITY: {
+            "description": "Quantity is a fixed-point representation of a number, such as "
+            '"100m", "1Gi" or 2.',
+            "type": "string",
+        },
+    }
+
+
+def _core_definitions() -> dict[str, dict[str, Any]]:
+    d: dict[str, dict[str, Any]] = {}
+    d[_CORE + "Namespace"] = _kind_def(
+        "Namespace provides a scope for Names. Use of multiple namespaces is optional.",
+        "",
+        "v1",
+        "Namespace",
+        {
+            "spec": _ref(_CORE + "NamespaceSpec", "Spec defines the behavior of the Namespace."),
+            "status": _ref(
+                _CORE + "NamespaceStatus",
+                "Status describes the current status of a Namespace. Read-only.",
+            ),
+        },
+    )
+    d[_CORE + "NamespaceSpec"] = _obj(
+        "NamespaceSpec describes the attributes on a Namespace.",
+        {
+            "finalizers": _strings(
+                "Finalizers is an opaque list of values that must be empty to "
+                "permanently remove object from storage.",
+                **{"x-kubernetes-list-type": "atomic"},
+            )
+        },
+    )
+    d[_CORE + "NamespaceStatus"] = _obj(
+        "NamespaceStatus is information about the current status of a Namespace.",
+        {
+            "conditions": _keyed(
+                _CORE + "NamespaceCondition",
+                "Represents the latest available observations of a namespace's current state.",
+                "type",
+            ),
+            "phase": _s(
+                "Phase is the current lifecycle phase of the namespace.",
+                enum=["Active", "Terminating"],
+            ),
+        },
+    )
+    d[_CORE + "NamespaceCondition"] = _obj(
+        "NamespaceCondition contains details about state of namespace.",
+        {
+            "lastTransitionTime": _ref(
+                _META + "Time", "Last time the condition transitioned from one status to another."
+            ),
+            "message": _s("Human-readable message indicating details about last transition."),
+            "reason": _s("Unique, one-word, CamelCase reason for the condition's last transition."),
+            "status": _s("Status of the condition, one of True, False, Unknown."),
+            "type": _s("Type of namespace controller condition."),
+        },
+        ["type", "status"],
+    )
+    d[_CORE + "ConfigMap"] = _kind_def(
+        "ConfigMap holds configuration data for pods to consume.",
+        "",
+        "v1",
+        "ConfigMap",
+        {
+            "binaryData": {
+                "type": "object",
+                "description": "BinaryData contains the binary data. Each key must consist of "
+                "alphanumeric characters, '-', '_' or '.'.",
+                "additionalProperties": {"type": "string", "format": "byte"},
+            },
+            "data": _str_map(
+                "Data contains the configuration data. Each key must consist of "
+                "alphanumeric characters, '-', '_' or '.'."
+            ),
+            "immutable": _b(
+                "Immutable, if set to true, ensures that data stored in the "
+                "ConfigMap cannot be updated (only object metadata can be "
+                "modified)."
+            ),
+        },
+    )
+    d[_CORE + "Secret"] = _kind_def(
+        "Secret holds secret data of a certain type. The total bytes of the values in the "
+        "Data field must be less than MaxSecretSize bytes.",
+        "",
+        "v1",
+        "Secret",
+        {
+            "data": {
+                "type": "object",
+                "description": "Data contains the secret data. The serialized form of the "
+                "secret data is a base64 encoded string.",
+                "additionalProperties": {"type": "string", "format": "byte"},
+            },
+            "immutable": _b(
+                "Immutable, if set to true, ensures that data stored in the Secret "
+                "cannot be updated (only object metadata can be modified)."
+            ),
+            "stringData": _str_map(
+                "stringData allows specifying non-binary secret data in "
+                "string form. It is provided as a write-only input field "
+                "for convenience."
+            ),
+            "type": _s("Used to facilitate programmatic handling of secret data."),
+        },
+    )
+    d[_CORE + "Service"] = _kind_def(
+        "Service is a named abstraction of software service (for example, mysql) consisting "
+        "of local port (for example 3306) that the proxy listens on, and the selector that "
+        "determines which pods will answer requests sent through the proxy.",
+        "",
+        "v1",
+        "Service",
+        {
+            "spec": _ref(_CORE + "ServiceSpec", "Spec defines the behavior of a service."),
+            "status": _ref(
+                _CORE + "ServiceStatus",
+                "Most recently observed status of the service. Populated by the system. Read-only.",
+            ),
+        },
+    )
+    d[_CORE + "ServiceSpec"] = _obj(
+        "ServiceSpec describes the attributes that a user creates on a service.",
+        {
+            "allocateLoadBalancerNodePorts": _b(
+                "allocateLoadBalancerNodePorts defines if "
+                "NodePorts will be automatically allocated "
+                "for services with type LoadBalancer."
+            ),
+            "clusterIP": _s(
+                "clusterIP is the IP address of the service and is usually assigned randomly."
+            ),
+            "clusterIPs": _strings(
+                "ClusterIPs is a list of IP addresses assigned to this service.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "externalIPs": _strings(
+                "externalIPs is a list of IP addresses for which nodes in "
+                "the cluster will also accept traffic for this service.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "externalName": _s(
+                "externalName is the external reference that discovery "
+                "mechanisms will return as an alias for this service."
+            ),
+            "externalTrafficPolicy": _s(
+                "externalTrafficPolicy describes how nodes distribute "
+                "service traffic they receive on one of the Service's "
+                '"externally-facing" addresses.',
+                enum=["Cluster", "Local"],
+            ),
+            "healthCheckNodePort": _i32(
+                "healthCheckNodePort specifies the healthcheck nodePort for the service."
+            ),
+            "internalTrafficPolicy": _s(
+                "InternalTrafficPolicy describes how nodes distribute "
+                "service traffic they receive on the ClusterIP.",
+                enum=["Cluster", "Local"],
+            ),
+            "ipFamilies": _strings(
+                "IPFamilies is a list of IP families (e.g. IPv4, IPv6) assigned to this service.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "ipFamilyPolicy": _s(
+                "IPFamilyPolicy represents the dual-stack-ness requested or "
+                "required by this Service.",
+                enum=["PreferDualStack", "RequireDualStack", "SingleStack"],
+            ),
+            "loadBalancerClass": _s(
+                "loadBalancerClass is the class of the load balancer "
+                "implementation this Service belongs to."
+            ),
+            "loadBalancerIP": _s("Only applies to Service Type: LoadBalancer. Deprecated."),
+            "loadBalancerSourceRanges": _strings(
+                "If specified and supported by the platform, "
+                "traffic through the cloud-provider "
+                "load-balancer will be restricted to the "
+                "specified client IPs.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "ports": _list_of(
+                _CORE + "ServicePort",
+                "The list of ports that are exposed by this service.",
+                **{
+                    "x-kubernetes-list-map-keys": ["port", "protocol"],
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-patch-merge-key": "port",
+                    "x-kubernetes-patch-strategy": "merge",
+                },
+            ),
+            "publishNotReadyAddresses": _b(
+                "publishNotReadyAddresses indicates that any agent "
+                "which deals with endpoints for this Service should "
+                "disregard any indications of ready/not-ready."
+            ),
+            "selector": _str_map(
+                "Route service traffic to pods with label keys and values matching this selector.",
+                **{"x-kubernetes-map-type": "atomic"},
+            ),
+            "sessionAffinity": _s(
+                'Supports "ClientIP" and "None". Used to maintain session affinity.',
+                enum=["ClientIP", "None"],
+            ),
+            "sessionAffinityConfig": _opaque(
+                "sessionAffinityConfig contains the configurations of session affinity."
+            ),
+            "trafficDistribution": _s(
+                "TrafficDistribution offers a way to express "
+                "preferences for how traffic is distributed to Service "
+                "endpoints."
+            ),
+            "type": _s(
+                "type determines how the Service is exposed. Defaults to ClusterIP.",
+                enum=["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+            ),
+        },
+    )
+    d[_CORE + "ServicePort"] = _obj(
+        "ServicePort contains information on service's port.",
+        {
+            "appProtocol": _s("The application protocol for this port."),
+            "name": _s("The name of this port within the service. This must be a DNS_LABEL."),
+            "nodePort": _i32(
+                "The port on each node on which this service is exposed when "
+                "type is NodePort or LoadBalancer."
+            ),
+            "port": _i32("The port that will be exposed by this service."),
+            "protocol": _s(
+                'The IP protocol for this port. Supports "TCP", "UDP", and "SCTP". Default is TCP.',
+                default="TCP",
+                enum=["SCTP", "TCP", "UDP"],
+            ),
+            "targetPort": _ref(
+                _INTSTR, "Number or name of the port to access on the pods targeted by the service."
+            ),
+        },
+        ["port"],
+    )
+    d[_CORE + "ServiceStatus"] = _obj(
+        "ServiceStatus represents the current status of a service.",
+        {
+            "conditions": _keyed(_META + "Condition", "Current service state", "type"),
+            "loadBalancer": _ref(
+                _CORE + "LoadBalancerStatus",
+                "LoadBalancer contains the current status of the load-balancer, if one is present.",
+            ),
+        },
+    )
+    d[_CORE + "LoadBalancerStatus"] = _obj(
+        "LoadBalancerStatus represents the status of a load-balancer.",
+        {
+            "ingress": _list_of(
+                _CORE + "LoadBalancerIngress",
+                "Ingress is a list containing ingress points for the load-balancer.",
+                **{"x-kubernetes-list-type": "atomic"},
+            )
+        },
+    )
+    d[_CORE + "LoadBalancerIngress"] = _obj(
+        "LoadBalancerIngress represents the status of a load-balancer ingress point: traffic "
+        "intended for the service should be sent to an ingress point.",
+        {
+            "hostname": _s("Hostname is set for load-balancer ingress points that are DNS based."),
+            "ip": _s("IP is set for load-balancer ingress points that are IP based."),
+            "ipMode": _s('IPMode specifies how the load-balancer IP behaves: "VIP" or "Proxy".'),
+            "ports": _opaque_list("Ports is a list of records of service ports."),
+        },
+    )
+    d[_CORE + "ServiceAccount"] = _kind_def(
+        "ServiceAccount binds together: * a name, understood by users, and perhaps by "
+        "peripheral systems, for an identity * a principal that can be authenticated and "
+        "authorized * a set of secrets",
+        "",
+        "v1",
+        "ServiceAccount",
+        {
+            "automountServiceAccountToken": _b(
+                "AutomountServiceAccountToken indicates whether "
+                "pods running as this service account should "
+                "have an API token automatically mounted."
+            ),
+            "imagePullSecrets": _list_of(
+                _CORE + "LocalObjectReference",
+                "ImagePullSecrets is "
+                "a list of references to secrets in the same "
+                "namespace to use for pulling any images.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "secrets": _list_of(
+                _CORE + "ObjectReference",
+                "Secrets is a list of the secrets in the same namespace that pods running "
+                "using this ServiceAccount are allowed to use.",
+                **{
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-patch-merge-key": "name",
+                    "x-kubernetes-patch-strategy": "merge",
+                },
+            ),
+        },
+    )
+    d[_CORE + "ObjectReference"] = _obj(
+        "ObjectReference contains enough information to let you inspect or modify the "
+        "referred object.",
+        {
+            "apiVersion": _s("API version of the referent."),
+            "fieldPath": _s(
+                "If referring to a piece of an object instead of an entire "
+                "object, this string should contain a valid JSON/Go field access "
+                "statement."
+            ),
+            "kind": _s("Kind of the referent."),
+            "name": _s("Name of the referent."),
+            "namespace": _s("Namespace of the referent."),
+            "resourceVersion": _s(
+                "Specific resourceVersion to which this reference is made, if any."
+            ),
+            "uid": _s("UID of the referent."),
+        },
+        **{"x-kubernetes-map-type": "atomic"},
+    )
+    d[_CORE + "LocalObjectReference"] = _obj(
+        "LocalObjectReference contains enough information to let you locate the referenced "
+        "object inside the same namespace.",
+        {"name": _s("Name of the referent.", default="")},
+        **{"x-kubernetes-map-type": "atomic"},
+    )
+    d.update(_pod_definitions())
+    return d
+
+
+def _pod_definitions() -> dict[str, dict[str, Any]]:
+    d: dict[str, dict[str, Any]] = {}
+    d[_CORE + "PodTemplateSpec"] = _obj(
+        "PodTemplateSpec describes the data a pod should have when created from a template",
+        {
+            "metadata": _ref(_META + "ObjectMeta", OBJECT_METADATA_DESCRIPTION),
+            "spec": _ref(_CORE + "PodSpec", "Specification of the desired behavior of the pod."),
+        },
+    )
+    container_list = {
+        "x-kubernetes-list-map-keys": ["name"],
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-patch-merge-key": "name",
+        "x-kubernetes-patch-strategy": "merge",
+    }
+    d[_CORE + "PodSpec"] = _obj(
+        "PodSpec is a description of a pod.",
+        {
+            "activeDeadlineSeconds": _i64(
+                "Optional duration in seconds the pod may be active "
+                "on the node relative to StartTime."
+            ),
+            "affinity": _opaque("If specified, the pod's scheduling constraints"),
+            "automountServiceAccountToken": _b(
+                "AutomountServiceAccountToken indicates whether "
+                "a service account token should be "
+                "automatically mounted."
+            ),
+            "containers": _list_of(
+                _CORE + "Container",
+                "List of containers belonging to the "
+                "pod. There must be at least one container in a Pod.",
+                **container_list,
+            ),
+            "dnsConfig": _opaque("Specifies the DNS parameters of a pod."),
+            "dnsPolicy": _s('Set DNS policy for the pod. Defaults to "ClusterFirst".'),
+            "enableServiceLinks": _b(
+                "EnableServiceLinks indicates whether information about "
+                "services should be injected into pod's environment "
+                "variables."
+            ),
+            "hostAliases": _opaque_list(
+                "HostAliases is an optional list of hosts and IPs "
+                "that will be injected into the pod's hosts file."
+            ),
+            "hostIPC": _b("Use the host's ipc namespace. Optional: Default to false."),
+            "hostNetwork": _b("Host networking requested for this pod."),
+            "hostPID": _b("Use the host's pid namespace. Optional: Default to false."),
+            "hostname": _s("Specifies the hostname of the Pod."),
+            "imagePullSecrets": _keyed(
+                _CORE + "LocalObjectReference",
+                "ImagePullSecrets is "
+                "an optional list of references to secrets in the same "
+                "namespace to use for pulling any of the images used "
+                "by this PodSpec.",
+                "name",
+            ),
+            "initContainers": _list_of(
+                _CORE + "Container",
+                "List of initialization containers belonging to the pod.",
+                **container_list,
+            ),
+            "nodeName": _s("NodeName indicates in which node this pod is scheduled."),
+            "nodeSelector": _str_map(
+                "NodeSelector is a selector which must be true for the pod to fit on a node.",
+                **{"x-kubernetes-map-type": "atomic"},
+            ),
+            "preemptionPolicy": _s(
+                "PreemptionPolicy is the Policy for preempting pods with lower priority."
+            ),
+            "priority": _i32("The priority value."),
+            "priorityClassName": _s("If specified, indicates the pod's priority."),
+            "readinessGates": _opaque_list(
+                "If specified, all readiness gates will be evaluated for pod readiness."
+            ),
+            "restartPolicy": _s(
+                "Restart policy for all containers within the pod. One of "
+                "Always, OnFailure, Never.",
+                enum=["Always", "Never", "OnFailure"],
+            ),
+            "runtimeClassName": _s(
+                "RuntimeClassName refers to a RuntimeClass object in the node.k8s.io group."
+            ),
+            "schedulerName": _s("If specified, the pod will be dispatched by specified scheduler."),
+            "securityContext": _ref(
+                _CORE + "PodSecurityContext",
+                "SecurityContext holds "
+                "pod-level security attributes and common container "
+                "settings.",
+            ),
+            "serviceAccount": _s(
+                "DeprecatedServiceAccount is a deprecated alias for ServiceAccountName."
+            ),
+            "serviceAccountName": _s(
+                "ServiceAccountName is the name of the ServiceAccount to use to run this pod."
+            ),
+            "setHostnameAsFQDN": _b(
+                "If true the pod's hostname will be configured as the pod's FQDN."
+            ),
+            "shareProcessNamespace": _b(
+                "Share a single process namespace between all of the containers in a pod."
+            ),
+            "subdomain": _s(
+                "If specified, the fully qualified Pod hostname will be "
+                '"<hostname>.<subdomain>.<pod namespace>.svc.<cluster domain>".'
+            ),
+            "terminationGracePeriodSeconds": _i64(
+                "Optional duration in seconds the pod needs to terminate gracefully."
+            ),
+            "tolerations": _list_of(
+                _CORE + "Toleration",
+                "If specified, the pod's tolerations.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "topologySpreadConstraints": _opaque_list(
+                "TopologySpreadConstraints describes how "
+                "a group of pods ought to spread across "
+                "topology domains."
+            ),
+            "volumes": _list_of(
+                _CORE + "Volume",
+                "List of volumes that can be mounted by containers belonging to the pod.",
+                **{
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-patch-merge-key": "name",
+                    "x-kubernetes-patch-strategy": "merge,retainKeys",
+                },
+            ),
+        },
+        ["containers"],
+    )
+    probe = "Periodic probe of container liveness. Container will be restarted if the probe fails."
+    d[_CORE + "Container"] = _obj(
+        "A single application container that you want to run within a pod.",
+        {
+            "args": _strings(
+                "Arguments to the entrypoint.", **{"x-kubernetes-list-type": "atomic"}
+            ),
+            "command": _strings(
+                "Entrypoint array. Not executed within a shell.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "env": _keyed(
+                _CORE + "EnvVar",
+                "List of environment variables to set in the container. Cannot be updated.",
+                "name",
+            ),
+            "envFrom": _list_of(
+                _CORE + "EnvFromSource",
+                "List of sources to populate environment variables in the container.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "image": _s("Container image name."),
+            "imagePullPolicy": _s(
+                "Image pull policy. One of Always, Never, IfNotPresent.",
+                enum=["Always", "IfNotPresent", "Never"],
+            ),
+            "lifecycle": _opaque(
+                "Actions that the management system should take in response "
+                "to container lifecycle events."
+            ),
+            "livenessProbe": _ref(_CORE + "Probe", probe),
+            "name": _s("Name of the container specified as a DNS_LABEL.", default=""),
+            "ports": _list_of(
+                _CORE + "ContainerPort",
+                "List of ports to expose from the container.",
+                **{
+                    "x-kubernetes-list-map-keys": ["containerPort", "protocol"],
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-patch-merge-key": "containerPort",
+                    "x-kubernetes-patch-strategy": "merge",
+                },
+            ),
+            "readinessProbe": _ref(
+                _CORE + "Probe", "Periodic probe of container service readiness."
+            ),
+            "resizePolicy": _opaque_list("Resources resize policy for the container."),
+            "resources": _ref(
+                _CORE + "ResourceRequirements", "Compute Resources required by this container."
+            ),
+            "restartPolicy": _s(
+                "RestartPolicy defines the restart behavior of individual containers in a pod."
+            ),
+            "securityContext": _ref(
+                _CORE + "SecurityContext",
+                "SecurityContext defines the security options the container should be run with.",
+            ),
+            "startupProbe": _ref(
+                _CORE + "Probe", "StartupProbe indicates that the Pod has successfully initialized."
+            ),
+            "stdin": _b(
+                "Whether this container should allocate a buffer for stdin in the "
+                "container runtime."
+            ),
+            "stdinOnce": _b(
+                "Whether the container runtime should close the stdin channel "
+                "after it has been opened by a single attach."
+            ),
+            "terminationMessagePath": _s(
+                "Path at which the file to which the container's "
+                "termination message will be written is mounted."
+            ),
+            "terminationMessagePolicy": _s(
+                "Indicate how the termination message should be populated.",
+                enum=["FallbackToLogsOnError", "File"],
+            ),
+            "tty": _b("Whether this container should allocate a TTY for itself."),
+            "volumeDevices": _opaque_list(
+                "volumeDevices is the list of block devices to be used by the container."
+            ),
+            "volumeMounts": _keyed(
+                _CORE + "VolumeMount",
+                "Pod volumes to mount into the container's filesystem.",
+                "mountPath",
+            ),
+            "workingDir": _s("Container's working directory."),
+        },
+        ["name"],
+    )
+    d[_CORE + "EnvVar"] = _obj(
+        "EnvVar represents an environment variable present in a Container.",
+        {
+            "name": _s("Name of the environment variable. Must be a C_IDENTIFIER.", default=""),
+            "value": _s(
+                "Variable references $(VAR_NAME) are expanded using the previously "
+                'defined environment variables in the container. Defaults to "".'
+            ),
+            "valueFrom": _ref(
+                _CORE + "EnvVarSource",
+                "Source for the environment variable's "
+                "value. Cannot be used if value is not empty.",
+            ),
+        },
+        ["name"],
+    )
+    d[_CORE + "EnvVarSource"] = _obj(
+        "EnvVarSource represents a source for the value of an EnvVar.",
+        {
+            "configMapKeyRef": _ref(
+                _CORE + "ConfigMapKeySelector", "Selects a key of a ConfigMap."
+            ),
+            "fieldRef": _ref(_CORE + "ObjectFieldSelector", "Selects a field of the pod."),
+            "resourceFieldRef": _ref(
+                _CORE + "ResourceFieldSelector", "Selects a resource of the container."
+            ),
+            "secretKeyRef": _ref(
+                _CORE + "SecretKeySelector", "Selects a key of a secret in the pod's namespace"
+            ),
+        },
+    )
+    for kind, what in (("ConfigMap", "ConfigMap"), ("Secret", "Secret")):
+        d[_CORE + f"{kind}KeySelector"] = _obj(
+            f"Selects a key from a {what}.",
+            {
+                "key": _s(f"The key of the {what} to select from.", default=""),
+                "name": _s("Name of the referent.", default=""),
+                "optional": _b(f"Specify whether the {what} or its key must be defined"),
+            },
+            ["key"],
+            **{"x-kubernetes-map-type": "atomic"},
+        )
+        d[_CORE + f"{kind}EnvSource"] = _obj(
+            f"{what}EnvSource selects a {what} to populate the environment variables with.",
+            {
+                "name": _s("Name of the referent.", default=""),
+                "optional": _b(f"Specify whether the {what} must be defined"),
+            },
+        )
+    d[_CORE + "ObjectFieldSelector"] = _obj(
+        "ObjectFieldSelector selects an APIVersioned field of an object.",
+        {
+            "apiVersion": _s("Version of the schema the FieldPath is written in terms of."),
+            "fieldPath": _s(
+                "Path of the field to select in the specified API version.", default=""
+            ),
+        },
+        ["fieldPath"],
+        **{"x-kubernetes-map-type": "atomic"},
+    )
+    d[_CORE + "ResourceFieldSelector"] = _obj(
+        "ResourceFieldSelector represents container resources (cpu, memory) and their output "
+        "format",
+        {
+            "containerName": _s("Container name: required for volumes, optional for env vars"),
+            "divisor": _ref(
+                _QUANTITY, 'Specifies the output format of the exposed resources, defaults to "1"'
+            ),
+            "resource": _s("Required: resource to select", default=""),
+        },
+        ["resource"],
+        **{"x-kubernetes-map-type": "atomic"},
+    )
+    d[_CORE + "EnvFromSource"] = _obj(
+        "EnvFromSource represents the source of a set of ConfigMaps or Secrets",
+        {
+            "configMapRef": _ref(_CORE + "ConfigMapEnvSource", "The ConfigMap to select from"),
+            "prefix": _s("Optional text to prepend to the name of each environment variable."),
+            "secretRef": _ref(_CORE + "SecretEnvSource", "The Secret to select from"),
+        },
+    )
+    d[_CORE + "ContainerPort"] = _obj(
+        "ContainerPort represents a network port in a single container.",
+        {
+            "containerPort": _i32("Number of port to expose on the pod's IP address."),
+            "hostIP": _s("What host IP to bind the external port to."),
+            "hostPort": _i32("Number of port to expose on the host."),
+            "name": _s("If specified, this must be an IANA_SVC_NAME and unique within the pod."),
+            "protocol": _s(
+                'Protocol for port. Must be UDP, TCP, or SCTP. Defaults to "TCP".',
+                default="TCP",
+                enum=["SCTP", "TCP", "UDP"],
+            ),
+        },
+        ["containerPort"],
+    )
+    d[_CORE + "ResourceRequirements"] = _obj(
+        "ResourceRequirements describes the compute resource requirements.",
+        {
+            "claims": _opaque_list(
+                "Claims lists the names of resources, defined in "
+                "spec.resourceClaims, that are used by this container."
+            ),
+            "limits": {
+                "type": "object",
+                "description": "Limits describes the maximum amount of compute resources allowed.",
+                "additionalProperties": _ref(_QUANTITY),
+            },
+            "requests": {
+                "type": "object",
+                "description": "Requests describes the minimum amount of compute resources "
+                "required.",
+                "additionalProperties": _ref(_QUANTITY),
+            },
+        },
+    )
+    d[_CORE + "VolumeMount"] = _obj(
+        "VolumeMount describes a mounting of a Volume within a container.",
+        {
+            "mountPath": _s(
+                "Path within the container at which the volume should be mounted.", default=""
+            ),
+            "mountPropagation": _s(
+                "mountPropagation determines how mounts are propagated from "
+                "the host to container and the other way around."
+            ),
+            "name": _s("This must match the Name of a Volume.", default=""),
+            "readOnly": _b(
+                "Mounted read-only if true, read-write otherwise (false or unspecified)."
+            ),
+            "recursiveReadOnly": _s(
+                "RecursiveReadOnly specifies whether read-only mounts "
+                "should be handled recursively."
+            ),
+            "subPath": _s(
+                "Path within the volume from which the container's volume should be mounted."
+            ),
+            "subPathExpr": _s(
+                "Expanded path within the volume from which the container's "
+                "volume should be mounted."
+            ),
+        },
+        ["name", "mountPath"],
+    )
+    d[_CORE + "Probe"] = _obj(
+        "Probe describes a health check to be performed against a container to determine "
+        "whether it is alive or ready to receive traffic.",
+        {
+            "exec": _ref(
+                _CORE + "ExecAction", "Exec specifies a command to execute in the container."
+            ),
+            "failureThreshold": _i32(
+                "Minimum consecutive failures for the probe to be "
+                "considered failed after having succeeded."
+            ),
+            "grpc": _ref(_CORE + "GRPCAction", "GRPC specifies a GRPC HealthCheckRequest."),
+            "httpGet": _ref(
+                _CORE + "HTTPGetAction", "HTTPGet specifies an HTTP GET request to perform."
+            ),
+            "initialDelaySeconds": _i32(
+                "Number of seconds after the container has started "
+                "before liveness probes are initiated."
+            ),
+            "periodSeconds": _i32(
+                "How often (in seconds) to perform the probe. Default to 10 seconds."
+            ),
+            "successThreshold": _i32(
+                "Minimum consecutive successes for the probe to be "
+                "considered successful after having failed."
+            ),
+            "tcpSocket": _ref(
+                _CORE + "TCPSocketAction", "TCPSocket specifies a connection to a TCP port."
+            ),
+            "terminationGracePeriodSeconds": _i64(
+                "Optional duration in seconds the pod needs "
+                "to terminate gracefully upon probe "
+                "failure."
+            ),
+            "timeoutSeconds": _i32(
+                "Number of seconds after which the probe times out. Defaults to 1 second."
+            ),
+        },
+    )
+    d[_CORE + "ExecAction"] = _obj(
+        'ExecAction describes a "run in container" action.',
+        {
+            "command": _strings(
+                "Command is the command line to execute inside the container.",
+                **{"x-kubernetes-list-type": "atomic"},
+            )
+        },
+    )
+    d[_CORE + "GRPCAction"] = _obj(
+        "GRPCAction specifies an action involving a GRPC service.",
+        {
+            "port": _i32(
+                "Port number of the gRPC service. Number must be in the range 1 to 65535."
+            ),
+            "service": _s(
+                "Service is the name of the service to place in the gRPC HealthCheckRequest.",
+                default="",
+            ),
+        },
+        ["port"],
+    )
+    d[_CORE + "HTTPGetAction"] = _obj(
+        "HTTPGetAction describes an action based on HTTP Get requests.",
+        {
+            "host": _s("Host name to connect to, defaults to the pod IP."),
+            "httpHeaders": _list_of(
+                _CORE + "HTTPHeader",
+                "Custom headers to set in the request. HTTP allows repeated headers.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "path": _s("Path to access on the HTTP server."),
+            "port": _ref(_INTSTR, "Name or number of the port to access on the container."),
+            "scheme": _s(
+                "Scheme to use for connecting to the host. Defaults to HTTP.",
+                enum=["HTTP", "HTTPS"],
+            ),
+        },
+        ["port"],
+    )
+    d[_CORE + "HTTPHeader"] = _obj(
+        "HTTPHeader describes a custom header to be used in HTTP probes",
+        {
+            "name": _s("The header field name.", default=""),
+            "value": _s("The header field value", default=""),
+        },
+        ["name", "value"],
+    )
+    d[_CORE + "TCPSocketAction"] = _obj(
+        "TCPSocketAction describes an action based on opening a socket",
+        {
+            "host": _s("Optional: Host name to connect to, defaults to the pod IP."),
+            "port": _ref(_INTSTR, "Number or name of the port to access on the container."),
+        },
+        ["port"],
+    )
+    d[_CORE + "SecurityContext"] = _obj(
+        "SecurityContext holds security configuration that will be applied to a container.",
+        {
+            "allowPrivilegeEscalation": _b(
+                "AllowPrivilegeEscalation controls whether a "
+                "process can gain more privileges than its parent "
+                "process."
+            ),
+            "appArmorProfile": _opaque(
+                "appArmorProfile is the AppArmor options to use by this container."
+            ),
+            "capabilities": _ref(
+                _CORE + "Capabilities", "The capabilities to add/drop when running containers."
+            ),
+            "privileged": _b("Run container in privileged mode."),
+            "procMount": _s("procMount denotes the type of proc mount to use for the containers."),
+            "readOnlyRootFilesystem": _b("Whether this container has a read-only root filesystem."),
+            "runAsGroup": _i64("The GID to run the entrypoint of the container process."),
+            "runAsNonRoot": _b("Indicates that the container must run as a non-root user."),
+            "runAsUser": _i64("The UID to run the entrypoint of the container process."),
+            "seLinuxOptions": _opaque("The SELinux context to be applied to the container."),
+            "seccompProfile": _ref(
+                _CORE + "SeccompProfile", "The seccomp options to use by this container."
+            ),
+            "windowsOptions": _opaque("The Windows specific settings applied to all containers."),
+        },
+    )
+    d[_CORE + "Capabilities"] = _obj(
+        "Adds and removes POSIX capabilities from running containers.",
+        {
+            "add": _strings("Added capabilities", **{"x-kubernetes-list-type": "atomic"}),
+            "drop": _strings("Removed capabilities", **{"x-kubernetes-list-type": "atomic"}),
+        },
+    )
+    d[_CORE + "SeccompProfile"] = _obj(
+        "SeccompProfile defines a pod/container's seccomp profile settings. Only one profile "
+        "source may be set.",
+        {
+            "localhostProfile": _s(
+                "localhostProfile indicates a profile defined in a file on the node should be used."
+            ),
+            "type": _s(
+                "type indicates which kind of seccomp profile will be applied.",
+                default="",
+                enum=["Localhost", "RuntimeDefault", "Unconfined"],
+            ),
+        },
+        ["type"],
+    )
+    d[_CORE + "PodSecurityContext"] = _obj(
+        "PodSecurityContext holds pod-level security attributes and common container settings.",
+        {
+            "appArmorProfile": _opaque(
+                "appArmorProfile is the AppArmor options to use by the containers in this pod."
+            ),
+            "fsGroup": _i64(
+                "A special supplemental group that applies to all containers in a pod."
+            ),
+            "fsGroupChangePolicy": _s(
+                "fsGroupChangePolicy defines behavior of changing "
+                "ownership and permission of the volume before being "
+                "exposed inside Pod."
+            ),
+            "runAsGroup": _i64("The GID to run the entrypoint of the container process."),
+            "runAsNonRoot": _b("Indicates that the container must run as a non-root user."),
+            "runAsUser": _i64("The UID to run the entrypoint of the container process."),
+            "seLinuxOptions": _opaque("The SELinux context to be applied to all containers."),
+            "seccompProfile": _ref(
+                _CORE + "SeccompProfile",
+                "The seccomp options to use by the containers in this pod.",
+            ),
+            "supplementalGroups": {
+                "type": "array",
+                "description": "A list of groups applied to the first process run in each "
+                "container.",
+                "items": {"type": "integer", "format": "int64"},
+                "x-kubernetes-list-type": "atomic",
+            },
+            "sysctls": _opaque_list("Sysctls hold a list of namespaced sysctls used for the pod."),
+            "windowsOptions": _opaque("The Windows specific settings applied to all containers."),
+        },
+    )
+    d[_CORE + "Toleration"] = _obj(
+        "The pod this Toleration is attached to tolerates any taint that matches the triple "
+        "<key,value,effect> using the matching operator <operator>.",
+        {
+            "effect": _s("Effect indicates the taint effect to match."),
+            "key": _s("Key is the taint key that the toleration applies to."),
+            "operator": _s(
+                "Operator represents a key's relationship to the value: Exists or Equal."
+            ),
+            "tolerationSeconds": _i64(
+                "TolerationSeconds represents the period of time the "
+                "toleration tolerates the taint."
+            ),
+            "value": _s("Value is the taint value the toleration matches to."),
+        },
+    )
+    volume = _obj(
+        "Volume represents a named volume in a pod that may be accessed by any container in "
+        "the pod.",
+        {
+            "configMap": _ref(
+                _CORE + "ConfigMapVolumeSource",
+                "configMap represents a configMap that should populate this volume",
+            ),
+            "emptyDir": _ref(
+                _CORE + "EmptyDirVolumeSource",
+                "emptyDir represents a temporary directory that shares a pod's lifetime.",
+            ),
+            "name": _s(
+                "name of the volume. Must be a DNS_LABEL and unique within the pod.", default=""
+            ),
+            "persistentVolumeClaim": _ref(
+                _CORE + "PersistentVolumeClaimVolumeSource",
+                "persistentVolumeClaimVolumeSource represents a "
+                "reference to a PersistentVolumeClaim in the same "
+                "namespace.",
+            ),
+            "secret": _ref(
+                _CORE + "SecretVolumeSource",
+                "secret represents a secret that should populate this volume.",
+            ),
+        },
+        ["name"],
+    )
+    volume["x-kubernetes-preserve-unknown-fields"] = True
+    d[_CORE + "Volume"] = volume
+    key_to_path = _list_of(
+        _CORE + "KeyToPath",
+        "items: each key-value pair is projected into "
+        "the volume as a file whose name is the key and content is the "
+        "value.",
+        **{"x-kubernetes-list-type": "atomic"},
+    )
+    d[_CORE + "ConfigMapVolumeSource"] = _obj(
+        "Adapts a ConfigMap into a volume.",
+        {
+            "defaultMode": _i32(
+                "defaultMode is optional: mode bits used to set permissions on "
+                "created files by default."
+            ),
+            "items": key_to_path,
+            "name": _s("Name of the referent.", default=""),
+            "optional": _b("optional specify whether the ConfigMap or its keys must be defined"),
+        },
+    )
+    d[_CORE + "SecretVolumeSource"] = _obj(
+        "Adapts a Secret into a volume.",
+        {
+            "defaultMode": _i32(
+                "defaultMode is Optional: mode bits used to set permissions on "
+                "created files by default."
+            ),
+            "items": key_to_path,
+            "optional": _b("optional field specify whether the Secret or its keys must be defined"),
+            "secretName": _s("secretName is the name of the secret in the pod's namespace to use."),
+        },
+    )
+    d[_CORE + "KeyToPath"] = _obj(
+        "Maps a string key to a path within a volume.",
+        {
+            "key": _s("key is the key to project.", default=""),
+            "mode": _i32("mode is Optional: mode bits used to set permissions on this file."),
+            "path": _s("path is the relative path of the file to map the key to.", default=""),
+        },
+        ["key", "path"],
+    )
+    d[_CORE + "EmptyDirVolumeSource"] = _obj(
+        "Represents an empty directory for a pod.",
+        {
+            "medium": _s(
+                "medium represents what type of storage medium should back this directory."
+            ),
+            "sizeLimit": _ref(
+                _QUANTITY,
+                "sizeLimit is the total amount of local storage required for this EmptyDir volume.",
+            ),
+        },
+    )
+    d[_CORE + "PersistentVolumeClaimVolumeSource"] = _obj(
+        "PersistentVolumeClaimVolumeSource references the user's PVC in the same namespace.",
+        {
+            "claimName": _s(
+                "claimName is the name of a PersistentVolumeClaim in the same "
+                "namespace as the pod using this volume.",
+                default="",
+            ),
+            "readOnly": _b("readOnly Will force the ReadOnly setting in VolumeMounts."),
+        },
+        ["claimName"],
+    )
+    return d
+
+
+def _apps_definitions() -> dict[str, dict[str, Any]]:
+    d: dict[str, dict[str, Any]] = {}
+    d[_APPS + "Deployment"] = _kind_def(
+        "Deployment enables declarative updates for Pods and ReplicaSets.",
+        "apps",
+        "v1",
+        "Deployment",
+        {
+            "spec": _ref(
+                _APPS + "DeploymentSpec", "Specification of the desired behavior of the Deployment."
+            ),
+            "status": _ref(
+                _APPS + "DeploymentStatus", "Most recently observed status of the Deployment."
+            ),
+        },
+    )
+    d[_APPS + "DeploymentSpec"] = _obj(
+        "DeploymentSpec is the specification of the desired behavior of the Deployment.",
+        {
+            "minReadySeconds": _i32(
+                "Minimum number of seconds for which a newly created pod "
+                "should be ready without any of its container crashing, "
+                "for it to be considered available."
+            ),
+            "paused": _b("Indicates that the deployment is paused."),
+            "progressDeadlineSeconds": _i32(
+                "The maximum time in seconds for a deployment to "
+                "make progress before it is considered to be "
+                "failed."
+            ),
+            "replicas": _i32("Number of desired pods. Defaults to 1."),
+            "revisionHistoryLimit": _i32(
+                "The number of old ReplicaSets to retain to allow rollback."
+            ),
+            "selector": _ref(
+                _META + "LabelSelector",
+                "Label selector for pods. Existing "
+                "ReplicaSets whose pods are selected by this will be the ones "
+                "affected by this deployment.",
+            ),
+            "strategy": _ref(
+                _APPS + "DeploymentStrategy",
+                "The deployment strategy to use to replace existing pods with new ones.",
+                **{"x-kubernetes-patch-strategy": "retainKeys"},
+            ),
+            "template": _ref(
+                _CORE + "PodTemplateSpec", "Template describes the pods that will be created."
+            ),
+        },
+        ["selector", "template"],
+    )
+    d[_APPS + "DeploymentStrategy"] = _obj(
+        "DeploymentStrategy describes how to replace existing pods with new ones.",
+        {
+            "rollingUpdate": _ref(
+                _APPS + "RollingUpdateDeployment",
+                "Rolling update config "
+                "params. Present only if DeploymentStrategyType = "
+                "RollingUpdate.",
+            ),
+            "type": _s(
+                'Type of deployment. Can be "Recreate" or "RollingUpdate". Default '
+                "is RollingUpdate.",
+                enum=["Recreate", "RollingUpdate"],
+            ),
+        },
+    )
+    d[_APPS + "RollingUpdateDeployment"] = _obj(
+        "Spec to control the desired behavior of rolling update.",
+        {
+            "maxSurge": _ref(
+                _INTSTR,
+                "The maximum number of pods that can be scheduled above "
+                "the desired number of pods.",
+            ),
+            "maxUnavailable": _ref(
+                _INTSTR, "The maximum number of pods that can be unavailable during the update."
+            ),
+        },
+    )
+    d[_APPS + "DeploymentStatus"] = _obj(
+        "DeploymentStatus is the most recently observed status of the Deployment.",
+        {
+            "availableReplicas": _i32(
+                "Total number of available pods (ready for at least "
+                "minReadySeconds) targeted by this deployment."
+            ),
+            "collisionCount": _i32("Count of hash collisions for the Deployment."),
+            "conditions": _keyed(
+                _APPS + "DeploymentCondition",
+                "Represents the latest available observations of a deployment's current state.",
+                "type",
+            ),
+            "observedGeneration": _i64("The generation observed by the deployment controller."),
+            "readyReplicas": _i32("Total number of ready pods targeted by this deployment."),
+            "replicas": _i32(
+                "Total number of non-terminated pods targeted by this "
+                "deployment (their labels match the selector)."
+            ),
+            "terminatingReplicas": _i32(
+                "Total number of terminating pods targeted by this deployment."
+            ),
+            "unavailableReplicas": _i32(
+                "Total number of unavailable pods targeted by this deployment."
+            ),
+            "updatedReplicas": _i32(
+                "Total number of non-terminated pods targeted by this "
+                "deployment that have the desired template spec."
+            ),
+        },
+    )
+    d[_APPS + "DeploymentCondition"] = _obj(
+        "DeploymentCondition describes the state of a deployment at a certain point.",
+        {
+            "lastTransitionTime": _ref(
+                _META + "Time", "Last time the condition transitioned from one status to another."
+            ),
+            "lastUpdateTime": _ref(_META + "Time", "The last time this condition was updated."),
+            "message": _s("A human readable message indicating details about the transition."),
+            "reason": _s("The reason for the condition's last transition."),
+            "status": _s("Status of the condition, one of True, False, Unknown."),
+            "type": _s("Type of deployment condition."),
+        },
+        ["type", "status"],
+    )
+    return d
+
+
+def _apiextensions_definitions() -> dict[str, dict[str, Any]]:
+    d: dict[str, dict[str, Any]] = {}
+    d[_APIEXT + "CustomResourceDefinition"] = _kind_def(
+        "CustomResourceDefinition represents a resource that should be exposed on the API "
+        "server.  Its name MUST be in the format <.spec.name>.<.spec.group>.",
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        {
+            "spec": _ref(
+                _APIEXT + "CustomResourceDefinitionSpec",
+                "spec describes how the user wants the resources to appear",
+            ),
+            "status": _ref(
+                _APIEXT + "CustomResourceDefinitionStatus",
+                "status indicates the actual state of the CustomResourceDefinition",
+            ),
+        },
+        ["spec"],
+    )
+    d[_APIEXT + "CustomResourceDefinitionSpec"] = _obj(
+        "CustomResourceDefinitionSpec describes how a user wants their resource to appear",
+        {
+            "conversion": _opaque("conversion defines conversion settings for the CRD."),
+            "group": _s("group is the API group of the defined custom resource.", default=""),
+            "names": _ref(
+                _APIEXT + "CustomResourceDefinitionNames",
+                "names specify the resource and kind names for the custom resource.",
+            ),
+            "preserveUnknownFields": _b(
+                "preserveUnknownFields indicates that object fields "
+                "which are not specified in the OpenAPI schema should "
+                "be preserved when persisting to storage."
+            ),
+            "scope": _s(
+                "scope indicates whether the defined custom resource is cluster- or "
+                "namespace-scoped. Allowed values are `Cluster` and `Namespaced`.",
+                default="",
+            ),
+            "versions": _list_of(
+                _APIEXT + "CustomResourceDefinitionVersion",
+                "versions is the list of all API versions of the defined custom resource.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+        },
+        ["group", "names", "scope", "versions"],
+    )
+    d[_APIEXT + "CustomResourceDefinitionNames"] = _obj(
+        "CustomResourceDefinitionNames indicates the names to serve this CustomResourceDefinition",
+        {
+            "categories": _strings(
+                "categories is a list of grouped resources this custom "
+                "resource belongs to (e.g. 'all').",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "kind": _s("kind is the serialized kind of the resource.", default=""),
+            "listKind": _s("listKind is the serialized kind of the list for this resource."),
+            "plural": _s("plural is the plural name of the resource to serve.", default=""),
+            "shortNames": _strings(
+                "shortNames are short names for the resource, exposed in API discovery documents.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "singular": _s("singular is the singular name of the resource."),
+        },
+        ["plural", "kind"],
+    )
+    d[_APIEXT + "CustomResourceDefinitionVersion"] = _obj(
+        "CustomResourceDefinitionVersion describes a version for CRD.",
+        {
+            "additionalPrinterColumns": _list_of(
+                _APIEXT + "CustomResourceColumnDefinition",
+                "additionalPrinterColumns specifies additional columns returned in Table output.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+            "deprecated": _b(
+                "deprecated indicates this version of the custom resource API is deprecated."
+            ),
+            "deprecationWarning": _s(
+                "deprecationWarning overrides the default warning returned to API clients."
+            ),
+            "name": _s('name is the version name, e.g. "v1", "v2beta1", etc.', default=""),
+            "schema": _ref(
+                _APIEXT + "CustomResourceValidation",
+                "schema describes the schema "
+                "used for validation, pruning, and defaulting of this version of "
+                "the custom resource.",
+            ),
+            "selectableFields": _opaque_list(
+                "selectableFields specifies paths to fields that may be used as field selectors."
+            ),
+            "served": _b(
+                "served is a flag enabling/disabling this version from being served via REST APIs"
+            ),
+            "storage": _b(
+                "storage indicates this version should be used when persisting "
+                "custom resources to storage."
+            ),
+            "subresources": _ref(
+                _APIEXT + "CustomResourceSubresources",
+                "subresources "
+                "specify what subresources this version of the defined "
+                "custom resource have.",
+            ),
+        },
+        ["name", "served", "storage"],
+    )
+    d[_APIEXT + "CustomResourceValidation"] = _obj(
+        "CustomResourceValidation is a list of validation methods for CustomResources.",
+        {
+            "openAPIV3Schema": _opaque(
+                "openAPIV3Schema is the OpenAPI v3 schema to use for validation and pruning."
+            )
+        },
+    )
+    d[_APIEXT + "CustomResourceSubresources"] = _obj(
+        "CustomResourceSubresources defines the status and scale subresources for CustomResources.",
+        {
+            "scale": _opaque(
+                "scale indicates the custom resource should serve a `/scale` "
+                "subresource that returns an `autoscaling/v1` Scale object."
+            ),
+            "status": _opaque(
+                "status indicates the custom resource should serve a `/status` subresource."
+            ),
+        },
+    )
+    d[_APIEXT + "CustomResourceColumnDefinition"] = _obj(
+        "CustomResourceColumnDefinition specifies a column for server side printing.",
+        {
+            "description": _s("description is a human readable description of this column."),
+            "format": _s("format is an optional OpenAPI type definition for this column."),
+            "jsonPath": _s(
+                "jsonPath is a simple JSON path (i.e. with array notation) which is "
+                "evaluated against each custom resource to produce the value for "
+                "this column.",
+                default="",
+            ),
+            "name": _s("name is a human readable name for the column.", default=""),
+            "priority": _i32(
+                "priority is an integer defining the relative importance of this "
+                "column compared to others."
+            ),
+            "type": _s("type is an OpenAPI type definition for this column.", default=""),
+        },
+        ["name", "type", "jsonPath"],
+    )
+    d[_APIEXT + "CustomResourceDefinitionStatus"] = _obj(
+        "CustomResourceDefinitionStatus indicates the state of the CustomResourceDefinition",
+        {
+            "acceptedNames": _ref(
+                _APIEXT + "CustomResourceDefinitionNames",
+                "acceptedNames are the names that are actually being used to serve discovery.",
+            ),
+            "conditions": _keyed(
+                _APIEXT + "CustomResourceDefinitionCondition",
+                "conditions indicate state for particular aspects of a CustomResourceDefinition",
+                "type",
+            ),
+            "storedVersions": _strings(
+                "storedVersions lists all versions of CustomResources that were ever persisted.",
+                **{"x-kubernetes-list-type": "atomic"},
+            ),
+        },
+    )
+    d[_APIEXT + "CustomResourceDefinitionCondition"] = _obj(
+        "CustomResourceDefinitionCondition contains details for the current condition of this pod.",
+        {
+            "lastTransitionTime": _ref(
+                _META + "Time",
+                "lastTransitionTime last time the "
+                "condition transitioned from one status to another.",
+            ),
+            "message": _s(
+                "message is a human-readable message indicating details about last transition."
+            ),
+            "reason": _s(
+                "reason is a unique, one-word, CamelCase reason for the condition's "
+                "last transition."
+            ),
+            "status": _s(
+                "status is the status of the condition. Can be True, False, Unknown.", default=""
+            ),
+            "type": _s(
+                "type is the type of the condition. Types include Established, "
+                "NamesAccepted and Terminating.",
+                default="",
+            ),
+        },
+        ["type", "status"],
+    )
+    return d
+
+
+_BUILTIN_KINDS: dict[tuple[str, str, str], str] = {
+    ("", "v1", "Namespace"): _CORE + "Namespace",
+    ("", "v1", "ConfigMap"): _CORE + "ConfigMap",
+    ("", "v1", "Secret"): _CORE + "Secret",
+    ("", "v1", "Service"): _CORE + "Service",
+    ("", "v1", "ServiceAccount"): _CORE + "ServiceAccount",
+    ("apps", "v1", "Deployment"): _APPS + "Deployment",
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"): (
+        _APIEXT + "CustomResourceDefinition"
+    ),
+}
+
+
+def _all_definitions() -> dict[str, dict[str, Any]]:
+    defs = _meta_definitions()
+    defs.update(_core_definitions())
+    defs.update(_apps_definitions())
+    defs.update(_apiextensions_definitions())
+    for (group, version, kind), name in _BUILTIN_KINDS.items():
+        defs[name + "List"] = _list_def(group, version, kind, name)
+    return defs
+
+
+#: Named OpenAPI v3 definitions (``io.k8s.…``) for meta types and built-in kinds.
+DEFINITIONS: dict[str, dict[str, Any]] = _all_definitions()
+
+
+def builtin_definition_name(group: str, version: str, kind: str) -> str | None:
+    """The ``io.k8s.…`` definition name of a built-in kind, or None."""
+    return _BUILTIN_KINDS.get((group, version, kind))
+
+
+_INT_OR_STRING_REFS = frozenset((_INTSTR, _QUANTITY))
+
+
+def resolve_refs(schema: Any, definitions: Mapping[str, Any] | None = None) -> Any:
+    """``schema`` with every ``$ref`` (bare or in a one-element ``allOf``) inlined.
+
+    IntOrString and Quantity become ``x-kubernetes-int-or-string`` nodes, so
+    numbers validate the way the API server's decoder accepts them.
+    """
+    defs = DEFINITIONS if definitions is None else definitions
+    return _resolve(schema, defs, ())
+
+
+def _ref_target(node: Mapping[str, Any]) -> str | None:
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        return ref
+    all_of = node.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], Mapping):
+        inner = all_of[0].get("$ref")
+        if isinstance(inner, str) and len(all_of[0]) == 1:
+            return inner
+    return None
+
+
+def _resolve(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_resolve(v, defs, seen) for v in node]
+    if not isinstance(node, Mapping):
+        return node
+    ref = _ref_target(node)
+    if ref is not None:
+        name = ref.rsplit("/", 1)[-1]
+        siblings = {k: v for k, v in node.items() if k not in ("$ref", "allOf")}
+        if name in _INT_OR_STRING_REFS:
+            return {"x-kubernetes-int-or-string": True, **siblings}
+        target = defs.get(name)
+        if not isinstance(target, Mapping) or name in seen:
+            return {"x-kubernetes-preserve-unknown-fields": True, **siblings}
+        merged = dict(_resolve(target, defs, (*seen, name)))
+        if seen:
+            merged.pop("x-kubernetes-group-version-kind", None)
+        merged.update({k: _resolve(v, defs, seen) for k, v in siblings.items()})
+        return merged
+    return {k: _resolve(v, defs, seen) for k, v in node.items()}
+
+
+@cache
+def _builtin_schema(name: str) -> Mapping[str, Any]:
+    resolved = resolve_refs({"$ref": REF_PREFIX + name})
+    _mark_nullable(resolved)
+    return resolved  # type: ignore[no-any-return]
+
+
+def _mark_nullable(node: Any) -> None:
+    """Built-in kinds decode into Go structs, where ``null`` means "unset": allow it."""
+    if isinstance(node, dict):
+        if "type" in node or "x-kubernetes-int-or-string" in node:
+            node["nullable"] = True
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                for sub in value.values():
+                    _mark_nullable(sub)
+            elif key in ("items", "additionalProperties"):
+                _mark_nullable(value)
+
+
+@cache
+def _object_meta_schema() -> Mapping[str, Any]:
+    return _builtin_schema(_META + "ObjectMeta")
+
+
+def schema_for(rt: ResourceType) -> Mapping[str, Any] | None:
+    """The structural schema that governs objects of ``rt`` (refs inlined), if any."""
+    if rt.custom:
+        return rt.schema
+    name = builtin_definition_name(rt.group, rt.version, rt.kind)
+    if name is None:
+        return rt.schema
+    return _builtin_schema(name)

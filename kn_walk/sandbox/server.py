@@ -1,0 +1,356 @@
+"""The sandbox process: ``python -m kn_walk.sandbox.server --state-dir DIR ...``.
+
+It binds 127.0.0.1 only, loads (or creates) the state dir, seeds the objects a
+Knative cluster has, runs the API, the controllers and the data plane, and
+writes ``sandbox.json`` once it answers, which is what ``knwalk sandbox up``
+waits for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import ssl
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.admission import KnativeWebhook
+from kn_walk.sandbox.api import ApiState, create_app
+from kn_walk.sandbox.builtin import BuiltinDefaults
+from kn_walk.sandbox.certs import ensure_certificates
+from kn_walk.sandbox.registry import Registry, knative_crds
+from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
+from kn_walk.sandbox.serving import SYSTEM_NAMESPACE, ServingController
+from kn_walk.sandbox.store import EVENT_LOG_SIZE, Obj, Store
+
+log = logging.getLogger("knwalk.sandbox")
+
+SERVING_VERSION = "1.23.0"
+STATE_FILE = "sandbox.json"
+TOKEN_FILE = "token"
+DB_FILE = "state.db"
+LOG_FILE = "sandbox.log"
+LOOPBACK = "127.0.0.1"
+GATEWAY_NAMESPACE = "istio-system"
+GATEWAY_SERVICE = "istio-ingressgateway"
+INGRESS_CLASS = "istio.ingress.networking.knative.dev"
+SEED_MANAGER = "knwalk-sandbox"
+
+
+def ensure_state_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def read_or_create_token(state_dir: Path) -> str:
+    """A random bearer token per state dir, stored 0600."""
+    p = state_dir / TOKEN_FILE
+    try:
+        token = p.read_text().strip()
+        if token:
+            os.chmod(p, 0o600)
+            return token
+    except FileNotFoundError:
+        pass
+    token = secrets.token_urlsafe(32)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    os.chmod(p, 0o600)
+    return token
+
+
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def bind_loopback(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((LOOPBACK, port))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+class Sandbox:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        api_port: int = 0,
+        gateway_port: int = 0,
+        domain: str | None = None,
+        stable_window: float | None = None,
+        scale_to_zero_grace: float | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.api_port = api_port
+        self.gateway_port = gateway_port
+        self.domain = domain
+        self.stable_window = stable_window
+        self.scale_to_zero_grace = scale_to_zero_grace
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        ensure_state_dir(self.state_dir)
+        token = read_or_create_token(self.state_dir)
+        store = Store(
+            str(self.state_dir / DB_FILE),
+            event_log_size=int(os.environ.get("KNWALK_SANDBOX_EVENT_LOG_SIZE") or EVENT_LOG_SIZE),
+        )
+        registry = Registry.default()
+        res = Resources(store, registry)
+        res.admission = [BuiltinDefaults(), KnativeWebhook()]
+
+        def reload_crds() -> None:
+            crd_type = registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            assert crd_type is not None
+            names = set()
+            for crd in store.list_objects(rkey(crd_type)):
+                names.add(crd["metadata"]["name"])
+                registry.add_crd(crd)
+            for t in list(registry.all()):
+                if t.custom and f"{t.plural}.{t.group}" not in names:
+                    registry.remove_crd(f"{t.plural}.{t.group}")
+
+        res.on_crd_change.append(reload_crds)
+        _, crt, key = ensure_certificates(self.state_dir)
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        tls.load_cert_chain(str(crt), str(key))
+        api_sock = bind_loopback(self.api_port)
+        gw_sock = bind_loopback(self.gateway_port)
+        api_port = api_sock.getsockname()[1]
+        gateway_port = gw_sock.getsockname()[1]
+        self.seed(res, gateway_port)
+        reload_crds()
+
+        controller = ServingController(res)
+        controller.start()
+        app = create_app(ApiState(res, token, f"{LOOPBACK}:{api_port}"))
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        await web.SockSite(runner, api_sock, ssl_context=tls).start()
+        # The data plane binds the gateway socket in the next layer; hold it so the port stays ours.
+        write_private_json(
+            self.state_dir / STATE_FILE,
+            {
+                "pid": os.getpid(),
+                "api_port": api_port,
+                "gateway_port": gateway_port,
+                "api": f"https://{LOOPBACK}:{api_port}",
+                "gateway": f"http://{LOOPBACK}:{gateway_port}",
+                "started": time.time(),
+                "domain": self.current_domain(res),
+            },
+        )
+        log.info("sandbox API on https://%s:%d, gateway port %d", LOOPBACK, api_port, gateway_port)
+        try:
+            await self.stopping.wait()
+        finally:
+            log.info("stopping")
+            with contextlib.suppress(FileNotFoundError):
+                (self.state_dir / STATE_FILE).unlink()
+            await controller.stop()
+            store.close()
+            await runner.cleanup()
+            gw_sock.close()
+
+    @staticmethod
+    def current_domain(res: Resources) -> str:
+        cm_type = res.registry.get("", "v1", "configmaps")
+        assert cm_type is not None
+        cm = res.find(cm_type, SYSTEM_NAMESPACE, "config-domain")
+        for key in (cm or {}).get("data") or {}:
+            if not key.startswith("_"):
+                return str(key)
+        return "svc.cluster.local"
+
+    def seed(self, res: Resources, gateway_port: int) -> None:
+        """Create what a cluster with Knative Serving has; keep what the user changed."""
+        reg = res.registry
+        opts = WriteOptions(manager=SEED_MANAGER, field_validation="Ignore")
+
+        def ensure(group: str, plural: str, obj: Obj, *, replace: bool = False) -> Obj:
+            rt = reg.get(group, "v1", plural)
+            assert rt is not None
+            ns = obj["metadata"].get("namespace", "")
+            cur = res.find(rt, ns, obj["metadata"]["name"])
+            if cur is None:
+                return res.create(rt, ns, obj, opts)
+            if replace:
+                new = copy.deepcopy(cur)
+                for k, v in obj.items():
+                    if k not in ("metadata", "status"):
+                        new[k] = v
+                new["metadata"].setdefault("labels", {}).update(obj["metadata"].get("labels") or {})
+                return res.update(rt, ns, obj["metadata"]["name"], new, opts)
+            return cur
+
+        serving_labels = {
+            "app.kubernetes.io/name": "knative-serving",
+            "app.kubernetes.io/version": SERVING_VERSION,
+        }
+        for ns in (
+            "default",
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+            SYSTEM_NAMESPACE,
+            GATEWAY_NAMESPACE,
+        ):
+            labels = serving_labels if ns == SYSTEM_NAMESPACE else {}
+            ensure("", "namespaces", {"metadata": {"name": ns, "labels": dict(labels)}})
+        for crd in knative_crds():
+            body = copy.deepcopy(crd)
+            body["metadata"].setdefault("labels", {})["app.kubernetes.io/version"] = SERVING_VERSION
+            ensure("apiextensions.k8s.io", "customresourcedefinitions", body, replace=True)
+        if self.domain is not None:
+            ensure(
+                "",
+                "configmaps",
+                self._configmap(
+                    "config-domain", {self.domain: ""} if self.domain else {}, serving_labels
+                ),
+                replace=True,
+            )
+        else:
+            ensure(
+                "",
+                "configmaps",
+                self._configmap("config-domain", {"example.com": ""}, serving_labels),
+            )
+        ensure(
+            "",
+            "configmaps",
+            self._configmap("config-network", {"ingress-class": INGRESS_CLASS}, serving_labels),
+        )
+        autoscaler = {
+            "enable-scale-to-zero": "true",
+            "stable-window": "60s",
+            "scale-to-zero-grace-period": "30s",
+        }
+        if self.stable_window is not None:
+            autoscaler["stable-window"] = f"{self.stable_window:g}s"
+        if self.scale_to_zero_grace is not None:
+            autoscaler["scale-to-zero-grace-period"] = f"{self.scale_to_zero_grace:g}s"
+        ensure(
+            "",
+            "configmaps",
+            self._configmap("config-autoscaler", autoscaler, serving_labels),
+            replace=self.stable_window is not None or self.scale_to_zero_grace is not None,
+        )
+        gw = ensure(
+            "",
+            "services",
+            {
+                "metadata": {
+                    "name": GATEWAY_SERVICE,
+                    "namespace": GATEWAY_NAMESPACE,
+                    "labels": {"app": "istio-ingressgateway", "istio": "ingressgateway"},
+                },
+                "spec": {
+                    "type": "LoadBalancer",
+                    "selector": {"app": "istio-ingressgateway", "istio": "ingressgateway"},
+                    "ports": [
+                        {
+                            "name": "http2",
+                            "port": gateway_port,
+                            "targetPort": gateway_port,
+                            "protocol": "TCP",
+                        }
+                    ],
+                },
+            },
+            replace=True,
+        )
+        svc_type = reg.get("", "v1", "services")
+        assert svc_type is not None
+        status = {"loadBalancer": {"ingress": [{"ip": LOOPBACK, "ipMode": "VIP"}]}}
+        if gw.get("status") != status:
+            new = copy.deepcopy(gw)
+            new["status"] = status
+            try:
+                res.update(
+                    svc_type,
+                    GATEWAY_NAMESPACE,
+                    GATEWAY_SERVICE,
+                    new,
+                    WriteOptions(manager=SEED_MANAGER, subresource="status"),
+                )
+            except E.StatusError as err:  # pragma: no cover - seeding must not fail silently
+                raise RuntimeError(err.message) from err
+
+    @staticmethod
+    def _configmap(name: str, data: dict[str, str], labels: dict[str, str]) -> Obj:
+        return {
+            "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": dict(labels)},
+            "data": data,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kn_walk.sandbox.server")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--api-port", type=int, default=0)
+    parser.add_argument("--gateway-port", type=int, default=0)
+    parser.add_argument("--domain", default=None)
+    parser.add_argument("--stable-window", type=float, default=None)
+    parser.add_argument("--scale-to-zero-grace", type=float, default=None)
+    args = parser.parse_args(argv)
+    state_dir = Path(args.state_dir)
+    ensure_state_dir(state_dir)
+    log_path = state_dir / LOG_FILE
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    os.chmod(log_path, 0o600)
+    logging.basicConfig(
+        filename=str(log_path),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    sandbox = Sandbox(
+        state_dir,
+        api_port=args.api_port,
+        gateway_port=args.gateway_port,
+        domain=args.domain,
+        stable_window=args.stable_window,
+        scale_to_zero_grace=args.scale_to_zero_grace,
+    )
+
+    async def runner() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, sandbox.stopping.set)
+        await sandbox.run()
+
+    try:
+        asyncio.run(runner())
+    except OSError as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

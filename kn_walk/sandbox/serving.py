@@ -1,0 +1,747 @@
+"""Knative Serving controllers: Service → Configuration + Route, Configuration → Revisions.
+
+They watch the store, like Knative's controllers watch the API server, and
+write back through :class:`Resources` (manager ``controller``), so every
+change is an ordinary API write with a new resourceVersion and a watch event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
+from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
+from kn_walk.sandbox.store import Event, Obj
+
+log = logging.getLogger("knwalk.sandbox.serving")
+
+SYSTEM_NAMESPACE = "knative-serving"
+L_SERVICE = "serving.knative.dev/service"
+L_SERVICE_UID = "serving.knative.dev/serviceUID"
+L_CONFIGURATION = "serving.knative.dev/configuration"
+L_CONFIGURATION_UID = "serving.knative.dev/configurationUID"
+L_CONFIG_GENERATION = "serving.knative.dev/configurationGeneration"
+L_ROUTE = "serving.knative.dev/route"
+L_ROUTING_STATE = "serving.knative.dev/routingState"
+A_ROUTES = "serving.knative.dev/routes"
+A_ROUTING_STATE_MODIFIED = "serving.knative.dev/routingStateModified"
+A_CREATOR = "serving.knative.dev/creator"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+VISIBILITY_LABEL = "networking.knative.dev/visibility"
+CLUSTER_LOCAL_DOMAIN = "svc.cluster.local"
+MANAGER = "controller"
+
+
+@dataclass(frozen=True)
+class RevisionRuntime:
+    """How a Revision's workload is doing, reported by the data plane."""
+
+    ready: bool | None
+    reason: str = ""
+    message: str = ""
+    actual_replicas: int = 1
+    desired_replicas: int = 1
+
+
+def condition(
+    ctype: str, status: str, reason: str = "", message: str = "", severity: str = ""
+) -> Obj:
+    c: Obj = {"type": ctype, "status": status}
+    if severity:
+        c["severity"] = severity
+    if reason:
+        c["reason"] = reason
+    if message:
+        c["message"] = message
+    return c
+
+
+def set_conditions(old_status: Obj, new: list[Obj], happy: str, dependents: list[str]) -> list[Obj]:
+    """Compute the happy condition from its dependents (Knative's living condition set),
+    keep lastTransitionTime where a status did not change, sort by type."""
+    by_type = {c["type"]: c for c in new}
+    ready = condition(happy, "True")
+    for d in dependents:
+        c = by_type.get(d)
+        if c is None:
+            continue
+        if c["status"] == "False":
+            ready = condition(happy, "False", c.get("reason", ""), c.get("message", ""))
+            break
+        if c["status"] == "Unknown" and ready["status"] == "True":
+            ready = condition(happy, "Unknown", c.get("reason", ""), c.get("message", ""))
+    by_type[happy] = ready
+    previous = {
+        c.get("type"): c for c in (old_status.get("conditions") or []) if isinstance(c, dict)
+    }
+    now = now_rfc3339()
+    out = []
+    for t in sorted(by_type):
+        c = by_type[t]
+        prev = previous.get(t)
+        if prev and prev.get("status") == c["status"] and prev.get("lastTransitionTime"):
+            c["lastTransitionTime"] = prev["lastTransitionTime"]
+        else:
+            c["lastTransitionTime"] = now
+        out.append(dict(sorted(c.items())))
+    return out
+
+
+def get_condition(obj: Obj | None, ctype: str) -> Obj | None:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if isinstance(c, dict) and c.get("type") == ctype:
+            return c
+    return None
+
+
+def is_ready(obj: Obj | None) -> bool:
+    c = get_condition(obj, "Ready")
+    return bool(c and c.get("status") == "True")
+
+
+def observed(obj: Obj) -> bool:
+    return bool(
+        (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get("generation")
+    )
+
+
+def owner_ref(obj: Obj) -> Obj:
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def controlled_by(obj: Obj, owner: Obj) -> bool:
+    return any(
+        r.get("controller") and r.get("uid") == owner["metadata"]["uid"]
+        for r in obj["metadata"].get("ownerReferences") or []
+    )
+
+
+class ServingController:
+    """Reconciles the four Knative kinds; single-threaded on the event loop."""
+
+    def __init__(
+        self, resources: Resources, *, runtime: Callable[[Obj], RevisionRuntime] | None = None
+    ) -> None:
+        self.res = resources
+        reg = resources.registry
+        self.t_svc = self._type(reg.get(SERVING_GROUP, "v1", "services"))
+        self.t_cfg = self._type(reg.get(SERVING_GROUP, "v1", "configurations"))
+        self.t_rev = self._type(reg.get(SERVING_GROUP, "v1", "revisions"))
+        self.t_route = self._type(reg.get(SERVING_GROUP, "v1", "routes"))
+        self.t_cm = self._type(reg.get("", "v1", "configmaps"))
+        #: the data plane's view of a revision; None means "ready as soon as created"
+        self.runtime = runtime
+        #: called after route statuses change (gateway table, workloads)
+        self.on_routes_changed: list[Callable[[], None]] = []
+        self._queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
+        self._queued: set[tuple[str, str, str]] = set()
+        self._watcher = resources.store.subscribe(lambda ev: True)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+
+    @staticmethod
+    def _type(rt: ResourceType | None) -> ResourceType:
+        assert rt is not None
+        return rt
+
+    # ------------------------------------------------------------- plumbing
+    def start(self) -> None:
+        for rt in (self.t_svc, self.t_cfg, self.t_rev, self.t_route):
+            for obj in self.res.store.list_objects(rkey(rt)):
+                self.enqueue(rt.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        self._tasks.append(asyncio.create_task(self._pump()))
+        self._tasks.append(asyncio.create_task(self._work()))
+
+    async def stop(self) -> None:
+        self.res.store.unsubscribe(self._watcher)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    def enqueue(self, kind: str, ns: str, name: str) -> None:
+        key = (kind, ns, name)
+        if key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+            self._idle.clear()
+
+    def _routes_in(self, ns: str) -> None:
+        for obj in self.res.store.list_objects(rkey(self.t_route), ns):
+            self.enqueue("Route", ns, obj["metadata"]["name"])
+
+    async def _pump(self) -> None:
+        while True:
+            ev = await self._watcher.queue.get()
+            if ev is None:
+                return
+            self._on_event(ev)
+
+    def _on_event(self, ev: Event) -> None:
+        labels = (ev.obj.get("metadata") or {}).get("labels") or {}
+        ns, name = ev.namespace, ev.name
+        if ev.rkey == rkey(self.t_svc):
+            self.enqueue("Service", ns, name)
+        elif ev.rkey == rkey(self.t_cfg):
+            self.enqueue("Configuration", ns, name)
+            if labels.get(L_SERVICE):
+                self.enqueue("Service", ns, labels[L_SERVICE])
+            self._routes_in(ns)
+        elif ev.rkey == rkey(self.t_rev):
+            self.enqueue("Revision", ns, name)
+            if labels.get(L_CONFIGURATION):
+                self.enqueue("Configuration", ns, labels[L_CONFIGURATION])
+            if ev.type != "MODIFIED" or not _only_routing_changed(ev):
+                self._routes_in(ns)
+        elif ev.rkey == rkey(self.t_route):
+            self.enqueue("Route", ns, name)
+            if labels.get(L_SERVICE):
+                self.enqueue("Service", ns, labels[L_SERVICE])
+        elif ev.rkey == rkey(self.t_cm) and ns == SYSTEM_NAMESPACE and name == "config-domain":
+            for obj in self.res.store.list_objects(rkey(self.t_route)):
+                self.enqueue("Route", obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+    async def _work(self) -> None:
+        while True:
+            if self._queue.empty():
+                self._idle.set()
+            key = await self._queue.get()
+            self._queued.discard(key)
+            kind, ns, name = key
+            try:
+                {
+                    "Service": self.reconcile_service,
+                    "Configuration": self.reconcile_configuration,
+                    "Revision": self.reconcile_revision,
+                    "Route": self.reconcile_route,
+                }[kind](ns, name)
+            except E.StatusError as exc:
+                if exc.code == 409:  # raced with a user write: the event will bring us back
+                    self.enqueue(kind, ns, name)
+                else:
+                    log.warning("reconcile %s %s/%s: %s", kind, ns, name, exc.message)
+            except Exception:
+                log.exception("reconcile %s %s/%s failed", kind, ns, name)
+            await asyncio.sleep(0)
+
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    def _opts(self, subresource: str = "") -> WriteOptions:
+        return WriteOptions(
+            manager=MANAGER,
+            field_validation="Ignore",
+            subresource=subresource,
+            user="system:serviceaccount:knative-serving:controller",
+        )
+
+    def _write_status(self, rt: ResourceType, obj: Obj, status: Obj) -> None:
+        if obj.get("status") == status:
+            return
+        new = copy.deepcopy(obj)
+        new["status"] = status
+        self.res.update(
+            rt, obj["metadata"]["namespace"], obj["metadata"]["name"], new, self._opts("status")
+        )
+
+    # -------------------------------------------------------------- Service
+    def reconcile_service(self, ns: str, name: str) -> None:
+        svc = self.res.find(self.t_svc, ns, name)
+        if svc is None or svc["metadata"].get("deletionTimestamp"):
+            return
+        meta = svc["metadata"]
+        spec = svc.get("spec") or {}
+        labels = dict(meta.get("labels") or {})
+        labels.update({L_SERVICE: name, L_SERVICE_UID: meta["uid"]})
+        annotations = {
+            k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED
+        }
+        child_meta = {
+            "name": name,
+            "namespace": ns,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [owner_ref(svc)],
+        }
+        traffic = []
+        for t in spec.get("traffic") or []:
+            t = dict(t)
+            if not t.get("revisionName"):
+                t["configurationName"] = name
+            traffic.append(t)
+        conds: list[Obj] = []
+        status: Obj = dict(svc.get("status") or {})
+        status["observedGeneration"] = meta.get("generation")
+
+        cfg = self._ensure_child(self.t_cfg, svc, child_meta, {"template": spec.get("template")})
+        route = self._ensure_child(self.t_route, svc, child_meta, {"traffic": traffic})
+
+        if isinstance(cfg, str):
+            conds.append(condition("ConfigurationsReady", "False", "NotOwned", cfg))
+        elif not observed(cfg):
+            conds.append(
+                condition(
+                    "ConfigurationsReady",
+                    "Unknown",
+                    "OutOfDate",
+                    "The Configuration is still working to reflect the latest desired specification.",
+                )
+            )
+        else:
+            cc = get_condition(cfg, "Ready") or condition("Ready", "Unknown")
+            conds.append(
+                condition(
+                    "ConfigurationsReady", cc["status"], cc.get("reason", ""), cc.get("message", "")
+                )
+            )
+            cst = cfg.get("status") or {}
+            for k in ("latestCreatedRevisionName", "latestReadyRevisionName"):
+                if cst.get(k):
+                    status[k] = cst[k]
+        if isinstance(route, str):
+            conds.append(condition("RoutesReady", "False", "NotOwned", route))
+        elif not observed(route):
+            conds.append(
+                condition(
+                    "RoutesReady",
+                    "Unknown",
+                    "OutOfDate",
+                    "The Route is still working to reflect the latest desired specification.",
+                )
+            )
+        else:
+            rc = get_condition(route, "Ready") or condition("Ready", "Unknown")
+            rst = route.get("status") or {}
+            if (
+                rc["status"] == "True"
+                and not isinstance(cfg, str)
+                and self._traffic_not_migrated(cfg, rst)
+            ):
+                conds.append(
+                    condition(
+                        "RoutesReady",
+                        "Unknown",
+                        "TrafficNotMigrated",
+                        "Traffic is not yet migrated to the latest revision.",
+                    )
+                )
+            else:
+                conds.append(
+                    condition(
+                        "RoutesReady", rc["status"], rc.get("reason", ""), rc.get("message", "")
+                    )
+                )
+            for k in ("url", "address", "traffic"):
+                if k in rst:
+                    status[k] = rst[k]
+                else:
+                    status.pop(k, None)
+        status["conditions"] = set_conditions(
+            svc.get("status") or {}, conds, "Ready", ["ConfigurationsReady", "RoutesReady"]
+        )
+        self._write_status(self.t_svc, svc, dict(sorted(status.items())))
+
+    @staticmethod
+    def _traffic_not_migrated(cfg: Obj, route_status: Obj) -> bool:
+        latest = (cfg.get("status") or {}).get("latestReadyRevisionName")
+        for t in route_status.get("traffic") or []:
+            if t.get("latestRevision") and latest and t.get("revisionName") != latest:
+                return True
+        return False
+
+    def _ensure_child(self, rt: ResourceType, owner: Obj, meta: Obj, spec: Obj) -> Obj | str:
+        """Create or update a Configuration/Route the Service owns; a str is a NotOwned message."""
+        ns, name = meta["namespace"], meta["name"]
+        cur = self.res.find(rt, ns, name)
+        if cur is None:
+            body = {
+                "apiVersion": rt.api_version,
+                "kind": rt.kind,
+                "metadata": copy.deepcopy(meta),
+                "spec": copy.deepcopy(spec),
+            }
+            return self.res.create(rt, ns, body, self._opts())
+        if not controlled_by(cur, owner):
+            return f"There is an existing {rt.kind} {name!r} that we do not own.".replace("'", '"')
+        cmeta = cur["metadata"]
+        if (
+            cur.get("spec") == spec
+            and (cmeta.get("labels") or {}) == meta["labels"]
+            and (cmeta.get("annotations") or {}) == meta["annotations"]
+        ):
+            return cur
+        new = copy.deepcopy(cur)
+        new["spec"] = copy.deepcopy(spec)
+        new["metadata"]["labels"] = copy.deepcopy(meta["labels"])
+        new["metadata"]["annotations"] = copy.deepcopy(meta["annotations"])
+        return self.res.update(rt, ns, name, new, self._opts())
+
+    # -------------------------------------------------------- Configuration
+    def reconcile_configuration(self, ns: str, name: str) -> None:
+        cfg = self.res.find(self.t_cfg, ns, name)
+        if cfg is None or cfg["metadata"].get("deletionTimestamp"):
+            return
+        meta = cfg["metadata"]
+        gen = int(meta.get("generation") or 1)
+        template = (cfg.get("spec") or {}).get("template") or {}
+        tmeta = template.get("metadata") or {}
+        rev_name = tmeta.get("name") or f"{name}-{gen:05d}"
+        status: Obj = dict(cfg.get("status") or {})
+        conds: list[Obj] = []
+
+        rev = self.res.find(self.t_rev, ns, rev_name)
+        if rev is not None and not controlled_by(rev, cfg):
+            conds.append(
+                condition(
+                    "Ready",
+                    "False",
+                    "RevisionFailed",
+                    f'Revision "{rev_name}" failed with message: there is an existing Revision that we do not own.',
+                )
+            )
+            status["conditions"] = set_conditions(cfg.get("status") or {}, conds, "Ready", [])
+            status["observedGeneration"] = gen
+            self._write_status(self.t_cfg, cfg, status)
+            return
+        if rev is None:
+            rev = self.res.create(
+                self.t_rev, ns, self._revision_body(cfg, rev_name, gen, template), self._opts()
+            )
+        status["observedGeneration"] = gen
+        status["latestCreatedRevisionName"] = rev_name
+
+        # latest ready: the newest ready revision of this configuration, moving forward only
+        prev_ready = status.get("latestReadyRevisionName")
+        prev_gen = -1
+        revisions = [
+            r
+            for r in self.res.store.list_objects(rkey(self.t_rev), ns)
+            if (r["metadata"].get("labels") or {}).get(L_CONFIGURATION) == name
+        ]
+        gens = {
+            r["metadata"]["name"]: int(
+                (r["metadata"].get("labels") or {}).get(L_CONFIG_GENERATION) or 0
+            )
+            for r in revisions
+        }
+        if prev_ready in gens:
+            prev_gen = gens[prev_ready]
+        else:
+            status.pop("latestReadyRevisionName", None)
+        for r in sorted(revisions, key=lambda r: gens[r["metadata"]["name"]], reverse=True):
+            if gens[r["metadata"]["name"]] <= prev_gen:
+                break
+            if is_ready(r):
+                status["latestReadyRevisionName"] = r["metadata"]["name"]
+                break
+        rc = get_condition(rev, "Ready")
+        if status.get("latestReadyRevisionName") == rev_name:
+            conds.append(condition("Ready", "True"))
+        elif rc and rc.get("status") == "False":
+            conds.append(
+                condition(
+                    "Ready",
+                    "False",
+                    "RevisionFailed",
+                    f'Revision "{rev_name}" failed with message: {rc.get("message", "")}.',
+                )
+            )
+        else:
+            conds.append(condition("Ready", "Unknown"))
+        status["conditions"] = set_conditions(cfg.get("status") or {}, conds, "Ready", [])
+        self._write_status(self.t_cfg, cfg, dict(sorted(status.items())))
+
+    def _revision_body(self, cfg: Obj, rev_name: str, gen: int, template: Obj) -> Obj:
+        meta = cfg["metadata"]
+        tmeta = template.get("metadata") or {}
+        clabels = meta.get("labels") or {}
+        labels = dict(tmeta.get("labels") or {})
+        labels.update(
+            {
+                L_CONFIGURATION: meta["name"],
+                L_CONFIGURATION_UID: meta["uid"],
+                L_CONFIG_GENERATION: str(gen),
+                L_ROUTING_STATE: "pending",
+            }
+        )
+        labels[L_SERVICE] = clabels.get(L_SERVICE, "")
+        if clabels.get(L_SERVICE_UID):
+            labels[L_SERVICE_UID] = clabels[L_SERVICE_UID]
+        annotations = dict(tmeta.get("annotations") or {})
+        creator = (meta.get("annotations") or {}).get(A_CREATOR)
+        if creator:
+            annotations[A_CREATOR] = creator
+        annotations[A_ROUTING_STATE_MODIFIED] = now_rfc3339()
+        return {
+            "apiVersion": self.t_rev.api_version,
+            "kind": "Revision",
+            "metadata": {
+                "name": rev_name,
+                "namespace": meta["namespace"],
+                "labels": labels,
+                "annotations": annotations,
+                "ownerReferences": [owner_ref(cfg)],
+            },
+            "spec": copy.deepcopy(template.get("spec") or {}),
+        }
+
+    # ------------------------------------------------------------- Revision
+    def reconcile_revision(self, ns: str, name: str) -> None:
+        rev = self.res.find(self.t_rev, ns, name)
+        if rev is None or rev["metadata"].get("deletionTimestamp"):
+            return
+        rt = self.runtime(rev) if self.runtime else RevisionRuntime(True)
+        status: Obj = dict(rev.get("status") or {})
+        status["observedGeneration"] = rev["metadata"].get("generation")
+        containers = (rev.get("spec") or {}).get("containers") or []
+        cstatus = []
+        for c in containers:
+            if isinstance(c, dict):
+                entry: Obj = {"name": c.get("name", "user-container")}
+                image = str(c.get("image") or "")
+                if "@sha256:" in image:
+                    entry["imageDigest"] = image
+                cstatus.append(entry)
+        status["containerStatuses"] = cstatus
+        status["actualReplicas"] = rt.actual_replicas
+        status["desiredReplicas"] = rt.desired_replicas
+        conds: list[Obj] = []
+        if rt.ready is True:
+            conds += [
+                condition("ResourcesAvailable", "True"),
+                condition("ContainerHealthy", "True"),
+            ]
+        elif rt.ready is False:
+            if rt.reason in ("CrashLoopBackOff", "ExitCode"):
+                conds += [
+                    condition("ResourcesAvailable", "True"),
+                    condition("ContainerHealthy", "False", rt.reason, rt.message),
+                ]
+            else:
+                conds += [
+                    condition("ResourcesAvailable", "False", rt.reason, rt.message),
+                    condition("ContainerHealthy", "Unknown", rt.reason, rt.message),
+                ]
+        else:
+            conds += [
+                condition("ResourcesAvailable", "Unknown", rt.reason or "Deploying", rt.message),
+                condition("ContainerHealthy", "Unknown", rt.reason or "Deploying", rt.message),
+            ]
+        if rt.actual_replicas > 0 or rt.ready is None:
+            conds.append(
+                condition("Active", "True")
+                if rt.ready
+                else condition("Active", "Unknown", "Deploying", "", "Info")
+            )
+        else:
+            conds.append(
+                condition(
+                    "Active", "False", "NoTraffic", "The target is not receiving traffic.", "Info"
+                )
+            )
+        status["conditions"] = set_conditions(
+            rev.get("status") or {}, conds, "Ready", ["ResourcesAvailable", "ContainerHealthy"]
+        )
+        self._write_status(self.t_rev, rev, dict(sorted(status.items())))
+
+    # ---------------------------------------------------------------- Route
+    def domain_for(self, route: Obj) -> str:
+        labels = route["metadata"].get("labels") or {}
+        if labels.get(VISIBILITY_LABEL) == "cluster-local":
+            return CLUSTER_LOCAL_DOMAIN
+        cm = self.res.store.get(rkey(self.t_cm), SYSTEM_NAMESPACE, "config-domain")
+        data = (cm or {}).get("data") or {}
+        best, best_score = CLUSTER_LOCAL_DOMAIN, -1
+        for domain, selector_text in data.items():
+            if domain.startswith("_"):
+                continue
+            selector = _parse_selector(str(selector_text or ""))
+            if selector is None:
+                continue
+            if all(labels.get(k) == v for k, v in selector.items()) and len(selector) > best_score:
+                best, best_score = domain, len(selector)
+        return best
+
+    def reconcile_route(self, ns: str, name: str) -> None:
+        route = self.res.find(self.t_route, ns, name)
+        if route is None or route["metadata"].get("deletionTimestamp"):
+            self._label_revisions(ns)
+            self._notify()
+            return
+        domain = self.domain_for(route)
+        status: Obj = dict(route.get("status") or {})
+        status["observedGeneration"] = route["metadata"].get("generation")
+        status["url"] = f"http://{name}.{ns}.{domain}"
+        status["address"] = {"url": f"http://{name}.{ns}.{CLUSTER_LOCAL_DOMAIN}"}
+        problem: Obj | None = None
+        traffic: list[Obj] = []
+        for t in (route.get("spec") or {}).get("traffic") or []:
+            resolved: Obj = {}
+            if t.get("tag"):
+                resolved["tag"] = t["tag"]
+            cfg_name, rev_name = t.get("configurationName"), t.get("revisionName")
+            if rev_name:
+                rev = self.res.find(self.t_rev, ns, rev_name)
+                if rev is None:
+                    problem = problem or condition(
+                        "AllTrafficAssigned",
+                        "False",
+                        "RevisionMissing",
+                        f'Revision "{rev_name}" referenced in traffic not found.',
+                    )
+                    continue
+                rc = get_condition(rev, "Ready")
+                if rc and rc.get("status") == "False":
+                    problem = problem or condition(
+                        "AllTrafficAssigned",
+                        "False",
+                        "RevisionMissing",
+                        f'Revision "{rev_name}" failed to become ready.',
+                    )
+                elif not is_ready(rev):
+                    problem = problem or condition(
+                        "AllTrafficAssigned",
+                        "Unknown",
+                        "RevisionMissing",
+                        f'Revision "{rev_name}" is not yet ready.',
+                    )
+                resolved["revisionName"] = rev_name
+                resolved["latestRevision"] = False
+            elif cfg_name:
+                cfg = self.res.find(self.t_cfg, ns, cfg_name)
+                if cfg is None:
+                    problem = problem or condition(
+                        "AllTrafficAssigned",
+                        "False",
+                        "ConfigurationMissing",
+                        f'Configuration "{cfg_name}" referenced in traffic not found.',
+                    )
+                    continue
+                ready_name = (cfg.get("status") or {}).get("latestReadyRevisionName")
+                if not ready_name:
+                    cc = get_condition(cfg, "Ready")
+                    if cc and cc.get("status") == "False":
+                        problem = problem or condition(
+                            "AllTrafficAssigned",
+                            "False",
+                            "RevisionMissing",
+                            f'Configuration "{cfg_name}" does not have any ready Revision.',
+                        )
+                    else:
+                        problem = problem or condition(
+                            "AllTrafficAssigned",
+                            "Unknown",
+                            "RevisionMissing",
+                            f'Configuration "{cfg_name}" is waiting for a Revision to become ready.',
+                        )
+                    continue
+                resolved["revisionName"] = ready_name
+                resolved["latestRevision"] = True
+            if t.get("percent") is not None:
+                resolved["percent"] = t["percent"]
+            if t.get("tag"):
+                resolved["url"] = f"http://{t['tag']}-{name}.{ns}.{domain}"
+            traffic.append(dict(sorted(resolved.items())))
+        if problem is None:
+            status["traffic"] = traffic
+            conds = [
+                condition("AllTrafficAssigned", "True"),
+                condition("IngressReady", "True"),
+                condition(
+                    "CertificateProvisioned",
+                    "True",
+                    "TLSNotEnabled",
+                    "external-domain-tls is not enabled"
+                    if domain != CLUSTER_LOCAL_DOMAIN
+                    else "TLS is not enabled for cluster-local",
+                ),
+            ]
+        else:
+            conds = [
+                problem,
+                condition(
+                    "IngressReady",
+                    "Unknown",
+                    "IngressNotConfigured",
+                    "Ingress has not yet been reconciled.",
+                ),
+                condition("CertificateProvisioned", "Unknown"),
+            ]
+        status["conditions"] = set_conditions(
+            route.get("status") or {},
+            conds,
+            "Ready",
+            ["AllTrafficAssigned", "IngressReady", "CertificateProvisioned"],
+        )
+        self._write_status(self.t_route, route, dict(sorted(status.items())))
+        self._label_revisions(ns)
+        self._notify()
+
+    def _label_revisions(self, ns: str) -> None:
+        """routingState labels: active when a Route sends traffic to it, else reserve."""
+        active: dict[str, list[str]] = {}
+        for r in self.res.store.list_objects(rkey(self.t_route), ns):
+            for t in (r.get("status") or {}).get("traffic") or []:
+                if t.get("revisionName"):
+                    routes = active.setdefault(t["revisionName"], [])
+                    if r["metadata"]["name"] not in routes:
+                        routes.append(r["metadata"]["name"])
+        for rev in self.res.store.list_objects(rkey(self.t_rev), ns):
+            meta = rev["metadata"]
+            state = "active" if meta["name"] in active else "reserve"
+            labels = meta.get("labels") or {}
+            route_names = ",".join(sorted(active.get(meta["name"], [])))
+            ann = meta.get("annotations") or {}
+            if labels.get(L_ROUTING_STATE) == state and ann.get(A_ROUTES, "") == route_names:
+                continue
+            new = copy.deepcopy(rev)
+            new["metadata"].setdefault("labels", {})[L_ROUTING_STATE] = state
+            nann = new["metadata"].setdefault("annotations", {})
+            nann[A_ROUTING_STATE_MODIFIED] = now_rfc3339()
+            if route_names:
+                nann[A_ROUTES] = route_names
+            else:
+                nann.pop(A_ROUTES, None)
+            self.res.update(self.t_rev, ns, meta["name"], new, self._opts())
+
+    def _notify(self) -> None:
+        for cb in self.on_routes_changed:
+            cb()
+
+
+def _only_routing_changed(ev: Event) -> bool:
+    """Revision events that only touch routing labels need not re-run Routes."""
+    return False
+
+
+def _parse_selector(text: str) -> dict[str, str] | None:
+    """config-domain values: "" (any route) or a YAML ``selector:`` block of labels."""
+    if not text.strip():
+        return {}
+    import yaml
+
+    try:
+        doc: Any = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    sel = doc.get("selector")
+    if not isinstance(sel, dict):
+        return None
+    return {str(k): str(v) for k, v in sel.items()}
