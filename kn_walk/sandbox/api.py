@@ -594,9 +594,9 @@ async def _watch(
             except ValueError as exc:
                 raise E.bad_request(f'invalid resource version "{rv_param}"') from exc
             try:
-                for ev in res.store.events_since(since, key, namespace):
-                    if matches(ev.obj):
-                        initial.append((ev.type, res._versioned(rt, ev.obj)))
+                for past in res.store.events_since(since, key, namespace):
+                    if matches(past.obj):
+                        initial.append((past.type, res._versioned(rt, past.obj)))
             except Gone as gone:
                 resp = await _start_stream(request)
                 err = E.StatusError(410, "Expired", str(gone))
