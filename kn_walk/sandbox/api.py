@@ -202,18 +202,19 @@ async def _openapi_v3_index(request: web.Request) -> web.Response:
 
 async def _openapi_v3_doc(request: web.Request) -> web.Response:
     reg = request.app["state"].resources.registry
-    path = request.match_info["path"].strip("/")
-    parts = path.split("/")
-    doc = None
+    parts = request.match_info["path"].strip("/").split("/")
+    found = None
     if len(parts) == 2 and parts[0] == "api":
-        doc = openapi.openapi_v3_group_version(reg, "", parts[1])
+        found = openapi.openapi_v3_group_version_bytes(reg, "", parts[1])
     elif len(parts) == 3 and parts[0] == "apis":
-        doc = openapi.openapi_v3_group_version(reg, parts[1], parts[2])
-    if doc is None:
+        found = openapi.openapi_v3_group_version_bytes(reg, parts[1], parts[2])
+    if found is None:
         raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
-    return _json_response(
-        doc, headers={"Cache-Control": "public, immutable"} if "hash" in request.query else None
-    )
+    body, digest = found
+    headers = {"ETag": f'"{digest}"'}
+    if request.query.get("hash") == digest:
+        headers["Cache-Control"] = "public, immutable"
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 # ------------------------------------------------------------------- routing
@@ -377,12 +378,15 @@ def _render(
     remaining: int | None = None,
 ) -> web.Response:
     if _wants_table(request):
+        include = request.query.get("includeObject", "Metadata")
+        if include not in ("None", "Metadata", "Object"):
+            raise E.bad_request(f'unrecognized includeObject value: "{include}"')
         table = tables.to_table(
             rt,
             objs,
             resource_version=rv,
             continue_token=cont,
-            include_object=request.query.get("includeObject", "Metadata"),
+            include_object=include,
         )
         return _json_response(table)
     if single:

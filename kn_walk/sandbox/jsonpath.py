@@ -128,6 +128,8 @@ class _Parser:
                 steps.append(_Literal(self._quoted()))
             elif ch in "{}":
                 self.pos += 1
+            elif ch in _TERMINATORS:
+                raise JSONPathError(f"unexpected {ch!r} at position {self.pos}")
             else:
                 # A bare identifier: lenient, treated as a field name.
                 steps.append(self._field())
@@ -282,6 +284,8 @@ def _run(steps: Sequence[Any], values: list[Any], root: Any) -> list[Any]:
         elif isinstance(step, _Current):
             continue
         elif isinstance(step, _Field):
+            if not step.name:
+                continue  # ``{.}``: the current object itself
             current = [v[step.name] for v in current if isinstance(v, Mapping) and step.name in v]
         elif isinstance(step, _Wildcard):
             current = _wildcard(current)

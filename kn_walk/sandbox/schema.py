@@ -315,7 +315,10 @@ class _Validator:
                 self.invalid(path, value, f"{path} in body should be {word} {_num(minimum)}")
         multiple = _number_or_none(schema.get("multipleOf"))
         if multiple is not None and multiple > 0:
-            q = value / multiple
+            try:
+                q = value / multiple
+            except (OverflowError, ZeroDivisionError):
+                return
             if math.isfinite(q) and not float(q).is_integer():
                 self.invalid(
                     path, value, f"{path} in body should be a multiple of {_num(multiple)}"
@@ -349,7 +352,9 @@ class _Validator:
                 else:
                     seen.append(key)
         elif list_type == "map":
-            keys = [k for k in schema.get("x-kubernetes-list-map-keys") or [] if isinstance(k, str)]
+            keys = [
+                k for k in _as_list(schema.get("x-kubernetes-list-map-keys")) if isinstance(k, str)
+            ]
             seen_keys: list[Any] = []
             for i, item in enumerate(value):
                 if not isinstance(item, Mapping) or not keys:
@@ -395,7 +400,7 @@ class _Validator:
                 self.node(sub, item, _child(path, key))
             elif isinstance(additional, Mapping):
                 self.node(additional, item, _child(path, key))
-        for key in schema.get("required") or []:
+        for key in _as_list(schema.get("required")):
             if isinstance(key, str) and key not in value:
                 self.required(_child(path, key))
         if schema.get("x-kubernetes-embedded-resource") is True and not root:
@@ -430,6 +435,10 @@ def _type_matches(expected: str, actual: str, value: Any) -> bool:
     if expected == "number" and actual == "integer":
         return True
     return expected == "integer" and actual == "number" and float(value).is_integer()
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _schema_list(value: Any) -> list[Mapping[str, Any]]:

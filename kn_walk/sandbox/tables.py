@@ -9,6 +9,7 @@ priority-1 columns that ``-o wide`` reveals.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -108,7 +109,14 @@ def timestamp_age(value: Any, now: datetime | None = None) -> str:
     ts = parse_timestamp(value)
     if ts is None:
         return "<invalid>"
-    return human_duration((_now(now) - ts).total_seconds())
+    return _since(ts, now)
+
+
+def _since(ts: datetime, now: datetime | None) -> str:
+    try:
+        return human_duration((_now(now) - ts).total_seconds())
+    except (OverflowError, ValueError):
+        return "<invalid>"
 
 
 # ------------------------------------------------------------ Go value rendering
@@ -189,7 +197,10 @@ def _column_cell(col: PrinterColumn, obj: Mapping[str, Any], now: datetime | Non
         if isinstance(value, bool):
             return None
         if isinstance(value, int | float):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                return None
         return None
     if kind == "boolean":
         return value if isinstance(value, bool) else None
@@ -199,7 +210,7 @@ def _column_cell(col: PrinterColumn, obj: Mapping[str, Any], now: datetime | Non
         ts = parse_timestamp(value)
         if ts is None:
             return "<invalid>"
-        return human_duration((_now(now) - ts).total_seconds())
+        return _since(ts, now)
     return None
 
 
@@ -258,6 +269,10 @@ def _get(obj: Any, *keys: str) -> Any:
     return cur
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _name(obj: Mapping[str, Any]) -> str:
     name = _get(obj, "metadata", "name")
     return name if isinstance(name, str) else ""
@@ -301,12 +316,12 @@ def format_label_selector(selector: Any) -> str:
     if isinstance(match_labels, Mapping):
         for k, v in match_labels.items():
             reqs.append((str(k), f"{k}={_str(v)}"))
-    for expr in selector.get("matchExpressions") or []:
+    for expr in _as_list(selector.get("matchExpressions")):
         if not isinstance(expr, Mapping):
             continue
         key = _str(expr.get("key"))
         op = _str(expr.get("operator"))
-        vals = [str(v) for v in expr.get("values") or [] if isinstance(v, str)]
+        vals = [v for v in _as_list(expr.get("values")) if isinstance(v, str)]
         vals_text = ",".join(sorted(set(vals)))
         if op == "In":
             reqs.append((key, f"{key} in ({vals_text})"))
@@ -323,7 +338,7 @@ def format_label_selector(selector: Any) -> str:
 def _containers(obj: Mapping[str, Any]) -> tuple[str, str]:
     names: list[str] = []
     images: list[str] = []
-    for c in _get(obj, "spec", "template", "spec", "containers") or []:
+    for c in _as_list(_get(obj, "spec", "template", "spec", "containers")):
         if isinstance(c, Mapping):
             names.append(_str(c.get("name")))
             images.append(_str(c.get("image")))
@@ -348,12 +363,12 @@ def _service_ports(ports: Any) -> str:
 def _service_external_ip(obj: Mapping[str, Any]) -> str:
     spec = _get(obj, "spec") if isinstance(_get(obj, "spec"), Mapping) else {}
     svc_type = _str(_get(spec, "type")) or "ClusterIP"
-    external_ips = [ip for ip in _get(spec, "externalIPs") or [] if isinstance(ip, str)]
+    external_ips = [ip for ip in _as_list(_get(spec, "externalIPs")) if isinstance(ip, str)]
     if svc_type in ("ClusterIP", "NodePort"):
         return ",".join(external_ips) if external_ips else "<none>"
     if svc_type == "LoadBalancer":
         found: set[str] = set()
-        for ing in _get(obj, "status", "loadBalancer", "ingress") or []:
+        for ing in _as_list(_get(obj, "status", "loadBalancer", "ingress")):
             if not isinstance(ing, Mapping):
                 continue
             ip, host = _str(ing.get("ip")), _str(ing.get("hostname"))
@@ -435,11 +450,10 @@ def _print_deployment(obj: Mapping[str, Any], now: datetime | None) -> list[Any]
 
 def _print_default(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
     ts = parse_timestamp(_get(obj, "metadata", "creationTimestamp"))
-    created = (
-        ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        if ts is not None
-        else "0001-01-01T00:00:00Z"
-    )
+    created = "0001-01-01T00:00:00Z"
+    if ts is not None:
+        with contextlib.suppress(OverflowError, ValueError):
+            created = ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return [_name(obj), created]
 
 
