@@ -31,6 +31,7 @@ from kn_walk.sandbox.admission import KnativeWebhook
 from kn_walk.sandbox.api import ApiState, create_app
 from kn_walk.sandbox.builtin import BuiltinDefaults
 from kn_walk.sandbox.certs import ensure_certificates
+from kn_walk.sandbox.dataplane import DataPlane, parse_duration
 from kn_walk.sandbox.registry import Registry, knative_crds
 from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
 from kn_walk.sandbox.serving import SYSTEM_NAMESPACE, ServingController
@@ -146,12 +147,21 @@ class Sandbox:
         reload_crds()
 
         controller = ServingController(res)
+        autoscaler = self.autoscaler_windows(res)
+        dataplane = DataPlane(
+            res,
+            controller,
+            self.state_dir,
+            gw_sock,
+            stable_window=autoscaler[0],
+            scale_to_zero_grace=autoscaler[1],
+        )
         controller.start()
+        await dataplane.start()
         app = create_app(ApiState(res, token, f"{LOOPBACK}:{api_port}"))
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         await web.SockSite(runner, api_sock, ssl_context=tls).start()
-        # The data plane binds the gateway socket in the next layer; hold it so the port stays ours.
         write_private_json(
             self.state_dir / STATE_FILE,
             {
@@ -171,10 +181,20 @@ class Sandbox:
             log.info("stopping")
             with contextlib.suppress(FileNotFoundError):
                 (self.state_dir / STATE_FILE).unlink()
+            await dataplane.stop()
             await controller.stop()
-            store.close()
             await runner.cleanup()
-            gw_sock.close()
+            store.close()
+
+    @staticmethod
+    def autoscaler_windows(res: Resources) -> tuple[float, float]:
+        cm_type = res.registry.get("", "v1", "configmaps")
+        assert cm_type is not None
+        data = (res.find(cm_type, SYSTEM_NAMESPACE, "config-autoscaler") or {}).get("data") or {}
+        return (
+            parse_duration(data.get("stable-window", "60s"), 60.0),
+            parse_duration(data.get("scale-to-zero-grace-period", "30s"), 30.0),
+        )
 
     @staticmethod
     def current_domain(res: Resources) -> str:

@@ -1,0 +1,205 @@
+"""Wires the controllers to the data plane: which Revisions run, which Hosts route where.
+
+The controllers write Route status; this module turns the stored Routes,
+Configurations and Revisions into the gateway's host table and the set of
+Revisions that should have a process, and feeds the processes' health back
+into Revision status (through :class:`ServingController`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+from kn_walk.sandbox.gateway import Backend, Gateway
+from kn_walk.sandbox.registry import SERVING_GROUP
+from kn_walk.sandbox.resources import Resources, rkey
+from kn_walk.sandbox.serving import (
+    CLUSTER_LOCAL_DOMAIN,
+    L_CONFIGURATION,
+    L_SERVICE,
+    SYSTEM_NAMESPACE,
+    RevisionRuntime,
+    ServingController,
+)
+from kn_walk.sandbox.store import Event, Obj
+from kn_walk.sandbox.workloads import RevisionWorkload, RuntimeStatus, Workloads
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str, default: float) -> float:
+    """Knative's config-autoscaler durations: ``60s``, ``1m``, ``500ms``."""
+    m = _DURATION.match(str(text))
+    if not m:
+        return default
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def workload_of(rev: Obj) -> RevisionWorkload:
+    meta = rev["metadata"]
+    spec = rev.get("spec") or {}
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+    c = containers[0] if containers else {}
+    env = tuple(
+        (str(e["name"]), str(e.get("value", "")))
+        for e in c.get("env") or []
+        if isinstance(e, dict) and "name" in e and "valueFrom" not in e
+    )
+    ports = [p for p in c.get("ports") or [] if isinstance(p, dict)]
+    port = ports[0].get("containerPort") if ports else None
+    labels = meta.get("labels") or {}
+    return RevisionWorkload(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        uid=meta.get("uid", ""),
+        image=str(c.get("image", "")),
+        env=env,
+        container_port=port if isinstance(port, int) else None,
+        timeout_seconds=int(spec.get("timeoutSeconds") or 300),
+        configuration=str(labels.get(L_CONFIGURATION, "")),
+        service=str(labels.get(L_SERVICE, "")),
+    )
+
+
+def host_of(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+
+
+class DataPlane:
+    def __init__(
+        self,
+        resources: Resources,
+        controller: ServingController,
+        state_dir: Path,
+        gateway_sock: socket.socket,
+        *,
+        stable_window: float = 60.0,
+        scale_to_zero_grace: float = 30.0,
+    ) -> None:
+        self.res = resources
+        self.controller = controller
+        self.status: dict[tuple[str, str], RuntimeStatus] = {}
+        self.workloads = Workloads(
+            str(state_dir / "workloads"),
+            self._on_status,
+            stable_window=stable_window,
+            scale_to_zero_grace=scale_to_zero_grace,
+        )
+        self.gateway = Gateway(self.workloads, sock=gateway_sock)
+        reg = resources.registry
+        self._t = {
+            p: reg.get(SERVING_GROUP, "v1", p) for p in ("revisions", "routes", "configurations")
+        }
+        self._cm = reg.get("", "v1", "configmaps")
+        self._pending = False
+        self._watcher = resources.store.subscribe(self._interesting)
+        self._task: asyncio.Task[None] | None = None
+        controller.runtime = self.runtime
+        controller.on_routes_changed.append(self.schedule_sync)
+
+    async def start(self) -> None:
+        await self.workloads.start()
+        await self.gateway.start()
+        self._apply_autoscaler()
+        self._task = asyncio.create_task(self._pump())
+        self.schedule_sync()
+
+    async def stop(self) -> None:
+        self.res.store.unsubscribe(self._watcher)
+        if self._task:
+            self._task.cancel()
+        await self.gateway.stop()
+        await self.workloads.stop()
+
+    # ------------------------------------------------------------------ status
+    def runtime(self, rev: Obj) -> RevisionRuntime:
+        meta = rev["metadata"]
+        st = self.status.get((meta["namespace"], meta["name"]))
+        if st is None:
+            return RevisionRuntime(None, "Deploying", "", 0, 1)
+        return RevisionRuntime(
+            st.ready, st.reason, st.message, st.actual_replicas, st.desired_replicas
+        )
+
+    def _on_status(self, namespace: str, name: str, status: RuntimeStatus) -> None:
+        if self.status.get((namespace, name)) == status:
+            return
+        self.status[(namespace, name)] = status
+        self.controller.enqueue("Revision", namespace, name)
+
+    # -------------------------------------------------------------------- sync
+    def _interesting(self, ev: Event) -> bool:
+        return ev.rkey in (
+            rkey(t) for t in (self._t["revisions"], self._t["configurations"], self._cm) if t
+        )
+
+    async def _pump(self) -> None:
+        while True:
+            ev = await self._watcher.queue.get()
+            if ev is None:
+                return
+            if self._cm and ev.rkey == rkey(self._cm):
+                if ev.namespace == SYSTEM_NAMESPACE and ev.name == "config-autoscaler":
+                    self._apply_autoscaler()
+                continue
+            self.schedule_sync()
+
+    def _apply_autoscaler(self) -> None:
+        if self._cm is None:
+            return
+        cm = self.res.store.get(rkey(self._cm), SYSTEM_NAMESPACE, "config-autoscaler") or {}
+        data: dict[str, Any] = cm.get("data") or {}
+        window = parse_duration(data.get("stable-window", "60s"), 60.0)
+        grace = parse_duration(data.get("scale-to-zero-grace-period", "30s"), 30.0)
+        self.workloads.set_windows(window, grace)
+
+    def schedule_sync(self) -> None:
+        """Coalesce bursts of changes into one sync on the next loop turn."""
+        if self._pending:
+            return
+        self._pending = True
+        asyncio.get_running_loop().call_soon(self.sync)
+
+    def sync(self) -> None:
+        self._pending = False
+        t_rev, t_route, t_cfg = (
+            self._t["revisions"],
+            self._t["routes"],
+            self._t["configurations"],
+        )
+        if not (t_rev and t_route and t_cfg):
+            return
+        store = self.res.store
+        revisions = store.list_objects(rkey(t_rev))
+        routed: set[tuple[str, str]] = set()
+        table: dict[str, list[Backend]] = {}
+        for route in store.list_objects(rkey(t_route)):
+            meta, status = route["metadata"], route.get("status") or {}
+            ns = meta["namespace"]
+            traffic = [t for t in status.get("traffic") or [] if t.get("revisionName")]
+            for t in traffic:
+                routed.add((ns, t["revisionName"]))
+            if not traffic or not status.get("url"):
+                continue
+            main = [Backend(ns, t["revisionName"], int(t.get("percent") or 0)) for t in traffic]
+            for host in {
+                host_of(status["url"]),
+                f"{meta['name']}.{ns}.{CLUSTER_LOCAL_DOMAIN}",
+                f"{meta['name']}.{ns}.svc",
+            }:
+                table[host] = main
+            for t in traffic:
+                if t.get("tag") and t.get("url"):
+                    table[host_of(t["url"])] = [Backend(ns, t["revisionName"], 100)]
+        # a new Revision runs before any Route sends it traffic (Knative's initial scale)
+        for cfg in store.list_objects(rkey(t_cfg)):
+            latest = (cfg.get("status") or {}).get("latestCreatedRevisionName")
+            if latest:
+                routed.add((cfg["metadata"]["namespace"], latest))
+        self.gateway.set_routes(table)
+        self.workloads.sync([workload_of(r) for r in revisions], routed)

@@ -1,0 +1,1219 @@
+"""The sandbox's ingress gateway: route by Host header, split by weight, proxy.
+
+``Host: {name}.{ns}.{domain}`` picks one of the Route's traffic targets at random
+by percent, a tag host its revision, and so on: the control plane computes the
+table (:meth:`Gateway.set_routes`), the gateway only looks hosts up in it
+(lower-cased, without port or trailing dot) and proxies to the chosen Revision's
+process on 127.0.0.1 — never anywhere else.
+
+It is a small HTTP/1.1 reverse proxy on raw asyncio protocols (aiohttp's server
+and client together are several times slower): keep-alive and pipelining from
+clients; to each revision process, keep-alive connections on which requests
+without a body are pipelined, so that the heads that arrive in one turn of the
+event loop leave in one write (this halves the system calls per request, which
+is most of a proxy's cost here); bodies streamed both ways with flow control
+(``Content-Length``, chunked, or until close); hop-by-hop headers removed
+(RFC 9110 section 7.6.1); ``X-Forwarded-For``, ``X-Forwarded-Proto`` and
+``Forwarded`` (RFC 7239) set. A request that was pipelined behind one whose
+connection failed is sent again on a fresh connection if it is idempotent and
+got no response byte, else answered 502.
+
+Answers of its own, shaped like Istio's Envoy gateway:
+
+* unknown host: ``404`` with an empty body;
+* a Route whose percents sum to 0, a Revision that cannot be made ready
+  (unsupported image, crash loop): ``503``;
+* the Revision's ``timeoutSeconds`` passing before the response starts:
+  ``504 upstream request timeout`` (after it starts, both connections are reset);
+* the process refusing the connection: ``503``; closing it or answering garbage
+  before a response: ``502``.
+
+A Revision scaled to zero is started by :meth:`Workloads.activate` and the
+request is held until it is ready (Knative's activator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import random
+import re
+import socket
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import formatdate
+
+from kn_walk.sandbox.workloads import Endpoint, NotReady, Workloads
+
+log = logging.getLogger(__name__)
+
+#: the largest request or response head accepted
+MAX_HEAD = 64 * 1024
+#: bytes buffered from a peer before reading from it pauses
+HIGH_WATER = 256 * 1024
+#: idle keep-alive connections kept per revision process
+MAX_IDLE_PER_UPSTREAM = 32
+#: requests in flight on one pipelined connection to a revision process
+MAX_PIPELINE = 32
+#: how often request deadlines are checked (seconds)
+TIMEOUT_TICK = 0.1
+#: distinct Host values whose route lookups are cached
+HOST_CACHE_SIZE = 4096
+#: seconds to connect to a revision process
+CONNECT_TIMEOUT = 5.0
+#: seconds :meth:`Gateway.stop` lets in-flight requests finish
+DRAIN_TIMEOUT = 5.0
+#: the Server header of the gateway's own answers
+SERVER = b"knwalk-sandbox"
+
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+#: cheap pre-check: a head that does not match has no hop-by-hop field
+_HOP_RE = re.compile(
+    rb"\r\n(?:(?:connection|keep-alive|te|trailer|transfer-encoding|upgrade)[ \t]*:|proxy-)",
+    re.IGNORECASE,
+)
+_CONTENT_LENGTH_RE = re.compile(rb"\r\ncontent-length:([^\r]*)", re.IGNORECASE)
+_IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+_REASONS = {
+    400: b"Bad Request",
+    404: b"Not Found",
+    431: b"Request Header Fields Too Large",
+    501: b"Not Implemented",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+    504: b"Gateway Timeout",
+    505: b"HTTP Version Not Supported",
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    namespace: str
+    revision: str
+    percent: int
+
+
+class _Route:
+    """The backends of one host, ready for a weighted random pick."""
+
+    __slots__ = ("backends", "cumulative", "total")
+
+    def __init__(self, backends: Sequence[Backend]) -> None:
+        self.backends = tuple(b for b in backends if b.percent > 0)
+        self.cumulative: list[int] = []
+        total = 0
+        for b in self.backends:
+            total += b.percent
+            self.cumulative.append(total)
+        self.total = total
+
+    def pick(self) -> Backend | None:
+        backends = self.backends
+        if len(backends) == 1:
+            return backends[0]
+        if not backends:
+            return None
+        index = bisect.bisect_right(self.cumulative, random.random() * self.total)
+        return backends[min(index, len(backends) - 1)]
+
+
+def normalize_host(value: bytes | str) -> str:
+    """A Host header's name as the route table keys it: lower case, no port, no final dot."""
+    host = value.decode("latin-1") if isinstance(value, bytes) else value
+    host = host.strip().lower()
+    if host.startswith("["):  # IPv6 literal
+        end = host.find("]")
+        host = host[: end + 1] if end > 0 else host
+    else:
+        name, sep, port = host.rpartition(":")
+        if sep and (port.isdigit() or not port):
+            host = name
+    return host.rstrip(".")
+
+
+class _Dates:
+    def __init__(self) -> None:
+        self.second = -1
+        self.value = b""
+
+    def get(self) -> bytes:
+        now = time.time()
+        if int(now) != self.second:
+            self.second = int(now)
+            self.value = formatdate(now, usegmt=True).encode()
+        return self.value
+
+
+class _BadMessage(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+class ChunkedDecoder:
+    """Incremental decoder of a chunked body (RFC 9112 section 7.1); trailers are dropped."""
+
+    SIZE, DATA, DATA_END, TRAILER, DONE = range(5)
+
+    def __init__(self) -> None:
+        self.state = self.SIZE
+        self.remaining = 0
+
+    @property
+    def done(self) -> bool:
+        return self.state == self.DONE
+
+    def feed(self, buf: bytearray, out: list[bytes]) -> bool:
+        """Consume from the front of ``buf``, appending data to ``out``; True when done."""
+        while self.state != self.DONE:
+            if self.state == self.DATA:
+                n = min(self.remaining, len(buf))
+                if n == 0:
+                    return False
+                out.append(bytes(buf[:n]))
+                del buf[:n]
+                self.remaining -= n
+                if self.remaining:
+                    return False
+                self.state = self.DATA_END
+            eol = buf.find(b"\r\n")
+            if eol < 0:
+                if len(buf) > MAX_HEAD:
+                    raise _BadMessage(400, "chunk line too long")
+                return False
+            line = bytes(buf[:eol])
+            del buf[: eol + 2]
+            if self.state == self.SIZE:
+                size_text = line.split(b";", 1)[0].strip()
+                if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
+                    raise _BadMessage(400, "invalid chunk size")
+                size = int(size_text, 16)
+                if size == 0:
+                    self.state = self.TRAILER
+                else:
+                    self.remaining = size
+                    self.state = self.DATA
+            elif self.state == self.DATA_END:
+                if line:
+                    raise _BadMessage(400, "missing CRLF after chunk data")
+                self.state = self.SIZE
+            elif not line:  # TRAILER: an empty line ends the body
+                self.state = self.DONE
+        return True
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def _connection_tokens(value: bytes) -> set[bytes]:
+    return {t.strip().lower() for t in value.split(b",") if t.strip()}
+
+
+# --------------------------------------------------------------------------- exchange
+
+
+class _Exchange:
+    """One request and its response, between a client connection and a revision process."""
+
+    __slots__ = (
+        "acquired",
+        "activation",
+        "backend",
+        "body_chunked",
+        "body_remaining",
+        "client_chunked",
+        "deadline",
+        "down",
+        "finished",
+        "got_response",
+        "has_body",
+        "head",
+        "head_sent",
+        "http10",
+        "keep_alive",
+        "method",
+        "pending",
+        "pending_size",
+        "req_decoder",
+        "request_done",
+        "retried",
+        "up",
+    )
+
+    def __init__(
+        self,
+        down: _Downstream,
+        method: bytes,
+        head: bytes,
+        backend: Backend,
+        http10: bool,
+        keep_alive: bool,
+        body_remaining: int,
+        body_chunked: bool,
+    ) -> None:
+        self.down = down
+        self.method = method
+        self.head = head  # the request head for the process, ending with CRLF CRLF
+        self.backend = backend
+        self.http10 = http10
+        self.keep_alive = keep_alive
+        self.body_remaining = body_remaining
+        self.body_chunked = body_chunked
+        self.has_body = body_chunked or body_remaining > 0
+        self.request_done = not self.has_body
+        self.req_decoder: ChunkedDecoder | None = ChunkedDecoder() if body_chunked else None
+        self.pending: list[bytes] = []  # request body read before there is an upstream
+        self.pending_size = 0
+        self.acquired = False
+        self.up: _Upstream | None = None
+        self.activation: asyncio.Task[None] | None = None
+        self.deadline = 0.0
+        self.got_response = False
+        self.head_sent = False
+        self.client_chunked = False
+        self.finished = False
+        self.retried = False
+
+    @property
+    def replayable(self) -> bool:
+        """Safe to send again on another connection (RFC 9110 section 9.2.2)."""
+        return not self.has_body and self.method in _IDEMPOTENT
+
+    # ------------------------------------------------------------ request body
+
+    def pump_request_body(self) -> None:
+        """Move request body bytes from the client's buffer towards the process."""
+        buf = self.down.buf
+        if self.request_done or not buf:
+            return
+        if self.req_decoder is not None:
+            pieces: list[bytes] = []
+            done = self.req_decoder.feed(buf, pieces)
+            data = b"".join(_chunk(p) for p in pieces if p)
+            if done:
+                data += b"0\r\n\r\n"
+                self.request_done = True
+        else:
+            n = min(self.body_remaining, len(buf))
+            data = bytes(buf[:n])
+            del buf[:n]
+            self.body_remaining -= n
+            self.request_done = self.body_remaining == 0
+        if not data:
+            return
+        up = self.up
+        if up is not None:
+            up.write_body(self, data)
+        else:
+            self.pending.append(data)
+            self.pending_size += len(data)
+            if self.pending_size > HIGH_WATER:
+                self.down.pause(_Downstream.PAUSE_UPSTREAM)
+
+    # ------------------------------------------------------------ endings
+
+    def _end(self) -> None:
+        self.finished = True
+        if self.acquired:
+            self.acquired = False
+            self.down.gateway.workloads.release(self.backend.namespace, self.backend.revision)
+        if self.activation is not None:
+            self.activation.cancel()
+            self.activation = None
+        self.down.gateway.exchange_ended(self)
+
+    def finish(self) -> None:
+        """The response was delivered completely."""
+        if self.finished:
+            return
+        self._end()
+        self.up = None
+        self.down.exchange_done(self, self.keep_alive and self.request_done)
+
+    def fail(self, status: int, body: bytes) -> None:
+        """End with an answer of the gateway's own, or reset the client if it is too late."""
+        if self.finished:
+            return
+        self._end()
+        up = self.up
+        self.up = None
+        if up is not None:
+            up.abandon(self)
+        if self.head_sent:
+            self.down.abort()
+            return
+        keep = self.keep_alive and self.request_done
+        self.down.respond(status, body, keep)
+        self.down.exchange_done(self, keep)
+
+    def abort(self) -> None:
+        """The client went away; a response still to come is read and dropped."""
+        if self.finished:
+            return
+        self._end()
+        up = self.up
+        self.up = None
+        if up is not None and self.has_body and not self.request_done:
+            up.abandon(self)
+
+    def on_timeout(self) -> None:
+        self.fail(504, b"upstream request timeout")
+
+    def upstream_lost(self) -> None:
+        """The connection closed before the response was complete."""
+        if self.finished:
+            return
+        self.up = None
+        if not self.got_response and self.replayable and not self.retried:
+            # e.g. a keep-alive connection the process closed: try once more
+            self.retried = True
+            if self.acquired:
+                self.acquired = False
+                self.down.gateway.workloads.release(self.backend.namespace, self.backend.revision)
+            self.down.gateway.dispatch(self)
+            return
+        self.fail(
+            502,
+            b"upstream connect error or disconnect/reset before headers. "
+            b"reset reason: connection termination",
+        )
+
+
+# ------------------------------------------------------------------------- downstream
+
+
+class _Downstream(asyncio.Protocol):
+    """A client connection: one request at a time, in order."""
+
+    PAUSE_PIPELINE = 1  # much pipelined input while a request is in flight
+    PAUSE_UPSTREAM = 2  # the process takes the request body slower than the client sends it
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.exchange: _Exchange | None = None
+        self.paused = 0
+        self.write_paused = False
+        self.closing = False
+        self.client_ip = b"127.0.0.1"
+        self.forwarded_for = b"for=127.0.0.1"
+
+    # ----------------------------------------------------------- asyncio
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.gateway.downstreams.add(self)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            ip = str(peer[0])
+            self.client_ip = ip.encode()
+            self.forwarded_for = f'for="[{ip}]"'.encode() if ":" in ip else b"for=" + ip.encode()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.closing = True
+        self.gateway.downstreams.discard(self)
+        ex = self.exchange
+        self.exchange = None
+        if ex is not None:
+            ex.abort()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True  # the upstream stops reading at its next response data
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        ex = self.exchange
+        if ex is not None and ex.up is not None:
+            ex.up.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.buf += data
+        ex = self.exchange
+        if ex is None:
+            self.next_request()
+            return
+        if not ex.request_done:
+            try:
+                ex.pump_request_body()
+            except _BadMessage:
+                ex.abort()
+                self.abort()
+                return
+        if len(self.buf) > HIGH_WATER:
+            self.pause(self.PAUSE_PIPELINE)
+
+    # ----------------------------------------------------------- flow control
+
+    def pause(self, reason: int) -> None:
+        if not self.paused and self.transport is not None:
+            self.transport.pause_reading()
+        self.paused |= reason
+
+    def resume(self, reason: int) -> None:
+        if not self.paused & reason:
+            return
+        self.paused &= ~reason
+        if not self.paused and self.transport is not None and not self.closing:
+            self.transport.resume_reading()
+
+    # ----------------------------------------------------------- requests
+
+    def next_request(self) -> None:
+        """Start the next complete request in the buffer, if none is in flight."""
+        buf = self.buf
+        while self.exchange is None and buf and not self.closing:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                while buf[:2] == b"\r\n":  # stray CRLFs between requests are allowed
+                    del buf[:2]
+                if len(buf) > MAX_HEAD:
+                    self.respond(431, b"", False)
+                return
+            if end > MAX_HEAD:
+                self.respond(431, b"", False)
+                return
+            head = bytes(buf[:end])
+            del buf[: end + 4]
+            try:
+                self.start_request(head.lstrip(b"\r\n"))
+            except _BadMessage as exc:
+                self.respond(exc.status, str(exc).encode(), False)
+                return
+
+    def start_request(self, head: bytes) -> None:
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ")
+        if len(parts) != 3:
+            raise _BadMessage(400, "malformed request line")
+        method, target, version = parts
+        if version == b"HTTP/1.1":
+            http10 = False
+        elif version == b"HTTP/1.0":
+            http10 = True
+        elif version.startswith(b"HTTP/"):
+            raise _BadMessage(505, "HTTP version not supported")
+        else:
+            raise _BadMessage(400, "malformed request line")
+        host = b""
+        if target[:1] != b"/" and target[:7].lower() == b"http://":
+            # absolute form: the URI's authority wins over Host (RFC 9112 section 3.2.2)
+            rest = target[7:]
+            slash = rest.find(b"/")
+            host, target = (rest, b"/") if slash < 0 else (rest[:slash], rest[slash:])
+        hop = _HOP_RE.search(head) is not None
+        kept: list[bytes] = []
+        connection: set[bytes] = set()
+        content_length: bytes | None = None
+        transfer_encoding: bytes | None = None
+        xff: bytes | None = None
+        host_field: bytes | None = None
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or not name or name[-1:] in b" \t":
+                raise _BadMessage(400, "malformed header field")
+            lname = name.lower()
+            if lname == b"host":
+                value = value.strip()
+                if host_field is not None and value != host_field:
+                    raise _BadMessage(400, "conflicting Host headers")
+                host_field = value
+                kept.append(line)
+            elif lname == b"content-length":
+                value = value.strip()
+                if not value.isdigit() or (content_length is not None and value != content_length):
+                    raise _BadMessage(400, "invalid Content-Length")
+                content_length = value
+            elif lname == b"x-forwarded-for":
+                value = value.strip()
+                xff = value if xff is None else xff + b", " + value
+            elif lname == b"x-forwarded-proto":
+                continue
+            elif hop and (lname in _HOP_BY_HOP or lname.startswith(b"proxy-")):
+                if lname == b"connection":
+                    connection |= _connection_tokens(value)
+                elif lname == b"transfer-encoding":
+                    value = value.strip().lower()
+                    transfer_encoding = (
+                        value if transfer_encoding is None else transfer_encoding + b"," + value
+                    )
+            else:
+                kept.append(line)
+        if connection - {b"close", b"keep-alive"}:
+            kept = [
+                line for line in kept if line.partition(b":")[0].strip().lower() not in connection
+            ]
+        keep_alive = (b"keep-alive" in connection) if http10 else (b"close" not in connection)
+        chunked = False
+        remaining = 0
+        if transfer_encoding is not None:
+            if http10 or content_length is not None:
+                raise _BadMessage(400, "Transfer-Encoding with Content-Length or in HTTP/1.0")
+            if transfer_encoding.rsplit(b",", 1)[-1].strip() != b"chunked":
+                raise _BadMessage(501, "unsupported Transfer-Encoding")
+            chunked = True
+        elif content_length is not None:
+            remaining = int(content_length)
+        host = host or host_field or b""
+        if not host and not http10:
+            raise _BadMessage(400, "missing Host header")
+        gateway = self.gateway
+        route = gateway.route(host)
+        if route is None:
+            self.fail_early(404, b"", keep_alive, chunked or remaining > 0)
+            return
+        backend = route.pick()
+        if backend is None:
+            self.fail_early(503, b"no healthy upstream", keep_alive, chunked or remaining > 0)
+            return
+        out = [method, b" ", target, b" HTTP/1.1\r\n"]
+        for line in kept:
+            out.append(line)
+            out.append(b"\r\n")
+        out.append(b"X-Forwarded-For: ")
+        out.append(xff + b", " + self.client_ip if xff else self.client_ip)
+        out.append(b"\r\nX-Forwarded-Proto: http\r\nForwarded: ")
+        out.append(self.forwarded_for)
+        out.append(b';host="')
+        out.append(host.replace(b'"', b"").replace(b"\\", b""))
+        out.append(b'";proto=http\r\n')
+        if chunked:
+            out.append(b"Transfer-Encoding: chunked\r\n")
+        elif content_length is not None:
+            out.append(b"Content-Length: " + content_length + b"\r\n")
+        out.append(b"\r\n")
+        ex = _Exchange(self, method, b"".join(out), backend, http10, keep_alive, remaining, chunked)
+        self.exchange = ex
+        gateway.exchange_started(ex)
+        if chunked or remaining:
+            ex.pump_request_body()
+        gateway.dispatch(ex)
+
+    def fail_early(self, status: int, body: bytes, keep_alive: bool, has_body: bool) -> None:
+        """Answer a request that is not proxied; its body, if any, is not read."""
+        self.respond(status, body, keep_alive and not has_body)
+
+    def respond(self, status: int, body: bytes, keep_alive: bool) -> None:
+        """Write an answer of the gateway's own (lower-case header names, as Envoy's)."""
+        transport = self.transport
+        if transport is None:
+            return
+        parts = [
+            b"HTTP/1.1 %d %b\r\ndate: %b\r\nserver: %b\r\ncontent-length: %d\r\n"
+            % (status, _REASONS.get(status, b"Error"), self.gateway.dates.get(), SERVER, len(body))
+        ]
+        if body:
+            parts.append(b"content-type: text/plain\r\n")
+        if not keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        parts.append(body)
+        transport.write(b"".join(parts))
+        if not keep_alive:
+            self.closing = True
+            transport.close()
+
+    def exchange_done(self, ex: _Exchange, keep_alive: bool) -> None:
+        if self.exchange is not ex:
+            return
+        self.exchange = None
+        transport = self.transport
+        if transport is None:
+            return
+        if not keep_alive or self.gateway.draining:
+            self.closing = True
+            transport.close()
+            return
+        self.resume(self.PAUSE_PIPELINE | self.PAUSE_UPSTREAM)
+        if self.buf:
+            self.next_request()
+
+    def abort(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+# --------------------------------------------------------------------------- upstream
+
+
+class _Upstream(asyncio.Protocol):
+    """A connection to a revision process.
+
+    Requests without a body are pipelined (RFC 9112 section 9.3.2): heads queued
+    in one loop iteration go out in one write, and the responses come back in
+    order. A request with a body has the connection to itself.
+    """
+
+    def __init__(self, pool: _Pool) -> None:
+        self.pool = pool
+        self.loop = pool.loop
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.keep_alive = True
+        self.exclusive = False
+        self.queue: deque[_Exchange] = deque()
+        self.wbuf: list[bytes] = []
+        self.wsize = 0
+        self.flush_scheduled = False
+        self.buf = bytearray()
+        self.reading_paused = False
+        # the framing of the response being read
+        self.head_done = False
+        self.remaining = 0
+        self.decoder: ChunkedDecoder | None = None
+        self.until_close = False
+
+    @property
+    def usable(self) -> bool:
+        return not self.closed and self.keep_alive
+
+    # ----------------------------------------------------------- asyncio
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self.closed:
+            transport.close()
+            return
+        self.flush()
+
+    def connect_failed(self) -> None:
+        self.closed = True
+        self.pool.discard(self)
+        queue = list(self.queue)
+        self.queue.clear()
+        for ex in queue:
+            ex.fail(
+                503,
+                b"upstream connect error or disconnect/reset before headers. "
+                b"reset reason: connection failure",
+            )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.transport = None
+        self.pool.discard(self)
+        queue = list(self.queue)
+        self.queue.clear()
+        if queue and self.head_done and self.until_close and not self.buf:
+            first = queue.pop(0)  # a body delimited by the close: complete
+            if not first.finished:
+                if first.client_chunked and first.down.transport is not None:
+                    first.down.transport.write(b"0\r\n\r\n")
+                first.finish()
+        for ex in queue:
+            ex.upstream_lost()
+
+    def pause_writing(self) -> None:
+        if self.exclusive and self.queue:
+            self.queue[0].down.pause(_Downstream.PAUSE_UPSTREAM)
+
+    def resume_writing(self) -> None:
+        if self.exclusive and self.queue:
+            self.queue[0].down.resume(_Downstream.PAUSE_UPSTREAM)
+
+    def pause_reading(self) -> None:
+        if not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused:
+            self.reading_paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+            self.process()
+
+    # ----------------------------------------------------------- requests
+
+    def enqueue(self, ex: _Exchange) -> None:
+        self.queue.append(ex)
+        ex.up = self
+        self.wbuf.append(ex.head)
+        if ex.pending:
+            self.wbuf.extend(ex.pending)
+            self.wsize += ex.pending_size
+            ex.pending = []
+            ex.pending_size = 0
+        if self.transport is not None and not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def write_body(self, ex: _Exchange, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not self.wbuf:
+            transport.write(data)
+            return
+        self.wbuf.append(data)
+        self.wsize += len(data)
+        if self.wsize > HIGH_WATER:
+            ex.down.pause(_Downstream.PAUSE_UPSTREAM)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        transport = self.transport
+        if transport is None or not self.wbuf or self.closed:
+            return
+        wbuf = self.wbuf
+        data = b"".join(wbuf) if len(wbuf) > 1 else wbuf[0]
+        wbuf.clear()
+        if self.wsize > HIGH_WATER and self.exclusive and self.queue:
+            self.queue[0].down.resume(_Downstream.PAUSE_UPSTREAM)
+        self.wsize = 0
+        transport.write(data)
+
+    def abandon(self, ex: _Exchange) -> None:
+        """Give up on ``ex``; the connection is closed, the others queued on it retried."""
+        with contextlib.suppress(ValueError):
+            self.queue.remove(ex)
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.keep_alive = False
+        self.pool.discard(self)
+        if self.transport is not None:
+            self.transport.close()  # connection_lost deals with what is queued
+
+    # ----------------------------------------------------------- responses
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        self.process()
+
+    def process(self) -> None:
+        buf = self.buf
+        queue = self.queue
+        while queue and buf:
+            ex = queue[0]
+            if ex.down.write_paused and not ex.finished:
+                self.pause_reading()
+                return
+            ex.got_response = True
+            try:
+                done = self.read_response(ex)
+            except _BadMessage as exc:
+                log.debug("bad response from %s: %s", self.pool.key, exc)
+                queue.popleft()
+                self.keep_alive = False
+                ex.fail(502, b"upstream sent an invalid response")
+                self.close()
+                return
+            if not done:
+                return
+            queue.popleft()
+            self.head_done = False
+            self.decoder = None
+            if self.exclusive:
+                self.exclusive = False
+                if not ex.request_done:
+                    self.keep_alive = False
+            if not ex.finished:
+                ex.finish()
+        if buf and not queue:  # bytes nobody asked for
+            self.close()
+        elif not queue:
+            if not self.keep_alive:
+                self.close()
+            else:
+                self.pool.idle(self)
+
+    def read_response(self, ex: _Exchange) -> bool:
+        """Parse (and, unless dropped, forward) the response for ``ex``; True when complete."""
+        buf = self.buf
+        out: list[bytes] = []
+        while not self.head_done:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD:
+                    raise _BadMessage(502, "response head too large")
+                self.write_out(ex, out)
+                return False
+            head = bytes(buf[:end])
+            del buf[: end + 4]
+            if self.response_head(ex, head, out):
+                self.head_done = True
+        done = False
+        decoder = self.decoder
+        if decoder is not None:
+            pieces: list[bytes] = []
+            done = decoder.feed(buf, pieces)
+            if ex.client_chunked:
+                out.extend(_chunk(p) for p in pieces if p)
+            else:
+                out.extend(pieces)
+        elif self.until_close:
+            if buf:
+                data = bytes(buf)
+                buf.clear()
+                out.append(_chunk(data) if ex.client_chunked else data)
+        else:
+            n = self.remaining
+            if n:
+                if n >= len(buf):
+                    out.append(bytes(buf))
+                    self.remaining -= len(buf)
+                    buf.clear()
+                else:
+                    out.append(bytes(buf[:n]))
+                    del buf[:n]
+                    self.remaining = 0
+            done = self.remaining == 0
+        if done and ex.client_chunked:
+            out.append(b"0\r\n\r\n")
+        self.write_out(ex, out)
+        return done
+
+    @staticmethod
+    def write_out(ex: _Exchange, out: list[bytes]) -> None:
+        if out and not ex.finished:
+            transport = ex.down.transport
+            if transport is not None:
+                transport.write(b"".join(out) if len(out) > 1 else out[0])
+
+    def response_head(self, ex: _Exchange, head: bytes, out: list[bytes]) -> bool:
+        """Rewrite a response head into ``out``; False for an interim (1xx) response."""
+        status_end = head.find(b"\r\n")
+        status_line = head if status_end < 0 else head[:status_end]
+        parts = status_line.split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise _BadMessage(502, "malformed status line")
+        code = int(parts[1])
+        if code < 100 or code > 999:
+            raise _BadMessage(502, "invalid status code")
+        fields = b"" if status_end < 0 else head[status_end:]  # each field preceded by CRLF
+        connection: set[bytes] = set()
+        chunked = False
+        if _HOP_RE.search(head) is not None:
+            kept: list[bytes] = []
+            for line in fields[2:].split(b"\r\n"):
+                name, sep, value = line.partition(b":")
+                if not sep:
+                    raise _BadMessage(502, "malformed header field")
+                lname = name.strip().lower()
+                if lname in _HOP_BY_HOP or lname.startswith(b"proxy-"):
+                    if lname == b"connection":
+                        connection |= _connection_tokens(value)
+                    elif lname == b"transfer-encoding":
+                        chunked = value.strip().lower().endswith(b"chunked")
+                        if not chunked:
+                            raise _BadMessage(502, "unsupported Transfer-Encoding")
+                    continue
+                kept.append(line)
+            if connection - {b"close", b"keep-alive"}:
+                kept = [
+                    line
+                    for line in kept
+                    if line.partition(b":")[0].strip().lower() not in connection
+                ]
+            fields = b"".join(b"\r\n" + line for line in kept)
+        status = b"HTTP/1.1 " + parts[1] + (b" " + parts[2] if len(parts) > 2 else b"")
+        if code < 200:
+            if code == 101:  # Upgrade is never forwarded, so this is a confused process
+                raise _BadMessage(502, "unexpected 101 Switching Protocols")
+            if not ex.http10:
+                out.append(status + fields + b"\r\n\r\n")
+            return False
+        if parts[0] == b"HTTP/1.0":
+            self.keep_alive = self.keep_alive and b"keep-alive" in connection
+        elif b"close" in connection:
+            self.keep_alive = False
+        content_length: bytes | None = None
+        match = _CONTENT_LENGTH_RE.search(fields)
+        if match is not None:
+            content_length = match.group(1).strip()
+            if not content_length.isdigit():
+                raise _BadMessage(502, "invalid Content-Length")
+        no_body = ex.method == b"HEAD" or code in (204, 304)
+        extra = b""
+        self.remaining = 0
+        if no_body:
+            pass
+        elif chunked:
+            self.decoder = ChunkedDecoder()
+            if content_length is not None:  # chunked wins (RFC 9112 section 6.3)
+                fields = _CONTENT_LENGTH_RE.sub(b"", fields)
+        elif content_length is not None:
+            self.remaining = int(content_length)
+        else:
+            self.until_close = True
+            self.keep_alive = False
+        if (chunked or self.until_close) and not no_body:
+            if ex.http10:
+                ex.keep_alive = False
+            else:
+                ex.client_chunked = True
+                extra = b"\r\nTransfer-Encoding: chunked"
+        if not ex.keep_alive or not ex.request_done:
+            ex.keep_alive = False
+            if not ex.http10:
+                extra += b"\r\nConnection: close"
+        elif ex.http10:
+            extra += b"\r\nConnection: keep-alive"
+        ex.head_sent = True
+        out.append(status + fields + extra + b"\r\n\r\n")
+        return True
+
+
+class _Pool:
+    """The connections to one revision process."""
+
+    def __init__(self, gateway: Gateway, host: str, port: int) -> None:
+        self.gateway = gateway
+        self.loop = asyncio.get_running_loop()
+        self.key = (host, port)
+        self.host = host
+        self.port = port
+        self.conns: list[_Upstream] = []
+        self.current: _Upstream | None = None
+
+    def pick(self, exclusive: bool) -> _Upstream:
+        """A connection for a request: any with room in its pipeline, or an idle one."""
+        if exclusive:
+            for up in self.conns:
+                if not up.queue and up.usable:
+                    up.exclusive = True
+                    return up
+            up = self.connect()
+            up.exclusive = True
+            return up
+        current = self.current
+        if (
+            current is not None
+            and current.usable
+            and not current.exclusive
+            and len(current.queue) < MAX_PIPELINE
+        ):
+            return current
+        best: _Upstream | None = None
+        for up in self.conns:
+            if (
+                up.usable
+                and not up.exclusive
+                and len(up.queue) < MAX_PIPELINE
+                and (best is None or len(up.queue) < len(best.queue))
+            ):
+                best = up
+        if best is None:
+            best = self.connect()
+        self.current = best
+        return best
+
+    def connect(self) -> _Upstream:
+        up = _Upstream(self)
+        self.conns.append(up)
+        task = self.loop.create_task(self._connect(up))
+        self.gateway.track(task)
+        return up
+
+    async def _connect(self, up: _Upstream) -> None:
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(lambda: up, self.host, self.port), CONNECT_TIMEOUT
+            )
+        except (OSError, TimeoutError):
+            up.connect_failed()
+
+    def idle(self, up: _Upstream) -> None:
+        """``up`` has nothing in flight: keep it, unless enough others are idle too."""
+        if self.gateway.draining:
+            up.close()
+            return
+        idle = 0
+        for other in self.conns:
+            if not other.queue:
+                idle += 1
+                if idle > MAX_IDLE_PER_UPSTREAM:
+                    up.close()
+                    return
+
+    def discard(self, up: _Upstream) -> None:
+        with contextlib.suppress(ValueError):
+            self.conns.remove(up)
+        if self.current is up:
+            self.current = None
+        if not self.conns and self.gateway.pools.get(self.key) is self:
+            del self.gateway.pools[self.key]
+
+    def close(self) -> None:
+        for up in list(self.conns):
+            up.close()
+
+
+# ---------------------------------------------------------------------------- gateway
+
+
+class Gateway:
+    """The HTTP server on the gateway port."""
+
+    def __init__(
+        self,
+        workloads: Workloads,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        sock: socket.socket | None = None,
+    ) -> None:
+        """``sock``, if given, is a listening socket to serve on instead of binding host:port."""
+        self.workloads = workloads
+        self.host = host
+        self.port = port
+        self.sock = sock
+        self.routes: dict[str, _Route] = {}
+        self._host_cache: dict[bytes, _Route | None] = {}
+        self.pools: dict[tuple[str, int], _Pool] = {}
+        self.downstreams: set[_Downstream] = set()
+        self.active: set[_Exchange] = set()
+        self.dates = _Dates()
+        self.draining = False
+        self._server: asyncio.Server | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def set_routes(self, table: Mapping[str, Sequence[Backend]]) -> None:
+        """Replace the route table at once: ``host -> backends``; requests in flight go on."""
+        routes = {normalize_host(host): _Route(backends) for host, backends in table.items()}
+        self.routes = routes
+        self._host_cache = {}
+
+    def route(self, host: bytes) -> _Route | None:
+        """The route for a Host header value."""
+        cache = self._host_cache
+        try:
+            return cache[host]
+        except KeyError:
+            pass
+        route = self.routes.get(normalize_host(host))
+        if len(cache) >= HOST_CACHE_SIZE:
+            cache.clear()
+        cache[host] = route
+        return route
+
+    async def start(self) -> int:
+        """Listen; returns the port."""
+        loop = asyncio.get_running_loop()
+        self.draining = False
+        if self.sock is not None:
+            self._server = await loop.create_server(lambda: _Downstream(self), sock=self.sock)
+        else:
+            self._server = await loop.create_server(
+                lambda: _Downstream(self), self.host, self.port, reuse_address=True, backlog=1024
+            )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        self.track(loop.create_task(self._sweep()))
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests in flight finish (a few seconds at most), close all."""
+        self.draining = True
+        if self._server is not None:
+            self._server.close()
+        for down in list(self.downstreams):
+            if down.exchange is None and down.transport is not None:
+                down.closing = True
+                down.transport.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), DRAIN_TIMEOUT)
+        for down in list(self.downstreams):
+            down.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for pool in list(self.pools.values()):
+            pool.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    # ----------------------------------------------------------- bookkeeping
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def exchange_started(self, ex: _Exchange) -> None:
+        self.active.add(ex)
+        self._idle.clear()
+
+    def exchange_ended(self, ex: _Exchange) -> None:
+        active = self.active
+        active.discard(ex)
+        if not active:
+            self._idle.set()
+
+    async def _sweep(self) -> None:
+        """Enforce the revisions' request timeouts."""
+        while True:
+            await asyncio.sleep(TIMEOUT_TICK)
+            now = time.monotonic()
+            for ex in [ex for ex in self.active if 0 < ex.deadline <= now]:
+                ex.on_timeout()
+
+    # ----------------------------------------------------------- dispatch
+
+    def dispatch(self, ex: _Exchange) -> None:
+        """Send the exchange to a ready process of its backend, activating one if needed."""
+        backend = ex.backend
+        ep = self.workloads.acquire(backend.namespace, backend.revision)
+        if ep is None:
+            task = asyncio.get_running_loop().create_task(self._activate(ex))
+            ex.activation = task
+            self.track(task)
+            return
+        self._send(ex, ep)
+
+    async def _activate(self, ex: _Exchange) -> None:
+        backend = ex.backend
+        timeout = self.workloads.request_timeout(backend.namespace, backend.revision)
+        try:
+            await self.workloads.activate(backend.namespace, backend.revision, timeout)
+        except NotReady as exc:
+            ex.activation = None
+            status = 504 if exc.reason == "Timeout" else 503
+            message = f'revision "{backend.revision}" is not ready: {exc.reason}'
+            if exc.message:
+                message += f": {exc.message}"
+            ex.fail(status, message.encode() + b"\n")
+            return
+        ex.activation = None
+        if ex.finished:
+            return
+        ep = self.workloads.acquire(backend.namespace, backend.revision)
+        if ep is None:
+            ex.fail(503, b"no healthy upstream")
+            return
+        self._send(ex, ep)
+
+    def _send(self, ex: _Exchange, ep: Endpoint) -> None:
+        ex.acquired = True
+        if not ex.deadline:
+            ex.deadline = time.monotonic() + ep.timeout
+        key = (ep.host, ep.port)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = _Pool(self, ep.host, ep.port)
+        pool.pick(ex.has_body).enqueue(ex)
