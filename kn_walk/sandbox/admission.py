@@ -199,8 +199,7 @@ def validate_traffic(
 
 def validate_revision_spec(spec: Any, errs: Errors, base: str) -> None:
     if not isinstance(spec, dict):
-        errs.add("missing field(s)", base)
-        return
+        spec = {}
     containers = spec.get("containers")
     if not isinstance(containers, list) or not containers:
         errs.add("missing field(s)", f"{base}.containers")
@@ -222,8 +221,7 @@ def validate_revision_spec(spec: Any, errs: Errors, base: str) -> None:
 
 def validate_template(template: Any, parent: str, errs: Errors, base: str) -> None:
     if not isinstance(template, dict):
-        errs.add("missing field(s)", base)
-        return
+        template = {}  # Knative's Go types always have a (zero) template
     tmeta = template.get("metadata") or {}
     name = tmeta.get("name") if isinstance(tmeta, dict) else None
     if name:

@@ -360,9 +360,16 @@ def _default_manager(user_agent: str) -> str:
     return fields.default_manager(user_agent) if user_agent else "unknown"
 
 
+def _quote(text: str) -> str:
+    """The inside of an RFC 7230 quoted-string, as Warning headers carry it."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _write_response(obj: Obj, opts: WriteOptions, status: int = 200) -> web.Response:
     headers = (
-        {"Warning": ", ".join(f'299 - "{w}"' for w in opts.warnings)} if opts.warnings else None
+        {"Warning": ", ".join(f'299 - "{_quote(w)}"' for w in opts.warnings)}
+        if opts.warnings
+        else None
     )
     return _json_response(obj, status, headers)
 

@@ -336,7 +336,7 @@ class Resources:
             raise E.bad_request(
                 f"the name of the object ({new_meta.get('name')}) does not match the name on the URL ({name})"
             )
-        new = self._checked_body(rt, ns, new, opts)
+        new = self._checked_body(rt, ns, new, opts, via="patch")
         return self._update_from(rt, old, new, opts, managed=None), False
 
     def _apply(
@@ -357,7 +357,7 @@ class Resources:
                 "Invalid",
                 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
             )
-        config = self._checked_body(rt, ns, raw, opts)
+        config = self._checked_body(rt, ns, raw, opts, via="apply")
         cmeta = config.setdefault("metadata", {})
         if cmeta.get("name", name) != name:
             raise E.bad_request(
@@ -564,7 +564,9 @@ class Resources:
             self._cascade(meta["uid"], orphan=False)
 
     # ---------------------------------------------------------------- helpers
-    def _checked_body(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> Obj:
+    def _checked_body(
+        self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions, *, via: str = "body"
+    ) -> Obj:
         if not isinstance(body, dict):
             raise E.bad_request(
                 f"Object 'Kind' is missing in '{json.dumps(body)[:200]}'"
@@ -601,11 +603,23 @@ class Resources:
         if sch is not None and opts.subresource != "status":
             unknown = S.unknown_fields(sch, obj)
             if unknown:
-                if opts.field_validation == "Strict":
+                if via == "apply":
+                    # server-side apply cannot type the configuration at all
                     raise E.bad_request(
-                        "strict decoding error: "
-                        + ", ".join(f'unknown field "{u}"' for u in unknown)
+                        f"failed to create typed patch object ({meta.get('namespace', '')}/"
+                        f"{meta.get('name', '')}; {rt.group_version}, Kind={rt.kind}): "
+                        + "\n".join(f".{u}: field not declared in schema" for u in unknown)
                     )
+                if opts.field_validation == "Strict":
+                    strict = "strict decoding error: " + ", ".join(
+                        f'unknown field "{u}"' for u in unknown
+                    )
+                    if via == "body":
+                        strict = (
+                            f'{rt.kind} in version "{rt.version}" cannot be handled as a '
+                            f"{rt.kind}: {strict}"
+                        )
+                    raise E.bad_request(strict)
                 if opts.field_validation == "Warn":
                     opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
             if rt.custom:
