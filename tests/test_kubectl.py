@@ -871,12 +871,6 @@ def test_version(kubectl: Kubectl) -> None:
 # --- imperative create (typed clients send protobuf) ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sandbox bug: kubectl's typed clients send built-in kinds as "
-    "application/vnd.kubernetes.protobuf and the sandbox answers 415 "
-    "(kn_walk/sandbox/api.py _read_body)",
-)
 @pytest.mark.parametrize("kind", ["namespace", "configmap"])
 def test_create_builtin_imperatively(kubectl: Kubectl, kind: str) -> None:
     name = "kc-" + uuid.uuid4().hex[:8]

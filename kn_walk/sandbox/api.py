@@ -308,6 +308,15 @@ async def _read_body(request: web.Request) -> Any:
     if not raw.strip():
         return None
     ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
+    if ctype == "application/vnd.kubernetes.protobuf":
+        from kn_walk.sandbox import protobuf
+
+        try:
+            return protobuf.decode(raw)
+        except protobuf.UnsupportedKind:
+            pass  # a kind without a protobuf schema: 415, as for any other unknown format
+        except protobuf.ProtobufError as exc:
+            raise E.bad_request(str(exc)) from exc
     if "protobuf" in ctype or "cbor" in ctype:
         raise E.StatusError(
             415,

@@ -33,7 +33,8 @@ class BuiltinDefaults:
         return not rt.custom
 
     def admit(self, rt: ResourceType, new: Obj, old: Obj | None, ctx: WriteContext) -> None:
-        handler = getattr(self, f"_{rt.group.replace('.', '_')}_{rt.plural}", None)
+        prefix = f"_{rt.group.replace('.', '_')}" if rt.group else ""
+        handler = getattr(self, f"{prefix}_{rt.plural}", None)
         if handler is not None:
             handler(new, old, ctx)
 
@@ -45,6 +46,10 @@ class BuiltinDefaults:
         labels = new["metadata"].setdefault("labels", {})
         if isinstance(labels, dict):
             labels["kubernetes.io/metadata.name"] = new["metadata"]["name"]
+
+    @staticmethod
+    def _secrets(new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        new.setdefault("type", "Opaque")
 
     @staticmethod
     def _services(new: Obj, old: Obj | None, ctx: WriteContext) -> None:

@@ -167,12 +167,8 @@ class DataPlane:
 
     def sync(self) -> None:
         self._pending = False
-        t_rev, t_route, t_cfg = (
-            self._t["revisions"],
-            self._t["routes"],
-            self._t["configurations"],
-        )
-        if not (t_rev and t_route and t_cfg):
+        t_rev, t_route = self._t["revisions"], self._t["routes"]
+        if not (t_rev and t_route):
             return
         store = self.res.store
         revisions = store.list_objects(rkey(t_rev))
@@ -196,10 +192,7 @@ class DataPlane:
             for t in traffic:
                 if t.get("tag") and t.get("url"):
                     table[host_of(t["url"])] = [Backend(ns, t["revisionName"], 100)]
-        # a new Revision runs before any Route sends it traffic (Knative's initial scale)
-        for cfg in store.list_objects(rkey(t_cfg)):
-            latest = (cfg.get("status") or {}).get("latestCreatedRevisionName")
-            if latest:
-                routed.add((cfg["metadata"]["namespace"], latest))
+        # a new Revision starts before any Route sends it traffic (Knative's initial
+        # scale); Workloads does that itself and stops it after the grace period.
         self.gateway.set_routes(table)
         self.workloads.sync([workload_of(r) for r in revisions], routed)

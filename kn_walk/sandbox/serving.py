@@ -77,7 +77,8 @@ def set_conditions(old_status: Obj, new: list[Obj], happy: str, dependents: list
             break
         if c["status"] == "Unknown" and ready["status"] == "True":
             ready = condition(happy, "Unknown", c.get("reason", ""), c.get("message", ""))
-    by_type[happy] = ready
+    if dependents or happy not in by_type:  # with no dependents the caller sets it directly
+        by_type[happy] = ready
     previous = {
         c.get("type"): c for c in (old_status.get("conditions") or []) if isinstance(c, dict)
     }
