@@ -435,3 +435,25 @@ def test_restart_keeps_everything(tmp_path: Path) -> None:
         assert [r["metadata"]["name"] for r in revs] == ["keep-00001"]
     finally:
         control.stop(sb.state_dir)
+
+
+def test_deletecollection_and_protected_namespaces(api_client: Any, namespace: str) -> None:
+    core = client.CoreV1Api(api_client)
+    for i in range(3):
+        labels = {"sweep": "yes" if i < 2 else "no"}
+        core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": f"d{i}", "labels": labels}}
+        )
+    core.delete_collection_namespaced_config_map(namespace, label_selector="sweep=yes")
+    names = [c.metadata.name for c in core.list_namespaced_config_map(namespace).items]
+    assert names == ["d2"]
+    with pytest.raises(ApiException) as exc:
+        core.delete_namespace("default")
+    body = json.loads(exc.value.body)
+    assert exc.value.status == 403 and body["reason"] == "Forbidden"
+    assert body["message"] == 'namespaces "default" is forbidden: this namespace may not be deleted'
+    # deleting a namespace deletes what is in it
+    core.delete_namespace(namespace)
+    with pytest.raises(ApiException) as exc:
+        core.read_namespaced_config_map("d2", namespace)
+    assert exc.value.status == 404

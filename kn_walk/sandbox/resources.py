@@ -55,6 +55,9 @@ DNS1035_MSG = (
     "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
 )
 
+#: namespaces kube-apiserver refuses to delete (the NamespaceLifecycle admission plugin)
+PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+
 #: kinds whose names must be DNS-1123 labels rather than subdomains
 _LABEL_NAMED = {("", "namespaces")}
 _DNS1035_NAMED = {("", "services")}
@@ -491,6 +494,13 @@ class Resources:
         obj = self.find(rt, ns, name)
         if obj is None:
             raise E.not_found(rt, name)
+        if rt.key == ("", "namespaces") and name in PROTECTED_NAMESPACES:
+            raise E.StatusError(
+                403,
+                "Forbidden",
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                {"name": name, "kind": "namespaces"},
+            )
         meta = obj["metadata"]
         if precondition_uid and precondition_uid != meta.get("uid"):
             raise E.conflict(
