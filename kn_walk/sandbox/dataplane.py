@@ -97,12 +97,18 @@ class DataPlane:
         }
         self._cm = reg.get("", "v1", "configmaps")
         self._pending = False
+        #: decoded Revisions and Routes, kept current from the event stream
+        self._objects: dict[str, dict[tuple[str, str], Obj]] = {"revisions": {}, "routes": {}}
         self._watcher = resources.store.subscribe(self._interesting)
         self._task: asyncio.Task[None] | None = None
         controller.runtime = self.runtime
         controller.on_routes_changed.append(self.schedule_sync)
 
     async def start(self) -> None:
+        for plural, cache in self._objects.items():
+            t = self._t[plural]
+            for obj in self.res.store.list_objects(rkey(t)) if t else []:
+                cache[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
         await self.workloads.start()
         await self.gateway.start()
         self._apply_autoscaler()
@@ -135,7 +141,7 @@ class DataPlane:
     # -------------------------------------------------------------------- sync
     def _interesting(self, ev: Event) -> bool:
         return ev.rkey in (
-            rkey(t) for t in (self._t["revisions"], self._t["configurations"], self._cm) if t
+            rkey(t) for t in (self._t["revisions"], self._t["routes"], self._cm) if t
         )
 
     async def _pump(self) -> None:
@@ -147,6 +153,13 @@ class DataPlane:
                 if ev.namespace == SYSTEM_NAMESPACE and ev.name == "config-autoscaler":
                     self._apply_autoscaler()
                 continue
+            for plural, cache in self._objects.items():
+                t = self._t[plural]
+                if t and ev.rkey == rkey(t):
+                    if ev.type == "DELETED":
+                        cache.pop((ev.namespace, ev.name), None)
+                    else:
+                        cache[(ev.namespace, ev.name)] = ev.obj
             self.schedule_sync()
 
     def _apply_autoscaler(self) -> None:
@@ -167,14 +180,10 @@ class DataPlane:
 
     def sync(self) -> None:
         self._pending = False
-        t_rev, t_route = self._t["revisions"], self._t["routes"]
-        if not (t_rev and t_route):
-            return
-        store = self.res.store
-        revisions = store.list_objects(rkey(t_rev))
+        revisions = list(self._objects["revisions"].values())
         routed: set[tuple[str, str]] = set()
         table: dict[str, list[Backend]] = {}
-        for route in store.list_objects(rkey(t_route)):
+        for route in self._objects["routes"].values():
             meta, status = route["metadata"], route.get("status") or {}
             ns = meta["namespace"]
             traffic = [t for t in status.get("traffic") or [] if t.get("revisionName")]

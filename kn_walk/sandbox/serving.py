@@ -153,6 +153,14 @@ class ServingController:
         self._watcher = resources.store.subscribe(lambda ev: True)
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
+        # In-memory indexes fed by the event stream, so a change touches only the
+        # objects that depend on it instead of every Route and Revision in the namespace.
+        #: (ns, route) -> (configurationNames, revisionNames) its spec.traffic names
+        self._route_spec: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
+        #: (ns, route) -> revisionNames its status.traffic sends traffic to
+        self._route_status: dict[tuple[str, str], frozenset[str]] = {}
+        #: (ns, revision) -> (configuration, Ready status, routingState, routes annotation)
+        self._revs: dict[tuple[str, str], tuple[str, str, str, str]] = {}
 
     @staticmethod
     def _type(rt: ResourceType | None) -> ResourceType:
@@ -163,7 +171,9 @@ class ServingController:
     def start(self) -> None:
         for rt in (self.t_svc, self.t_cfg, self.t_rev, self.t_route):
             for obj in self.res.store.list_objects(rkey(rt)):
-                self.enqueue(rt.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+                meta = obj["metadata"]
+                self._index(Event("ADDED", rkey(rt), meta["namespace"], meta["name"], 0, obj))
+                self.enqueue(rt.kind, meta["namespace"], meta["name"])
         self._tasks.append(asyncio.create_task(self._pump()))
         self._tasks.append(asyncio.create_task(self._work()))
 
@@ -182,9 +192,46 @@ class ServingController:
             self._queue.put_nowait(key)
             self._idle.clear()
 
-    def _routes_in(self, ns: str) -> None:
-        for obj in self.res.store.list_objects(rkey(self.t_route), ns):
-            self.enqueue("Route", ns, obj["metadata"]["name"])
+    def _routes_referencing(self, ns: str, *, configuration: str = "", revision: str = "") -> None:
+        for (rns, route), (cfgs, revs) in self._route_spec.items():
+            if rns == ns and (
+                (configuration and configuration in cfgs) or (revision and revision in revs)
+            ):
+                self.enqueue("Route", ns, route)
+
+    def _index(self, ev: Event) -> None:
+        meta = ev.obj.get("metadata") or {}
+        key = (ev.namespace, ev.name)
+        if ev.rkey == rkey(self.t_route):
+            if ev.type == "DELETED":
+                self._route_spec.pop(key, None)
+                self._route_status.pop(key, None)
+                return
+            spec = [
+                t for t in (ev.obj.get("spec") or {}).get("traffic") or [] if isinstance(t, dict)
+            ]
+            self._route_spec[key] = (
+                frozenset(str(t["configurationName"]) for t in spec if t.get("configurationName")),
+                frozenset(str(t["revisionName"]) for t in spec if t.get("revisionName")),
+            )
+            status = (ev.obj.get("status") or {}).get("traffic") or []
+            self._route_status[key] = frozenset(
+                str(t["revisionName"])
+                for t in status
+                if isinstance(t, dict) and t.get("revisionName")
+            )
+        elif ev.rkey == rkey(self.t_rev):
+            if ev.type == "DELETED":
+                self._revs.pop(key, None)
+                return
+            labels = meta.get("labels") or {}
+            ready = get_condition(ev.obj, "Ready") or {}
+            self._revs[key] = (
+                str(labels.get(L_CONFIGURATION, "")),
+                str(ready.get("status", "")),
+                str(labels.get(L_ROUTING_STATE, "")),
+                str((meta.get("annotations") or {}).get(A_ROUTES, "")),
+            )
 
     async def _pump(self) -> None:
         while True:
@@ -196,26 +243,31 @@ class ServingController:
     def _on_event(self, ev: Event) -> None:
         labels = (ev.obj.get("metadata") or {}).get("labels") or {}
         ns, name = ev.namespace, ev.name
+        before = self._revs.get((ns, name)) if ev.rkey == rkey(self.t_rev) else None
+        self._index(ev)
         if ev.rkey == rkey(self.t_svc):
             self.enqueue("Service", ns, name)
         elif ev.rkey == rkey(self.t_cfg):
             self.enqueue("Configuration", ns, name)
             if labels.get(L_SERVICE):
                 self.enqueue("Service", ns, labels[L_SERVICE])
-            self._routes_in(ns)
+            self._routes_referencing(ns, configuration=name)
         elif ev.rkey == rkey(self.t_rev):
             self.enqueue("Revision", ns, name)
-            if labels.get(L_CONFIGURATION):
-                self.enqueue("Configuration", ns, labels[L_CONFIGURATION])
-            if ev.type != "MODIFIED" or not _only_routing_changed(ev):
-                self._routes_in(ns)
+            cfg = str(labels.get(L_CONFIGURATION, ""))
+            if cfg:
+                self.enqueue("Configuration", ns, cfg)
+            after = self._revs.get((ns, name))
+            # Routes care about a Revision's existence and readiness, not its routing labels
+            if before is None or after is None or before[1] != after[1]:
+                self._routes_referencing(ns, configuration=cfg, revision=name)
         elif ev.rkey == rkey(self.t_route):
             self.enqueue("Route", ns, name)
             if labels.get(L_SERVICE):
                 self.enqueue("Service", ns, labels[L_SERVICE])
         elif ev.rkey == rkey(self.t_cm) and ns == SYSTEM_NAMESPACE and name == "config-domain":
-            for obj in self.res.store.list_objects(rkey(self.t_route)):
-                self.enqueue("Route", obj["metadata"]["namespace"], obj["metadata"]["name"])
+            for rns, route in list(self._route_spec):
+                self.enqueue("Route", rns, route)
 
     async def _work(self) -> None:
         while True:
@@ -581,7 +633,8 @@ class ServingController:
     def reconcile_route(self, ns: str, name: str) -> None:
         route = self.res.find(self.t_route, ns, name)
         if route is None or route["metadata"].get("deletionTimestamp"):
-            self._label_revisions(ns)
+            gone = self._route_status.pop((ns, name), frozenset())
+            self._label_revisions(ns, set(gone))
             self._notify()
             return
         domain = self.domain_for(route)
@@ -689,26 +742,36 @@ class ServingController:
             "Ready",
             ["AllTrafficAssigned", "IngressReady", "CertificateProvisioned"],
         )
+        before = self._route_status.get((ns, name), frozenset())
+        now = frozenset(
+            t["revisionName"] for t in status.get("traffic") or [] if t.get("revisionName")
+        )
+        self._route_status[(ns, name)] = now
         self._write_status(self.t_route, route, dict(sorted(status.items())))
-        self._label_revisions(ns)
+        cfgs = self._route_spec.get((ns, name), (frozenset(), frozenset()))[0]
+        pending = {
+            rev
+            for (rns, rev), info in self._revs.items()
+            if rns == ns and info[0] in cfgs and info[2] == "pending"
+        }
+        self._label_revisions(ns, set(before | now) | pending)
         self._notify()
 
-    def _label_revisions(self, ns: str) -> None:
+    def _label_revisions(self, ns: str, names: set[str]) -> None:
         """routingState labels: active when a Route sends traffic to it, else reserve."""
-        active: dict[str, list[str]] = {}
-        for r in self.res.store.list_objects(rkey(self.t_route), ns):
-            for t in (r.get("status") or {}).get("traffic") or []:
-                if t.get("revisionName"):
-                    routes = active.setdefault(t["revisionName"], [])
-                    if r["metadata"]["name"] not in routes:
-                        routes.append(r["metadata"]["name"])
-        for rev in self.res.store.list_objects(rkey(self.t_rev), ns):
-            meta = rev["metadata"]
-            state = "active" if meta["name"] in active else "reserve"
-            labels = meta.get("labels") or {}
-            route_names = ",".join(sorted(active.get(meta["name"], [])))
-            ann = meta.get("annotations") or {}
-            if labels.get(L_ROUTING_STATE) == state and ann.get(A_ROUTES, "") == route_names:
+        for name in sorted(names):
+            info = self._revs.get((ns, name))
+            if info is None:
+                continue
+            routes = sorted(
+                r for (rns, r), revs in self._route_status.items() if rns == ns and name in revs
+            )
+            state = "active" if routes else "reserve"
+            route_names = ",".join(routes)
+            if info[2] == state and info[3] == route_names:
+                continue
+            rev = self.res.find(self.t_rev, ns, name)
+            if rev is None:
                 continue
             new = copy.deepcopy(rev)
             new["metadata"].setdefault("labels", {})[L_ROUTING_STATE] = state
@@ -718,16 +781,11 @@ class ServingController:
                 nann[A_ROUTES] = route_names
             else:
                 nann.pop(A_ROUTES, None)
-            self.res.update(self.t_rev, ns, meta["name"], new, self._opts())
+            self.res.update(self.t_rev, ns, name, new, self._opts())
 
     def _notify(self) -> None:
         for cb in self.on_routes_changed:
             cb()
-
-
-def _only_routing_changed(ev: Event) -> bool:
-    """Revision events that only touch routing labels need not re-run Routes."""
-    return False
 
 
 def _parse_selector(text: str) -> dict[str, str] | None:
