@@ -76,6 +76,14 @@ def up(
             min=0.0,
         ),
     ] = None,
+    faults: Annotated[
+        Path | None,
+        typer.Option(
+            "--faults",
+            hidden=True,
+            help="Fault-injection rules for tests (see kn_walk/sandbox/faults.py).",
+        ),
+    ] = None,
 ) -> None:
     """Start the sandbox in the background and make `knwalk-sandbox` the current context."""
     from kn_walk import kubeconfig as kc
@@ -90,6 +98,7 @@ def up(
         domain=domain,
         stable_window=stable_window,
         scale_to_zero_grace=scale_to_zero_grace,
+        faults=faults,
     )
     out = console()
     if not started:

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -21,6 +21,7 @@ from aiohttp import web
 from kn_walk import __version__
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import openapi, tables
+from kn_walk.sandbox.faults import Faults, parse_rules
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import (
     APPLY_PATCH,
@@ -48,6 +49,7 @@ class ApiState:
     resources: Resources
     token: str
     server_address: str = "127.0.0.1"
+    faults: Faults = field(default_factory=Faults)
 
 
 def _json_response(
@@ -75,6 +77,27 @@ async def _auth_and_errors(request: web.Request, handler: Handler) -> web.Stream
     ):
         return status_response(E.UNAUTHORIZED)
     try:
+        if request.path == FAULTS_PATH:
+            return await _faults_admin(request, state)
+        rule = state.faults.pick(
+            request.method, request.path, request.query.get("watch") in ("1", "true", "True")
+        )
+        if rule is not None:
+            if rule.delay:
+                await asyncio.sleep(rule.delay)
+            if rule.drop:
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response(status=500)
+            if rule.status:
+                return status_response(rule.error())
+            if rule.gone:
+                resp = await _start_stream(request)
+                gone = E.StatusError(410, "Expired", "too old resource version (injected fault)")
+                await _send(resp, {"type": "ERROR", "object": gone.status()})
+                return resp
+            if rule.cut_after is not None:
+                request["cut_after"] = rule.cut_after
         return await handler(request)
     except E.StatusError as err:
         return status_response(err)
@@ -93,6 +116,30 @@ async def _auth_and_errors(request: web.Request, handler: Handler) -> web.Stream
         return status_response(
             E.StatusError(500, "InternalError", "Internal error occurred: unexpected server error")
         )
+
+
+FAULTS_PATH = "/knwalk.dev/faults"
+
+
+async def _faults_admin(request: web.Request, state: ApiState) -> web.Response:
+    """Tests set fault rules here (token-guarded like every path); see faults.py."""
+    if request.method == "DELETE":
+        state.faults.rules = []
+    elif request.method == "PUT":
+        try:
+            state.faults.rules = parse_rules(await _read_body(request))
+        except ValueError as exc:
+            raise E.bad_request(str(exc)) from exc
+    elif request.method != "GET":
+        raise E.method_not_allowed()
+    return _json_response(
+        {
+            "rules": [
+                {"path": r.path.pattern, "method": r.method, "hits": r.hits}
+                for r in state.faults.rules
+            ]
+        }
+    )
 
 
 def create_app(state: ApiState) -> web.Application:
@@ -623,14 +670,19 @@ async def _watch(
                 await _send(resp, {"type": "ERROR", "object": err.status()})
                 return resp
         resp = await _start_stream(request)
+        cut_after = request.get("cut_after")
+        sent = 0
         for etype, obj in initial:
+            if cut_after is not None and sent >= cut_after:
+                return resp
+            sent += 1
             await _send(resp, {"type": etype, "object": _event_object(rt, obj, as_table, res)})
         if bookmarks and send_initial:
             await _send(resp, _bookmark(rt, last_rv, initial_done=True))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         ev: Event | None
-        while True:
+        while cut_after is None or sent < cut_after:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
@@ -647,6 +699,7 @@ async def _watch(
                 continue
             last_rv = ev.rv
             if matches(ev.obj):
+                sent += 1
                 await _send(
                     resp,
                     {

@@ -132,6 +132,7 @@ def start(
     domain: str | None = None,
     stable_window: float | None = None,
     scale_to_zero_grace: float | None = None,
+    faults: Path | None = None,
 ) -> tuple[SandboxInfo, bool]:
     """Start the sandbox in the background; returns (info, started). Already running → (info, False)."""
     _check_port(api_port, "--api-port")
@@ -156,6 +157,12 @@ def start(
         cmd += ["--stable-window", str(stable_window)]
     if scale_to_zero_grace is not None:
         cmd += ["--scale-to-zero-grace", str(scale_to_zero_grace)]
+    if faults is not None:
+        if not faults.is_file():
+            raise UsageError(
+                f"--faults {faults}: no such file", "give a JSON or YAML list of fault rules"
+            )
+        cmd += ["--faults", str(faults.absolute())]
     err_path = state_dir / STDERR_FILE
     fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as err:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 from kn_walk.sandbox import apierrors as E
@@ -32,6 +33,7 @@ from kn_walk.sandbox.api import ApiState, create_app
 from kn_walk.sandbox.builtin import BuiltinDefaults
 from kn_walk.sandbox.certs import ensure_certificates
 from kn_walk.sandbox.dataplane import DataPlane, parse_duration
+from kn_walk.sandbox.faults import Faults, parse_rules
 from kn_walk.sandbox.registry import Registry, knative_crds
 from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
 from kn_walk.sandbox.serving import SYSTEM_NAMESPACE, ServingController
@@ -103,6 +105,7 @@ class Sandbox:
         domain: str | None = None,
         stable_window: float | None = None,
         scale_to_zero_grace: float | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.api_port = api_port
@@ -111,6 +114,7 @@ class Sandbox:
         self.stable_window = stable_window
         self.scale_to_zero_grace = scale_to_zero_grace
         self.stopping = asyncio.Event()
+        self.faults = faults or Faults()
 
     async def run(self) -> None:
         ensure_state_dir(self.state_dir)
@@ -158,7 +162,7 @@ class Sandbox:
         )
         controller.start()
         await dataplane.start()
-        app = create_app(ApiState(res, token, f"{LOOPBACK}:{api_port}"))
+        app = create_app(ApiState(res, token, f"{LOOPBACK}:{api_port}", self.faults))
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         await web.SockSite(runner, api_sock, ssl_context=tls).start()
@@ -337,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--domain", default=None)
     parser.add_argument("--stable-window", type=float, default=None)
     parser.add_argument("--scale-to-zero-grace", type=float, default=None)
+    parser.add_argument("--faults", default=None, help="JSON/YAML list of fault rules (tests only)")
     args = parser.parse_args(argv)
     state_dir = Path(args.state_dir)
     ensure_state_dir(state_dir)
@@ -349,6 +354,14 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    faults = Faults()
+    if args.faults:
+        try:
+            text = Path(args.faults).read_text()
+            faults = Faults(parse_rules(yaml.safe_load(text)))
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            print(f"sandbox: --faults {args.faults}: {exc}", file=sys.stderr)
+            return 2
     sandbox = Sandbox(
         state_dir,
         api_port=args.api_port,
@@ -356,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         domain=args.domain,
         stable_window=args.stable_window,
         scale_to_zero_grace=args.scale_to_zero_grace,
+        faults=faults,
     )
 
     async def runner() -> None:
