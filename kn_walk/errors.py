@@ -28,3 +28,41 @@ class UsageError(KnwalkError):
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message, hint, exit_code=EXIT_USAGE)
+
+
+class ApiError(KnwalkError):
+    """The Kubernetes API refused a request.
+
+    ``message`` is the ``Status.message`` the server sent (never a traceback);
+    ``status`` is the HTTP code and ``reason`` the ``Status.reason`` (``NotFound``,
+    ``Conflict``, ...), so callers can tell a 409 to re-read from a 404 to report.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        status: int = 0,
+        reason: str = "",
+        exit_code: int = EXIT_FAILURE,
+    ) -> None:
+        super().__init__(message, hint, exit_code=exit_code)
+        self.status = status
+        self.reason = reason
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+class WaitTimeout(KnwalkError):
+    """A watch-based wait passed its deadline; ``last`` is the last state seen (or None)."""
+
+    def __init__(self, message: str, hint: str = "", *, last: object = None) -> None:
+        super().__init__(message, hint)
+        self.last = last

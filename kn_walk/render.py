@@ -62,3 +62,56 @@ def grid(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | Non
 
 def counts_rows(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     return [(k, v) for k, v in counts.items()]
+
+
+def print_text(text: str, stderr: bool = False) -> None:
+    """Print ``text`` as is: no markup, no highlighting, no wrapping (commands, YAML, bodies)."""
+    stream = sys.stderr if stderr else sys.stdout
+    stream.write(text if text.endswith("\n") else text + "\n")
+    stream.flush()
+
+
+def age(timestamp: str, now: float | None = None) -> str:
+    """``2026-01-02T03:04:05Z`` → ``5s`` / ``3m`` / ``2h`` / ``4d``, as kubectl shows ages."""
+    import time
+    from datetime import datetime
+
+    if not timestamp:
+        return ""
+    try:
+        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return ""
+    seconds = max(0, int((time.time() if now is None else now) - then))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60}m"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def tree(label: str, children: Sequence[str]) -> Any:
+    """A one-level rich Tree (``label`` with one line per child); no markup interpreted."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    root = Tree(Text(label))
+    for child in children:
+        root.add(Text(child))
+    return root
+
+
+def bar(fraction: float, width: int = 20) -> str:
+    """A text bar for 0..1, e.g. ``██████████░░░░░░░░░░`` (plain characters, fine without colour)."""
+    fraction = min(1.0, max(0.0, fraction))
+    full = round(fraction * width)
+    return "█" * full + "░" * (width - full)
+
+
+def show_body(body: str, limit: int = 40) -> str:
+    """A response body on one line for tables: trailing newline dropped, control characters escaped."""
+    text = body[:-1] if body.endswith("\n") else body
+    shown = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

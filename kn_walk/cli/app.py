@@ -10,6 +10,7 @@ import typer
 
 from kn_walk import __version__
 from kn_walk.cli.sandbox import sandbox_app
+from kn_walk.cli.walkthrough import register as register_walkthrough
 from kn_walk.errors import EXIT_FAILURE, KnwalkError
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(sandbox_app, name="sandbox")
+register_walkthrough(app)
 
 _state = {"debug": False}
 
@@ -54,9 +56,9 @@ def main() -> None:
         from kn_walk.render import console
 
         err = console(stderr=True)
-        err.print(f"Error: {exc.message}", markup=False)
+        err.print(f"Error: {exc.message}", markup=False, soft_wrap=True)
         if exc.hint:
-            err.print(f"Hint: {exc.hint}", markup=False)
+            err.print(f"Hint: {exc.hint}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -1,0 +1,864 @@
+"""``knwalk deploy|status|split|curl|delete``: the walkthrough's steps on any kubeconfig context.
+
+Each command parses its options, calls the core (:mod:`kn_walk.knative`,
+:mod:`kn_walk.ingress`, :mod:`kn_walk.probe`) and renders the result. Heavy
+imports (kubernetes, httpx) happen inside the commands.
+
+Machine-readable output (``-o json|yaml``), stable:
+
+``deploy -o json|yaml``
+    The Knative Service object as the API returned it (after the wait, unless
+    ``--no-wait``). With ``--dry-run``: the request body that would be sent —
+    the manifest (create, ``-f``) or the JSON merge patch (update).
+``status -o json|yaml``
+    With NAME: one status document (see :mod:`kn_walk.knative`,
+    ``status_document``). Without NAME: ``{"items": [document, ...]}``.
+``split -o json|yaml``
+    ``{"name": str, "namespace": str, "changed": bool, "spec": [target, ...],
+    "traffic": [{"tag", "revisionName", "latestRevision", "percent", "url"}, ...]}``
+    — ``spec`` is the ``spec.traffic`` block sent (or already in place),
+    ``traffic`` the Route's ``status.traffic`` after the wait. With
+    ``--dry-run``: the JSON merge patch that would be sent (null if none).
+``curl -o json``
+    The summary document of :mod:`kn_walk.probe` (``summary_document``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from kn_walk.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kn_walk.ingress import Gateway
+    from kn_walk.knative import DeployOptions, DeployPlan, Snapshot, SplitPlan, TrafficTarget
+    from kn_walk.kube import Kube
+    from kn_walk.probe import Row, Summary, Verdict
+
+
+class _Command(TyperCommand):
+    """Usage errors found while parsing (bad int, unknown option...) in knwalk's own format."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return list(super().parse_args(ctx, args))
+        except Exception as exc:
+            if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
+                raise UsageError(
+                    str(exc.format_message()), f"see `knwalk {ctx.info_name} --help`"
+                ) from None
+            raise
+
+
+def register(app: typer.Typer) -> None:
+    """Add the walkthrough commands to the root ``knwalk`` app."""
+    for fn, name in (
+        (deploy, "deploy"),
+        (status, "status"),
+        (split, "split"),
+        (curl, "curl"),
+        (delete, "delete"),
+    ):
+        app.command(name, cls=_Command)(fn)
+
+
+# --------------------------------------------------------------------------- shared options
+
+CLUSTER = "Cluster"
+KubeconfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Kubeconfig file \\[default: $KUBECONFIG, else ~/.kube/config].",
+        rich_help_panel=CLUSTER,
+        show_default=False,
+    ),
+]
+ContextOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        help="Kubeconfig context \\[default: the current one].",
+        rich_help_panel=CLUSTER,
+        show_default=False,
+    ),
+]
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-n",
+        "--namespace",
+        help="Namespace \\[default: the context's, else default].",
+        rich_help_panel=CLUSTER,
+        show_default=False,
+    ),
+]
+NameArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="Knative Service name \\[default: helloworld-go].", show_default=False, metavar="NAME"
+    ),
+]
+WaitTimeoutOpt = Annotated[
+    float,
+    typer.Option("--wait-timeout", help="Seconds to wait before giving up.", min=1, max=86400),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Print the request and the equivalent kubectl command; send nothing."
+    ),
+]
+
+
+def _output(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise UsageError(
+            f"-o/--output {value!r} is not supported here", f"use one of: {', '.join(allowed)}"
+        )
+    return value
+
+
+def _name(value: str | None) -> str:
+    from kn_walk.knative import DEFAULT_SERVICE, check_service_name
+
+    return check_service_name(value if value is not None else DEFAULT_SERVICE)
+
+
+def _connect(kubeconfig: Path | None, context: str | None, namespace: str | None) -> Kube:
+    from kn_walk.kube import connect
+
+    return connect(kubeconfig, context, namespace)
+
+
+def _out() -> Console:
+    from kn_walk.render import console
+
+    return console()
+
+
+def _say(out: Console, text: str = "") -> None:
+    """A line of prose: no markup, no wrapping inserted (the terminal wraps it)."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- deploy
+
+
+def deploy(
+    name: NameArg = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            help="Container image \\[new service: the helloworld-go sample].",
+            show_default=False,
+        ),
+    ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-e", "--env", help="Set NAME=VALUE (repeatable); NAME- removes it.", show_default=False
+        ),
+    ] = None,
+    env_unset: Annotated[
+        list[str] | None,
+        typer.Option("--env-unset", help="Remove variable NAME (repeatable).", show_default=False),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="Shortcut for -e TARGET=TEXT, what helloworld greets \\[new service: Go Sample v1].",
+            show_default=False,
+        ),
+    ] = None,
+    revision_name: Annotated[
+        str | None,
+        typer.Option(
+            "--revision-name",
+            help="Name the new revision (SERVICE-suffix, or just the suffix).",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Container port.", min=1, max=65535, show_default=False),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "-f",
+            "--file",
+            help="Apply this Knative Service manifest (server-side apply, manager knwalk).",
+            show_default=False,
+        ),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until the new revision is ready.")
+    ] = True,
+    wait_timeout: WaitTimeoutOpt = 300.0,
+    dry_run: DryRunOpt = False,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "-o", "--output", help="Print the Service as json or yaml instead of progress."
+        ),
+    ] = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Create the Knative Service, or update only what the options name (a new Revision).
+
+    A new service gets the walkthrough's defaults (helloworld-go, TARGET=Go Sample v1). Then watch until it is Ready, printing each Ready message, and end with its URL.
+    """
+    from kn_walk import knative
+
+    fmt = _output(output, ("json", "yaml")) if output is not None else None
+    opts = knative.DeployOptions(
+        image=knative.parse_image(image),
+        env=knative.parse_env(env or [], env_unset or [], target),
+        port=port,
+    )
+    manifest = None
+    if file is not None:
+        if opts or revision_name is not None:
+            raise UsageError(
+                "-f/--file cannot be combined with --image, -e, --env-unset, --target, "
+                "--revision-name or --port",
+                "put those settings in the manifest, or drop -f",
+            )
+        manifest = knative.read_manifest(file)
+        manifest_name = manifest["metadata"]["name"]
+        if name is not None and name != manifest_name:
+            raise UsageError(
+                f"NAME {name!r} differs from the manifest's metadata.name {manifest_name!r}",
+                "omit NAME with -f, or make them match",
+            )
+        name = manifest_name
+        manifest_ns = manifest["metadata"].get("namespace")
+        if manifest_ns and namespace and manifest_ns != namespace:
+            raise UsageError(
+                f"the manifest's namespace {manifest_ns!r} differs from -n {namespace!r}",
+                "drop one of them, or make them match",
+            )
+        namespace = namespace or manifest_ns
+    service = _name(name)
+    opts = knative.DeployOptions(
+        opts.image, opts.env, opts.port, knative.parse_revision_name(service, revision_name)
+    )
+    with _connect(kubeconfig, context, namespace) as kube:
+        if dry_run:
+            path = str(file) if file is not None else "FILE"
+            plan = knative.plan_deploy(kube, service, opts, manifest, manifest_path=path)
+            _deploy_dry_run(plan, fmt)
+            return
+        _deploy(kube, service, opts, manifest, wait, wait_timeout, fmt)
+
+
+def _deploy_dry_run(plan: DeployPlan, fmt: str | None) -> None:
+    from kn_walk.render import dump_yaml, emit, print_text
+
+    if fmt:
+        emit(plan.body, fmt)
+        return
+    where = f"service '{plan.name}' in namespace '{plan.namespace}'"
+    if plan.action == "unchanged":
+        print_text(f"Dry run: no change; {where} already runs this template. Nothing to send.")
+        return
+    verb = {"create": "create", "update": "update", "apply": "apply"}[plan.action]
+    kind = "JSON merge patch" if plan.action == "update" else "manifest"
+    print_text(f"Dry run: would {verb} {where}; nothing was sent.\n")
+    print_text(f"# {kind}\n" + dump_yaml(plan.body))
+    stdin = "  (the manifest above on stdin)" if plan.action == "create" else ""
+    print_text(f"# equivalent kubectl command{stdin}\n{plan.kubectl}")
+
+
+def _deploy(
+    kube: Kube,
+    service: str,
+    opts: DeployOptions,
+    manifest: dict[str, Any] | None,
+    wait: bool,
+    wait_timeout: float,
+    fmt: str | None,
+) -> None:
+    from kn_walk import knative
+    from kn_walk.render import emit, print_text
+
+    out = _out()
+    quiet = fmt is not None
+    where = f"service '{service}' in namespace '{kube.namespace}'"
+
+    def on_plan(plan: knative.DeployPlan) -> None:
+        if quiet or plan.action == "unchanged":
+            return
+        verb = {"create": "Creating", "update": "Updating", "apply": "Applying"}[plan.action]
+        _say(out, f"{verb} {where}:")
+        if wait:
+            out.print()
+
+    def on_progress(elapsed: float, cond: knative.Condition) -> None:
+        if quiet:
+            return
+        text = cond.message or ("Ready to serve." if cond.status == "True" else cond.reason)
+        if text:
+            _say(out, f"{elapsed:7.2f}s {text}")
+
+    result = knative.deploy(
+        kube,
+        service,
+        opts,
+        manifest=manifest,
+        wait=wait,
+        timeout=wait_timeout,
+        on_plan=on_plan,
+        on_progress=on_progress,
+    )
+    if quiet:
+        assert fmt is not None
+        emit(result.service.raw, fmt)
+        return
+    svc = result.service
+    if result.action == "unchanged":
+        rev = svc.latest_ready or svc.latest_created
+        _say(out, f"No new revision: {where} already runs this template (latest revision '{rev}').")
+        if svc.url:
+            _say(out, f"Service '{service}' is available at URL:")
+    elif result.ready is None:
+        out.print()
+        _say(
+            out,
+            f"Service '{service}' {result.action}; not waiting for it to become ready "
+            f"(see `knwalk status {service}`).",
+        )
+    else:
+        out.print()
+        if result.latest_percent == 0:
+            _say(
+                out,
+                f"Note: the traffic split pins revisions; '{result.revision}' gets no traffic "
+                "until `knwalk split @latest` (or a split naming it).",
+            )
+        if not result.new_revision:
+            _say(out, f"No new revision: the template of {where} did not change.")
+        _say(
+            out,
+            f"Service '{service}' {result.action} to latest revision '{result.revision}' "
+            "is available at URL:",
+        )
+    if svc.url:
+        print_text(svc.url)
+
+
+# --------------------------------------------------------------------------- status
+
+
+def status(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="Knative Service name \\[default: every Service in the namespace].",
+            show_default=False,
+            metavar="NAME",
+        ),
+    ] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml.")] = "table",
+    all_namespaces: Annotated[
+        bool, typer.Option("-A", "--all-namespaces", help="Every Service in every namespace.")
+    ] = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Show a Service, its Revisions and its Route's traffic, and any condition not True."""
+    from kn_walk import knative
+    from kn_walk.kube import ALL_NAMESPACES
+    from kn_walk.render import emit
+
+    fmt = _output(output, ("table", "json", "yaml"))
+    if all_namespaces and name is not None:
+        raise UsageError(
+            "-A/--all-namespaces lists every Service; it takes no NAME", "drop NAME or -A"
+        )
+    if all_namespaces and namespace is not None:
+        raise UsageError("-A/--all-namespaces and -n/--namespace conflict", "give only one of them")
+    service = _name(name) if name is not None else None
+    with _connect(kubeconfig, context, namespace) as kube:
+        if service is not None:
+            snap = knative.snapshot(kube, service)
+            if fmt != "table":
+                emit(knative.status_document(snap), fmt)
+                return
+            _print_snapshot(_out(), snap)
+            return
+        snaps = knative.snapshots(kube, ALL_NAMESPACES if all_namespaces else None)
+    if fmt != "table":
+        emit({"items": [knative.status_document(s) for s in snaps]}, fmt)
+        return
+    out = _out()
+    if not snaps:
+        where = "any namespace" if all_namespaces else f"namespace '{kube.namespace}'"
+        _say(out, f"No Knative Services in {where}.")
+        _say(out, "Create one with: knwalk deploy")
+        return
+    for i, snap in enumerate(snaps):
+        if i:
+            out.print()
+        _print_snapshot(out, snap)
+
+
+def _print_snapshot(out: Console, snap: Snapshot) -> None:
+    from kn_walk import knative
+    from kn_walk.render import age, grid, key_values, tree
+
+    doc = knative.status_document(snap)
+    svc = snap.service
+    ready = svc.ready
+    state = ready.status if ready else "Unknown"
+    if ready and ready.reason:
+        state += f" ({ready.reason})"
+    rows: list[tuple[str, Any]] = [
+        ("URL", svc.url or "(none yet)"),
+        ("Ready", state),
+        ("Latest", f"created {svc.latest_created or '-'}, ready {svc.latest_ready or '-'}"),
+        ("Generation", f"{svc.generation} (observed {svc.observed_generation})"),
+    ]
+    out.print(key_values(rows, title=f"Service {svc.name} in namespace {svc.namespace}"))
+    out.print()
+    rev_rows = []
+    for r in doc["revisions"]:
+        rev = snap.revision(r["name"])
+        rev_rows.append(
+            (
+                r["name"],
+                r["generation"],
+                f"{r['percent']}%",
+                ",".join(r["tags"]),
+                r["ready"] + (f" ({r['reason']})" if r["reason"] else ""),
+                age(rev.created) if rev else "",
+                r["target"] if r["target"] is not None else r["image"],
+            )
+        )
+    if rev_rows:
+        out.print(
+            grid(
+                ["REVISION", "GEN", "TRAFFIC", "TAGS", "READY", "AGE", "TARGET / IMAGE"],
+                rev_rows,
+                title="Revisions",
+            )
+        )
+    else:
+        _say(out, "Revisions: none yet")
+    out.print()
+    lines = []
+    for t in snap.traffic:
+        ref = t.revision_name or "?"
+        if t.latest_revision:
+            ref = f"@latest ({t.revision_name or 'none ready'})"
+        line = f"{t.percent:>3}% → {ref}"
+        if t.tag:
+            line += f"  tag {t.tag}"
+        if t.url:
+            line += f"\n{t.url}"
+        lines.append(line)
+    route = snap.route.name if snap.route else svc.name
+    out.print(tree(f"Route {route}" + ("" if lines else " (no traffic yet)"), lines))
+    if doc["conditions"]:
+        out.print()
+        _print_conditions(out, doc["conditions"])
+
+
+def _print_conditions(out: Console, conditions: Sequence[dict[str, Any]]) -> None:
+    """Conditions that are not True, one paragraph per object and reason (no repeats)."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for c in conditions:
+        key = (f"{c['kind']}/{c['name']}", c["reason"], c["message"])
+        groups.setdefault(key, []).append(f"{c['type']}={c['status']}")
+    _say(out, "Not ready:")
+    for (obj, reason, message), types in groups.items():
+        out.print(Padding(Text(f"{obj}: {', '.join(types)}"), (0, 0, 0, 2)))
+        why = (reason + ": " if reason else "") + message
+        if why:
+            out.print(Padding(Text(why), (0, 0, 0, 4)))
+
+
+# --------------------------------------------------------------------------- split
+
+SPLIT_HELP = (
+    "Traffic split: 50/50 (latest ready / the one before, tags current/candidate/latest), "
+    "A/B/C..., REV=PCT, TAG=PCT, @latest=PCT, or 100 / @latest alone."
+)
+
+
+def split(
+    specs: Annotated[
+        list[str] | None,
+        typer.Argument(help=SPLIT_HELP, show_default=False, metavar="SPEC"),
+    ] = None,
+    service: Annotated[
+        str | None,
+        typer.Option(
+            "-s",
+            "--service",
+            help="Knative Service \\[default: helloworld-go].",
+            show_default=False,
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag", help="Tag a target: REV=TAG or @latest=TAG (repeatable).", show_default=False
+        ),
+    ] = None,
+    untag: Annotated[
+        list[str] | None,
+        typer.Option("--untag", help="Remove tag TAG (repeatable).", show_default=False),
+    ] = None,
+    dry_run: DryRunOpt = False,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until the Route shows the new split.")
+    ] = True,
+    wait_timeout: WaitTimeoutOpt = 60.0,
+    output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml.")] = "table",
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Split traffic between revisions (and tag them); checked before anything is sent.
+
+    Examples: knwalk split 50/50 | knwalk split @latest |
+    knwalk split helloworld-go-00001=10 @latest=90 |
+    knwalk split --tag helloworld-go-00001=blue
+    """
+    from kn_walk import knative
+    from kn_walk.render import emit
+
+    fmt = _output(output, ("table", "json", "yaml"))
+    name = _name(service)
+    with _connect(kubeconfig, context, namespace) as kube:
+        if dry_run:
+            plan = knative.plan_split(kube, name, specs or [], tags=tag or [], untags=untag or [])
+            if fmt != "table":
+                emit(plan.patch, fmt)
+            else:
+                _split_dry_run(kube, plan)
+            return
+        result = knative.split(
+            kube,
+            name,
+            specs or [],
+            tags=tag or [],
+            untags=untag or [],
+            wait=wait,
+            timeout=wait_timeout,
+        )
+    if fmt != "table":
+        emit(
+            {
+                "name": name,
+                "namespace": kube.namespace,
+                "changed": result.changed,
+                "spec": result.block,
+                "traffic": [t.as_dict() for t in result.traffic],
+            },
+            fmt,
+        )
+        return
+    out = _out()
+    if not result.changed:
+        _say(out, f"Traffic of service '{name}' unchanged: it already has this split.")
+    elif not wait:
+        _say(out, f"Traffic of service '{name}' updated; not waiting for the Route.")
+    else:
+        _say(out, f"Traffic of service '{name}' updated; the Route now sends:")
+    _print_traffic(out, result.traffic if wait or not result.changed else None, result.block)
+
+
+def _split_dry_run(kube: Kube, plan: SplitPlan) -> None:
+    from kn_walk.render import dump_yaml, print_text
+
+    name = plan.service.name
+    if plan.patch is None:
+        print_text(f"Dry run: service '{name}' already has this split; nothing to send.")
+        return
+    print_text(
+        f"Dry run: would set the traffic of service '{name}' in namespace "
+        f"'{kube.namespace}'; nothing was sent.\n"
+    )
+    print_text("# JSON merge patch\n" + dump_yaml(plan.patch))
+    print_text(f"# equivalent kubectl command\n{plan.kubectl}")
+
+
+def _print_traffic(
+    out: Console, traffic: Sequence[TrafficTarget] | None, block: Sequence[dict[str, Any]]
+) -> None:
+    """The split as a table (tag, revision, percent), then the tag URLs: fits 80 columns."""
+    from kn_walk.render import grid
+
+    rows: list[tuple[object, ...]] = []
+    urls: list[tuple[str, str]] = []
+    if traffic is not None:
+        for t in traffic:
+            ref = f"@latest ({t.revision_name})" if t.latest_revision else t.revision_name
+            rows.append((t.tag, ref, f"{t.percent}%"))
+            if t.tag and t.url:
+                urls.append((t.tag, t.url))
+    else:
+        for target in block:
+            name = "@latest" if target.get("latestRevision") else target.get("revisionName")
+            rows.append((target.get("tag", ""), name, f"{target.get('percent', 0)}%"))
+    out.print(grid(["TAG", "REVISION", "PERCENT"], rows))
+    if urls:
+        out.print()
+        out.print(grid(["TAG", "URL"], urls))
+
+
+# --------------------------------------------------------------------------- curl
+
+
+def curl(
+    name: NameArg = None,
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            "--tag", help="Request the tag's URL (its revision only).", show_default=False
+        ),
+    ] = None,
+    count: Annotated[
+        int, typer.Option("--count", "-c", help="Number of requests.", min=1, max=1_000_000)
+    ] = 1,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Requests in flight at once.", min=1, max=1000)
+    ] = 10,
+    path: Annotated[str, typer.Option("--path", help="Request path.")] = "/",
+    gateway: Annotated[
+        str | None,
+        typer.Option(
+            "--gateway",
+            help="Gateway URL http://HOST:PORT \\[default: discovered].",
+            show_default=False,
+        ),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host", help="Host header \\[default: from the Service's URL].", show_default=False
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds per request.", min=0.01, max=3600)
+    ] = 10.0,
+    output: Annotated[str, typer.Option("-o", "--output", help="table or json.")] = "table",
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Show the gateway, Host and status.")
+    ] = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Request the Service through the ingress gateway with its Host header, as curl would.
+
+    With --count N: N requests, then the responses grouped by body next to the split the Route configures, and a chi-square verdict. With --gateway and --host and no NAME, no Kubernetes API is used.
+    """
+    from kn_walk import ingress, knative, probe
+
+    fmt = _output(output, ("table", "json"))
+    if not path.startswith("/"):
+        raise UsageError(f"--path {path!r} must start with '/'", "for example --path /healthz")
+    gw = ingress.parse_gateway(gateway) if gateway is not None else None
+    host_header = ingress.parse_host(host) if host is not None else None
+    if tag is not None and host_header is not None:
+        raise UsageError("--tag and --host both choose the Host header", "give only one of them")
+    snap = None
+    if name is not None or gw is None or host_header is None:
+        service = _name(name)
+        with _connect(kubeconfig, context, namespace) as kube:
+            snap = knative.snapshot(kube, service)
+            _require_ready(snap)
+            if host_header is None:
+                host_header = _host_for(snap, tag)
+            if gw is None:
+                gw = ingress.discover(kube)
+    assert gw is not None and host_header is not None
+    if count == 1 and fmt == "table":
+        _curl_once(gw, host_header, path, timeout, verbose)
+        return
+    summary = probe.run(
+        gw.url, host_header, path, count=count, concurrency=concurrency, timeout=timeout
+    )
+    expected = []
+    if snap is not None:
+        expected = [(e.body, e.percent, e.revisions) for e in knative.expected_responses(snap, tag)]
+    rows, verdict = probe.compare(summary.bodies, expected)
+    if fmt == "json":
+        from kn_walk.render import emit
+
+        emit(probe.summary_document(gw.url, host_header, path, summary, rows, verdict), "json")
+    else:
+        _print_summary(gw, host_header, path, summary, rows, verdict)
+    if summary.failed:
+        from kn_walk.errors import KnwalkError
+
+        kinds = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failures.items()))
+        raise KnwalkError(
+            f"{summary.failed} of {summary.count} requests failed ({kinds})",
+            "see `knwalk status` for revisions that are not ready, or raise --timeout",
+        )
+
+
+def _require_ready(snap: Snapshot) -> None:
+    from kn_walk.errors import KnwalkError
+
+    svc = snap.service
+    if svc.ready_status != "True" or not svc.url:
+        why = svc.ready.describe() if svc.ready else "no Ready condition yet"
+        raise KnwalkError(
+            f"service '{svc.name}' is not ready: {why}",
+            f"see `knwalk status {svc.name}`, or wait with `knwalk deploy {svc.name}`",
+        )
+
+
+def _host_for(snap: Snapshot, tag: str | None) -> str:
+    from kn_walk.ingress import host_of
+
+    if tag is None:
+        return host_of(snap.service.url)
+    url = next((t.url for t in snap.traffic if t.tag == tag and t.url), None)
+    if url is None:
+        tags = sorted({t.tag for t in snap.traffic if t.tag})
+        raise UsageError(
+            f"service '{snap.service.name}' has no tag {tag!r}",
+            f"tags: {', '.join(tags)}" if tags else "add one with `knwalk split --tag REV=TAG`",
+        )
+    return host_of(url)
+
+
+def _curl_once(gw: Gateway, host: str, path: str, timeout: float, verbose: bool) -> None:
+    from kn_walk import probe
+    from kn_walk.errors import KnwalkError
+
+    err = sys.stderr
+    if verbose:
+        err.write(f"* Gateway: {gw.url} ({gw.source})\n> GET {path} HTTP/1.1\n> Host: {host}\n")
+    reply = probe.request(gw.url, host, path, timeout)
+    if verbose:
+        err.write(
+            f"< HTTP/{reply.http_version.removeprefix('HTTP/')} {reply.status} {reply.reason}\n"
+        )
+        err.flush()
+    sys.stdout.write(reply.body)
+    sys.stdout.flush()
+    if reply.failure:
+        raise KnwalkError(
+            f"the gateway answered {reply.status} {reply.reason} for Host {host}",
+            "the Route may not be ready yet (knwalk status), or the Host is not routed",
+        )
+
+
+def _print_summary(
+    gw: Gateway,
+    host: str,
+    path: str,
+    summary: Summary,
+    rows: Sequence[Row],
+    verdict: Verdict | None,
+) -> None:
+    from kn_walk.render import bar, grid, key_values, show_body
+
+    out = _out()
+    out.print(
+        key_values(
+            [
+                ("Gateway", f"{gw.url}{path}"),
+                ("Host", host),
+                (
+                    "Requests",
+                    f"{summary.count} (concurrency {summary.concurrency}): {summary.ok} ok, "
+                    f"{summary.failed} failed, {summary.elapsed:.2f}s, {summary.rate:.0f} req/s",
+                ),
+            ]
+        )
+    )
+    out.print()
+    table_rows = [
+        (
+            show_body(r.body, 28),
+            r.count,
+            f"{r.observed_percent:.1f}%",
+            "-" if r.expected_percent is None else f"{r.expected_percent}%",
+            bar(r.observed_percent / 100, 20),
+        )
+        for r in rows
+    ]
+    out.print(grid(["RESPONSE", "COUNT", "OBSERVED", "EXPECTED", ""], table_rows))
+    if summary.failures:
+        out.print()
+        out.print(grid(["FAILURE", "COUNT"], sorted(summary.failures.items())))
+    out.print()
+    if verdict is not None:
+        word = "consistent" if verdict.consistent else "NOT consistent"
+        _say(
+            out,
+            f"Verdict: {word} with the configured split (chi-square p = {verdict.p_value:.3g}).",
+        )
+    elif summary.ok == 0:
+        _say(out, "Verdict: none; no request succeeded.")
+    else:
+        _say(out, "Verdict: none; no configured split to compare with (no Route traffic known).")
+
+
+# --------------------------------------------------------------------------- delete
+
+
+def delete(
+    name: NameArg = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait/--no-wait", help="Wait until the Service and what it owns are gone."),
+    ] = False,
+    wait_timeout: WaitTimeoutOpt = 60.0,
+    dry_run: DryRunOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """Delete the Knative Service; its Configuration, Revisions and Route go with it."""
+    from kn_walk import knative
+    from kn_walk.render import print_text
+
+    service = _name(name)
+    with _connect(kubeconfig, context, namespace) as kube:
+        knative.require_service(kube, service)
+        where = f"service '{service}' in namespace '{kube.namespace}' (context {kube.context})"
+        if dry_run:
+            print_text(f"Dry run: would delete {where}; nothing was sent.")
+            print_text(
+                f"# equivalent kubectl command\n{kube.target.kubectl_prefix} delete ksvc {service}"
+            )
+            return
+        if not yes:
+            _confirm(f"Delete {where}?")
+        knative.delete(kube, service, wait=wait, timeout=wait_timeout)
+    what = "and its Configuration, Revisions and Route " if wait else ""
+    _say(_out(), f"Service '{service}' {what}deleted from namespace '{kube.namespace}'.")
+
+
+def _confirm(question: str) -> None:
+    if not sys.stdin.isatty():
+        raise UsageError("deleting needs confirmation and stdin is not a terminal", "pass --yes")
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(1)

@@ -1,0 +1,1223 @@
+"""Knative Serving objects: typed views, manifest/patch builders, and the walkthrough's operations.
+
+Views (:class:`ServiceView`, :class:`RevisionView`, :class:`RouteView`,
+:class:`ConfigurationView`) read the API's plain dicts once and never fail on
+missing fields. Builders (:func:`service_manifest`, :func:`update_patch`) are
+pure. Operations (:func:`plan_deploy`/:func:`deploy`, :func:`plan_split`/
+:func:`split`, :func:`snapshot`, :func:`delete`) take a :class:`~kn_walk.kube.Kube`,
+report progress through callbacks and never print.
+
+Writes are JSON merge patches carrying the observed ``metadata.resourceVersion``
+(never strategic merge: these are custom resources); a 409 means someone else
+wrote first, so the operation re-reads and recomputes, up to
+:data:`CONFLICT_ATTEMPTS` times, and never overwrites the other change.
+
+``status_document`` output (``knwalk status -o json|yaml``), stable:
+
+.. code-block:: text
+
+    {
+      "name": str, "namespace": str, "url": str | null,
+      "ready": "True" | "False" | "Unknown", "reason": str, "message": str,
+      "generation": int, "observedGeneration": int | null,
+      "latestCreatedRevision": str | null, "latestReadyRevision": str | null,
+      "revisions": [                       # newest first
+        {"name": str, "generation": int, "created": str (RFC 3339),
+         "ready": "True" | "False" | "Unknown", "reason": str, "message": str,
+         "percent": int, "tags": [str], "target": str | null, "image": str}
+      ],
+      "traffic": [                         # the Route's status.traffic, in order
+        {"tag": str | null, "revisionName": str | null, "latestRevision": bool,
+         "percent": int, "url": str | null}
+      ],
+      "conditions": [                      # every condition that is not True
+        {"kind": "Service" | "Configuration" | "Route" | "Revision", "name": str,
+         "type": str, "status": str, "reason": str, "message": str}
+      ]
+    }
+
+Several services (``knwalk status`` without NAME): ``{"items": [<the above>, ...]}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kn_walk.errors import ApiError, KnwalkError, UsageError, WaitTimeout
+
+if TYPE_CHECKING:
+    from kn_walk.kube import Kube
+
+Obj = dict[str, Any]
+
+GROUP = "serving.knative.dev"
+VERSION = "v1"
+API_VERSION = f"{GROUP}/{VERSION}"
+SERVICES = "services"
+CONFIGURATIONS = "configurations"
+REVISIONS = "revisions"
+ROUTES = "routes"
+
+DEFAULT_SERVICE = "helloworld-go"
+DEFAULT_IMAGE = "gcr.io/knative-samples/helloworld-go"
+DEFAULT_TARGET = "Go Sample v1"
+TARGET_ENV = "TARGET"
+#: what the helloworld samples answer when TARGET is unset
+SAMPLE_DEFAULT_TARGET = "World"
+
+L_SERVICE = "serving.knative.dev/service"
+L_CONFIG_GENERATION = "serving.knative.dev/configurationGeneration"
+
+CONFLICT_ATTEMPTS = 5
+DEFAULT_WAIT_TIMEOUT = 300.0
+
+INSTALL_HINT = "run `knwalk install` (or use the sandbox: `knwalk sandbox up`)"
+
+_DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?", re.ASCII)
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*", re.ASCII)
+
+
+# --------------------------------------------------------------------------- views
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: object, default: int = 0) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return default
+
+
+def _dict(value: object) -> Obj:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+    severity: str = ""
+
+    @classmethod
+    def from_obj(cls, raw: Mapping[str, Any]) -> Condition:
+        return cls(
+            _str(raw.get("type")),
+            _str(raw.get("status")) or "Unknown",
+            _str(raw.get("reason")),
+            _str(raw.get("message")),
+            _str(raw.get("severity")),
+        )
+
+    def describe(self) -> str:
+        """``Ready=Unknown (RevisionMissing): Configuration "x" is waiting ...``"""
+        text = f"{self.type}={self.status}"
+        if self.reason:
+            text += f" ({self.reason})"
+        if self.message:
+            text += f": {self.message}"
+        return text
+
+
+def _conditions(obj: Mapping[str, Any]) -> tuple[Condition, ...]:
+    raw = _list(_dict(obj.get("status")).get("conditions"))
+    return tuple(Condition.from_obj(c) for c in raw if isinstance(c, dict))
+
+
+def _find(conditions: Sequence[Condition], ctype: str) -> Condition | None:
+    return next((c for c in conditions if c.type == ctype), None)
+
+
+@dataclass(frozen=True)
+class TrafficTarget:
+    """One entry of a ``status.traffic`` block."""
+
+    percent: int
+    revision_name: str
+    tag: str
+    url: str
+    latest_revision: bool
+
+    @classmethod
+    def from_obj(cls, raw: Mapping[str, Any]) -> TrafficTarget:
+        latest = raw.get("latestRevision")
+        return cls(
+            _int(raw.get("percent")),
+            _str(raw.get("revisionName")),
+            _str(raw.get("tag")),
+            _str(raw.get("url")),
+            latest is True or (latest is None and not raw.get("revisionName")),
+        )
+
+    def as_dict(self) -> Obj:
+        return {
+            "tag": self.tag or None,
+            "revisionName": self.revision_name or None,
+            "latestRevision": self.latest_revision,
+            "percent": self.percent,
+            "url": self.url or None,
+        }
+
+
+def _traffic(raw: object) -> tuple[TrafficTarget, ...]:
+    return tuple(TrafficTarget.from_obj(t) for t in _list(raw) if isinstance(t, dict))
+
+
+@dataclass(frozen=True)
+class _Meta:
+    name: str
+    namespace: str
+    generation: int
+    resource_version: str
+    created: str
+    labels: Mapping[str, str]
+
+
+def _meta(obj: Mapping[str, Any]) -> _Meta:
+    m = _dict(obj.get("metadata"))
+    labels = {k: v for k, v in _dict(m.get("labels")).items() if isinstance(v, str)}
+    return _Meta(
+        _str(m.get("name")),
+        _str(m.get("namespace")),
+        _int(m.get("generation")),
+        _str(m.get("resourceVersion")),
+        _str(m.get("creationTimestamp")),
+        labels,
+    )
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    name: str
+    namespace: str
+    generation: int
+    observed_generation: int | None
+    resource_version: str
+    created: str
+    url: str
+    latest_created: str
+    latest_ready: str
+    conditions: tuple[Condition, ...]
+    traffic: tuple[TrafficTarget, ...]
+    raw: Obj = field(repr=False, compare=False)
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> ServiceView:
+        m = _meta(obj)
+        st = _dict(obj.get("status"))
+        observed = st.get("observedGeneration")
+        return cls(
+            m.name,
+            m.namespace,
+            m.generation,
+            _int(observed) if observed is not None else None,
+            m.resource_version,
+            m.created,
+            _str(st.get("url")),
+            _str(st.get("latestCreatedRevisionName")),
+            _str(st.get("latestReadyRevisionName")),
+            _conditions(obj),
+            _traffic(st.get("traffic")),
+            dict(obj),
+        )
+
+    @property
+    def ready(self) -> Condition | None:
+        return _find(self.conditions, "Ready")
+
+    @property
+    def ready_status(self) -> str:
+        return self.ready.status if self.ready else "Unknown"
+
+    @property
+    def spec_traffic(self) -> list[Obj]:
+        return [dict(t) for t in _list(_dict(self.raw.get("spec")).get("traffic"))]
+
+    @property
+    def template(self) -> Obj:
+        return _dict(_dict(self.raw.get("spec")).get("template"))
+
+    def tag_url(self, tag: str) -> str | None:
+        return next((t.url for t in self.traffic if t.tag == tag and t.url), None)
+
+
+@dataclass(frozen=True)
+class RevisionView:
+    name: str
+    namespace: str
+    generation: int
+    created: str
+    service: str
+    conditions: tuple[Condition, ...]
+    image: str
+    env: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> RevisionView:
+        m = _meta(obj)
+        containers = _list(_dict(obj.get("spec")).get("containers"))
+        first = _dict(containers[0]) if containers else {}
+        env = tuple(
+            (_str(e.get("name")), _str(e.get("value")))
+            for e in _list(first.get("env"))
+            if isinstance(e, dict)
+        )
+        return cls(
+            m.name,
+            m.namespace,
+            _int(m.labels.get(L_CONFIG_GENERATION)),
+            m.created,
+            m.labels.get(L_SERVICE, ""),
+            _conditions(obj),
+            _str(first.get("image")),
+            env,
+        )
+
+    @property
+    def ready(self) -> Condition | None:
+        return _find(self.conditions, "Ready")
+
+    @property
+    def ready_status(self) -> str:
+        return self.ready.status if self.ready else "Unknown"
+
+    @property
+    def target(self) -> str | None:
+        """The ``TARGET`` environment variable the helloworld sample greets, if set."""
+        return next((v for k, v in self.env if k == TARGET_ENV), None)
+
+    @property
+    def sample_body(self) -> str:
+        """What the helloworld sample answers for this revision."""
+        return f"Hello {self.target or SAMPLE_DEFAULT_TARGET}!\n"
+
+
+@dataclass(frozen=True)
+class ConfigurationView:
+    name: str
+    latest_created: str
+    latest_ready: str
+    conditions: tuple[Condition, ...]
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> ConfigurationView:
+        st = _dict(obj.get("status"))
+        return cls(
+            _meta(obj).name,
+            _str(st.get("latestCreatedRevisionName")),
+            _str(st.get("latestReadyRevisionName")),
+            _conditions(obj),
+        )
+
+
+@dataclass(frozen=True)
+class RouteView:
+    name: str
+    generation: int
+    observed_generation: int | None
+    url: str
+    traffic: tuple[TrafficTarget, ...]
+    conditions: tuple[Condition, ...]
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> RouteView:
+        m = _meta(obj)
+        st = _dict(obj.get("status"))
+        observed = st.get("observedGeneration")
+        return cls(
+            m.name,
+            m.generation,
+            _int(observed) if observed is not None else None,
+            _str(st.get("url")),
+            _traffic(st.get("traffic")),
+            _conditions(obj),
+        )
+
+    @property
+    def ready(self) -> Condition | None:
+        return _find(self.conditions, "Ready")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A Service and what it owns, as ``kubectl get ksvc,configuration,revision,route`` shows."""
+
+    service: ServiceView
+    configuration: ConfigurationView | None
+    revisions: tuple[RevisionView, ...]  # newest first
+    route: RouteView | None
+
+    @property
+    def traffic(self) -> tuple[TrafficTarget, ...]:
+        """The Route's traffic (what the gateway does), else the Service's copy of it."""
+        if self.route is not None and self.route.traffic:
+            return self.route.traffic
+        return self.service.traffic
+
+    def revision(self, name: str) -> RevisionView | None:
+        return next((r for r in self.revisions if r.name == name), None)
+
+
+# --------------------------------------------------------------------------- input parsing
+
+
+def check_service_name(name: str) -> str:
+    if len(name) > 63 or not _DNS1035.fullmatch(name):
+        raise UsageError(
+            f"service name {name!r} is not a DNS-1035 label",
+            "use lower-case letters, digits and '-', starting with a letter, at most 63 characters",
+        )
+    return name
+
+
+def parse_revision_name(service: str, text: str | None) -> str | None:
+    """``--revision-name``: a full name (``SERVICE-suffix``) or just the suffix."""
+    if text is None:
+        return None
+    name = text if text.startswith(f"{service}-") else f"{service}-{text}"
+    if len(name) > 63 or not _DNS1035.fullmatch(name):
+        raise UsageError(
+            f"revision name {name!r} is not a DNS-1035 label of at most 63 characters",
+            f"use a suffix of lower-case letters, digits and '-', e.g. --revision-name {service}-v2",
+        )
+    return name
+
+
+def parse_image(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if not text.strip() or any(c.isspace() for c in text):
+        raise UsageError(
+            f"--image {text!r} is not an image reference",
+            "give a reference like gcr.io/knative-samples/helloworld-go",
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class EnvChange:
+    """Environment edits from ``-e K=V``, ``-e K-``, ``--env-unset K`` and ``--target``."""
+
+    set: tuple[tuple[str, str], ...] = ()
+    unset: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.set or self.unset)
+
+
+def _check_env_name(name: str, given: str) -> None:
+    if not _ENV_NAME.fullmatch(name):
+        raise UsageError(
+            f"environment variable name {name!r} in {given!r} is not valid",
+            "names are letters, digits, '_', '-' and '.', not starting with a digit",
+        )
+
+
+def parse_env(
+    items: Sequence[str], unset: Sequence[str] = (), target: str | None = None
+) -> EnvChange:
+    """``-e K=V`` (``-e K-`` unsets, as kn does), ``--env-unset K``, ``--target TEXT``."""
+    sets: dict[str, str] = {}
+    unsets: list[str] = []
+    for item in items:
+        if "=" in item:
+            name, _, value = item.partition("=")
+            if not name:
+                raise UsageError(f"-e {item!r} has no variable name", "write -e NAME=VALUE")
+            _check_env_name(name, item)
+            if name in sets:
+                raise UsageError(f"-e sets {name} twice", "give each variable once")
+            sets[name] = value
+        elif item.endswith("-") and len(item) > 1:
+            _check_env_name(item[:-1], item)
+            unsets.append(item[:-1])
+        else:
+            raise UsageError(
+                f"-e {item!r} is not NAME=VALUE", "write -e NAME=VALUE (or -e NAME- to remove one)"
+            )
+    for name in unset:
+        _check_env_name(name, name)
+        unsets.append(name)
+    if target is not None:
+        if TARGET_ENV in sets:
+            raise UsageError("--target and -e TARGET=... both set TARGET", "give only one of them")
+        sets[TARGET_ENV] = target
+    both = sorted(set(sets) & set(unsets))
+    if both:
+        raise UsageError(
+            f"{', '.join(both)} is both set and removed",
+            "give either NAME=VALUE or --env-unset NAME",
+        )
+    dupes = [n for n, c in Counter(unsets).items() if c > 1]
+    if dupes:
+        raise UsageError(f"{', '.join(dupes)} is removed twice", "give each variable once")
+    return EnvChange(tuple(sets.items()), tuple(unsets))
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """What ``knwalk deploy`` was asked to change (None / empty: leave as is)."""
+
+    image: str | None = None
+    env: EnvChange = EnvChange()
+    port: int | None = None
+    revision_name: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.image or self.env or self.port or self.revision_name)
+
+
+def read_manifest(path: Path) -> Obj:
+    """A Knative Service manifest from a YAML/JSON file (``deploy -f``), checked."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}", "check the -f path") from exc
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UsageError(f"{path} is not valid YAML{where}", "fix the file") from exc
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise UsageError(
+            f"{path} must hold exactly one Knative Service (found {len(docs)} documents)",
+            "put one `kind: Service` (serving.knative.dev/v1) in the file",
+        )
+    doc: Obj = docs[0]
+    if doc.get("apiVersion") != API_VERSION or doc.get("kind") != "Service":
+        raise UsageError(
+            f"{path} is a {doc.get('apiVersion')}/{doc.get('kind')}, not a {API_VERSION} Service",
+            "knwalk deploy -f applies Knative Services only; use kubectl for other kinds",
+        )
+    name = _dict(doc.get("metadata")).get("name")
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"{path} has no metadata.name", "name the Service in metadata.name")
+    check_service_name(name)
+    return doc
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _set_env(container: Obj, change: EnvChange) -> None:
+    env = [dict(e) for e in _list(container.get("env")) if isinstance(e, dict)]
+    env = [e for e in env if e.get("name") not in change.unset]
+    for name, value in change.set:
+        entry = {"name": name, "value": value}
+        for i, existing in enumerate(env):
+            if existing.get("name") == name:
+                env[i] = entry
+                break
+        else:
+            env.append(entry)
+    if env:
+        container["env"] = env
+    else:
+        container.pop("env", None)
+
+
+def _set_port(container: Obj, port: int) -> None:
+    ports = [dict(p) for p in _list(container.get("ports")) if isinstance(p, dict)]
+    first = ports[0] if ports else {}
+    first["containerPort"] = port
+    container["ports"] = [first]
+
+
+def service_manifest(name: str, namespace: str, opts: DeployOptions) -> Obj:
+    """A new Service with the walkthrough's defaults, changed by ``opts``."""
+    container: Obj = {"image": opts.image or DEFAULT_IMAGE}
+    defaults = EnvChange(((TARGET_ENV, DEFAULT_TARGET),))
+    _set_env(container, defaults)
+    _set_env(container, opts.env)
+    if opts.port:
+        _set_port(container, opts.port)
+    template: Obj = {"spec": {"containers": [container]}}
+    if opts.revision_name:
+        template = {"metadata": {"name": opts.revision_name}, **template}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"template": template},
+    }
+
+
+def update_patch(service: Mapping[str, Any], opts: DeployOptions) -> Obj | None:
+    """The merge patch that changes only what ``opts`` names, or None if nothing would change.
+
+    Lists are replaced whole by a merge patch, so the patch carries the full
+    ``containers`` list, edited; ``metadata.resourceVersion`` makes it
+    conditional on the state it was computed from.
+    """
+    spec = _dict(service.get("spec"))
+    template = _dict(spec.get("template"))
+    containers = copy.deepcopy(_list(_dict(template.get("spec")).get("containers")))
+    if not containers or not isinstance(containers[0], dict):
+        containers = [{}]
+    first: Obj = containers[0]
+    before = copy.deepcopy(containers)
+    if opts.image:
+        first["image"] = opts.image
+    _set_env(first, opts.env)
+    if opts.port:
+        _set_port(first, opts.port)
+    old_name = _str(_dict(template.get("metadata")).get("name"))
+    name_patch: str | None = None
+    name_changes = False
+    if opts.revision_name and opts.revision_name != old_name:
+        name_patch, name_changes = opts.revision_name, True
+    changed = containers != before
+    if not changed and not name_changes:
+        return None
+    tpl_patch: Obj = {"spec": {"containers": containers}}
+    if name_changes:
+        tpl_patch["metadata"] = {"name": name_patch}
+    elif old_name:
+        # a revision name cannot be reused for a new template: let the server pick one
+        tpl_patch["metadata"] = {"name": None}
+    return {
+        "metadata": {"resourceVersion": _meta(service).resource_version},
+        "spec": {"template": tpl_patch},
+    }
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def not_installed(kube: Kube) -> KnwalkError:
+    return KnwalkError(
+        f"Knative Serving is not installed in context {kube.context} "
+        f"(the API has no {API_VERSION})",
+        INSTALL_HINT,
+    )
+
+
+def _check_installed(kube: Kube) -> None:
+    if not kube.has_group_version(GROUP, VERSION):
+        raise not_installed(kube)
+
+
+def list_objects(
+    kube: Kube, plural: str, namespace: str | None = None, *, label_selector: str | None = None
+) -> list[Obj]:
+    """A Knative list; a 404 means the API group is missing: Knative is not installed."""
+    try:
+        items, _ = kube.list(GROUP, VERSION, plural, namespace, label_selector=label_selector)
+    except ApiError as err:
+        if err.status == 404:
+            _check_installed(kube)
+        raise
+    return items
+
+
+def get_service(kube: Kube, name: str) -> ServiceView | None:
+    obj = kube.get(GROUP, VERSION, SERVICES, name)
+    if obj is None:
+        _check_installed(kube)
+        return None
+    return ServiceView.from_obj(obj)
+
+
+def service_missing(kube: Kube, name: str) -> KnwalkError:
+    names = sorted(_meta(o).name for o in list_objects(kube, SERVICES))
+    here = f"namespace {kube.namespace!r} (context {kube.context})"
+    hint = (
+        f"services in {kube.namespace}: {', '.join(names)}"
+        if names
+        else f"deploy it with `knwalk deploy {name}`"
+    )
+    return KnwalkError(f"Knative Service {name!r} not found in {here}", hint)
+
+
+def require_service(kube: Kube, name: str) -> ServiceView:
+    svc = get_service(kube, name)
+    if svc is None:
+        raise service_missing(kube, name)
+    return svc
+
+
+def list_revisions(kube: Kube, service: str) -> list[RevisionView]:
+    """The Service's revisions, newest first."""
+    items = list_objects(kube, REVISIONS, label_selector=f"{L_SERVICE}={service}")
+    revs = [RevisionView.from_obj(o) for o in items]
+    return sorted(revs, key=lambda r: (r.generation, r.created, r.name), reverse=True)
+
+
+def _assemble(
+    svc: ServiceView, configs: Sequence[Obj], revisions: Sequence[Obj], routes: Sequence[Obj]
+) -> Snapshot:
+    def owned(obj: Mapping[str, Any]) -> bool:
+        m = _meta(obj)
+        return m.namespace == svc.namespace and m.labels.get(L_SERVICE) == svc.name
+
+    config = next((ConfigurationView.from_obj(c) for c in configs if owned(c)), None)
+    route = next((RouteView.from_obj(r) for r in routes if owned(r)), None)
+    revs = sorted(
+        (RevisionView.from_obj(r) for r in revisions if owned(r)),
+        key=lambda r: (r.generation, r.created, r.name),
+        reverse=True,
+    )
+    return Snapshot(svc, config, tuple(revs), route)
+
+
+def snapshot(kube: Kube, name: str) -> Snapshot:
+    """The Service ``name`` with its Configuration, Revisions and Route (error if missing)."""
+    svc = require_service(kube, name)
+    selector = f"{L_SERVICE}={name}"
+    configs = list_objects(kube, CONFIGURATIONS, label_selector=selector)
+    revisions = list_objects(kube, REVISIONS, label_selector=selector)
+    routes = list_objects(kube, ROUTES, label_selector=selector)
+    return _assemble(svc, configs, revisions, routes)
+
+
+def snapshots(kube: Kube, namespace: str | None = None) -> list[Snapshot]:
+    """Every Service in the namespace (``kube.ALL_NAMESPACES``: everywhere), by namespace and name."""
+    services = list_objects(kube, SERVICES, namespace)
+    if not services:
+        return []
+    configs = list_objects(kube, CONFIGURATIONS, namespace)
+    revisions = list_objects(kube, REVISIONS, namespace)
+    routes = list_objects(kube, ROUTES, namespace)
+    views = sorted((ServiceView.from_obj(s) for s in services), key=lambda s: (s.namespace, s.name))
+    return [_assemble(v, configs, revisions, routes) for v in views]
+
+
+def _not_true(kind: str, name: str, conditions: Sequence[Condition]) -> list[Obj]:
+    return [
+        {
+            "kind": kind,
+            "name": name,
+            "type": c.type,
+            "status": c.status,
+            "reason": c.reason,
+            "message": c.message,
+        }
+        for c in conditions
+        if c.status != "True" and c.severity != "Info"
+    ]
+
+
+def status_document(snap: Snapshot) -> Obj:
+    """The stable ``knwalk status -o json`` shape (see the module docstring)."""
+    svc = snap.service
+    traffic = snap.traffic
+    percents: Counter[str] = Counter()
+    tags: dict[str, list[str]] = {}
+    for t in traffic:
+        if t.revision_name:
+            percents[t.revision_name] += t.percent
+            if t.tag:
+                tags.setdefault(t.revision_name, []).append(t.tag)
+    ready = svc.ready
+    conditions = _not_true("Service", svc.name, svc.conditions)
+    if snap.configuration:
+        conditions += _not_true(
+            "Configuration", snap.configuration.name, snap.configuration.conditions
+        )
+    if snap.route:
+        conditions += _not_true("Route", snap.route.name, snap.route.conditions)
+    for rev in snap.revisions:
+        conditions += _not_true("Revision", rev.name, rev.conditions)
+    return {
+        "name": svc.name,
+        "namespace": svc.namespace,
+        "url": svc.url or None,
+        "ready": ready.status if ready else "Unknown",
+        "reason": ready.reason if ready else "",
+        "message": ready.message if ready else "",
+        "generation": svc.generation,
+        "observedGeneration": svc.observed_generation,
+        "latestCreatedRevision": svc.latest_created or None,
+        "latestReadyRevision": svc.latest_ready or None,
+        "revisions": [
+            {
+                "name": r.name,
+                "generation": r.generation,
+                "created": r.created,
+                "ready": r.ready_status,
+                "reason": r.ready.reason if r.ready else "",
+                "message": r.ready.message if r.ready else "",
+                "percent": percents.get(r.name, 0),
+                "tags": tags.get(r.name, []),
+                "target": r.target,
+                "image": r.image,
+            }
+            for r in snap.revisions
+        ],
+        "traffic": [t.as_dict() for t in traffic],
+        "conditions": conditions,
+    }
+
+
+@dataclass(frozen=True)
+class ExpectedResponse:
+    """A body the helloworld sample should answer with, and how often (percent)."""
+
+    body: str
+    percent: int
+    revisions: tuple[str, ...]
+
+
+def expected_responses(snap: Snapshot, tag: str | None = None) -> list[ExpectedResponse]:
+    """Bodies expected from the Route's traffic (the helloworld sample answers per TARGET).
+
+    With ``tag``, the tag's URL goes 100% to its revision.
+    """
+    targets = [t for t in snap.traffic if t.tag == tag] if tag else list(snap.traffic)
+    if tag:
+        targets = [
+            TrafficTarget(100, t.revision_name, t.tag, t.url, t.latest_revision)
+            for t in targets[:1]
+        ]
+    by_body: dict[str, tuple[int, list[str]]] = {}
+    for t in targets:
+        rev = snap.revision(t.revision_name)
+        if rev is None or t.percent == 0:
+            continue
+        pct, names = by_body.get(rev.sample_body, (0, []))
+        by_body[rev.sample_body] = (pct + t.percent, [*names, rev.name])
+    return [ExpectedResponse(b, p, tuple(n)) for b, (p, n) in by_body.items()]
+
+
+# --------------------------------------------------------------------------- deploy
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """What :func:`deploy` would send: ``action`` is create, update, apply or unchanged."""
+
+    action: str
+    name: str
+    namespace: str
+    body: Obj | None
+    current: ServiceView | None
+    kubectl: str
+
+
+def plan_deploy(
+    kube: Kube,
+    name: str,
+    opts: DeployOptions,
+    manifest: Obj | None = None,
+    *,
+    manifest_path: str = "FILE",
+) -> DeployPlan:
+    """Read the Service and decide what to send; sends nothing.
+
+    ``manifest_path`` only names the file in the equivalent kubectl command.
+    """
+    prefix = kube.target.kubectl_prefix
+    current = get_service(kube, name)
+    if manifest is not None:
+        body = copy.deepcopy(manifest)
+        body.setdefault("metadata", {})["namespace"] = kube.namespace
+        return DeployPlan(
+            "apply",
+            name,
+            kube.namespace,
+            body,
+            current,
+            f"{prefix} apply --server-side --field-manager=knwalk --force-conflicts "
+            f"-f {_quote(manifest_path)}",
+        )
+    if current is None:
+        body = service_manifest(name, kube.namespace, opts)
+        return DeployPlan("create", name, kube.namespace, body, None, f"{prefix} create -f -")
+    patch = update_patch(current.raw, opts)
+    if patch is None:
+        return DeployPlan("unchanged", name, kube.namespace, None, current, "")
+    import json
+
+    text = json.dumps(patch, separators=(",", ":"))
+    return DeployPlan(
+        "update",
+        name,
+        kube.namespace,
+        patch,
+        current,
+        f"{prefix} patch ksvc {name} --type merge -p {_quote(text)}",
+    )
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    action: str  # created, updated, applied, unchanged
+    service: ServiceView
+    new_revision: bool
+    ready: bool | None  # None: not waited for
+
+    @property
+    def revision(self) -> str:
+        return self.service.latest_ready or self.service.latest_created
+
+    @property
+    def latest_percent(self) -> int | None:
+        """Percent of traffic that follows the latest revision (None if unknown)."""
+        spec = self.service.spec_traffic
+        if not spec:
+            return 100
+        return sum(
+            _int(t.get("percent")) for t in spec if TrafficTarget.from_obj(t).latest_revision
+        )
+
+
+ProgressFn = Callable[[float, Condition], None]
+
+
+def deploy(
+    kube: Kube,
+    name: str,
+    opts: DeployOptions,
+    *,
+    manifest: Obj | None = None,
+    wait: bool = True,
+    timeout: float = DEFAULT_WAIT_TIMEOUT,
+    on_plan: Callable[[DeployPlan], None] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> DeployResult:
+    """Create or update the Service, then (``wait``) watch until its new generation is Ready.
+
+    ``on_plan`` is told what is about to be sent (on the first attempt; a 409
+    re-reads and recomputes without telling it again);
+    ``on_progress(elapsed, ready_condition)`` sees each new Ready condition
+    of the new generation. Stale events (observedGeneration behind) are ignored.
+    """
+    started = time.monotonic()
+    for attempt in range(CONFLICT_ATTEMPTS):
+        plan = plan_deploy(kube, name, opts, manifest)
+        if plan.action == "unchanged":
+            assert plan.current is not None
+            if on_plan:
+                on_plan(plan)
+            return DeployResult("unchanged", plan.current, False, None)
+        if on_plan and attempt == 0:
+            on_plan(plan)
+        assert plan.body is not None
+        try:
+            if plan.action == "create":
+                obj = kube.create(GROUP, VERSION, SERVICES, plan.body)
+            elif plan.action == "update":
+                obj = kube.merge_patch(GROUP, VERSION, SERVICES, name, plan.body)
+            else:
+                obj = kube.apply(GROUP, VERSION, SERVICES, name, plan.body)
+        except ApiError as err:
+            # 409: someone wrote first (or created it meanwhile): re-read and recompute
+            if err.conflict and attempt + 1 < CONFLICT_ATTEMPTS:
+                continue
+            raise _deploy_error(err, name) from None
+        break
+    svc = ServiceView.from_obj(obj)
+    action = {"create": "created", "update": "updated", "apply": "applied"}[plan.action]
+    before = plan.current
+    if before is not None and svc.generation == before.generation:
+        return DeployResult("unchanged", svc, False, None)
+    if not wait:
+        return DeployResult(action, svc, True, None)
+    remaining = timeout - (time.monotonic() - started)
+    ready = wait_ready(
+        kube, name, svc.generation, max(remaining, 0.5), on_progress, started=started
+    )
+    new_revision = before is None or ready.latest_created != before.latest_created
+    return DeployResult(action, ready, new_revision, True)
+
+
+def _deploy_error(err: ApiError, name: str) -> KnwalkError:
+    if err.status in (400, 422):
+        return ApiError(
+            f"the API server rejected service {name!r}: {err.message}",
+            "fix the value it names (see knwalk deploy --help)",
+            status=err.status,
+            reason=err.reason,
+        )
+    return err
+
+
+def wait_ready(
+    kube: Kube,
+    name: str,
+    generation: int,
+    timeout: float,
+    on_progress: ProgressFn | None = None,
+    *,
+    started: float | None = None,
+) -> ServiceView:
+    """Watch the Service until generation ``generation`` (or later) is Ready=True.
+
+    Ready=False for that generation fails at once with its reason and message;
+    the timeout says which condition is not ready and why.
+    """
+    t0 = time.monotonic() if started is None else started
+    last: list[tuple[str, str, str]] = []
+
+    def until(obj: Obj | None) -> bool:
+        if obj is None:
+            raise KnwalkError(
+                f"service {name!r} was deleted while waiting for it", "deploy it again"
+            )
+        svc = ServiceView.from_obj(obj)
+        if svc.observed_generation is None or svc.observed_generation < generation:
+            return False  # a stale event: the controller has not seen our change yet
+        cond = svc.ready
+        if cond is None:
+            return False
+        if cond.status == "True" and svc.latest_created != svc.latest_ready:
+            # Knative never reports this (the Configuration is not Ready until its latest
+            # created revision is); a lagging status must not end the wait early
+            return False
+        key = (cond.status, cond.reason, cond.message)
+        if not last or last[-1] != key:
+            last.append(key)
+            if on_progress:
+                on_progress(time.monotonic() - t0, cond)
+        if cond.status == "False":
+            raise KnwalkError(
+                f"service {name!r} failed: {cond.describe()}",
+                f"see `knwalk status {name}`; fix the image or settings and deploy again",
+            )
+        return cond.status == "True"
+
+    def describe(obj: Obj | None) -> str:
+        if obj is None:
+            return f"service {name!r} does not exist"
+        svc = ServiceView.from_obj(obj)
+        if svc.observed_generation is None or svc.observed_generation < generation:
+            return (
+                f"service {name!r} generation {generation} not yet observed by Knative "
+                f"(observed: {svc.observed_generation})"
+            )
+        bad = [c.describe() for c in svc.conditions if c.status != "True" and c.severity != "Info"]
+        return f"service {name!r} is not ready: " + ("; ".join(bad) or "no Ready condition yet")
+
+    try:
+        obj = kube.wait_for(
+            GROUP, VERSION, SERVICES, name, until, timeout=timeout, describe=describe
+        )
+    except WaitTimeout as exc:
+        raise WaitTimeout(
+            exc.message + _revision_detail(kube, exc.last),
+            f"see `knwalk status {name}`, or wait longer with --wait-timeout",
+            last=exc.last,
+        ) from None
+    assert obj is not None
+    return ServiceView.from_obj(obj)
+
+
+def _revision_detail(kube: Kube, last: object) -> str:
+    if not isinstance(last, dict):
+        return ""
+    name = ServiceView.from_obj(last).latest_created
+    if not name:
+        return ""
+    try:
+        obj = kube.get(GROUP, VERSION, REVISIONS, name)
+    except KnwalkError:
+        return ""
+    if obj is None:
+        return ""
+    rev = RevisionView.from_obj(obj)
+    bad = [c.describe() for c in rev.conditions if c.status != "True" and c.severity != "Info"]
+    return f"; revision {name}: {'; '.join(bad)}" if bad else ""
+
+
+# --------------------------------------------------------------------------- split
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    service: ServiceView
+    revisions: tuple[RevisionView, ...]
+    block: list[Obj]
+    patch: Obj | None  # None: the block is already in place
+    kubectl: str
+
+
+def _normal(block: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, int]]:
+    """Comparable form of a traffic block: (tag, revision or @latest, percent), sorted."""
+    out = []
+    for t in block:
+        latest = t.get("latestRevision")
+        floats = latest is True or (latest is None and not t.get("revisionName"))
+        ref = "@latest" if floats else _str(t.get("revisionName"))
+        out.append((_str(t.get("tag")), ref, _int(t.get("percent"))))
+    return sorted(out)
+
+
+def plan_split(
+    kube: Kube,
+    name: str,
+    specs: Sequence[str],
+    *,
+    tags: Sequence[str] = (),
+    untags: Sequence[str] = (),
+) -> SplitPlan:
+    """Read the Service and its Revisions, compute the new ``spec.traffic``; sends nothing."""
+    from kn_walk import traffic
+
+    svc = require_service(kube, name)
+    revisions = list_revisions(kube, name)
+    infos = [traffic.RevisionInfo(r.name, r.generation) for r in revisions]
+    block = traffic.compute(
+        name,
+        svc.spec_traffic,
+        infos,
+        specs,
+        tags=tags,
+        untags=untags,
+        latest_ready=svc.latest_ready or None,
+    )
+    if _normal(block) == _normal(svc.spec_traffic or [{"latestRevision": True, "percent": 100}]):
+        return SplitPlan(svc, tuple(revisions), block, None, "")
+    import json
+
+    patch = {"metadata": {"resourceVersion": svc.resource_version}, "spec": {"traffic": block}}
+    text = json.dumps({"spec": {"traffic": block}}, separators=(",", ":"))
+    command = f"{kube.target.kubectl_prefix} patch ksvc {name} --type merge -p {_quote(text)}"
+    return SplitPlan(svc, tuple(revisions), block, patch, command)
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    service: ServiceView
+    block: list[Obj]
+    traffic: tuple[TrafficTarget, ...]  # the Route's status.traffic (after the wait)
+    changed: bool
+    attempts: int
+
+
+def split(
+    kube: Kube,
+    name: str,
+    specs: Sequence[str],
+    *,
+    tags: Sequence[str] = (),
+    untags: Sequence[str] = (),
+    wait: bool = True,
+    timeout: float = DEFAULT_WAIT_TIMEOUT,
+    on_plan: Callable[[SplitPlan], None] | None = None,
+) -> SplitResult:
+    """Patch ``spec.traffic`` (merge patch + resourceVersion; on 409 re-read and recompute),
+    then (``wait``) watch the Route until its ``status.traffic`` shows the new split."""
+    started = time.monotonic()
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        plan = plan_split(kube, name, specs, tags=tags, untags=untags)
+        if on_plan and (attempt == 1 or plan.patch is None):
+            on_plan(plan)
+        if plan.patch is None:
+            traffic_now = _route_traffic(kube, name) or plan.service.traffic
+            return SplitResult(plan.service, plan.block, traffic_now, False, attempt)
+        try:
+            obj = kube.merge_patch(GROUP, VERSION, SERVICES, name, plan.patch)
+        except ApiError as err:
+            if err.conflict and attempt < CONFLICT_ATTEMPTS:
+                continue
+            if err.status in (400, 422):
+                raise ApiError(
+                    f"Knative rejected the traffic block: {err.message}",
+                    "see knwalk split --help for the accepted forms",
+                    status=err.status,
+                    reason=err.reason,
+                ) from None
+            raise
+        break
+    svc = ServiceView.from_obj(obj)
+    if not wait:
+        return SplitResult(svc, plan.block, svc.traffic, True, attempt)
+    remaining = max(0.5, timeout - (time.monotonic() - started))
+    route = wait_route(kube, name, plan.block, remaining)
+    return SplitResult(svc, plan.block, route.traffic, True, attempt)
+
+
+def _route_traffic(kube: Kube, name: str) -> tuple[TrafficTarget, ...]:
+    obj = kube.get(GROUP, VERSION, ROUTES, name)
+    return RouteView.from_obj(obj).traffic if obj else ()
+
+
+def traffic_matches(block: Sequence[Mapping[str, Any]], status: Sequence[TrafficTarget]) -> bool:
+    """Whether a Route's ``status.traffic`` realises the ``spec.traffic`` block."""
+    want = _normal(block)
+    have = sorted(
+        (t.tag, "@latest" if t.latest_revision else t.revision_name, t.percent) for t in status
+    )
+    return want == have
+
+
+def wait_route(
+    kube: Kube, name: str, block: Sequence[Mapping[str, Any]], timeout: float
+) -> RouteView:
+    """Watch the Route until its ``status.traffic`` shows ``block`` and it is Ready."""
+
+    def until(obj: Obj | None) -> bool:
+        if obj is None:
+            return False
+        route = RouteView.from_obj(obj)
+        ready = route.ready
+        return bool(ready and ready.status == "True" and traffic_matches(block, route.traffic))
+
+    def describe(obj: Obj | None) -> str:
+        if obj is None:
+            return f"route {name!r} does not exist yet"
+        route = RouteView.from_obj(obj)
+        shown = ", ".join(
+            f"{t.tag + ' ' if t.tag else ''}{t.revision_name or '@latest'} {t.percent}%"
+            for t in route.traffic
+        )
+        ready = route.ready.describe() if route.ready else "no Ready condition"
+        return f"route {name!r} still shows [{shown}] ({ready})"
+
+    obj = kube.wait_for(GROUP, VERSION, ROUTES, name, until, timeout=timeout, describe=describe)
+    assert obj is not None
+    return RouteView.from_obj(obj)
+
+
+# --------------------------------------------------------------------------- delete
+
+
+def delete(kube: Kube, name: str, *, wait: bool = False, timeout: float = 60.0) -> None:
+    """Delete the Service (its Configuration, Revisions and Route go with it).
+
+    ``wait``: foreground deletion, then watch until the Service is gone.
+    """
+    require_service(kube, name)
+    try:
+        kube.delete(
+            GROUP, VERSION, SERVICES, name, propagation="Foreground" if wait else "Background"
+        )
+    except ApiError as err:
+        if err.not_found:
+            return  # someone else deleted it meanwhile: the outcome asked for
+        raise
+    if wait:
+        kube.wait_for(
+            GROUP,
+            VERSION,
+            SERVICES,
+            name,
+            lambda obj: obj is None,
+            timeout=timeout,
+            describe=lambda obj: f"service {name!r} is still being deleted",
+        )
