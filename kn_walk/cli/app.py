@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from kn_walk import __version__
+from kn_walk.cli.cluster import cluster_app
 from kn_walk.cli.sandbox import sandbox_app
 from kn_walk.cli.walkthrough import register as register_walkthrough
 from kn_walk.errors import EXIT_FAILURE, KnwalkError
@@ -22,6 +23,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(cluster_app, name="cluster")
 register_walkthrough(app)
 
 _state = {"debug": False}

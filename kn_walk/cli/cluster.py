@@ -1,0 +1,902 @@
+"""``knwalk cluster create|get-credentials|describe|list|wait|delete``: GKE clusters.
+
+Options, accepted values and defaults follow ``gcloud container clusters`` (see
+:mod:`kn_walk.gke`). The project comes from ``--project``, ``GOOGLE_CLOUD_PROJECT``,
+``CLOUDSDK_CORE_PROJECT``, the active gcloud configuration, then
+``google.auth.default()``; the location from ``--zone``/``--region``/``--location``,
+``CLOUDSDK_COMPUTE_ZONE``/``_REGION``, the configuration's ``[compute]`` section, then
+knwalk's ``us-central1-a`` (see :mod:`kn_walk.gcloud_config`).
+
+``google.cloud`` is imported only inside these commands, so ``knwalk --help`` and
+``knwalk cluster --help`` stay fast.
+
+Machine-readable output, stable:
+
+``create -o json|yaml``
+    The created Cluster as REST JSON (camelCase, enum names, secrets redacted); with
+    ``--dry-run`` the ``CreateClusterRequest``; with ``--no-wait`` the Operation.
+``describe -o json|yaml``
+    The Cluster as REST JSON, as above.
+``list -o json|yaml``
+    A list of Clusters as REST JSON.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from kn_walk.errors import KnwalkError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kn_walk import gke
+    from kn_walk.gcloud_config import Resolved
+
+cluster_app = typer.Typer(
+    help="GKE clusters for the walkthrough: create, get-credentials, describe, list, wait, delete.",
+    no_args_is_help=True,
+)
+
+
+class _Command(TyperCommand):
+    """Usage errors found while parsing (bad int, unknown option...) in knwalk's own format."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return list(super().parse_args(ctx, args))
+        except Exception as exc:
+            if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
+                raise UsageError(
+                    str(exc.format_message()), f"see `knwalk cluster {ctx.info_name} --help`"
+                ) from None
+            raise
+
+
+# --------------------------------------------------------------------------- shared options
+
+ProjectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        help="Google Cloud project \\[default: GOOGLE_CLOUD_PROJECT, CLOUDSDK_CORE_PROJECT, "
+        "gcloud config, application default credentials].",
+    ),
+]
+ZoneOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--zone",
+        "-z",
+        help="Zone of a zonal cluster \\[default: CLOUDSDK_COMPUTE_ZONE, gcloud compute/zone, "
+        "us-central1-a].",
+    ),
+]
+RegionOpt = Annotated[
+    str | None,
+    typer.Option("--region", help="Region of a regional cluster (nodes in three zones)."),
+]
+LocationOpt = Annotated[
+    str | None, typer.Option("--location", help="Zone or region (like gcloud's --location).")
+]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--gke-endpoint",
+        help="Another GKE API endpoint (REST) \\[default: KNWALK_GKE_ENDPOINT, else "
+        "container.googleapis.com]. http:// only on loopback, without credentials.",
+    ),
+]
+KubeconfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Kubeconfig file to write \\[default: first of $KUBECONFIG, else ~/.kube/config].",
+    ),
+]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Cluster name.", show_default=False)]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", min=0.0, help="Seconds to wait for the operation.")
+]
+PollOpt = Annotated[
+    float,
+    typer.Option("--poll-interval", min=0.0, help="Seconds between operation polls (as gcloud)."),
+]
+
+
+def _output(value: str | None, allowed: tuple[str, ...]) -> str | None:
+    if value is not None and value not in allowed:
+        raise UsageError(
+            f"-o/--output {value!r} is not supported here", f"use one of: {', '.join(allowed)}"
+        )
+    return value
+
+
+def _say(out: Console, text: str) -> None:
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _columns(headers: list[str], rows: list[list[Any]]) -> str:
+    """kubectl-style columns: padded to the widest cell, never wrapped (pipes stay parseable)."""
+    cells = [headers, *[["" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
+
+
+def _consoles(quiet: bool) -> tuple[Console, Console]:
+    """(prose console, notice console): prose goes to stderr when stdout carries -o output."""
+    from kn_walk.render import console
+
+    err = console(stderr=True)
+    return (err if quiet else console()), err
+
+
+def _where(project: str, location: str) -> str:
+    from kn_walk.gcloud_config import is_region
+
+    kind = "region" if is_region(location) else "zone"
+    return f"project {project}, {kind} {location}"
+
+
+def _flags(project: str, location: str) -> str:
+    from kn_walk.gcloud_config import is_region
+
+    return f"--project {project} {'--region' if is_region(location) else '--zone'} {location}"
+
+
+def _resolve(
+    project: str | None,
+    zone: str | None,
+    region: str | None,
+    location: str | None,
+) -> tuple[Resolved, Resolved]:
+    """(project, location) from flags, environment, gcloud config, then ADC / knwalk's zone."""
+    from kn_walk import gcloud_config as gc
+    from kn_walk import gke
+
+    props = gc.load()
+    where = gc.resolve_location(
+        zone=zone, region=region, location=location, props=props, default=gke.DEFAULT_ZONE
+    )
+    proj = gc.resolve_project(project, props, adc_project=gke.adc_project)
+    return proj, where
+
+
+def _api(endpoint_flag: str | None, notices: Console | None = None) -> gke.Gke:
+    from kn_walk import gke
+
+    endpoint = gke.resolve_endpoint(endpoint_flag)
+
+    def on_retry(exc: Exception) -> None:
+        if notices is not None:
+            code = getattr(exc, "code", "")
+            _say(notices, f"Note: GKE answered {code}; retrying with backoff.")
+
+    return gke.Gke(gke.make_client(endpoint), endpoint=endpoint, on_retry=on_retry)
+
+
+def _confirm(question: str) -> None:
+    if not typer.confirm(question, default=False):
+        raise KnwalkError("nothing was changed", "run the command again and answer y to go ahead")
+
+
+def _watch(
+    api: gke.Gke,
+    op: Any,
+    *,
+    title: str,
+    project: str,
+    location: str,
+    resume: str,
+    poll_interval: float,
+    timeout: float,
+    err: Console,
+) -> Any:
+    """Poll ``op`` with a progress bar (tty) or a line per change; Ctrl-C stops only the wait."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kn_walk.gke import Progress as OpProgress
+
+    try:
+        if err.is_terminal:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[state]}"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=False,
+            ) as bar:
+                task = bar.add_task(title, total=100, state="PENDING")
+
+                def show(p: OpProgress) -> None:
+                    state = p.status + (f" · {p.stage}" if p.stage else "")
+                    done = None if p.fraction is None else p.fraction * 100
+                    bar.update(task, completed=done, state=state)
+
+                return api.wait(
+                    op,
+                    project=project,
+                    location=location,
+                    on_progress=show,
+                    poll_interval=poll_interval,
+                    timeout=timeout,
+                )
+        last: list[str] = []
+        _say(err, f"{title} (operation {op.name})")
+
+        def line(p: OpProgress) -> None:
+            pct = "" if p.fraction is None else f" {p.fraction * 100:3.0f}%"
+            text = f"  {p.status}{pct}" + (f"  {p.stage}" if p.stage else "")
+            if [text] != last:
+                last[:] = [text]
+                _say(err, f"{text}  ({p.elapsed:.0f}s)")
+
+        return api.wait(
+            op,
+            project=project,
+            location=location,
+            on_progress=line,
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
+    except KeyboardInterrupt:
+        _say(err, "Stopped waiting; GKE carries on with the operation.")
+        _say(err, f"Resume with: {resume}")
+        raise typer.Exit(130) from None
+
+
+def _write_credentials(
+    api: gke.Gke, name: str, project: str, location: str, kubeconfig: Path | None, out: Console
+) -> Any:
+    from kn_walk import gke
+    from kn_walk import kubeconfig as kc
+
+    cluster = api.get(project, location, name)
+    path = kc.resolve_path(kubeconfig)
+    context = gke.write_credentials(cluster, project, location, path)
+    _say(out, f"kubeconfig entry {context} written to {path} and made the current context.")
+    if not gke.exec_plugin_installed():
+        _say(
+            out,
+            f"Note: {gke.EXEC_PLUGIN} is not on PATH; kubectl needs it ({gke.EXEC_INSTALL_HINT}). "
+            "knwalk itself can still reach the cluster with your Google credentials.",
+        )
+    return cluster
+
+
+# --------------------------------------------------------------------------- create
+
+CREATE_EPILOG = (
+    "Seed options GKE has removed are explained, not sent: --addons Istio/CloudRun are "
+    "dropped with a note (knwalk install installs Istio and Knative itself); "
+    "--istio-config, --cloud-run-config, --enable-basic-auth/--username/--password, "
+    "--image-type COS and versions before 1.24 stop with an error; "
+    "--enable-stackdriver-kubernetes becomes --logging/--monitoring."
+)
+
+
+@cluster_app.command("create", cls=_Command, epilog=CREATE_EPILOG)
+def create(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME", help="Cluster name \\[default: knwalk].", show_default=False
+        ),
+    ] = None,
+    project: ProjectOpt = None,
+    zone: ZoneOpt = None,
+    region: RegionOpt = None,
+    location: LocationOpt = None,
+    machine_type: Annotated[
+        str | None,
+        typer.Option("--machine-type", "-m", help="Node machine type \\[default: n1-standard-8]."),
+    ] = None,
+    num_nodes: Annotated[
+        int | None,
+        typer.Option("--num-nodes", min=1, help="Nodes per zone \\[default: 2]."),
+    ] = None,
+    disk_type: Annotated[
+        str | None,
+        typer.Option(
+            "--disk-type",
+            help="Boot disk type: pd-standard, pd-ssd, pd-balanced, hyperdisk-* "
+            "\\[default: pd-standard].",
+        ),
+    ] = None,
+    disk_size: Annotated[
+        str | None,
+        typer.Option("--disk-size", help="Boot disk size, e.g. 100GB \\[default: 100GB]."),
+    ] = None,
+    image_type: Annotated[
+        str | None, typer.Option("--image-type", help="Node image \\[default: COS_CONTAINERD].")
+    ] = None,
+    cluster_version: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster-version",
+            help="Kubernetes version (latest, 1.33, 1.33.5-gke.N); without --release-channel "
+            "GKE picks the most mature channel that has it.",
+        ),
+    ] = None,
+    release_channel: Annotated[
+        str | None,
+        typer.Option(
+            "--release-channel",
+            help="rapid, regular, stable or extended \\[default: regular, with its default version].",
+        ),
+    ] = None,
+    scopes: Annotated[
+        str | None,
+        typer.Option(
+            "--scopes", help="Node OAuth scopes, comma-separated \\[default: cloud-platform]."
+        ),
+    ] = None,
+    default_max_pods_per_node: Annotated[
+        int | None,
+        typer.Option("--default-max-pods-per-node", help="Pods per node \\[default: 110]."),
+    ] = None,
+    addons: Annotated[
+        str | None,
+        typer.Option(
+            "--addons",
+            help="ADDON\\[=ENABLED|DISABLED],... enabled; the others disabled "
+            "\\[default: HorizontalPodAutoscaling,HttpLoadBalancing].",
+        ),
+    ] = None,
+    enable_ip_alias: Annotated[
+        bool | None,
+        typer.Option(
+            "--enable-ip-alias/--no-enable-ip-alias",
+            help="VPC-native cluster (IP aliases) \\[default: enabled].",
+            show_default=False,
+        ),
+    ] = None,
+    enable_autoupgrade: Annotated[
+        bool | None,
+        typer.Option(
+            "--enable-autoupgrade/--no-enable-autoupgrade",
+            help="Node auto-upgrade \\[default: enabled].",
+            show_default=False,
+        ),
+    ] = None,
+    enable_autorepair: Annotated[
+        bool | None,
+        typer.Option(
+            "--enable-autorepair/--no-enable-autorepair",
+            help="Node auto-repair \\[default: enabled].",
+            show_default=False,
+        ),
+    ] = None,
+    logging: Annotated[
+        str | None,
+        typer.Option("--logging", help="Logged components, or NONE \\[default: SYSTEM,WORKLOAD]."),
+    ] = None,
+    monitoring: Annotated[
+        str | None,
+        typer.Option("--monitoring", help="Monitored components, or NONE \\[default: SYSTEM]."),
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option("--labels", help="Resource labels KEY=VALUE,...")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait for the cluster to be running.")
+    ] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the request and the equivalent gcloud command; send nothing."
+        ),
+    ] = False,
+    yes: YesOpt = False,
+    timeout: TimeoutOpt = 3600.0,
+    poll_interval: PollOpt = 5.0,
+    kubeconfig: KubeconfigOpt = None,
+    gke_endpoint: EndpointOpt = None,
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="json or yaml: print the result as data.")
+    ] = None,
+    # seed options GKE removed: accepted so they can be explained, never sent
+    istio_config: Annotated[str | None, typer.Option("--istio-config", hidden=True)] = None,
+    cloud_run_config: Annotated[str | None, typer.Option("--cloud-run-config", hidden=True)] = None,
+    enable_basic_auth: Annotated[
+        bool | None, typer.Option("--enable-basic-auth/--no-enable-basic-auth", hidden=True)
+    ] = None,
+    username: Annotated[str | None, typer.Option("--username", "-u", hidden=True)] = None,
+    password: Annotated[str | None, typer.Option("--password", hidden=True)] = None,
+    enable_stackdriver_kubernetes: Annotated[
+        bool | None,
+        typer.Option(
+            "--enable-stackdriver-kubernetes/--no-enable-stackdriver-kubernetes", hidden=True
+        ),
+    ] = None,
+) -> None:
+    """Create a GKE cluster like the walkthrough's, then write its kubeconfig entry.
+
+    Shows a summary with an hourly cost estimate and asks before creating (unless --yes or stdin is not a terminal). Ctrl-C while waiting stops only the wait; `knwalk cluster wait NAME` resumes.
+    """
+    from kn_walk import gcloud_config as gc
+    from kn_walk import gke
+    from kn_walk.render import emit
+
+    fmt = _output(output, ("json", "yaml"))
+    out, err = _consoles(quiet=fmt is not None)
+    opts = gke.ClusterOptions(
+        name=name,
+        machine_type=machine_type,
+        num_nodes=num_nodes,
+        disk_type=disk_type,
+        disk_size=disk_size,
+        image_type=image_type,
+        cluster_version=cluster_version,
+        release_channel=release_channel,
+        scopes=scopes,
+        default_max_pods_per_node=default_max_pods_per_node,
+        addons=addons,
+        enable_ip_alias=enable_ip_alias,
+        enable_autoupgrade=enable_autoupgrade,
+        enable_autorepair=enable_autorepair,
+        logging=logging,
+        monitoring=monitoring,
+        labels=labels,
+        istio_config=istio_config,
+        cloud_run_config=cloud_run_config,
+        enable_basic_auth=enable_basic_auth,
+        username=username,
+        password=password,
+        enable_stackdriver_kubernetes=enable_stackdriver_kubernetes,
+    )
+    gke.check_name(name or gke.DEFAULT_NAME)
+    endpoint = gke.resolve_endpoint(gke_endpoint)
+    proj, where = _resolve(project, zone, region, location)
+    spec = gke.build_spec(
+        opts, project=proj.value, location=where.value, regional=gc.is_region(where.value)
+    )
+    for notice in spec.notices:
+        _say(err, f"Note: {notice}")
+    if dry_run:
+        _create_dry_run(spec, fmt)
+        return
+    _print_summary(out, spec, proj, where, endpoint)
+    if not yes and sys.stdin.isatty():
+        _confirm(f"Create cluster {spec.name}?")
+    api = _api(gke_endpoint, err)
+    resume = f"knwalk cluster wait {spec.name} {_flags(spec.project, spec.location)}"
+    try:
+        op = api.create(spec)
+    except gke.GkeApiError as exc:
+        if exc.code != 409:
+            raise
+        # After a retried 429/503 the 409 may be our own earlier attempt: follow its operation.
+        earlier = (
+            api.pending_operation(spec.project, spec.location, spec.name) if api.retries else None
+        )
+        if earlier is None or gke.operation_kind(earlier) != "CREATE_CLUSTER":
+            _already_exists(api, spec, kubeconfig, out, yes)
+            return
+        _say(
+            err,
+            f"Note: GKE had accepted an earlier attempt; following its operation {earlier.name}.",
+        )
+        op = earlier
+    if not wait:
+        if fmt:
+            emit(gke.message_dict(op), fmt)
+        _say(out, f"Creating cluster {spec.name} (operation {op.name}); not waiting.")
+        _say(out, f"Follow it with: {resume}")
+        return
+    _watch(
+        api,
+        op,
+        title=f"Creating cluster {spec.name} in {spec.location}",
+        project=spec.project,
+        location=spec.location,
+        resume=resume,
+        poll_interval=poll_interval,
+        timeout=timeout,
+        err=err,
+    )
+    cluster = _write_credentials(api, spec.name, spec.project, spec.location, kubeconfig, out)
+    _finish(out, cluster, fmt)
+
+
+def _create_dry_run(spec: gke.ClusterSpec, fmt: str | None) -> None:
+    from kn_walk import gke
+    from kn_walk.render import dump_json, emit, print_text
+
+    body = gke.message_dict(gke.create_request(spec))
+    if fmt:
+        emit(body, fmt)
+        return
+    print_text(f"Dry run: would create cluster {spec.name} in {spec.parent}; nothing was sent.\n\n")
+    print_text("# CreateClusterRequest (REST JSON)\n" + dump_json(body) + "\n\n")
+    print_text("# equivalent gcloud command\n" + gke.gcloud_command(spec))
+
+
+def _print_summary(
+    out: Console, spec: gke.ClusterSpec, proj: Resolved, where: Resolved, endpoint: gke.Endpoint
+) -> None:
+    from kn_walk import gke
+    from kn_walk.render import key_values
+
+    cost = gke.estimate_cost(spec)
+    kind = "region" if spec.regional else "zone"
+    nodes = f"{spec.num_nodes} × {spec.machine_type}"
+    if spec.regional:
+        nodes += f" in each of {gke.REGIONAL_ZONES} zones ({spec.total_nodes} nodes)"
+    version = f"{spec.cluster_version}" if spec.cluster_version else "the channel's default version"
+    channel = f"release channel {spec.release_channel.upper()}, " if spec.release_channel else ""
+    rows = [
+        ("Project", f"{spec.project} (from {proj.source})"),
+        ("Location", f"{spec.location} ({kind}, from {where.source})"),
+        ("Nodes", f"{nodes}, {spec.image_type}, {spec.disk_type} {spec.disk_size_gb} GB"),
+        ("Version", channel + version),
+        ("Add-ons", ", ".join(spec.enabled_addons) or "none"),
+        ("Estimated cost", cost.describe()),
+        ("Price source", cost.source),
+    ]
+    if endpoint.url:
+        rows.append(("GKE endpoint", f"{endpoint.url} (from {endpoint.source})"))
+    _say(out, f"Cluster {spec.name} to create:")
+    out.print(key_values(rows))
+
+
+def _already_exists(
+    api: gke.Gke, spec: gke.ClusterSpec, kubeconfig: Path | None, out: Console, yes: bool
+) -> None:
+    where = _where(spec.project, spec.location)
+    command = f"knwalk cluster get-credentials {spec.name} {_flags(spec.project, spec.location)}"
+    if not yes and sys.stdin.isatty():
+        _say(out, f"Cluster {spec.name} already exists in {where}; nothing was created.")
+        if typer.confirm("Write its credentials to your kubeconfig instead?", default=False):
+            _write_credentials(api, spec.name, spec.project, spec.location, kubeconfig, out)
+            return
+        raise typer.Exit(1)
+    raise KnwalkError(
+        f"cluster {spec.name} already exists in {where}; nothing was created",
+        f"to use it, fetch its credentials: {command}",
+    )
+
+
+def _finish(out: Console, cluster: Any, fmt: str | None) -> None:
+    from kn_walk import gke
+    from kn_walk.render import emit
+
+    if fmt:
+        emit(gke.cluster_dict(cluster), fmt)
+        return
+    summary = gke.cluster_summary(cluster)
+    _say(
+        out,
+        f"Cluster {cluster.name} is {summary['status']}: Kubernetes {summary['masterVersion']}, "
+        f"endpoint {summary['endpoint']}, {summary['nodes']} nodes.",
+    )
+    _say(out, "Next: knwalk install")
+
+
+# --------------------------------------------------------------------------- get-credentials
+
+
+@cluster_app.command("get-credentials", cls=_Command)
+def get_credentials(
+    name: NameArg,
+    project: ProjectOpt = None,
+    zone: ZoneOpt = None,
+    region: RegionOpt = None,
+    location: LocationOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    gke_endpoint: EndpointOpt = None,
+) -> None:
+    """Write the cluster's kubeconfig entry as gcloud does and make it the current context."""
+    from kn_walk import gke
+
+    gke.check_name(name)
+    gke.resolve_endpoint(gke_endpoint)
+    proj, where = _resolve(project, zone, region, location)
+    out, err = _consoles(quiet=False)
+    api = _api(gke_endpoint, err)
+    _write_credentials(api, name, proj.value, where.value, kubeconfig, out)
+
+
+# --------------------------------------------------------------------------- describe
+
+
+@cluster_app.command("describe", cls=_Command)
+def describe(
+    name: NameArg,
+    project: ProjectOpt = None,
+    zone: ZoneOpt = None,
+    region: RegionOpt = None,
+    location: LocationOpt = None,
+    gke_endpoint: EndpointOpt = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml.")] = "table",
+) -> None:
+    """Show a cluster: status, versions, endpoint, node pools, add-ons."""
+    from kn_walk import gke
+    from kn_walk.render import console, emit, key_values
+
+    fmt = _output(output, ("table", "json", "yaml"))
+    gke.check_name(name)
+    gke.resolve_endpoint(gke_endpoint)
+    proj, where = _resolve(project, zone, region, location)
+    api = _api(gke_endpoint, console(stderr=True))
+    cluster = api.get(proj.value, where.value, name)
+    if fmt != "table":
+        emit(gke.cluster_dict(cluster), str(fmt))
+        return
+    s = gke.cluster_summary(cluster)
+    out = console()
+    out.print(
+        key_values(
+            [
+                ("Name", s["name"]),
+                ("Location", s["location"]),
+                (
+                    "Status",
+                    s["status"] + (f" ({s['statusMessage']})" if s["statusMessage"] else ""),
+                ),
+                ("Version", f"{s['masterVersion']} (nodes {s['nodeVersion']})"),
+                ("Release channel", s["releaseChannel"]),
+                ("Endpoint", s["endpoint"]),
+                ("Nodes", s["nodes"]),
+                ("Add-ons", ", ".join(s["addons"]) or "none"),
+                ("Logging", ", ".join(s["logging"]) or "none"),
+                ("Monitoring", ", ".join(s["monitoring"]) or "none"),
+                ("Labels", ", ".join(f"{k}={v}" for k, v in s["labels"].items())),
+                ("Created", s["created"]),
+            ]
+        )
+    )
+    _say(out, "")
+    _say(
+        out,
+        _columns(
+            ["NODE POOL", "MACHINE_TYPE", "NODES", "IMAGE", "DISK", "VERSION", "STATUS"],
+            [
+                [
+                    p["name"],
+                    p["machineType"],
+                    p["nodes"],
+                    p["imageType"],
+                    f"{p['diskType']} {p['diskSizeGb']}GB",
+                    p["version"],
+                    p["status"],
+                ]
+                for p in s["nodePools"]
+            ],
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- list
+
+
+@cluster_app.command("list", cls=_Command)
+def list_clusters(
+    project: ProjectOpt = None,
+    zone: ZoneOpt = None,
+    region: RegionOpt = None,
+    location: LocationOpt = None,
+    gke_endpoint: EndpointOpt = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml.")] = "table",
+) -> None:
+    """List clusters in every location (or only the one given with --zone/--region)."""
+    from kn_walk import gcloud_config as gc
+    from kn_walk import gke
+    from kn_walk.render import console, emit
+
+    fmt = _output(output, ("table", "json", "yaml"))
+    gke.resolve_endpoint(gke_endpoint)
+    props = gc.load()
+    chosen = "-"
+    if zone or region or location:
+        chosen = gc.resolve_location(
+            zone=zone, region=region, location=location, props=props, default=None
+        ).value
+    proj = gc.resolve_project(project, props, adc_project=gke.adc_project)
+    err = console(stderr=True)
+    api = _api(gke_endpoint, err)
+    clusters, missing = api.list_clusters(proj.value, chosen)
+    if missing:
+        _say(
+            err,
+            f"Note: these zones did not answer, their clusters are missing: {', '.join(missing)}",
+        )
+    if fmt != "table":
+        emit([gke.cluster_dict(c) for c in clusters], str(fmt))
+        return
+    out = console()
+    if not clusters:
+        _say(
+            out,
+            f"No clusters in project {proj.value}" + ("" if chosen == "-" else f", {chosen}") + ".",
+        )
+        return
+    rows = []
+    for c in clusters:
+        s = gke.cluster_summary(c)
+        machine = s["nodePools"][0]["machineType"] if s["nodePools"] else ""
+        rows.append(
+            [
+                s["name"],
+                s["location"],
+                s["masterVersion"],
+                s["endpoint"],
+                machine,
+                s["nodeVersion"],
+                s["nodes"],
+                s["status"],
+            ]
+        )
+    _say(
+        out,
+        _columns(
+            [
+                "NAME",
+                "LOCATION",
+                "MASTER_VERSION",
+                "MASTER_IP",
+                "MACHINE_TYPE",
+                "NODE_VERSION",
+                "NUM_NODES",
+                "STATUS",
+            ],
+            rows,
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- wait
+
+
+@cluster_app.command("wait", cls=_Command)
+def wait_cluster(
+    name: NameArg,
+    project: ProjectOpt = None,
+    zone: ZoneOpt = None,
+    region: RegionOpt = None,
+    location: LocationOpt = None,
+    timeout: TimeoutOpt = 3600.0,
+    poll_interval: PollOpt = 5.0,
+    kubeconfig: KubeconfigOpt = None,
+    gke_endpoint: EndpointOpt = None,
+) -> None:
+    """Wait for the cluster's running operation (e.g. after Ctrl-C), then finish like create/delete.
+
+    A cluster that ends up RUNNING gets its kubeconfig entry written; one that is gone
+    gets its entry removed.
+    """
+    from kn_walk import gke
+    from kn_walk import kubeconfig as kc
+
+    gke.check_name(name)
+    gke.resolve_endpoint(gke_endpoint)
+    proj, where = _resolve(project, zone, region, location)
+    out, err = _consoles(quiet=False)
+    api = _api(gke_endpoint, err)
+    p, loc = proj.value, where.value
+    op = api.pending_operation(p, loc, name)
+    if op is not None:
+        _watch(
+            api,
+            op,
+            title=f"Waiting for cluster {name}",
+            project=p,
+            location=loc,
+            resume=f"knwalk cluster wait {name} {_flags(p, loc)}",
+            poll_interval=poll_interval,
+            timeout=timeout,
+            err=err,
+        )
+    try:
+        cluster = api.get(p, loc, name)
+    except gke.GkeApiError as exc:
+        if exc.code != 404:
+            raise
+        if op is None:
+            raise
+        removed = gke.remove_credentials(kc.resolve_path(kubeconfig), p, loc, name)
+        _say(
+            out,
+            f"Cluster {name} is deleted."
+            + (" Its kubeconfig entry was removed." if removed else ""),
+        )
+        return
+    status = gke.cluster_status(cluster)
+    if status == "ERROR":
+        raise KnwalkError(
+            f"cluster {name} is in ERROR: {cluster.status_message or 'no message'}",
+            f"delete it with `knwalk cluster delete {name} {_flags(p, loc)}` and create it again",
+        )
+    if status != "RUNNING":
+        raise KnwalkError(
+            f"cluster {name} is {status} and no operation is running on it",
+            "check it with `knwalk cluster describe`",
+        )
+    if op is None:
+        _say(out, f"No operation is running on cluster {name}.")
+    _write_credentials(api, name, p, loc, kubeconfig, out)
+    _finish(out, cluster, None)
+
+
+# --------------------------------------------------------------------------- delete
+
+
+@cluster_app.command("delete", cls=_Command)
+def delete(
+    name: NameArg,
+    project: ProjectOpt = None,
+    zone: ZoneOpt = None,
+    region: RegionOpt = None,
+    location: LocationOpt = None,
+    yes: YesOpt = False,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until the cluster is gone.")
+    ] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the request and gcloud command; send nothing.")
+    ] = False,
+    timeout: TimeoutOpt = 3600.0,
+    poll_interval: PollOpt = 5.0,
+    kubeconfig: KubeconfigOpt = None,
+    gke_endpoint: EndpointOpt = None,
+) -> None:
+    """Delete a cluster (after confirmation) and remove the kubeconfig entry knwalk wrote."""
+    from kn_walk import gke
+    from kn_walk import kubeconfig as kc
+    from kn_walk.render import print_text
+
+    gke.check_name(name)
+    gke.resolve_endpoint(gke_endpoint)
+    proj, where = _resolve(project, zone, region, location)
+    p, loc = proj.value, where.value
+    target = f"cluster {name} in {_where(p, loc)}"
+    if dry_run:
+        print_text(f"Dry run: would delete {target}; nothing was sent.\n\n")
+        print_text(f"# DeleteClusterRequest\nname: {gke.cluster_path(p, loc, name)}\n\n")
+        print_text(
+            f"# equivalent gcloud command\ngcloud container clusters delete {name} {_flags(p, loc)}"
+        )
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "deleting needs confirmation and stdin is not a terminal", "pass --yes"
+            )
+        _confirm(f"Delete {target}? Everything on it is lost.")
+    out, err = _consoles(quiet=False)
+    api = _api(gke_endpoint, err)
+    op = api.delete(p, loc, name)
+    path = kc.resolve_path(kubeconfig)
+    resume = f"knwalk cluster wait {name} {_flags(p, loc)}"
+    if not wait:
+        removed = gke.remove_credentials(path, p, loc, name)
+        _say(out, f"Deleting {target} (operation {op.name}); not waiting.")
+        if removed:
+            _say(out, f"Removed its kubeconfig entry from {path}.")
+        _say(out, f"Follow it with: {resume}")
+        return
+    _watch(
+        api,
+        op,
+        title=f"Deleting cluster {name}",
+        project=p,
+        location=loc,
+        resume=resume,
+        poll_interval=poll_interval,
+        timeout=timeout,
+        err=err,
+    )
+    removed = gke.remove_credentials(path, p, loc, name)
+    _say(out, f"Deleted {target}.")
+    if removed:
+        _say(out, f"Removed its kubeconfig entry {gke.context_name(p, loc, name)} from {path}.")

@@ -1,0 +1,234 @@
+"""Where gcloud keeps its defaults, read without running gcloud: project, zone, region.
+
+The rules follow the Cloud SDK's own code (``googlecloudsdk/core/config.py`` and
+``core/configurations/named_configs.py`` in gcloud 528):
+
+* the configuration directory is ``$CLOUDSDK_CONFIG``, else ``~/.config/gcloud``;
+* the active configuration is named by ``$CLOUDSDK_ACTIVE_CONFIG_NAME``, else by the
+  one-line file ``<dir>/active_config``, else it is ``default``;
+* its properties live in the INI file ``<dir>/configurations/config_<name>``
+  (sections ``[core]``, ``[compute]``, ...);
+* an environment variable ``CLOUDSDK_<SECTION>_<KEY>`` overrides the file.
+
+Nothing here imports google-auth or touches the network; :func:`resolve_project`
+only calls ``google.auth.default()`` (through ``adc_project``) when every other
+source is empty.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kn_walk.errors import KnwalkError, UsageError
+
+DEFAULT_CONFIG_NAME = "default"
+
+_ZONE_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+_REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+# https://cloud.google.com/resource-manager/docs/creating-managing-projects: 6-30
+# characters, lowercase letters, digits and hyphens, starting with a letter (domain-scoped
+# project IDs look like "example.com:my-project").
+_PROJECT_RE = re.compile(r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+
+
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """gcloud's configuration directory: ``$CLOUDSDK_CONFIG`` or ``~/.config/gcloud``."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("CLOUDSDK_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path("~").expanduser() / ".config" / "gcloud"
+
+
+def active_config_name(environ: Mapping[str, str] | None = None) -> str:
+    """``$CLOUDSDK_ACTIVE_CONFIG_NAME``, else the ``active_config`` file, else ``default``."""
+    env = os.environ if environ is None else environ
+    name = env.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip()
+    if name:
+        return name
+    try:
+        name = (config_dir(env) / "active_config").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    return name or DEFAULT_CONFIG_NAME
+
+
+def config_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The active configuration's properties file."""
+    env = os.environ if environ is None else environ
+    return config_dir(env) / "configurations" / f"config_{active_config_name(env)}"
+
+
+@dataclass(frozen=True)
+class Properties:
+    """gcloud properties as the active configuration and the environment set them."""
+
+    values: Mapping[tuple[str, str], str]
+    file: Path
+    environ: Mapping[str, str]
+
+    def get(self, section: str, key: str) -> tuple[str, str] | None:
+        """``(value, source)`` for ``section/key``: the environment first, then the file."""
+        var = f"CLOUDSDK_{section.upper()}_{key.upper()}"
+        value = self.environ.get(var, "").strip()
+        if value:
+            return value, var
+        value = self.values.get((section, key), "").strip()
+        if value:
+            return value, f"gcloud configuration {self.file}"
+        return None
+
+
+def load(environ: Mapping[str, str] | None = None) -> Properties:
+    """Read the active configuration; a missing file gives no values, a broken one an error."""
+    env = dict(os.environ if environ is None else environ)
+    path = config_file(env)
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnwalkError(
+            f"cannot read the gcloud configuration {path}: {exc}",
+            "fix its permissions, or pass --project and --zone explicitly",
+        ) from exc
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        raise KnwalkError(
+            f"the gcloud configuration {path} is not a valid properties file",
+            "fix it with `gcloud config set ...`, or pass --project and --zone explicitly",
+        ) from exc
+    values = {
+        (section, key): value
+        for section in parser.sections()
+        for key, value in parser[section].items()
+    }
+    return Properties(values, path, env)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A value and where it came from (shown in summaries: "project p (from CLOUDSDK_CORE_PROJECT)")."""
+
+    value: str
+    source: str
+
+
+PROJECT_HINT = (
+    "pass --project PROJECT, set GOOGLE_CLOUD_PROJECT, or run `gcloud config set project PROJECT`"
+)
+
+
+def check_project(project: str) -> str:
+    if not _PROJECT_RE.match(project):
+        raise UsageError(
+            f"{project!r} is not a valid project ID",
+            "project IDs are 6-30 lowercase letters, digits or hyphens, starting with a letter",
+        )
+    return project
+
+
+def resolve_project(
+    flag: str | None,
+    props: Properties,
+    adc_project: Callable[[], str | None] | None = None,
+) -> Resolved:
+    """``--project``, ``GOOGLE_CLOUD_PROJECT``, ``CLOUDSDK_CORE_PROJECT``, the gcloud file, ADC.
+
+    ``adc_project`` is called last (it runs ``google.auth.default()``, which may probe
+    the metadata server); None skips it.
+    """
+    if flag:
+        return Resolved(check_project(flag), "--project")
+    env_value = props.environ.get("GOOGLE_CLOUD_PROJECT", "").strip()
+    if env_value:
+        return Resolved(check_project(env_value), "GOOGLE_CLOUD_PROJECT")
+    found = props.get("core", "project")
+    if found is not None:
+        return Resolved(check_project(found[0]), found[1])
+    if adc_project is not None:
+        value = adc_project()
+        if value:
+            return Resolved(check_project(value), "application default credentials")
+    raise UsageError("no Google Cloud project is set", PROJECT_HINT)
+
+
+def check_zone(zone: str) -> str:
+    if not _ZONE_RE.match(zone):
+        raise UsageError(
+            f"{zone!r} is not a zone name",
+            "zones look like us-central1-a; for a region such as us-central1 use --region",
+        )
+    return zone
+
+
+def check_region(region: str) -> str:
+    if not _REGION_RE.match(region):
+        raise UsageError(
+            f"{region!r} is not a region name",
+            "regions look like us-central1; for a zone such as us-central1-a use --zone",
+        )
+    return region
+
+
+def check_location(location: str) -> str:
+    if not (_ZONE_RE.match(location) or _REGION_RE.match(location)):
+        raise UsageError(
+            f"{location!r} is neither a zone nor a region",
+            "zones look like us-central1-a, regions like us-central1",
+        )
+    return location
+
+
+def is_region(location: str) -> bool:
+    return bool(_REGION_RE.match(location))
+
+
+def resolve_location(
+    *,
+    zone: str | None,
+    region: str | None,
+    location: str | None = None,
+    props: Properties,
+    default: str | None,
+) -> Resolved:
+    """A zone or region: the flags, then gcloud's ``compute/zone``, then ``compute/region``.
+
+    As in gcloud (``container_command_util.GetZoneOrRegion``) the zone property wins
+    over the region property. ``default`` (knwalk's walkthrough zone) comes last; None
+    makes a missing location an error.
+    """
+    given = [
+        (n, v) for n, v in (("--zone", zone), ("--region", region), ("--location", location)) if v
+    ]
+    if len(given) > 1:
+        raise UsageError(
+            f"{' and '.join(n for n, _ in given)} cannot be used together",
+            "pass one of --zone (zonal cluster), --region (regional cluster) or --location",
+        )
+    if zone:
+        return Resolved(check_zone(zone), "--zone")
+    if region:
+        return Resolved(check_region(region), "--region")
+    if location:
+        return Resolved(check_location(location), "--location")
+    for key in ("zone", "region"):
+        found = props.get("compute", key)
+        if found is not None:
+            return Resolved(check_location(found[0]), found[1])
+    if default is not None:
+        return Resolved(default, "knwalk default")
+    raise UsageError(
+        "no zone or region is set",
+        "pass --zone ZONE or --region REGION, or run `gcloud config set compute/zone ZONE`",
+    )

@@ -1,0 +1,175 @@
+"""Project and location resolution: flags, environment, the gcloud configuration file, ADC."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kn_walk import gcloud_config as gc
+from kn_walk import gke
+from kn_walk.errors import KnwalkError, UsageError
+
+
+def write_config(root: Path, name: str, text: str, *, active: bool = True) -> None:
+    (root / "configurations").mkdir(parents=True, exist_ok=True)
+    (root / "configurations" / f"config_{name}").write_text(text)
+    if active:
+        (root / "active_config").write_text(name + "\n")
+
+
+def env(root: Path, **extra: str) -> dict[str, str]:
+    return {"CLOUDSDK_CONFIG": str(root), **extra}
+
+
+def test_active_configuration_file_is_read(tmp_path: Path) -> None:
+    write_config(
+        tmp_path, "work", "[core]\nproject = from-file\n[compute]\nzone = europe-west1-b\n"
+    )
+    props = gc.load(env(tmp_path))
+    assert props.file == tmp_path / "configurations" / "config_work"
+    assert gc.resolve_project(None, props).value == "from-file"
+    where = gc.resolve_location(zone=None, region=None, props=props, default="us-central1-a")
+    assert (where.value, where.source) == ("europe-west1-b", f"gcloud configuration {props.file}")
+
+
+def test_default_configuration_when_no_active_config_file(tmp_path: Path) -> None:
+    write_config(tmp_path, "default", "[core]\nproject = the-default\n", active=False)
+    assert gc.active_config_name(env(tmp_path)) == "default"
+    assert gc.resolve_project(None, gc.load(env(tmp_path))).value == "the-default"
+
+
+def test_active_config_name_from_environment_wins(tmp_path: Path) -> None:
+    write_config(tmp_path, "one", "[core]\nproject = project-one\n")
+    write_config(tmp_path, "two", "[core]\nproject = project-two\n", active=False)
+    props = gc.load(env(tmp_path, CLOUDSDK_ACTIVE_CONFIG_NAME="two"))
+    assert gc.resolve_project(None, props).value == "project-two"
+
+
+def test_missing_gcloud_directory_gives_no_values(tmp_path: Path) -> None:
+    props = gc.load(env(tmp_path / "nothing"))
+    with pytest.raises(UsageError) as info:
+        gc.resolve_project(None, props, adc_project=lambda: None)
+    assert info.value.message == "no Google Cloud project is set"
+    assert "--project" in info.value.hint and "gcloud config set project" in info.value.hint
+
+
+def test_project_precedence(tmp_path: Path) -> None:
+    write_config(tmp_path, "default", "[core]\nproject = from-file\n")
+    full = env(
+        tmp_path, GOOGLE_CLOUD_PROJECT="from-google-env", CLOUDSDK_CORE_PROJECT="from-sdk-env"
+    )
+    adc_calls: list[int] = []
+
+    def adc() -> str:
+        adc_calls.append(1)
+        return "from-adc-creds"
+
+    def resolve(flag: str | None, environ: dict[str, str]) -> gc.Resolved:
+        return gc.resolve_project(flag, gc.load(environ), adc_project=adc)
+
+    assert resolve("from-flag", full) == gc.Resolved("from-flag", "--project")
+    assert resolve(None, full) == gc.Resolved("from-google-env", "GOOGLE_CLOUD_PROJECT")
+    del full["GOOGLE_CLOUD_PROJECT"]
+    assert resolve(None, full) == gc.Resolved("from-sdk-env", "CLOUDSDK_CORE_PROJECT")
+    del full["CLOUDSDK_CORE_PROJECT"]
+    assert resolve(None, full).value == "from-file"
+    assert adc_calls == []
+    (tmp_path / "configurations" / "config_default").write_text("")
+    assert resolve(None, full) == gc.Resolved("from-adc-creds", "application default credentials")
+    assert adc_calls == [1]
+
+
+def test_location_precedence_follows_gcloud(tmp_path: Path) -> None:
+    write_config(tmp_path, "default", "[compute]\nregion = europe-west1\n")
+
+    def resolve(environ: dict[str, str], **flags: str) -> gc.Resolved:
+        return gc.resolve_location(
+            zone=flags.get("zone"),
+            region=flags.get("region"),
+            location=flags.get("location"),
+            props=gc.load(environ),
+            default="us-central1-a",
+        )
+
+    base = env(tmp_path)
+    assert resolve(base, zone="asia-east1-a") == gc.Resolved("asia-east1-a", "--zone")
+    assert resolve(base, region="asia-east1") == gc.Resolved("asia-east1", "--region")
+    assert resolve(base, location="asia-east1") == gc.Resolved("asia-east1", "--location")
+    # the zone property (environment or file) wins over the region property
+    assert resolve({**base, "CLOUDSDK_COMPUTE_ZONE": "us-east1-b"}).value == "us-east1-b"
+    assert resolve({**base, "CLOUDSDK_COMPUTE_REGION": "us-east1"}).value == "us-east1"
+    assert resolve(base).value == "europe-west1"
+    assert resolve(env(tmp_path / "none")) == gc.Resolved("us-central1-a", "knwalk default")
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        ({"zone": "us-central1"}, "is not a zone name"),
+        ({"region": "us-central1-a"}, "is not a region name"),
+        ({"location": "central"}, "neither a zone nor a region"),
+        (
+            {"zone": "us-central1-a", "region": "us-central1"},
+            "--zone and --region cannot be used together",
+        ),
+    ],
+)
+def test_bad_locations(tmp_path: Path, flags: dict[str, str], words: str) -> None:
+    with pytest.raises(UsageError) as info:
+        gc.resolve_location(
+            zone=flags.get("zone"),
+            region=flags.get("region"),
+            location=flags.get("location"),
+            props=gc.load(env(tmp_path)),
+            default="us-central1-a",
+        )
+    assert words in info.value.message
+
+
+def test_no_location_and_no_default_says_how_to_set_it(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as info:
+        gc.resolve_location(zone=None, region=None, props=gc.load(env(tmp_path)), default=None)
+    assert "gcloud config set compute/zone" in info.value.hint
+
+
+def test_bad_project_id_and_broken_config_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        gc.resolve_project("Not_A_Project", gc.load(env(tmp_path)))
+    write_config(tmp_path, "default", "this is not ini\n")
+    with pytest.raises(KnwalkError) as info:
+        gc.load(env(tmp_path))
+    assert "not a valid properties file" in info.value.message
+
+
+def test_adc_project_reads_google_auth_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """google.auth.default() with a service-account key file names its project; no network."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    info = {
+        "type": "service_account",
+        "project_id": "adc-project",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "knwalk@adc-project.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    keyfile = tmp_path / "key.json"
+    keyfile.write_text(json.dumps(info))
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    monkeypatch.delenv("GCLOUD_PROJECT", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(keyfile))
+    assert gke.adc_project() == "adc-project"
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    assert gke.adc_project() is None
