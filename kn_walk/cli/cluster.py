@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
+from kn_walk.cli.common import KnwalkCommand, check_output
 from kn_walk.errors import KnwalkError, UsageError
 
 if TYPE_CHECKING:
@@ -42,20 +42,6 @@ cluster_app = typer.Typer(
     help="GKE clusters for the walkthrough: create, get-credentials, describe, list, wait, delete.",
     no_args_is_help=True,
 )
-
-
-class _Command(TyperCommand):
-    """Usage errors found while parsing (bad int, unknown option...) in knwalk's own format."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        try:
-            return list(super().parse_args(ctx, args))
-        except Exception as exc:
-            if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
-                raise UsageError(
-                    str(exc.format_message()), f"see `knwalk cluster {ctx.info_name} --help`"
-                ) from None
-            raise
 
 
 # --------------------------------------------------------------------------- shared options
@@ -111,11 +97,7 @@ PollOpt = Annotated[
 
 
 def _output(value: str | None, allowed: tuple[str, ...]) -> str | None:
-    if value is not None and value not in allowed:
-        raise UsageError(
-            f"-o/--output {value!r} is not supported here", f"use one of: {', '.join(allowed)}"
-        )
-    return value
+    return None if value is None else check_output(value, allowed)
 
 
 def _say(out: Console, text: str) -> None:
@@ -285,7 +267,7 @@ CREATE_EPILOG = (
 )
 
 
-@cluster_app.command("create", cls=_Command, epilog=CREATE_EPILOG)
+@cluster_app.command("create", cls=KnwalkCommand, epilog=CREATE_EPILOG)
 def create(
     name: Annotated[
         str | None,
@@ -586,7 +568,7 @@ def _finish(out: Console, cluster: Any, fmt: str | None) -> None:
 # --------------------------------------------------------------------------- get-credentials
 
 
-@cluster_app.command("get-credentials", cls=_Command)
+@cluster_app.command("get-credentials", cls=KnwalkCommand)
 def get_credentials(
     name: NameArg,
     project: ProjectOpt = None,
@@ -610,7 +592,7 @@ def get_credentials(
 # --------------------------------------------------------------------------- describe
 
 
-@cluster_app.command("describe", cls=_Command)
+@cluster_app.command("describe", cls=KnwalkCommand)
 def describe(
     name: NameArg,
     project: ProjectOpt = None,
@@ -680,7 +662,7 @@ def describe(
 # --------------------------------------------------------------------------- list
 
 
-@cluster_app.command("list", cls=_Command)
+@cluster_app.command("list", cls=KnwalkCommand)
 def list_clusters(
     project: ProjectOpt = None,
     zone: ZoneOpt = None,
@@ -758,7 +740,7 @@ def list_clusters(
 # --------------------------------------------------------------------------- wait
 
 
-@cluster_app.command("wait", cls=_Command)
+@cluster_app.command("wait", cls=KnwalkCommand)
 def wait_cluster(
     name: NameArg,
     project: ProjectOpt = None,
@@ -831,7 +813,7 @@ def wait_cluster(
 # --------------------------------------------------------------------------- delete
 
 
-@cluster_app.command("delete", cls=_Command)
+@cluster_app.command("delete", cls=KnwalkCommand)
 def delete(
     name: NameArg,
     project: ProjectOpt = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from kn_walk.cli.common import KnwalkCommand, check_output
 from kn_walk.errors import KnwalkError, UsageError
 
 sandbox_app = typer.Typer(
@@ -36,15 +37,7 @@ def _state_dir(value: Path | None) -> Path:
     return (value or default_state_dir()).expanduser().absolute()
 
 
-def _output(value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise UsageError(
-            f"-o/--output {value!r} is not supported", f"use one of: {', '.join(allowed)}"
-        )
-    return value
-
-
-@sandbox_app.command("up")
+@sandbox_app.command("up", cls=KnwalkCommand)
 def up(
     api_port: Annotated[
         int | None, typer.Option("--api-port", help="API port [default: a free one].")
@@ -123,7 +116,7 @@ def up(
         out.print("Next: kubectl get ksvc")
 
 
-@sandbox_app.command("status")
+@sandbox_app.command("status", cls=KnwalkCommand)
 def status(
     state_dir: StateDir = None,
     output: Annotated[str, typer.Option("-o", "--output", help="table or json.")] = "table",
@@ -132,7 +125,7 @@ def status(
     from kn_walk.render import console, emit, grid, key_values
     from kn_walk.sandbox import control
 
-    fmt = _output(output, ("table", "json"))
+    fmt = check_output(output, ("table", "json"))
     sdir = _state_dir(state_dir)
     info = control.running(sdir)
     if info is None:
@@ -173,7 +166,7 @@ def status(
     out.print(grid(["OBJECTS", "COUNT"], [(k, v) for k, v in counts.items()]))
 
 
-@sandbox_app.command("down")
+@sandbox_app.command("down", cls=KnwalkCommand)
 def down(state_dir: StateDir = None) -> None:
     """Stop the sandbox and every process it started; its objects are kept."""
     from kn_walk.render import console
@@ -188,7 +181,7 @@ def down(state_dir: StateDir = None) -> None:
         )
 
 
-@sandbox_app.command("reset")
+@sandbox_app.command("reset", cls=KnwalkCommand)
 def reset(
     state_dir: StateDir = None,
     kubeconfig: KubeconfigOpt = None,

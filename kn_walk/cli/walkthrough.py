@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
+from kn_walk.cli.common import KnwalkCommand, check_output
 from kn_walk.errors import UsageError
 
 if TYPE_CHECKING:
@@ -44,20 +44,6 @@ if TYPE_CHECKING:
     from kn_walk.probe import Row, Summary, Verdict
 
 
-class _Command(TyperCommand):
-    """Usage errors found while parsing (bad int, unknown option...) in knwalk's own format."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        try:
-            return list(super().parse_args(ctx, args))
-        except Exception as exc:
-            if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
-                raise UsageError(
-                    str(exc.format_message()), f"see `knwalk {ctx.info_name} --help`"
-                ) from None
-            raise
-
-
 def register(app: typer.Typer) -> None:
     """Add the walkthrough commands to the root ``knwalk`` app."""
     for fn, name in (
@@ -67,7 +53,7 @@ def register(app: typer.Typer) -> None:
         (curl, "curl"),
         (delete, "delete"),
     ):
-        app.command(name, cls=_Command)(fn)
+        app.command(name, cls=KnwalkCommand)(fn)
 
 
 # --------------------------------------------------------------------------- shared options
@@ -117,14 +103,6 @@ DryRunOpt = Annotated[
         "--dry-run", help="Print the request and the equivalent kubectl command; send nothing."
     ),
 ]
-
-
-def _output(value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise UsageError(
-            f"-o/--output {value!r} is not supported here", f"use one of: {', '.join(allowed)}"
-        )
-    return value
 
 
 def _name(value: str | None) -> str:
@@ -223,7 +201,7 @@ def deploy(
     """
     from kn_walk import knative
 
-    fmt = _output(output, ("json", "yaml")) if output is not None else None
+    fmt = check_output(output, ("json", "yaml")) if output is not None else None
     opts = knative.DeployOptions(
         image=knative.parse_image(image),
         env=knative.parse_env(env or [], env_unset or [], target),
@@ -385,7 +363,7 @@ def status(
     from kn_walk.kube import ALL_NAMESPACES
     from kn_walk.render import emit
 
-    fmt = _output(output, ("table", "json", "yaml"))
+    fmt = check_output(output, ("table", "json", "yaml"))
     if all_namespaces and name is not None:
         raise UsageError(
             "-A/--all-namespaces lists every Service; it takes no NAME", "drop NAME or -A"
@@ -546,7 +524,7 @@ def split(
     from kn_walk import knative
     from kn_walk.render import emit
 
-    fmt = _output(output, ("table", "json", "yaml"))
+    fmt = check_output(output, ("table", "json", "yaml"))
     name = _name(service)
     with _connect(kubeconfig, context, namespace) as kube:
         if dry_run:
@@ -675,7 +653,7 @@ def curl(
     """
     from kn_walk import ingress, knative, probe
 
-    fmt = _output(output, ("table", "json"))
+    fmt = check_output(output, ("table", "json"))
     if not path.startswith("/"):
         raise UsageError(f"--path {path!r} must start with '/'", "for example --path /healthz")
     gw = ingress.parse_gateway(gateway) if gateway is not None else None
