@@ -28,7 +28,31 @@ def _node_port(namespace: str, name: str, port: Any) -> int:
     return 30000 + zlib.crc32(f"{namespace}/{name}/{port}".encode()) % 2768
 
 
+_TIMES = ("lastTransitionTime", "lastUpdateTime")
+
+
+def _keep_transition_times(new: Obj, old: Obj | None) -> None:
+    """A condition that did not change keeps its timestamps, so a no-op write stays a no-op."""
+    if not old:
+        return
+    before = {
+        c.get("type"): c
+        for c in (old.get("status") or {}).get("conditions") or []
+        if isinstance(c, dict)
+    }
+    for c in (new.get("status") or {}).get("conditions") or []:
+        prev = before.get(c.get("type"))
+        if prev and all(prev.get(k) == c.get(k) for k in ("status", "reason", "message")):
+            for k in _TIMES:
+                if k in prev:
+                    c[k] = prev[k]
+
+
 class BuiltinDefaults:
+    def __init__(self, *, load_balancer: bool = True) -> None:
+        #: give LoadBalancer Services a loopback address (False: a cluster without an LB controller)
+        self.load_balancer = load_balancer
+
     def handles(self, rt: ResourceType) -> bool:
         return not rt.custom
 
@@ -51,8 +75,7 @@ class BuiltinDefaults:
     def _secrets(new: Obj, old: Obj | None, ctx: WriteContext) -> None:
         new.setdefault("type", "Opaque")
 
-    @staticmethod
-    def _services(new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+    def _services(self, new: Obj, old: Obj | None, ctx: WriteContext) -> None:
         spec = new.setdefault("spec", {})
         if not isinstance(spec, dict):
             return
@@ -77,8 +100,17 @@ class BuiltinDefaults:
             spec.setdefault("externalTrafficPolicy", "Cluster")
         if spec.get("type") == "LoadBalancer":
             spec.setdefault("allocateLoadBalancerNodePorts", True)
-        if not ctx.subresource and "status" not in new:
-            new["status"] = {"loadBalancer": {}}
+        if not ctx.subresource:
+            old_status = (old or {}).get("status") or new.get("status") or {}
+            if spec.get("type") == "LoadBalancer" and self.load_balancer:
+                # like minikube tunnel or k3s servicelb: LoadBalancers get a loopback address
+                if not (old_status.get("loadBalancer") or {}).get("ingress"):
+                    old_status = {
+                        "loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ipMode": "VIP"}]}
+                    }
+            elif old is None:
+                old_status = {"loadBalancer": {}}
+            new["status"] = old_status
 
     @staticmethod
     def _apps_deployments(new: Obj, old: Obj | None, ctx: WriteContext) -> None:
@@ -127,6 +159,7 @@ class BuiltinDefaults:
         if n == 0:
             for k in ("readyReplicas", "availableReplicas", "updatedReplicas"):
                 new["status"].pop(k)
+        _keep_transition_times(new, old)
 
     @staticmethod
     def _apiextensions_k8s_io_customresourcedefinitions(
@@ -160,3 +193,4 @@ class BuiltinDefaults:
                 },
             ],
         }
+        _keep_transition_times(new, old)

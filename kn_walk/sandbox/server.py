@@ -125,7 +125,8 @@ class Sandbox:
         )
         registry = Registry.default()
         res = Resources(store, registry)
-        res.admission = [BuiltinDefaults(), KnativeWebhook()]
+        load_balancer = os.environ.get("KNWALK_SANDBOX_LOAD_BALANCER", "1") != "0"
+        res.admission = [BuiltinDefaults(load_balancer=load_balancer), KnativeWebhook()]
 
         def reload_crds() -> None:
             crd_type = registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")

@@ -1,0 +1,1409 @@
+"""Install, uninstall and check Knative Serving on a cluster: apply, wait, delete, diagnose.
+
+:func:`install` applies a :class:`~kn_walk.manifests.Plan` step by step with
+server-side apply through the ``kubernetes`` dynamic client (field manager
+``knwalk``; ``knwalk-config`` for the ingress class and domain), waits for the
+CRDs to be Established, for every Deployment of ``knative-serving`` and of the
+ingress namespace to be Available and for the gateway Service to get an
+external address, all with watches. Each object's resourceVersion is read
+before it is applied, so an unchanged object is reported ``unchanged`` (and a
+re-run of an install that is up to date changes nothing). Fields another field
+manager owns are reported as conflicts, step by step, unless
+``force_conflicts`` takes them over.
+
+:func:`plan_uninstall` / :func:`uninstall` delete what ``install`` applied (the
+objects of the same release files that carry the ``knwalk`` field manager),
+in reverse order, keeping every namespace that holds a user's Knative Service.
+
+:func:`doctor` runs the checklist of ``knwalk doctor``.
+
+Nothing here prints: progress goes to an ``on_event`` callback as the event
+dataclasses below; results are returned. ``kubernetes`` is imported inside the
+functions that talk to a cluster.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kn_walk import manifests as M
+from kn_walk.errors import ApiError, KnwalkError, WaitTimeout
+
+if TYPE_CHECKING:
+    from kn_walk.kube import Kube
+
+Obj = dict[str, Any]
+
+CREATED, CONFIGURED, UNCHANGED = "created", "configured", "unchanged"
+DEFAULT_WAIT_TIMEOUT = 600.0
+SANDBOX_VERSION_MARK = "knwalk-sandbox"
+SERVING_GROUP_VERSION = ("serving.knative.dev", "v1")
+WATCH_RETRIES = 4
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    step: M.Step
+    number: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ObjectApplied:
+    step: M.Step
+    obj: M.ManifestObject
+    outcome: str  # created | configured | unchanged
+
+
+@dataclass(frozen=True)
+class StepDone:
+    step: M.Step
+    counts: dict[str, int]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CrdsWaiting:
+    pending: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeploymentRow:
+    namespace: str
+    name: str
+    ready: int
+    desired: int
+    ok: bool
+    reason: str = ""
+
+    @property
+    def ready_text(self) -> str:
+        return f"{self.ready}/{self.desired}"
+
+    def as_dict(self) -> Obj:
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "ready": self.ready,
+            "desired": self.desired,
+            "available": self.ok,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class DeploymentsUpdate:
+    rows: tuple[DeploymentRow, ...]
+
+
+@dataclass(frozen=True)
+class GatewayUpdate:
+    namespace: str
+    name: str
+    exists: bool
+    address: str | None
+
+
+@dataclass(frozen=True)
+class ObjectDeleted:
+    obj: M.ManifestObject
+    gone: bool  # False: it was already gone (404)
+
+
+@dataclass(frozen=True)
+class DeletionWaiting:
+    pending: tuple[str, ...]
+
+
+Event = (
+    StepStarted
+    | ObjectApplied
+    | StepDone
+    | CrdsWaiting
+    | DeploymentsUpdate
+    | GatewayUpdate
+    | ObjectDeleted
+    | DeletionWaiting
+)
+OnEvent = Callable[[Event], None]
+
+
+def _ignore(_: Event) -> None:
+    return None
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True)
+class FieldConflict:
+    obj: M.ManifestObject
+    field: str
+    manager: str
+
+
+class ApplyConflicts(KnwalkError):
+    """Fields of objects in one step belong to another field manager; nothing of later steps ran."""
+
+    def __init__(self, step: M.Step, conflicts: Sequence[FieldConflict], applied: int) -> None:
+        objects = list(dict.fromkeys(c.obj.ref for c in conflicts))
+        shown = "; ".join(
+            f"{c.obj.ref} {c.field} (owned by {c.manager})" for c in list(conflicts)[:3]
+        )
+        more = f"; and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
+        super().__init__(
+            f"step '{step.title}': {len(conflicts)} field(s) of {len(objects)} object(s) are "
+            f"owned by another field manager: {shown}{more}",
+            "someone changed them after they were applied, or another tool installed them; "
+            "run again with --force-conflicts to take them over with the release's values",
+        )
+        self.step = step
+        self.conflicts = tuple(conflicts)
+        self.applied = applied
+
+
+class _Conflicted(Exception):
+    """An apply answered 409 with FieldManagerConflict causes (not an ApiException on purpose)."""
+
+    def __init__(self, causes: list[tuple[str, str]]) -> None:
+        super().__init__(causes)
+        self.causes = causes
+
+
+_CONFLICT_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
+
+
+def _conflict_causes(exc: Any) -> list[tuple[str, str]]:
+    """(field, manager) pairs of a 409 apply conflict's Status ``details.causes``."""
+    import json
+
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(body) if isinstance(body, str) else {}
+    except ValueError:
+        return []
+    causes = ((status or {}).get("details") or {}).get("causes") or []
+    out: list[tuple[str, str]] = []
+    for cause in causes:
+        if cause.get("reason") != "FieldManagerConflict":
+            continue
+        match = _CONFLICT_MANAGER.search(str(cause.get("message") or ""))
+        out.append((str(cause.get("field") or "?"), match.group(1) if match else "?"))
+    return out
+
+
+# --------------------------------------------------------------------------- the cluster
+
+
+def _raw(_client: Any, data: Any) -> Any:
+    return data
+
+
+def _is_true(obj: Obj | None, ctype: str) -> bool:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == ctype:
+            return bool(c.get("status") == "True")
+    return False
+
+
+class Cluster:
+    """A :class:`~kn_walk.kube.Kube` plus the dynamic client the installer needs.
+
+    Discovery is cached in a private temporary file for the life of this object
+    (never shared with another process or run: CRDs come and go during an
+    install).
+    """
+
+    def __init__(self, kube: Kube) -> None:
+        from kubernetes.dynamic import DynamicClient
+
+        self.kube = kube
+        self._tmp = tempfile.TemporaryDirectory(prefix="knwalk-discovery-")
+        cache_file = os.path.join(self._tmp.name, "discovery.json")
+
+        def make(_request_timeout: Any = None) -> Any:
+            return DynamicClient(kube.api_client, cache_file=cache_file)  # type: ignore[no-untyped-call]
+
+        try:
+            self.dyn = kube.call("discover the API", make, retry=True)
+        except BaseException:
+            self._tmp.cleanup()
+            raise
+        self._resources: dict[tuple[str, str], Any] = {}
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+        self.kube.close()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def context(self) -> str:
+        return self.kube.context
+
+    @property
+    def server(self) -> str:
+        return self.kube.target.server
+
+    @property
+    def git_version(self) -> str:
+        try:
+            return str(self.dyn.version["kubernetes"]["gitVersion"])
+        except (KeyError, TypeError):
+            return ""
+
+    @property
+    def is_sandbox(self) -> bool:
+        """The knwalk sandbox, by its version string (works whatever the context is called)."""
+        return SANDBOX_VERSION_MARK in self.git_version
+
+    # discovery ------------------------------------------------------------------------
+
+    def resource(self, api_version: str, kind: str) -> Any | None:
+        """The API resource serving ``kind``, or None when the cluster does not serve it."""
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        key = (api_version, kind)
+        found = self._resources.get(key)
+        if found is not None:
+            return found
+
+        def lookup(_request_timeout: Any = None) -> Any:
+            try:
+                return self.dyn.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                return None
+
+        found = self.kube.call(f"discover {kind}", lookup, retry=True)
+        if found is not None:
+            self._resources[key] = found
+        return found
+
+    def require(self, api_version: str, kind: str, why: str) -> Any:
+        found = self.resource(api_version, kind)
+        if found is None:
+            hint = "is the cluster's Kubernetes version too old for this release?"
+            if self.is_sandbox:
+                hint = (
+                    "the sandbox serves Namespaces, ConfigMaps, Secrets, Services, "
+                    "ServiceAccounts, Deployments and CRDs (and what CRDs define)"
+                )
+            raise KnwalkError(
+                f"the cluster (context {self.context}) does not serve {kind} ({api_version}), "
+                f"needed by {why}",
+                hint,
+            )
+        return found
+
+    # reads ------------------------------------------------------------------------------
+
+    def list(
+        self,
+        resource: Any,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[Obj], str]:
+        """(items, resourceVersion); a namespace that does not exist lists as empty."""
+        ns = namespace if resource.namespaced else None
+
+        def call(_request_timeout: Any = None) -> Any:
+            return self.dyn.get(
+                resource,
+                namespace=ns,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                serializer=_raw,
+                _request_timeout=_request_timeout,
+            )
+
+        try:
+            result = self.kube.call(f"list {resource.kind}", call, retry=True)
+        except ApiError as err:
+            if err.not_found:
+                return [], ""
+            raise
+        items = [dict(i) for i in (result or {}).get("items") or []]
+        return items, str(((result or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+    def get(self, resource: Any, name: str, namespace: str | None = None) -> Obj | None:
+        ns = namespace if resource.namespaced else None
+
+        def call(_request_timeout: Any = None) -> Any:
+            return self.dyn.get(
+                resource,
+                name=name,
+                namespace=ns,
+                serializer=_raw,
+                _request_timeout=_request_timeout,
+            )
+
+        try:
+            return dict(self.kube.call(f"get {resource.kind}", call, retry=True))
+        except ApiError as err:
+            if err.not_found:
+                return None
+            raise
+
+    def get_kind(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Obj | None:
+        resource = self.resource(api_version, kind)
+        return None if resource is None else self.get(resource, name, namespace)
+
+    # writes -----------------------------------------------------------------------------
+
+    def apply(
+        self, resource: Any, body: Obj, name: str, namespace: str | None, manager: str, force: bool
+    ) -> Obj:
+        from kubernetes.dynamic.exceptions import ConflictError
+
+        ns = namespace if resource.namespaced else None
+
+        def call(_request_timeout: Any = None) -> Any:
+            try:
+                return self.dyn.server_side_apply(
+                    resource,
+                    body=body,
+                    name=name,
+                    namespace=ns,
+                    field_manager=manager,
+                    force_conflicts=True if force else None,
+                    serializer=_raw,
+                    _request_timeout=_request_timeout,
+                )
+            except ConflictError as exc:
+                causes = _conflict_causes(exc)
+                if causes:
+                    raise _Conflicted(causes) from None
+                raise
+
+        return dict(self.kube.call(f"apply {resource.kind}", call, retry=True))
+
+    def delete(self, resource: Any, name: str, namespace: str | None = None) -> bool:
+        """Delete (background propagation); False when it was already gone."""
+        ns = namespace if resource.namespaced else None
+
+        def call(_request_timeout: Any = None) -> Any:
+            return self.dyn.delete(
+                resource,
+                name=name,
+                namespace=ns,
+                propagation_policy="Background",
+                serializer=_raw,
+                _request_timeout=_request_timeout,
+            )
+
+        try:
+            self.kube.call(f"delete {resource.kind}", call)
+        except ApiError as err:
+            if err.not_found:
+                return False
+            raise
+        return True
+
+    # watches ----------------------------------------------------------------------------
+
+    def watch_until(
+        self,
+        resource: Any,
+        namespace: str | None,
+        done: Callable[[dict[str, Obj]], bool],
+        *,
+        deadline: float,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+        on_change: Callable[[dict[str, Obj]], None] | None = None,
+    ) -> tuple[bool, dict[str, Obj]]:
+        """List, then watch from the list's resourceVersion, keeping name → object.
+
+        Returns (True, state) as soon as ``done(state)`` holds, (False, state) at
+        the deadline. A watch that ends is resumed from the last resourceVersion;
+        410 Gone and broken connections re-list (a few times in a row at most).
+        """
+        from kubernetes import watch as k8s_watch
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        ns = namespace if resource.namespaced else None
+        items, rv = self.list(
+            resource, ns, field_selector=field_selector, label_selector=label_selector
+        )
+        state = {i["metadata"]["name"]: i for i in items}
+        if on_change:
+            on_change(state)
+        if done(state):
+            return True, state
+        broken = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False, state
+            relist = False
+            w = k8s_watch.Watch()  # type: ignore[no-untyped-call]
+            try:
+                for event in w.stream(  # type: ignore[no-untyped-call]
+                    resource.get,
+                    namespace=ns,
+                    field_selector=field_selector,
+                    label_selector=label_selector,
+                    resource_version=rv,
+                    allow_watch_bookmarks=True,
+                    timeout_seconds=max(1, math.ceil(remaining)),
+                    serialize=False,
+                    _request_timeout=(10.0, remaining + 5.0),
+                ):
+                    broken = 0
+                    kind = str(event.get("type"))
+                    obj = event.get("raw_object")
+                    if not isinstance(obj, dict):
+                        continue
+                    if kind == "ERROR":
+                        relist = True  # 410 Gone (or another error): list afresh
+                        break
+                    rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
+                    if kind == "BOOKMARK":
+                        continue
+                    name = str((obj.get("metadata") or {}).get("name"))
+                    if kind == "DELETED":
+                        state.pop(name, None)
+                    else:
+                        state[name] = obj
+                    if on_change:
+                        on_change(state)
+                    if done(state):
+                        return True, state
+                    if time.monotonic() >= deadline:
+                        return False, state
+            except ApiException as exc:
+                if exc.status != 410:
+                    raise _watch_error(exc, resource.kind) from None
+                relist = True
+            except (HTTPError, OSError):
+                broken += 1
+                if broken > WATCH_RETRIES:
+                    raise KnwalkError(
+                        f"the watch of {resource.kind} keeps failing "
+                        f"(API server {self.server}, context {self.context})",
+                        "is the cluster still reachable? run the command again",
+                    ) from None
+                time.sleep(min(0.2 * 2**broken, max(0.0, deadline - time.monotonic())))
+                relist = True
+            finally:
+                w.stop()  # type: ignore[no-untyped-call]
+            if relist:
+                items, rv = self.list(
+                    resource, ns, field_selector=field_selector, label_selector=label_selector
+                )
+                state = {i["metadata"]["name"]: i for i in items}
+                if on_change:
+                    on_change(state)
+                if done(state):
+                    return True, state
+
+
+def _watch_error(exc: Any, kind: str) -> ApiError:
+    from kn_walk.kube import status_of
+
+    message, reason = status_of(exc)
+    return ApiError(
+        f"the watch of {kind} failed: {message}",
+        "run the command again",
+        status=int(exc.status or 0),
+        reason=reason,
+    )
+
+
+def connect(kubeconfig: str | os.PathLike[str] | None, context: str | None) -> Cluster:
+    from kn_walk.kube import connect as kube_connect
+
+    kube = kube_connect(kubeconfig, context, None)
+    try:
+        return Cluster(kube)
+    except BaseException:
+        kube.close()
+        raise
+
+
+def is_sandbox_context(
+    kubeconfig: str | os.PathLike[str] | None, context: str | None
+) -> tuple[str, bool]:
+    """(context name, whether it is the sandbox's) from the kubeconfig alone: no network."""
+    from kn_walk.kube import resolve
+    from kn_walk.sandbox.control import CONTEXT
+
+    _, ctx, _ = resolve(kubeconfig, context, None)
+    return ctx, ctx == CONTEXT
+
+
+def kubectl_prefix(kubeconfig: str | os.PathLike[str] | None, context: str | None) -> str:
+    """``kubectl`` with the --kubeconfig and --context the user gave, for printed commands."""
+    import shlex
+
+    parts = ["kubectl"]
+    if kubeconfig is not None:
+        parts.append(f"--kubeconfig {shlex.quote(str(kubeconfig))}")
+    if context is not None:
+        parts.append(f"--context {shlex.quote(context)}")
+    return " ".join(parts)
+
+
+def wait_commands(plan: M.Plan, prefix: str, timeout: float) -> list[str]:
+    """The kubectl commands equivalent to install's waits."""
+    t = f"--timeout={int(timeout)}s"
+    out = [f"{prefix} wait --for=condition=Established crd -l {M.CRD_INSTALL_LABEL}=true {t}"]
+    out += [
+        f"{prefix} wait --for=condition=Available deployment --all -n {ns} {t}"
+        for ns in plan.wait_namespaces
+    ]
+    gw_ns, gw_name = plan.gateway
+    out.append(f"{prefix} -n {gw_ns} get service {gw_name}")
+    return out
+
+
+# --------------------------------------------------------------------------- install
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    title: str
+    counts: dict[str, int]
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.counts.get(CREATED) and not self.counts.get(CONFIGURED)
+
+    def as_dict(self) -> Obj:
+        return {"name": self.name, "title": self.title, **self.counts}
+
+
+@dataclass
+class InstallResult:
+    plan: M.Plan
+    context: str
+    steps: list[StepOutcome] = field(default_factory=list)
+    deployments: list[DeploymentRow] = field(default_factory=list)
+    gateway_address: str | None = None
+    gateway_url: str | None = None
+    domain: str | None = None  # None: --domain none (Knative's default)
+
+    @property
+    def changed(self) -> bool:
+        return any(not s.up_to_date for s in self.steps)
+
+    def document(self) -> Obj:
+        plan = self.plan
+        return {
+            "context": self.context,
+            "servingVersion": plan.release.serving,
+            "ingress": plan.ingress,
+            "ingressVersion": plan.release.ingress_version(plan.ingress),
+            "istioVersion": plan.release.istio if plan.ingress == "istio" else None,
+            "ingressClass": plan.ingress_class,
+            "changed": self.changed,
+            "steps": [s.as_dict() for s in self.steps],
+            "deployments": [d.as_dict() for d in self.deployments],
+            "gateway": {
+                "service": "/".join(plan.gateway),
+                "address": self.gateway_address,
+                "url": self.gateway_url,
+            },
+            "domain": self.domain,
+        }
+
+
+class _Applier:
+    """Applies the objects of one step, reading resourceVersions first (one list per kind)."""
+
+    def __init__(self, cluster: Cluster, force: bool, on_event: OnEvent) -> None:
+        self.cluster = cluster
+        self.force = force
+        self.on_event = on_event
+        self.applied: dict[tuple[str, str, str, str], Obj] = {}
+
+    def run(self, step: M.Step, deadline: Callable[[], float]) -> StepOutcome:
+        counts = {CREATED: 0, CONFIGURED: 0, UNCHANGED: 0}
+        before: dict[tuple[str, str, str], dict[str, str]] = {}
+        conflicts: list[FieldConflict] = []
+        crds = step.crds
+        crds_waited = not crds
+        applied = 0
+        for obj in step.objects:
+            if not obj.is_crd and not crds_waited:
+                self.wait_established(crds, deadline())
+                crds_waited = True
+            resource = self.resource_for(obj, deadline)
+            namespace = (
+                (obj.namespace or self.cluster.kube.namespace) if resource.namespaced else None
+            )
+            group_key = (obj.api_version, obj.kind, namespace or "")
+            if group_key not in before:
+                items, _ = self.cluster.list(resource, namespace)
+                before[group_key] = {
+                    i["metadata"]["name"]: str(i["metadata"].get("resourceVersion")) for i in items
+                }
+            old_rv = before[group_key].get(obj.name)
+            try:
+                result = self.cluster.apply(
+                    resource, obj.body, obj.name, namespace, step.manager, self.force
+                )
+            except _Conflicted as exc:
+                conflicts += [FieldConflict(obj, f, m) for f, m in exc.causes]
+                continue
+            except ApiError as err:
+                raise _apply_error(obj, err) from None
+            applied += 1
+            new_rv = str(result.get("metadata", {}).get("resourceVersion"))
+            outcome = CREATED if old_rv is None else UNCHANGED if old_rv == new_rv else CONFIGURED
+            counts[outcome] += 1
+            self.applied[obj.key] = result
+            self.on_event(ObjectApplied(step, obj, outcome))
+        if conflicts:
+            raise ApplyConflicts(step, conflicts, applied)
+        if not crds_waited:
+            self.wait_established(crds, deadline())
+        return StepOutcome(step.name, step.title, counts)
+
+    def resource_for(self, obj: M.ManifestObject, deadline: Callable[[], float]) -> Any:
+        """The API resource of ``obj``; a kind of a CRD applied in this run may take a moment.
+
+        kube-apiserver publishes a new CRD's resources in discovery shortly after
+        the CRD is Established: kubectl users meet this race as "ensure CRDs are
+        installed first". Discovery cannot be watched, so this retries with a
+        capped backoff until the wait deadline.
+        """
+        resource = self.cluster.resource(obj.api_version, obj.kind)
+        defined = {d for o in self.applied.values() if (d := _defines(o))}
+        attempt = 0
+        while resource is None and (obj.group, obj.kind) in defined:
+            if time.monotonic() >= deadline():
+                break
+            time.sleep(min(2.0, 0.05 * 2**attempt, max(0.0, deadline() - time.monotonic())))
+            attempt += 1
+            resource = self.cluster.resource(obj.api_version, obj.kind)
+        if resource is None:
+            return self.cluster.require(obj.api_version, obj.kind, obj.source)
+        return resource
+
+    def wait_established(self, crds: Sequence[M.ManifestObject], deadline: float) -> None:
+        """Until every CRD is Established (most are, in the apply's answer already)."""
+        pending = [c for c in crds if not _is_true(self.applied.get(c.key), "Established")]
+        if not pending:
+            return
+        resource = self.cluster.require(M.CRD_API_VERSION, M.CRD_KIND, "the CRDs")
+        self.on_event(CrdsWaiting(tuple(c.name for c in pending)))
+        for crd in pending:
+            ok, state = self.cluster.watch_until(
+                resource,
+                None,
+                _established(crd.name),
+                deadline=deadline,
+                field_selector=f"metadata.name={crd.name}",
+            )
+            if not ok:
+                obj = state.get(crd.name)
+                why = _condition_text(obj, "Established") if obj else "it does not exist"
+                raise WaitTimeout(
+                    f"timed out waiting for CRD {crd.name} to be Established: {why}",
+                    f"look at it with `kubectl get crd {crd.name} -o yaml`; "
+                    "wait longer with --wait-timeout",
+                )
+
+
+def _defines(obj: Obj) -> tuple[str, str] | None:
+    """(group, kind) a CRD object defines; None for other objects."""
+    if obj.get("kind") != M.CRD_KIND:
+        return None
+    spec = obj.get("spec") or {}
+    return str(spec.get("group") or ""), str((spec.get("names") or {}).get("kind") or "")
+
+
+def _established(name: str) -> Callable[[dict[str, Obj]], bool]:
+    return lambda state: _is_true(state.get(name), "Established")
+
+
+def _gone(name: str) -> Callable[[dict[str, Obj]], bool]:
+    return lambda state: name not in state
+
+
+def _condition_text(obj: Obj | None, ctype: str) -> str:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == ctype:
+            text = f"{ctype}={c.get('status')}"
+            detail = ": ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
+            return f"{text} ({detail})" if detail else text
+    return f"no {ctype} condition yet"
+
+
+def _apply_error(obj: M.ManifestObject, err: ApiError) -> KnwalkError:
+    hint = err.hint or "fix the manifest, or report it if it is a release file"
+    if "being terminated" in err.message:
+        hint = "an uninstall is still deleting that namespace; wait for it and run again"
+    return KnwalkError(f"applying {obj.ref} ({obj.source}) failed: {err.message}", hint)
+
+
+def check_kinds(cluster: Cluster, plan: M.Plan) -> None:
+    """Before changing anything: every kind not defined by the plan's own CRDs must be served."""
+    defined = {d for o in plan.objects if (d := o.defines())}
+    missing: dict[tuple[str, str], str] = {}
+    for obj in plan.objects:
+        if (obj.group, obj.kind) in defined or (obj.api_version, obj.kind) in missing:
+            continue
+        if cluster.resource(obj.api_version, obj.kind) is None:
+            missing[(obj.api_version, obj.kind)] = obj.source
+    if missing:
+        shown = ", ".join(f"{k} ({v}, in {src})" for (v, k), src in missing.items())
+        hint = "is the cluster's Kubernetes version too old for this release?"
+        if cluster.is_sandbox:
+            hint = (
+                "the sandbox does not serve every kind of a real release yet; "
+                "use a real cluster, or manifests without these kinds"
+            )
+        raise KnwalkError(
+            f"the cluster (context {cluster.context}) does not serve {shown}; nothing was changed",
+            hint,
+        )
+
+
+def deployment_row(obj: Obj) -> DeploymentRow:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    desired = spec.get("replicas")
+    desired = int(desired) if isinstance(desired, int) else 1
+    ready = int(status.get("readyReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    observed = int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+    available = _is_true(obj, "Available")
+    ok = observed and (desired == 0 or (available and ready >= desired and updated >= desired))
+    reason = ""
+    if not ok:
+        if not observed:
+            reason = "rollout not observed yet"
+        else:
+            for ctype in ("Progressing", "Available", "ReplicaFailure"):
+                for c in status.get("conditions") or []:
+                    if c.get("type") == ctype and c.get("status") != "True" and c.get("reason"):
+                        reason = f"{c.get('reason')}: {c.get('message') or ''}".rstrip(": ")
+                        break
+                if reason:
+                    break
+            if not reason:
+                reason = f"{updated} updated, {ready} ready of {desired}"
+    return DeploymentRow(
+        str(meta.get("namespace") or ""), str(meta.get("name")), ready, desired, ok, reason
+    )
+
+
+def pod_reasons(cluster: Cluster, deployment: Obj, limit: int = 3) -> list[str]:
+    """``pod NAME: ImagePullBackOff`` for the Deployment's pods (empty when pods are not served)."""
+    pods = cluster.resource("v1", "Pod")
+    labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    if pods is None or not labels:
+        return []
+    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    try:
+        items, _ = cluster.list(pods, deployment["metadata"]["namespace"], label_selector=selector)
+    except KnwalkError:
+        return []
+    out: list[str] = []
+    for pod in items[:limit]:
+        status = pod.get("status") or {}
+        why = ""
+        for cs in (status.get("initContainerStatuses") or []) + (
+            status.get("containerStatuses") or []
+        ):
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason"):
+                why = str(waiting["reason"])
+                break
+        if not why:
+            for c in status.get("conditions") or []:
+                if c.get("type") == "PodScheduled" and c.get("status") == "False":
+                    why = str(c.get("reason") or "not scheduled")
+        out.append(f"pod {pod['metadata']['name']}: {why or status.get('phase') or 'Pending'}")
+    return out
+
+
+def _gateway_address(svc: Obj | None) -> str | None:
+    for entry in ((svc or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []:
+        value = entry.get("ip") or entry.get("hostname")
+        if value:
+            return str(value)
+    return None
+
+
+def wait_deployments(
+    cluster: Cluster, namespaces: Sequence[str], deadline: float, on_event: OnEvent = _ignore
+) -> list[DeploymentRow]:
+    """Watch the Deployments of ``namespaces`` until every one is Available; raise at the deadline."""
+    resource = cluster.require("apps/v1", "Deployment", "the wait for Deployments")
+    states: dict[str, dict[str, Obj]] = {}
+    for ns in namespaces:
+        states[ns] = {i["metadata"]["name"]: i for i in cluster.list(resource, ns)[0]}
+
+    def rows() -> list[DeploymentRow]:
+        return [deployment_row(o) for ns in namespaces for _, o in sorted(states[ns].items())]
+
+    on_event(DeploymentsUpdate(tuple(rows())))
+    for ns in namespaces:
+
+        def changed(state: dict[str, Obj], ns: str = ns) -> None:
+            states[ns] = state
+            on_event(DeploymentsUpdate(tuple(rows())))
+
+        ok, state = cluster.watch_until(
+            resource,
+            ns,
+            lambda s: all(deployment_row(o).ok for o in s.values()),
+            deadline=deadline,
+            on_change=changed,
+        )
+        states[ns] = state
+        if not ok:
+            break
+    final = rows()
+    late = [r for r in final if not r.ok]
+    if late:
+        parts = []
+        for row in late:
+            text = f"{row.namespace}/{row.name} ({row.ready_text} ready; {row.reason})"
+            pods = pod_reasons(cluster, states[row.namespace][row.name])
+            if pods:
+                text += " [" + "; ".join(pods) + "]"
+            parts.append(text)
+        first = late[0]
+        raise WaitTimeout(
+            f"timed out waiting for {len(late)} Deployment(s) to be Available: " + ", ".join(parts),
+            f"look at them with `kubectl -n {first.namespace} describe deployment {first.name}`; "
+            "wait longer with --wait-timeout",
+            last=final,
+        )
+    return final
+
+
+def wait_gateway(
+    cluster: Cluster, namespace: str, name: str, deadline: float, on_event: OnEvent = _ignore
+) -> str:
+    """Watch the gateway Service until it has an external address (ip or hostname)."""
+    resource = cluster.require("v1", "Service", "the wait for the gateway")
+
+    def changed(state: dict[str, Obj]) -> None:
+        svc = state.get(name)
+        on_event(GatewayUpdate(namespace, name, svc is not None, _gateway_address(svc)))
+
+    ok, state = cluster.watch_until(
+        resource,
+        namespace,
+        lambda s: _gateway_address(s.get(name)) is not None,
+        deadline=deadline,
+        field_selector=f"metadata.name={name}",
+        on_change=changed,
+    )
+    svc = state.get(name)
+    if not ok:
+        if svc is None:
+            why = "it does not exist"
+        else:
+            kind = (svc.get("spec") or {}).get("type") or "ClusterIP"
+            why = (
+                "its LoadBalancer has no address yet"
+                if kind == "LoadBalancer"
+                else f"it is of type {kind}, not LoadBalancer"
+            )
+        raise WaitTimeout(
+            f"timed out waiting for the gateway Service {namespace}/{name} to get an external "
+            f"address: {why}",
+            f"look at it with `kubectl -n {namespace} describe service {name}` (a cloud load "
+            "balancer can take minutes); wait longer with --wait-timeout",
+            last=svc,
+        )
+    address = _gateway_address(svc)
+    assert address is not None
+    return address
+
+
+def gateway_url(svc: Obj | None, address: str) -> str:
+    from kn_walk.ingress import _port, _url
+
+    return _url(address, _port(svc or {}))
+
+
+def install(
+    cluster: Cluster,
+    plan: M.Plan,
+    *,
+    force_conflicts: bool = False,
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+    on_event: OnEvent = _ignore,
+) -> InstallResult:
+    """Apply ``plan`` in order, wait for it to be ready, set the domain; see the module docstring."""
+    check_kinds(cluster, plan)
+    result = InstallResult(plan, cluster.context)
+    applier = _Applier(cluster, force_conflicts, on_event)
+    wait_deadline: list[float] = []
+
+    def deadline() -> float:
+        """One budget for all waits, started by the first one."""
+        if not wait_deadline:
+            wait_deadline.append(time.monotonic() + wait_timeout)
+        return wait_deadline[0]
+
+    before = [s for s in plan.steps if not s.after_waits]
+    after = [s for s in plan.steps if s.after_waits]
+    total = len(plan.steps)
+    for number, step in enumerate(before, 1):
+        on_event(StepStarted(step, number, total))
+        started = time.monotonic()
+        outcome = applier.run(step, deadline)
+        result.steps.append(outcome)
+        on_event(StepDone(step, outcome.counts, time.monotonic() - started))
+    result.deployments = wait_deployments(cluster, plan.wait_namespaces, deadline(), on_event)
+    gw_ns, gw_name = plan.gateway
+    address = wait_gateway(cluster, gw_ns, gw_name, deadline(), on_event)
+    result.gateway_address = address
+    result.gateway_url = gateway_url(cluster.get_kind("v1", "Service", gw_name, gw_ns), address)
+    if plan.domain == M.SSLIP:
+        result.domain = M.sslip_domain(address)
+    elif plan.domain != M.NO_DOMAIN:
+        result.domain = plan.domain
+    for number, step in enumerate(after, len(before) + 1):
+        if step.name == "domain" and result.domain:
+            step = M.domain_step(result.domain)
+        on_event(StepStarted(step, number, total))
+        started = time.monotonic()
+        outcome = applier.run(step, deadline)
+        result.steps.append(outcome)
+        on_event(StepDone(step, outcome.counts, time.monotonic() - started))
+    return result
+
+
+# --------------------------------------------------------------------------- what is installed
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What the cluster says is installed (from labels and config-network)."""
+
+    serving_version: str | None
+    ingress: str | None
+    ingress_class: str | None
+
+
+def installed(cluster: Cluster) -> Installed:
+    ns = cluster.get_kind("v1", "Namespace", M.SERVING_NAMESPACE)
+    version = (((ns or {}).get("metadata") or {}).get("labels") or {}).get(M.VERSION_LABEL)
+    cm = cluster.get_kind("v1", "ConfigMap", "config-network", M.SERVING_NAMESPACE)
+    data = (cm or {}).get("data") or {}
+    klass = data.get("ingress-class") or data.get("ingress.class")
+    ingress = None
+    if klass:
+        ingress = next((k for k in M.INGRESSES if k in str(klass)), None)
+    elif ns is not None:
+        ingress = "istio"  # Knative's default class
+    return Installed(str(version) if version else None, ingress, str(klass) if klass else None)
+
+
+# --------------------------------------------------------------------------- uninstall
+
+
+@dataclass
+class UninstallPlan:
+    plan: M.Plan
+    #: objects to delete, in order (namespaced ones whose namespace goes too are left out)
+    delete: list[M.ManifestObject] = field(default_factory=list)
+    #: namespaced objects deleted together with their namespace
+    with_namespace: list[M.ManifestObject] = field(default_factory=list)
+    #: objects of the release that exist but knwalk did not apply (kept)
+    kept: list[M.ManifestObject] = field(default_factory=list)
+    #: namespaces of the release kept because user Knative Services live there
+    kept_namespaces: list[str] = field(default_factory=list)
+    #: user Knative Services that disappear with the serving.knative.dev CRDs
+    user_services: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.delete
+
+    def document(self) -> Obj:
+        return {
+            "delete": [o.as_row() for o in self.delete],
+            "deletedWithTheirNamespace": len(self.with_namespace),
+            "kept": [o.as_row() for o in self.kept],
+            "keptNamespaces": self.kept_namespaces,
+            "userServicesDeletedWithTheCRDs": [
+                {"namespace": ns, "name": name} for ns, name in self.user_services
+            ],
+        }
+
+
+def _managed_by(obj: Obj, managers: Sequence[str]) -> bool:
+    return any(
+        e.get("manager") in managers for e in (obj.get("metadata") or {}).get("managedFields") or []
+    )
+
+
+def plan_uninstall(cluster: Cluster, plan: M.Plan) -> UninstallPlan:
+    """Which objects of ``plan`` exist and were applied by knwalk, in deletion order."""
+    out = UninstallPlan(plan)
+    objects = [
+        o for s in reversed(plan.steps) if s.manager == M.FIELD_MANAGER for o in reversed(s.objects)
+    ]
+    existing: dict[tuple[str, str, str, str], Obj] = {}
+    listed: dict[tuple[str, str, str], dict[str, Obj]] = {}
+    for obj in objects:
+        resource = cluster.resource(obj.api_version, obj.kind)
+        if resource is None:
+            continue  # its CRD is gone already
+        namespace = (obj.namespace or cluster.kube.namespace) if resource.namespaced else None
+        key = (obj.api_version, obj.kind, namespace or "")
+        if key not in listed:
+            items, _ = cluster.list(resource, namespace)
+            listed[key] = {i["metadata"]["name"]: i for i in items}
+        found = listed[key].get(obj.name)
+        if found is not None:
+            existing[obj.key] = found
+    services = cluster.resource("serving.knative.dev/v1", "Service")
+    user: list[tuple[str, str]] = []
+    if services is not None:
+        items, _ = cluster.list(services, None)
+        user = sorted(
+            (str(i["metadata"].get("namespace")), str(i["metadata"]["name"])) for i in items
+        )
+    user_namespaces = {ns for ns, _ in user}
+    managers = (M.FIELD_MANAGER,)
+    doomed_namespaces: set[str] = set()
+    for obj in objects:
+        found = existing.get(obj.key)
+        if found is None or obj.kind != "Namespace" or obj.group != "":
+            continue
+        if not _managed_by(found, managers):
+            continue
+        if obj.name in user_namespaces:
+            out.kept_namespaces.append(obj.name)
+        else:
+            doomed_namespaces.add(obj.name)
+    for obj in objects:
+        found = existing.get(obj.key)
+        if found is None:
+            continue
+        if not _managed_by(found, managers):
+            out.kept.append(obj)
+        elif obj.namespace and obj.namespace in doomed_namespaces and obj.kind != "Namespace":
+            out.with_namespace.append(obj)
+        elif obj.kind == "Namespace" and obj.name in out.kept_namespaces:
+            continue
+        else:
+            out.delete.append(obj)
+    crd_names = {o.name for o in out.delete if o.is_crd}
+    if "services.serving.knative.dev" in crd_names:
+        out.user_services = user
+    return out
+
+
+@dataclass
+class UninstallResult:
+    deleted: list[M.ManifestObject] = field(default_factory=list)
+    already_gone: list[M.ManifestObject] = field(default_factory=list)
+
+
+def uninstall(
+    cluster: Cluster,
+    uplan: UninstallPlan,
+    *,
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+    on_event: OnEvent = _ignore,
+) -> UninstallResult:
+    """Delete ``uplan.delete`` in order, then wait until the namespaces and CRDs are gone."""
+    result = UninstallResult()
+    for obj in uplan.delete:
+        resource = cluster.resource(obj.api_version, obj.kind)
+        gone = False
+        if resource is not None:
+            namespace = (obj.namespace or cluster.kube.namespace) if resource.namespaced else None
+            gone = cluster.delete(resource, obj.name, namespace)
+        (result.deleted if gone else result.already_gone).append(obj)
+        on_event(ObjectDeleted(obj, gone))
+    deadline = time.monotonic() + wait_timeout
+    slow = [o for o in result.deleted if o.kind == "Namespace" or o.is_crd]
+    if slow:
+        on_event(DeletionWaiting(tuple(o.ref for o in slow)))
+    for obj in slow:
+        resource = cluster.resource(obj.api_version, obj.kind)
+        if resource is None:
+            continue
+        ok, _ = cluster.watch_until(
+            resource,
+            None,
+            _gone(obj.name),
+            deadline=deadline,
+            field_selector=f"metadata.name={obj.name}",
+        )
+        if not ok:
+            raise WaitTimeout(
+                f"timed out waiting for {obj.ref} to be deleted",
+                f"look at its finalizers with `kubectl get {obj.kind.lower()} {obj.name} -o yaml`; "
+                "wait longer with --wait-timeout",
+            )
+    return result
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+OK, FAIL, SKIP = "ok", "fail", "skip"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | fail | skip
+    detail: str
+    hint: str = ""
+
+    def as_dict(self) -> Obj:
+        return {"check": self.name, "status": self.status, "detail": self.detail, "hint": self.hint}
+
+
+@dataclass
+class DoctorReport:
+    context: str | None
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != FAIL for c in self.checks)
+
+    def document(self) -> Obj:
+        return {
+            "context": self.context,
+            "ok": self.ok,
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+
+def _gke_context(paths: Sequence[Path], context: str) -> bool:
+    """A context gcloud wrote (``gke_PROJECT_ZONE_NAME``) or whose user runs the GKE auth plugin."""
+    from kn_walk import kubeconfig
+
+    if context.startswith("gke_"):
+        return True
+    for path in paths:
+        config = kubeconfig.load(path)
+        user_name = None
+        for entry in config.get("contexts") or []:
+            if isinstance(entry, dict) and entry.get("name") == context:
+                user_name = (entry.get("context") or {}).get("user")
+        for entry in config.get("users") or []:
+            if isinstance(entry, dict) and entry.get("name") == user_name:
+                command = str(((entry.get("user") or {}).get("exec") or {}).get("command") or "")
+                if os.path.basename(command) == "gke-gcloud-auth-plugin":
+                    return True
+    return False
+
+
+def doctor(
+    kubeconfig_path: str | os.PathLike[str] | None = None, context: str | None = None
+) -> DoctorReport:
+    """The checklist: each check ok/fail with a hint; later checks are skipped when one fails."""
+    from kn_walk.kube import resolve
+    from kn_walk.sandbox.control import CONTEXT as SANDBOX_CONTEXT
+
+    report = DoctorReport(context)
+    checks = report.checks
+    try:
+        paths, ctx, _ = resolve(kubeconfig_path, context, None)
+    except KnwalkError as err:
+        checks.append(Check("kubeconfig", FAIL, err.message, err.hint))
+        return report
+    report.context = ctx
+    checks.append(Check("kubeconfig", OK, f"context {ctx} ({', '.join(str(p) for p in paths)})"))
+    gke = _gke_context(paths, ctx)
+    if gke:
+        plugin = shutil.which("gke-gcloud-auth-plugin")
+        if plugin:
+            checks.append(Check("gke-gcloud-auth-plugin", OK, f"on PATH ({plugin})"))
+        else:
+            checks.append(
+                Check(
+                    "gke-gcloud-auth-plugin",
+                    FAIL,
+                    "not on PATH: kubectl and knwalk cannot get GKE credentials",
+                    "install it: `gcloud components install gke-gcloud-auth-plugin` "
+                    "(or your package manager's google-cloud-cli-gke-gcloud-auth-plugin)",
+                )
+            )
+    sandbox_ctx = ctx == SANDBOX_CONTEXT
+    try:
+        cluster = connect(kubeconfig_path, ctx)
+    except KnwalkError as err:
+        if sandbox_ctx:
+            checks.append(
+                Check(
+                    "sandbox",
+                    FAIL,
+                    f"not running: {err.message}",
+                    "start it with `knwalk sandbox up`",
+                )
+            )
+        checks.append(Check("cluster reachable", FAIL, err.message, err.hint))
+        for name in ("Kubernetes version", "Knative Serving", "ingress", "gateway", "domain"):
+            checks.append(Check(name, SKIP, "the cluster is not reachable"))
+        return report
+    with cluster:
+        if sandbox_ctx or cluster.is_sandbox:
+            checks.append(Check("sandbox", OK, f"running at {cluster.server}"))
+        checks.append(Check("cluster reachable", OK, f"API server {cluster.server}"))
+        version = cluster.git_version
+        checks.append(
+            Check(
+                "Kubernetes version",
+                OK if version else FAIL,
+                version or "the API server did not say",
+                "" if version else "is it a Kubernetes API server?",
+            )
+        )
+        _doctor_knative(cluster, checks)
+    return report
+
+
+def _doctor_knative(cluster: Cluster, checks: list[Check]) -> None:
+    services = cluster.resource("serving.knative.dev/v1", "Service")
+    ns = cluster.get_kind("v1", "Namespace", M.SERVING_NAMESPACE)
+    if services is None or ns is None:
+        missing = (
+            "the serving.knative.dev/v1 API is not served"
+            if services is None
+            else f"namespace {M.SERVING_NAMESPACE} does not exist"
+        )
+        checks.append(
+            Check(
+                "Knative Serving",
+                FAIL,
+                f"not installed: {missing}",
+                "install it with `knwalk install` (or use the sandbox: `knwalk sandbox up`)",
+            )
+        )
+        for name in ("ingress", "gateway", "domain"):
+            checks.append(Check(name, SKIP, "Knative Serving is not installed"))
+        return
+    version = ((ns.get("metadata") or {}).get("labels") or {}).get(M.VERSION_LABEL) or "unknown"
+    deployments = cluster.resource("apps/v1", "Deployment")
+    rows = (
+        [deployment_row(d) for d in cluster.list(deployments, M.SERVING_NAMESPACE)[0]]
+        if deployments is not None
+        else []
+    )
+    late = [r for r in rows if not r.ok]
+    if late:
+        checks.append(
+            Check(
+                "Knative Serving",
+                FAIL,
+                f"version {version}; not ready: "
+                + ", ".join(f"{r.name} {r.ready_text} ({r.reason})" for r in late),
+                f"look at the pods: `kubectl -n {M.SERVING_NAMESPACE} get pods`; "
+                "`knwalk install` waits for them",
+            )
+        )
+    elif rows:
+        checks.append(
+            Check(
+                "Knative Serving",
+                OK,
+                f"version {version}; {len(rows)} Deployment(s) Available",
+            )
+        )
+    elif cluster.is_sandbox:
+        checks.append(
+            Check("Knative Serving", OK, f"version {version}; built into the sandbox, Ready")
+        )
+    else:
+        checks.append(
+            Check(
+                "Knative Serving",
+                FAIL,
+                f"version {version}; no Deployments in {M.SERVING_NAMESPACE}",
+                "reinstall it with `knwalk install`",
+            )
+        )
+    _doctor_ingress(cluster, checks)
+
+
+def _doctor_ingress(cluster: Cluster, checks: list[Check]) -> None:
+    from kn_walk.ingress import DEFAULT_CLASS, GATEWAYS
+
+    cm = cluster.get_kind("v1", "ConfigMap", "config-network", M.SERVING_NAMESPACE)
+    data = (cm or {}).get("data") or {}
+    klass = str(data.get("ingress-class") or data.get("ingress.class") or DEFAULT_CLASS)
+    match = next((v for k, v in GATEWAYS.items() if k in klass.lower()), None)
+    if match is None:
+        checks.append(
+            Check(
+                "ingress",
+                FAIL,
+                f"ingress class {klass} is not one knwalk knows ({', '.join(GATEWAYS)})",
+                "set one with `knwalk install --ingress istio|kourier`",
+            )
+        )
+        checks.append(Check("gateway", SKIP, "unknown ingress class"))
+    else:
+        checks.append(Check("ingress", OK, f"class {klass}"))
+        gw_ns, gw_name = match
+        svc = cluster.get_kind("v1", "Service", gw_name, gw_ns)
+        address = _gateway_address(svc)
+        if svc is None:
+            checks.append(
+                Check(
+                    "gateway",
+                    FAIL,
+                    f"Service {gw_ns}/{gw_name} does not exist",
+                    "install the networking layer with `knwalk install`",
+                )
+            )
+        elif address is None:
+            checks.append(
+                Check(
+                    "gateway",
+                    FAIL,
+                    f"Service {gw_ns}/{gw_name} has no external address",
+                    f"a cloud load balancer can take minutes: `kubectl -n {gw_ns} get service "
+                    f"{gw_name} -w`; or use `kubectl port-forward` and `knwalk curl --gateway`",
+                )
+            )
+        else:
+            url = gateway_url(svc, address)
+            checks.append(Check("gateway", OK, f"Service {gw_ns}/{gw_name} at {address} ({url})"))
+    domain_cm = cluster.get_kind("v1", "ConfigMap", "config-domain", M.SERVING_NAMESPACE)
+    domains = [k for k in ((domain_cm or {}).get("data") or {}) if not k.startswith("_")]
+    if domains:
+        checks.append(Check("domain", OK, ", ".join(domains)))
+    else:
+        checks.append(
+            Check(
+                "domain",
+                FAIL,
+                "none configured: Routes get svc.cluster.local URLs, not reachable from outside",
+                "set one with `knwalk install --domain example.com` (or --domain sslip.io)",
+            )
+        )
