@@ -115,3 +115,21 @@ def show_body(body: str, limit: int = 40) -> str:
     text = body[:-1] if body.endswith("\n") else body
     shown = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+#: a tree node: its label (may span lines) and its children
+Node = tuple[str, Sequence["Node"]]
+
+
+def nested_tree(label: str, children: Sequence[Node]) -> Any:
+    """A rich Tree of any depth from ``(label, children)`` nodes; no markup interpreted."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    def add(parent: Tree, nodes: Sequence[Node]) -> None:
+        for text, kids in nodes:
+            add(parent.add(Text(text)), kids)
+
+    root = Tree(Text(label))
+    add(root, children)
+    return root

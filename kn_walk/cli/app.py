@@ -12,6 +12,7 @@ from kn_walk import __version__
 from kn_walk.cli.cluster import cluster_app
 from kn_walk.cli.install import register as register_install
 from kn_walk.cli.sandbox import sandbox_app
+from kn_walk.cli.tour import register as register_tour
 from kn_walk.cli.walkthrough import register as register_walkthrough
 from kn_walk.errors import EXIT_FAILURE, KnwalkError
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(cluster_app, name="cluster")
+register_tour(app)
 register_walkthrough(app)
 register_install(app)
 
