@@ -83,12 +83,17 @@ def refs(node: Any) -> list[str]:
 
 def test_index_lists_every_group_version_with_its_hash() -> None:
     index = openapi_v3_index(REG)
-    assert set(index["paths"]) == {
+    expected = {
+        f"apis/{g}/{v}" if g else f"api/{v}" for g, vs in REG.group_versions().items() for v in vs
+    }
+    assert set(index["paths"]) == expected
+    assert {
         "api/v1",
         "apis/apps/v1",
         "apis/apiextensions.k8s.io/v1",
         "apis/serving.knative.dev/v1",
-    }
+        "apis/rbac.authorization.k8s.io/v1",
+    } <= expected
     for key, entry in index["paths"].items():
         url = entry["serverRelativeURL"]
         assert url.startswith(f"/openapi/v3/{key}?hash=")

@@ -502,9 +502,9 @@ JSON = st.recursive(
 @settings(max_examples=500, deadline=None)
 @given(
     objs=st.lists(JSON, max_size=3),
-    which=st.sampled_from(sorted((t.group, t.plural) for t in REG.all())),
+    which=st.sampled_from(sorted((t.group, t.plural, t.version) for t in REG.all())),
 )
-def test_to_table_never_raises(objs: list[Any], which: tuple[str, str]) -> None:
+def test_to_table_never_raises(objs: list[Any], which: tuple[str, str, str]) -> None:
     found = rt(*which)
     table = to_table(found, objs, resource_version="1", include_object="Object")
     json.dumps(table, allow_nan=True)

@@ -217,12 +217,13 @@ def _schemas_for(rts: list[ResourceType]) -> dict[str, Any]:
         elif rt.custom or isinstance(rt.schema, Mapping):
             schemas[definition_name(rt)] = _custom_kind_schema(rt)
             schemas[_list_definition_name(rt)] = _custom_list_schema(rt)
-        else:
+        else:  # a built-in kind the sandbox stores without modelling its fields
             schemas[definition_name(rt)] = {
                 "type": "object",
                 "x-kubernetes-group-version-kind": [_gvk(rt)],
                 "x-kubernetes-preserve-unknown-fields": True,
             }
+            schemas[_list_definition_name(rt)] = _custom_list_schema(rt)
     pending = [*_ALWAYS, *(r for s in schemas.values() for r in _refs_in(s))]
     while pending:
         name = pending.pop()

@@ -2680,5 +2680,12 @@ def schema_for(rt: ResourceType) -> Mapping[str, Any] | None:
         return rt.schema
     name = builtin_definition_name(rt.group, rt.version, rt.kind)
     if name is None:
-        return rt.schema
+        # a built-in kind stored without a model of its fields: any content is accepted
+        return rt.schema or {
+            "type": "object",
+            "x-kubernetes-group-version-kind": [
+                {"group": rt.group, "kind": rt.kind, "version": rt.version}
+            ],
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
     return _builtin_schema(name)
