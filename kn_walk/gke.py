@@ -40,6 +40,7 @@ import atexit
 import contextlib
 import ipaddress
 import os
+import random
 import re
 import shlex
 import shutil
@@ -924,6 +925,11 @@ class GkeApiError(KnwalkError):
         self.status = status
 
 
+class GkeUnreachable(KnwalkError):
+    """No answer from the GKE API (refused, reset, timed out): a request may or may not
+    have reached it."""
+
+
 class OperationFailed(KnwalkError):
     """A GKE Operation finished with an error."""
 
@@ -1031,9 +1037,9 @@ class Gke:
     (UNAVAILABLE) with exponential backoff and jitter (``retry_initial`` doubling up
     to ``retry_maximum`` seconds, for at most ``retry_deadline`` seconds; defaults
     :data:`RETRY_INITIAL` and friends), as gcloud's HTTP layer does;
-    ``on_retry(exc)`` is told about each retry. Creates are retried too: if GKE had
-    accepted an attempt it answered 503 to, the retry gets 409 and the caller can
-    follow the pending operation (:meth:`pending_operation`).
+    ``on_retry(exc)`` is told about each retry. A create is never sent again
+    without checking first (:meth:`create`); ``adopted`` is the operation of an
+    earlier attempt that GKE had accepted after all, if the last create found one.
     """
 
     def __init__(
@@ -1055,8 +1061,9 @@ class Gke:
         self.timeout = timeout
         self.on_retry = on_retry
         self.retries = 0
+        self.adopted: Operation | None = None
 
-    def _retry(self) -> Any:
+    def _retry(self, *, unavailable: bool = True) -> Any:
         from google.api_core import exceptions as gexc
         from google.api_core import retry as gretry
 
@@ -1065,10 +1072,11 @@ class Gke:
             if self.on_retry is not None:
                 self.on_retry(exc)
 
+        retried: tuple[type[Exception], ...] = (gexc.TooManyRequests, gexc.ResourceExhausted)
+        if unavailable:
+            retried += (gexc.ServiceUnavailable,)
         return gretry.Retry(
-            predicate=gretry.if_exception_type(
-                gexc.TooManyRequests, gexc.ResourceExhausted, gexc.ServiceUnavailable
-            ),
+            predicate=gretry.if_exception_type(*retried),
             initial=self.retry_initial,
             maximum=self.retry_maximum,
             multiplier=2.0,
@@ -1076,13 +1084,15 @@ class Gke:
             on_error=note,
         )
 
-    def _call(self, fn: Callable[..., Any], what: str, **kwargs: Any) -> Any:
+    def _call(
+        self, fn: Callable[..., Any], what: str, *, unavailable: bool = True, **kwargs: Any
+    ) -> Any:
         from google.api_core import exceptions as gexc
         from google.auth import exceptions as auth_exc
         from requests import exceptions as req_exc
 
         try:
-            return fn(retry=self._retry(), timeout=self.timeout, **kwargs)
+            return fn(retry=self._retry(unavailable=unavailable), timeout=self.timeout, **kwargs)
         except gexc.RetryError as exc:
             cause = exc.cause if exc.cause is not None else exc
             code = getattr(cause, "code", 0) or 0
@@ -1101,7 +1111,7 @@ class Gke:
                 "run `gcloud auth application-default login`, or check GOOGLE_APPLICATION_CREDENTIALS",
             ) from None
         except req_exc.RequestException as exc:
-            raise KnwalkError(
+            raise GkeUnreachable(
                 f"cannot reach the GKE API at {self.endpoint.display}: {type(exc).__name__}",
                 "check the network connection"
                 + (f" and {self.endpoint.source}" if self.endpoint.url else ""),
@@ -1139,12 +1149,50 @@ class Gke:
     # -- clusters and operations
 
     def create(self, spec: ClusterSpec) -> Operation:
-        op: Operation = self._call(
-            self.client.create_cluster,
-            f"create cluster {spec.name} in {spec.parent}",
-            request=create_request(spec),
-        )
-        return op
+        """Create the cluster; never send the create again without checking first.
+
+        429 / RESOURCE_EXHAUSTED means the request was not processed: it is retried
+        with backoff. After a 503 / UNAVAILABLE, or a connection lost on the way,
+        GKE may have accepted it: the cluster's pending operation is looked up, and
+        if it is a create, that is the answer (``adopted`` is set); only when there
+        is none is the create sent again, with backoff, until ``retry_deadline``.
+        """
+        what = f"create cluster {spec.name} in {spec.parent}"
+        self.adopted = None
+        deadline = time.monotonic() + self.retry_deadline
+        delay = self.retry_initial
+        while True:
+            try:
+                op: Operation = self._call(
+                    self.client.create_cluster,
+                    what,
+                    unavailable=False,
+                    request=create_request(spec),
+                )
+                return op
+            except GkeApiError as exc:
+                if exc.code != 503:
+                    raise  # a 409 tells the caller that the cluster exists
+                failure: KnwalkError = exc
+            except GkeUnreachable as exc:
+                failure = exc
+            self.retries += 1
+            if self.on_retry is not None:
+                self.on_retry(failure)
+            # the create may have been accepted: look before sending it again
+            earlier = self.pending_operation(spec.project, spec.location, spec.name)
+            if earlier is not None and operation_kind(earlier) == "CREATE_CLUSTER":
+                self.adopted = earlier
+                return earlier
+            if time.monotonic() + delay > deadline:
+                failure.message += f" (gave up after {self.retries} retries)"
+                failure.hint = (
+                    "GKE is busy or unreachable; wait a minute and try again "
+                    "(`knwalk cluster list` shows whether the cluster is being created)"
+                )
+                raise failure
+            time.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, self.retry_maximum)
 
     def get(self, project: str, location: str, name: str) -> Cluster:
         cluster: Cluster = self._call(

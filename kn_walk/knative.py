@@ -46,7 +46,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -908,16 +908,27 @@ def deploy(
     of the new generation. Stale events (observedGeneration behind) are ignored.
     """
     started = time.monotonic()
+    first: ServiceView | None = None
+    sent = ""  # the action of the last request sent
     for attempt in range(CONFLICT_ATTEMPTS):
         plan = plan_deploy(kube, name, opts, manifest)
+        if attempt == 0:
+            first = plan.current
         if plan.action == "unchanged":
-            assert plan.current is not None
+            current = plan.current
+            assert current is not None
+            if sent and first is not None and current.generation > first.generation:
+                # an attempt of ours did apply (its answer was lost and the retry got 409):
+                # report it as done and wait for it, against the state before it
+                obj, plan = current.raw, replace(plan, action=sent, current=first)
+                break
             if on_plan:
                 on_plan(plan)
-            return DeployResult("unchanged", plan.current, False, None)
+            return DeployResult("unchanged", current, False, None)
         if on_plan and attempt == 0:
             on_plan(plan)
         assert plan.body is not None
+        sent = plan.action
         try:
             if plan.action == "create":
                 obj = kube.create(GROUP, VERSION, SERVICES, plan.body)
@@ -1123,13 +1134,27 @@ def split(
     """Patch ``spec.traffic`` (merge patch + resourceVersion; on 409 re-read and recompute),
     then (``wait``) watch the Route until its ``status.traffic`` shows the new split."""
     started = time.monotonic()
+    first: ServiceView | None = None
+    sent = False
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
         plan = plan_split(kube, name, specs, tags=tags, untags=untags)
+        if attempt == 1:
+            first = plan.service
+        if (
+            plan.patch is None
+            and sent
+            and first is not None
+            and plan.service.generation > first.generation
+        ):
+            # our patch did apply (its answer was lost and the retry got 409)
+            obj = plan.service.raw
+            break
         if on_plan and (attempt == 1 or plan.patch is None):
             on_plan(plan)
         if plan.patch is None:
             traffic_now = _route_traffic(kube, name) or plan.service.traffic
             return SplitResult(plan.service, plan.block, traffic_now, False, attempt)
+        sent = True
         try:
             obj = kube.merge_patch(GROUP, VERSION, SERVICES, name, plan.patch)
         except ApiError as err:

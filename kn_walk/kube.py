@@ -7,16 +7,26 @@ context's namespace, else ``default``) and returns a :class:`Kube`.
 
 Every call goes through :meth:`Kube.call`, which turns API failures into
 :class:`~kn_walk.errors.ApiError` carrying the server's ``Status.message``
-(never a traceback) and network failures into a one-line
-:class:`~kn_walk.errors.KnwalkError`. Idempotent calls (gets, lists, and
-patches that carry a resourceVersion precondition) are retried on 429/5xx and
-dropped connections with capped exponential backoff and jitter, honouring
-``Retry-After``; creates and deletes are not.
+(never a traceback) and network failures into a one-line :class:`Unreachable`.
+Idempotent calls (gets, lists, server-side applies, and patches that carry a
+resourceVersion precondition) are retried on 429/5xx, timeouts and dropped
+connections with capped exponential backoff and jitter, honouring
+``Retry-After``, within an optional deadline. A create or delete that may have
+reached the server (a 5xx answer, a timeout, a connection dropped after the
+request left) is never sent again blindly: :meth:`Kube.create` and
+:meth:`Kube.delete` read the object first and only repeat the request if it
+did not happen; a 429 (not processed) is simply retried.
 
 :meth:`Kube.wait_for` lists one object, then watches it from the list's
 resourceVersion until a predicate holds or a deadline passes; a watch that
-ends or breaks is resumed from the last resourceVersion seen, and a ``410
-Gone`` re-lists. Nothing sleeps to synchronise.
+ends or breaks is resumed from the last resourceVersion seen (with backoff
+when it breaks, and when the server keeps closing it at once), a ``410 Gone``
+re-lists, 429/5xx answers are retried. Every request is bounded by the
+deadline; when it passes, :class:`~kn_walk.errors.WaitTimeout` says what was
+still awaited and the last error seen. Nothing sleeps to synchronise.
+
+:func:`connect` honours ``insecure-skip-tls-verify`` only as kubectl does: a
+boolean, never together with a certificate authority, and it warns each time.
 
 The module imports ``kubernetes`` at import time: import it lazily, from
 inside commands.
@@ -29,6 +39,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -68,6 +79,11 @@ RETRY_AFTER_CAP = 10.0
 #: seconds to connect / to wait for a response on ordinary calls
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
+#: a watch that the server closes sooner than this without an event counts as a failure
+#: (it is resumed after a backoff, not at once, so a server closing every watch is not hammered)
+WATCH_MIN_LIFETIME = 1.0
+#: statuses after which a create or delete may nevertheless have happened
+MAYBE_DONE_STATUSES = frozenset({500, 502, 503, 504})
 
 
 # --------------------------------------------------------------------------- connecting
@@ -122,12 +138,12 @@ def resolve(
     current context, or the named context does not exist.
     """
     paths = kubeconfig.read_paths(kubeconfig_path)
-    if kubeconfig_path is not None and not paths[0].exists():
+    if kubeconfig_path is not None and not _exists(paths[0]):
         raise UsageError(
             f"kubeconfig {paths[0]} does not exist",
             "check the --kubeconfig path, or omit it to use $KUBECONFIG or ~/.kube/config",
         )
-    existing = [p for p in paths if p.exists()]
+    existing = [p for p in paths if _exists(p)]
     if not existing:
         shown = ", ".join(str(p) for p in paths)
         raise KnwalkError(f"no kubeconfig found (looked at {shown})", NO_CONTEXT_HINT)
@@ -153,6 +169,19 @@ def resolve(
     return existing, context, ns
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, but a path the system cannot even look up (too long, ...) is an error."""
+    try:
+        return path.exists()
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        shown = str(path) if len(str(path)) <= 80 else str(path)[:77] + "..."
+        raise UsageError(
+            f"kubeconfig {shown}: {reason}",
+            "check the --kubeconfig path or $KUBECONFIG",
+        ) from None
+
+
 def _check_namespace(namespace: str) -> None:
     import re
 
@@ -163,13 +192,78 @@ def _check_namespace(namespace: str) -> None:
         )
 
 
+def _cluster_entry(paths: list[Path], context: str) -> dict[str, Any]:
+    """The ``cluster`` mapping that ``context`` names (first file wins, as in kubectl)."""
+    cluster_name: object = None
+    for path in paths:
+        for entry in kubeconfig.load(path).get("contexts") or []:
+            if isinstance(entry, dict) and entry.get("name") == context:
+                body = entry.get("context")
+                cluster_name = body.get("cluster") if isinstance(body, dict) else None
+                break
+        if cluster_name is not None:
+            break
+    for path in paths:
+        for entry in kubeconfig.load(path).get("clusters") or []:
+            if isinstance(entry, dict) and entry.get("name") == cluster_name:
+                body = entry.get("cluster")
+                return body if isinstance(body, dict) else {}
+    return {}
+
+
+def tls_warnings(paths: list[Path], context: str) -> list[str]:
+    """Check ``insecure-skip-tls-verify`` of the context's cluster the way kubectl does.
+
+    kubectl refuses a non-boolean value (the Python client would read the string
+    ``"false"`` as *true*) and refuses it together with a certificate authority;
+    a lone ``true`` is honoured, and knwalk warns about it every time.
+    """
+    cluster = _cluster_entry(paths, context)
+    if "insecure-skip-tls-verify" not in cluster:
+        return []
+    value = cluster["insecure-skip-tls-verify"]
+    if not isinstance(value, bool):
+        raise KnwalkError(
+            f"the kubeconfig cluster of context {context!r} has insecure-skip-tls-verify: "
+            f"{value!r}, which is not a boolean",
+            "write insecure-skip-tls-verify: true or false (unquoted), as kubectl requires",
+        )
+    if not value:
+        return []
+    if cluster.get("certificate-authority") or cluster.get("certificate-authority-data"):
+        raise KnwalkError(
+            f"context {context!r}: specifying a root certificates file with the insecure flag "
+            "is not allowed",
+            "remove insecure-skip-tls-verify or the certificate-authority from the kubeconfig "
+            "cluster (kubectl refuses this too)",
+        )
+    return [
+        f"TLS certificate verification is disabled for context {context!r} "
+        "(insecure-skip-tls-verify: true in the kubeconfig); anyone on the network path can "
+        "impersonate the API server and read the credentials sent to it"
+    ]
+
+
+def _stderr_warning(text: str) -> None:
+    # the one message the core writes itself: a security warning must not be lost
+    sys.stderr.write(f"Warning: {text}\n")
+    sys.stderr.flush()
+
+
 def connect(
     kubeconfig_path: str | os.PathLike[str] | None = None,
     context: str | None = None,
     namespace: str | None = None,
+    *,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Kube:
-    """A :class:`Kube` for the given (or kubectl's default) kubeconfig, context and namespace."""
+    """A :class:`Kube` for the given (or kubectl's default) kubeconfig, context and namespace.
+
+    Warnings about the connection (TLS verification disabled by the kubeconfig)
+    go to ``on_warning``, by default to stderr.
+    """
     paths, ctx, ns = resolve(kubeconfig_path, context, namespace)
+    warnings = tls_warnings(paths, ctx)
     try:
         configuration = k8s.Configuration()
         # retries are ours (Kube.call): urllib3's own would multiply them
@@ -192,8 +286,13 @@ def connect(
             "an auth plugin may be missing (for GKE: gke-gcloud-auth-plugin), "
             f"or {NO_CONTEXT_HINT}",
         ) from exc
+    if not warnings:
+        # knwalk itself never turns verification off: only the checked kubeconfig flag may
+        api_client.configuration.verify_ssl = True
     server = str(api_client.configuration.host)
-    return Kube(api_client, Target(tuple(paths), ctx, ns, server))
+    for text in warnings:
+        (on_warning or _stderr_warning)(text)
+    return Kube(api_client, Target(tuple(paths), ctx, ns, server), warnings=tuple(warnings))
 
 
 def _first_line(text: str) -> str:
@@ -202,6 +301,22 @@ def _first_line(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- errors
+
+
+class Unreachable(KnwalkError):
+    """A request got no answer: refused, reset, dropped or timed out.
+
+    ``sent`` is False only when the request certainly never reached the server
+    (no connection was made); otherwise it may have been processed. ``refused``:
+    nobody listens there (or the name does not resolve), so retrying is pointless.
+    """
+
+    def __init__(
+        self, message: str, hint: str = "", *, sent: bool = True, refused: bool = False
+    ) -> None:
+        super().__init__(message, hint)
+        self.sent = sent
+        self.refused = refused
 
 
 def status_of(exc: ApiException) -> tuple[str, str]:
@@ -226,13 +341,16 @@ def _retry_after(exc: ApiException) -> float | None:
     if not value:
         return None
     try:
-        return min(RETRY_AFTER_CAP, max(0.0, float(value)))
+        seconds = float(value)
     except ValueError:
         return None
+    if not math.isfinite(seconds):
+        return None
+    return min(RETRY_AFTER_CAP, max(0.0, seconds))
 
 
 def _refused(exc: BaseException) -> bool:
-    """Nobody listens (or the name does not resolve): retrying will not help."""
+    """Nobody listens (or the name does not resolve): the request never left."""
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
     return isinstance(
@@ -245,20 +363,72 @@ def _refused(exc: BaseException) -> bool:
     )
 
 
-def _backoff(attempt: int) -> float:
-    return float(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.0))
+def _timed_out(exc: BaseException) -> bool:
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    # urllib3's NewConnectionError subclasses ConnectTimeoutError: a refusal is no timeout
+    return not _refused(exc) and isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError))
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """No connection was made, so the request cannot have reached the server."""
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    return _refused(exc) or isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
+
+
+def _backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
+    """Capped exponential backoff with jitter: a random share (50-100%) of base·2^attempt."""
+    return float(min(cap, base * 2**attempt) * random.uniform(0.5, 1.0))
+
+
+def _contains(have: object, want: object) -> bool:
+    """Whether ``have`` holds everything ``want`` says (server-side defaults may add more)."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(
+            k in have and _contains(have[k], v) for k, v in want.items()
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(have, list)
+            and len(have) == len(want)
+            and all(_contains(h, w) for h, w in zip(have, want, strict=True))
+        )
+    return have == want
+
+
+def fulfils(obj: Obj, body: Obj) -> bool:
+    """Whether the stored ``obj`` is what creating ``body`` would have made (defaults aside)."""
+    want = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+    meta = body.get("metadata") or {}
+    want_meta = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
+    return _contains(obj, want) and _contains(obj.get("metadata") or {}, want_meta)
 
 
 # --------------------------------------------------------------------------- the client
 
 
 class Kube:
-    """One API server, context and namespace; the typed clients and error handling around them."""
+    """One API server, context and namespace; the typed clients and error handling around them.
 
-    def __init__(self, api_client: Any, target: Target) -> None:
+    The retry policy is per instance (``max_retries``, ``backoff_base``,
+    ``backoff_cap``, ``read_timeout``, ``connect_timeout``; module constants by
+    default); ``retries`` counts the retries made, and ``on_retry(what, error,
+    delay)`` hears about each one before its pause.
+    """
+
+    def __init__(self, api_client: Any, target: Target, *, warnings: tuple[str, ...] = ()) -> None:
         self.api_client = api_client
         self.target = target
         self.custom = k8s.CustomObjectsApi(api_client)
+        self.warnings = warnings
+        self.max_retries = MAX_RETRIES
+        self.backoff_base = BACKOFF_BASE
+        self.backoff_cap = BACKOFF_CAP
+        self.connect_timeout = CONNECT_TIMEOUT
+        self.read_timeout = READ_TIMEOUT
+        self.retries = 0
+        self.on_retry: Callable[[str, KnwalkError, float], None] | None = None
 
     # context management -------------------------------------------------------
 
@@ -282,7 +452,7 @@ class Kube:
 
     # calls ----------------------------------------------------------------------
 
-    def _api_error(self, exc: ApiException, what: str) -> ApiError:
+    def _api_error(self, exc: ApiException, what: str, attempts: int = 1) -> ApiError:
         message, reason = status_of(exc)
         status = int(exc.status or 0)
         hint = ""
@@ -296,55 +466,149 @@ class Kube:
         elif status == 409:
             hint = "someone else changed it meanwhile; run the command again"
         elif status in RETRY_STATUSES:
-            hint = "the API server is overloaded or failing; try again in a moment"
+            tried = f" (answered {status} to {attempts} attempts)" if attempts > 1 else ""
+            hint = f"the API server is overloaded or failing{tried}; try again in a moment"
         elif status == 422 or status == 400:
             hint = "the API server rejected the request; fix the value it names"
         return ApiError(message, hint, status=status, reason=reason)
 
-    def _unreachable(self, exc: BaseException) -> KnwalkError:
+    def _unreachable(
+        self, exc: BaseException, what: str = "", timeout: float | None = None, attempts: int = 1
+    ) -> Unreachable:
         reason: object = exc
         if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
             reason = exc.reason
         text = _first_line(str(reason))
+        if isinstance(exc, _TransportError):
+            text = " ".join(str(exc).split())
+        tried = f" ({attempts} attempts)" if attempts > 1 else ""
+        if "WRONG_VERSION_NUMBER" in text:
+            return Unreachable(
+                f"the server at {self.target.server} does not speak TLS: {text}",
+                f"check the server URL of context {self.context!r} (https:// and the port)",
+                sent=False,
+                refused=True,
+            )
         if "CERTIFICATE_VERIFY_FAILED" in text:
-            return KnwalkError(
+            return Unreachable(
                 f"the API server at {self.target.server} presented a certificate that "
                 f"does not verify: {text}",
                 f"check the certificate-authority of context {self.context!r}",
+                sent=False,
+                refused=True,
             )
-        return KnwalkError(
+        if _timed_out(exc):
+            limit = f" within {timeout:g}s" if timeout is not None else ""
+            return Unreachable(
+                f"the Kubernetes API at {self.target.server} (context {self.context}) did not "
+                f"answer {what or 'a request'}{limit}{tried}",
+                "the cluster may be overloaded; try again, or wait longer with --wait-timeout",
+                sent=not _not_sent(exc),
+            )
+        return Unreachable(
             f"cannot reach the Kubernetes API at {self.target.server} "
-            f"(context {self.context}): {text}",
+            f"(context {self.context}): {text}{tried}",
             "is the cluster running? for the sandbox run `knwalk sandbox up`",
+            sent=not _not_sent(exc),
+            refused=_refused(exc),
         )
 
-    def call(
-        self, what: str, fn: Callable[..., Any], *args: Any, retry: bool = False, **kwargs: Any
-    ) -> Any:
-        """Call ``fn``; API errors become :class:`ApiError`, network errors :class:`KnwalkError`.
+    def _pause(
+        self,
+        what: str,
+        error: KnwalkError,
+        attempt: int,
+        deadline: float | None,
+        retry_after: float | None = None,
+    ) -> bool:
+        """Sleep before retry number ``attempt + 1``; False when the retries or time are used up."""
+        if attempt >= self.max_retries:
+            return False
+        delay = (
+            retry_after
+            if retry_after is not None
+            else _backoff(attempt, self.backoff_base, self.backoff_cap)
+        )
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            return False
+        self.retries += 1
+        if self.on_retry is not None:
+            self.on_retry(what, error, delay)
+        time.sleep(delay)
+        return True
 
-        ``retry`` is for idempotent calls only: 429/5xx answers and dropped
-        connections are tried again (capped exponential backoff with jitter,
-        ``Retry-After`` honoured), at most :data:`MAX_RETRIES` times.
+    def _timeouts(self, deadline: float | None) -> tuple[float, float]:
+        read = self.read_timeout
+        if deadline is not None:
+            read = max(0.05, min(read, deadline - time.monotonic()))
+        return min(self.connect_timeout, read), read
+
+    def _once(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One attempt: the result, or :class:`ApiError` / :class:`Unreachable` (with the cause)."""
+        deadline = kwargs.pop("_deadline", None)
+        if "_request_timeout" not in kwargs:
+            kwargs["_request_timeout"] = self._timeouts(deadline)
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as exc:
+            if not exc.status:
+                # the client reports TLS failures as an ApiException without a status
+                raise self._unreachable(_TransportError(str(exc.reason)), what) from exc
+            raise self._api_error(exc, what) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            timeout = kwargs["_request_timeout"]
+            read = timeout[1] if isinstance(timeout, tuple) else timeout
+            raise self._unreachable(exc, what, read) from exc
+
+    def call(
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        retry: bool = False,
+        deadline: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Call ``fn``; API errors become :class:`ApiError`, network errors :class:`Unreachable`.
+
+        ``retry`` is for idempotent calls only: 429/5xx answers, timeouts and
+        dropped connections are tried again (capped exponential backoff with
+        jitter, ``Retry-After`` honoured), at most ``max_retries`` times.
+        ``deadline`` (a :func:`time.monotonic` value) bounds every attempt's read
+        timeout and the pauses between them.
         """
-        kwargs.setdefault("_request_timeout", (CONNECT_TIMEOUT, READ_TIMEOUT))
         attempt = 0
         while True:
             try:
-                return fn(*args, **kwargs)
-            except ApiException as exc:
-                if retry and exc.status in RETRY_STATUSES and attempt < MAX_RETRIES:
-                    after = _retry_after(exc)
-                    time.sleep(after if after is not None else _backoff(attempt))
+                return self._once(what, fn, *args, _deadline=deadline, **kwargs)
+            except ApiError as err:
+                cause = err.__cause__
+                if (
+                    retry
+                    and err.status in RETRY_STATUSES
+                    and isinstance(cause, ApiException)
+                    and self._pause(what, err, attempt, deadline, _retry_after(cause))
+                ):
                     attempt += 1
                     continue
-                raise self._api_error(exc, what) from None
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                if retry and attempt < MAX_RETRIES and not _refused(exc):
-                    time.sleep(_backoff(attempt))
+                if attempt and err.status in RETRY_STATUSES and isinstance(cause, ApiException):
+                    raise self._api_error(cause, what, attempt + 1) from None
+                raise err.with_traceback(None) from None
+            except Unreachable as err:
+                cause = err.__cause__
+                if (
+                    retry
+                    and not err.refused
+                    and cause is not None
+                    and self._pause(what, err, attempt, deadline)
+                ):
                     attempt += 1
                     continue
-                raise self._unreachable(exc) from None
+                if attempt and cause is not None:
+                    timeout = kwargs.get("_request_timeout")
+                    read = timeout[1] if isinstance(timeout, tuple) else None
+                    raise self._unreachable(cause, what, read, attempt + 1) from None
+                raise err.with_traceback(None) from None
 
     def _ns(self, namespace: str | None) -> str:
         return namespace or self.namespace
@@ -352,7 +616,14 @@ class Kube:
     # custom objects ---------------------------------------------------------------
 
     def get(
-        self, group: str, version: str, plural: str, name: str, namespace: str | None = None
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Obj | None:
         """The object, or None when the API says 404."""
         try:
@@ -365,6 +636,7 @@ class Kube:
                 plural,
                 name,
                 retry=True,
+                deadline=deadline,
             )
         except ApiError as err:
             if err.not_found:
@@ -381,6 +653,7 @@ class Kube:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        deadline: float | None = None,
     ) -> tuple[list[Obj], str]:
         """(items, resourceVersion) of a list; namespace :data:`ALL_NAMESPACES` lists them all."""
         kwargs: dict[str, Any] = {}
@@ -397,6 +670,7 @@ class Kube:
                 version,
                 plural,
                 retry=True,
+                deadline=deadline,
                 **kwargs,
             )
         else:
@@ -408,6 +682,7 @@ class Kube:
                 ns,
                 plural,
                 retry=True,
+                deadline=deadline,
                 **kwargs,
             )
         items = [dict(i) for i in result.get("items") or []]
@@ -416,17 +691,65 @@ class Kube:
     def create(
         self, group: str, version: str, plural: str, body: Obj, namespace: str | None = None
     ) -> Obj:
-        obj = self.call(
-            f"create {plural}",
-            self.custom.create_namespaced_custom_object,
-            group,
-            version,
-            self._ns(namespace),
-            plural,
-            body,
-            field_manager=FIELD_MANAGER,
-        )
-        return dict(obj)
+        """Create ``body``; never sent twice without first checking that it did not happen.
+
+        A 429 was not processed and is retried. After a 5xx, a timeout or a
+        connection dropped once the request had left, the object is read: if it
+        now exists and :func:`fulfils` the body, the earlier attempt worked and
+        it is returned; if it exists otherwise, that is a 409 AlreadyExists;
+        only if it is absent is the create sent again.
+        """
+        ns = self._ns(namespace)
+        what = f"create {plural}"
+        name = (body.get("metadata") or {}).get("name")
+        attempt = 0
+        while True:
+            try:
+                obj = self._once(
+                    what,
+                    self.custom.create_namespaced_custom_object,
+                    group,
+                    version,
+                    ns,
+                    plural,
+                    body,
+                    field_manager=FIELD_MANAGER,
+                )
+                return dict(obj)
+            except ApiError as err:
+                cause = err.__cause__
+                if err.status == 429 and isinstance(cause, ApiException):
+                    if self._pause(what, err, attempt, None, _retry_after(cause)):
+                        attempt += 1
+                        continue
+                    raise self._api_error(cause, what, attempt + 1) from None
+                if err.status == 409 and attempt and isinstance(name, str) and name:
+                    # our earlier attempt may be the one that exists now
+                    existing = self.get(group, version, plural, name, ns)
+                    if existing is not None and fulfils(existing, body):
+                        return existing
+                    raise err.with_traceback(None) from None
+                if err.status not in MAYBE_DONE_STATUSES or not name:
+                    raise err.with_traceback(None) from None
+                failure: KnwalkError = err
+            except Unreachable as err:
+                if not err.sent or not name:
+                    raise err.with_traceback(None) from None
+                failure = err
+            # the create may have happened: check before sending it again
+            existing = self.get(group, version, plural, name, ns)
+            if existing is not None:
+                if fulfils(existing, body):
+                    return existing
+                raise ApiError(
+                    f'{plural}.{group} "{name}" already exists',
+                    "someone else created it meanwhile; look at it, then run the command again",
+                    status=409,
+                    reason="AlreadyExists",
+                )
+            if not self._pause(what, failure, attempt, None):
+                raise failure.with_traceback(None) from None
+            attempt += 1
 
     def merge_patch(
         self,
@@ -440,7 +763,8 @@ class Kube:
         """A JSON merge patch (never strategic merge: this is a custom resource).
 
         A patch carrying ``metadata.resourceVersion`` is a precondition the
-        server checks (409 if the object moved on), so it is safe to retry.
+        server checks (409 if the object moved on), so it is safe to retry: if
+        an earlier attempt did apply, the retry gets 409 and the caller re-reads.
         """
         guarded = bool((patch.get("metadata") or {}).get("resourceVersion"))
         obj = self.call(
@@ -500,17 +824,50 @@ class Kube:
         *,
         propagation: str = "Background",
     ) -> Obj:
-        obj = self.call(
-            f"delete {plural}",
-            self.custom.delete_namespaced_custom_object,
-            group,
-            version,
-            self._ns(namespace),
-            plural,
-            name,
-            propagation_policy=propagation,
-        )
-        return dict(obj) if isinstance(obj, dict) else {}
+        """Delete; after a 5xx, timeout or dropped connection, check before deleting again.
+
+        A 404 on a repeated attempt means the earlier one worked ({} is returned).
+        """
+        ns = self._ns(namespace)
+        what = f"delete {plural}"
+        attempt = 0
+        while True:
+            try:
+                obj = self._once(
+                    what,
+                    self.custom.delete_namespaced_custom_object,
+                    group,
+                    version,
+                    ns,
+                    plural,
+                    name,
+                    propagation_policy=propagation,
+                )
+                return dict(obj) if isinstance(obj, dict) else {}
+            except ApiError as err:
+                cause = err.__cause__
+                if err.status == 404 and attempt:
+                    return {}
+                if err.status == 429 and isinstance(cause, ApiException):
+                    if self._pause(what, err, attempt, None, _retry_after(cause)):
+                        attempt += 1
+                        continue
+                    raise self._api_error(cause, what, attempt + 1) from None
+                if err.status not in MAYBE_DONE_STATUSES:
+                    raise err.with_traceback(None) from None
+                failure: KnwalkError = err
+            except Unreachable as err:
+                if not err.sent:
+                    raise err.with_traceback(None) from None
+                failure = err
+            existing = self.get(group, version, plural, name, ns)
+            if existing is None:
+                return {}
+            if (existing.get("metadata") or {}).get("deletionTimestamp"):
+                return existing
+            if not self._pause(what, failure, attempt, None):
+                raise failure.with_traceback(None) from None
+            attempt += 1
 
     def has_group_version(self, group: str, version: str) -> bool:
         """Whether the API serves ``/apis/{group}/{version}`` (a CRD group is installed)."""
@@ -574,33 +931,56 @@ class Kube:
     ) -> Obj | None:
         """Watch one object until ``until(obj)`` holds (``obj`` is None while it does not exist).
 
-        ``on_change`` sees every state, starting with the listed one. After
-        ``timeout`` seconds raises :class:`WaitTimeout` whose message is
-        ``describe(last)`` (default: "still waiting for PLURAL/NAME").
+        ``on_change`` sees every state, starting with the listed one, each once.
+        After ``timeout`` seconds raises :class:`WaitTimeout` whose message is
+        ``describe(last)`` (default: "PLURAL/NAME is still not there"), plus the
+        last error when the API was failing meanwhile. The first list's errors
+        are raised at once (unless they are worth retrying); later ones
+        (dropped or cut watches, 429/5xx, a server restarting) are retried
+        until the deadline.
         """
         ns = self._ns(namespace)
         deadline = time.monotonic() + timeout
         selector = f"metadata.name={name}"
-        obj, rv = self._list_one(group, version, plural, name, ns)
-        if on_change:
-            on_change(obj)
-        if until(obj):
-            return obj
-        broken = 0
+        obj: Obj | None = None
+        rv = ""
+        listed = False  # whether any list succeeded yet
+        relist = True
+        failures = 0
+        last_error = ""
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() >= deadline:
+                if not listed:
+                    raise WaitTimeout(
+                        f"timed out after {timeout:g}s waiting for {plural}/{name}: {last_error}",
+                        "the API server is slow or failing; try again, or wait longer with "
+                        "--wait-timeout",
+                        last=None,
+                    )
                 text = describe(obj) if describe else f"{plural}/{name} is still not there"
+                if last_error:
+                    text += f" (last error: {last_error})"
                 raise WaitTimeout(
                     f"timed out after {timeout:g}s: {text}",
                     f"look at it with `knwalk status {name}`, or wait longer with --wait-timeout",
                     last=obj,
                 )
+            retry_after: float | None = None
             try:
+                if relist:
+                    obj, rv = self._list_one(group, version, plural, name, ns, deadline)
+                    listed, relist = True, False
+                    if on_change:
+                        on_change(obj)
+                    if until(obj):
+                        return obj
+                opened = time.monotonic()
+                events = 0
                 for event_type, event_obj in self._watch(
-                    group, version, plural, ns, selector, rv, remaining
+                    group, version, plural, ns, selector, rv, deadline
                 ):
-                    broken = 0
+                    events += 1
+                    failures, last_error = 0, ""
                     meta = (event_obj or {}).get("metadata") or {}
                     rv = str(meta.get("resourceVersion") or rv)
                     if event_type == "BOOKMARK":
@@ -612,31 +992,43 @@ class Kube:
                         return obj
                     if time.monotonic() >= deadline:
                         break
-            except _Broken:
-                # the connection dropped: resume from the last resourceVersion after a
-                # short backoff; after a few failures in a row, a re-list tells whether
-                # the server is still there (and raises if it is not)
-                broken += 1
-                if broken <= MAX_RETRIES:
-                    time.sleep(min(_backoff(broken - 1), max(0.0, deadline - time.monotonic())))
-                    continue
-                broken = 0
-                obj, rv = self._list_one(group, version, plural, name, ns)
-                if on_change:
-                    on_change(obj)
-                if until(obj):
-                    return obj
+                if events or time.monotonic() - opened >= WATCH_MIN_LIFETIME:
+                    continue  # a watch that ended normally: resume from rv at once
+                failures += 1  # closed at once, nothing in it: resume, but not in a tight loop
             except _Gone:
-                obj, rv = self._list_one(group, version, plural, name, ns)
-                if on_change:
-                    on_change(obj)
-                if until(obj):
-                    return obj
+                relist = True  # our resourceVersion was compacted: list again, then watch
+                continue
+            except _Broken as broken:
+                failures += 1
+                last_error, retry_after = broken.text, broken.retry_after
+            except (ApiError, Unreachable) as err:
+                # a list that failed. Worth retrying until the deadline: 429/5xx, timeouts,
+                # dropped connections, and (once a list worked) a server that went away
+                transient = (
+                    err.status in RETRY_STATUSES
+                    if isinstance(err, ApiError)
+                    else (not err.refused or listed)
+                )
+                if not transient:
+                    raise
+                failures += 1
+                last_error = err.message
+            if failures > self.max_retries and not relist:
+                # several failures in a row: a fresh list tells where things stand
+                relist, failures = True, 0
+            delay = (
+                retry_after
+                if retry_after is not None
+                else _backoff(max(failures - 1, 0), self.backoff_base, self.backoff_cap)
+            )
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
 
     def _list_one(
-        self, group: str, version: str, plural: str, name: str, ns: str
+        self, group: str, version: str, plural: str, name: str, ns: str, deadline: float
     ) -> tuple[Obj | None, str]:
-        items, rv = self.list(group, version, plural, ns, field_selector=f"metadata.name={name}")
+        items, rv = self.list(
+            group, version, plural, ns, field_selector=f"metadata.name={name}", deadline=deadline
+        )
         return (items[0] if items else None), rv
 
     def _watch(
@@ -647,9 +1039,14 @@ class Kube:
         ns: str,
         selector: str,
         rv: str,
-        remaining: float,
+        deadline: float,
     ) -> Iterator[tuple[str, Obj | None]]:
-        """Events of one watch request; ends when the server closes it or the connection drops."""
+        """Events of one watch request; ends when the server closes it.
+
+        Raises :class:`_Gone` on 410, :class:`_Broken` when the connection
+        fails or the server answers 429/5xx, :class:`ApiError` otherwise.
+        """
+        remaining = max(0.05, deadline - time.monotonic())
         w = k8s_watch.Watch()  # type: ignore[no-untyped-call]
         try:
             stream = w.stream(  # type: ignore[no-untyped-call]
@@ -662,7 +1059,9 @@ class Kube:
                 resource_version=rv,
                 allow_watch_bookmarks=True,
                 timeout_seconds=max(1, math.ceil(remaining)),
-                _request_timeout=(CONNECT_TIMEOUT, remaining + 5.0),
+                # the server ends the watch at timeout_seconds; a little slack for the
+                # last bytes, never more than a second past the caller's deadline
+                _request_timeout=(min(self.connect_timeout, remaining), remaining + 1.0),
             )
             for event in stream:
                 raw = event.get("raw_object")
@@ -670,11 +1069,21 @@ class Kube:
         except ApiException as exc:
             if exc.status == 410:
                 raise _Gone from None
+            if exc.status in RETRY_STATUSES:
+                message, _ = status_of(exc)
+                raise _Broken(f"{exc.status}: {message}", _retry_after(exc)) from None
             raise self._api_error(exc, f"watch {plural}") from None
-        except (urllib3.exceptions.HTTPError, OSError):
-            raise _Broken from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            reason: object = exc
+            if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+                reason = exc.reason
+            raise _Broken(f"watch {plural}: {_first_line(str(reason))}") from None
         finally:
             w.stop()  # type: ignore[no-untyped-call]
+
+
+class _TransportError(OSError):
+    """A transport failure the client reported as a status-less ApiException (TLS errors)."""
 
 
 class _Gone(Exception):
@@ -682,4 +1091,9 @@ class _Gone(Exception):
 
 
 class _Broken(Exception):
-    """The watch connection failed or was cut: resume from the last resourceVersion."""
+    """The watch failed (connection lost, 429/5xx): resume from the last resourceVersion."""
+
+    def __init__(self, text: str, retry_after: float | None = None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.retry_after = retry_after

@@ -153,13 +153,25 @@ def _discard(name: str) -> None:
         os.unlink(name)
 
 
+def private_dirs(directory: Path) -> None:
+    """``mkdir -p`` whose every new directory is 0700, whatever the umask (not just the last)."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            new.mkdir(mode=0o700)
+        os.chmod(new, 0o700)
+
+
 def _write(path: Path, config: Mapping[str, Any]) -> None:
     """Serialise first, then replace the file atomically with a 0600 copy."""
     text = yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False)
     target = Path(os.path.realpath(path))
     parent = target.parent
     try:
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dirs(parent)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:
         raise KnwalkError(

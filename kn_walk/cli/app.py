@@ -68,9 +68,25 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as exc:
+        if _state["debug"] or exc.filename is None:
+            _unexpected(exc)
+        # a path the user gave that the system refuses (too long, a directory, no permission)
+        where = str(exc.filename)
+        where = where if len(where) <= 80 else where[:77] + "..."
+        print(f"Error: {exc.strerror or exc}: {where}", file=sys.stderr)
+        print("Hint: check the path (its length, type and permissions)", file=sys.stderr)
+        sys.exit(EXIT_FAILURE)
     except Exception as exc:  # an unexpected failure: one line, traceback only with --debug
         if _state["debug"]:
             raise
-        print(f"Error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("Hint: run again with --debug for the traceback, and report it", file=sys.stderr)
-        sys.exit(EXIT_FAILURE)
+        _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> None:
+    """An unexpected failure: one line (the traceback only with --debug), exit 1."""
+    if _state["debug"]:
+        raise exc
+    print(f"Error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+    print("Hint: run again with --debug for the traceback, and report it", file=sys.stderr)
+    sys.exit(EXIT_FAILURE)

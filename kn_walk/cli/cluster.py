@@ -455,6 +455,11 @@ def create(
     resume = f"knwalk cluster wait {spec.name} {_flags(spec.project, spec.location)}"
     try:
         op = api.create(spec)
+        if api.adopted is not None:  # checked after a 503: GKE had accepted it after all
+            _say(
+                err,
+                f"Note: GKE had accepted an earlier attempt; following its operation {op.name}.",
+            )
     except gke.GkeApiError as exc:
         if exc.code != 409:
             raise

@@ -85,6 +85,11 @@ async def _auth_and_errors(request: web.Request, handler: Handler) -> web.Stream
         if rule is not None:
             if rule.delay:
                 await asyncio.sleep(rule.delay)
+            if rule.after:
+                try:
+                    await handler(request)  # processed; only the answer is lost
+                except E.StatusError as err:
+                    return status_response(err)
             if rule.drop:
                 if request.transport is not None:
                     request.transport.close()
@@ -107,8 +112,16 @@ async def _auth_and_errors(request: web.Request, handler: Handler) -> web.Stream
                 413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728"
             )
         )
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # aiohttp's own answers (a path no route matches, e.g. one with a newline in it)
+        # are Status objects too, as every error of kube-apiserver is
+        reason = exc.reason.replace(" ", "") or "BadRequest"
+        text = (
+            "the server could not find the requested resource" if exc.status == 404 else exc.reason
+        )
+        return status_response(E.StatusError(exc.status, reason, text))
     except (ConnectionResetError, asyncio.CancelledError):
         raise
     except Exception:
@@ -417,8 +430,13 @@ def _default_manager(user_agent: str) -> str:
 
 
 def _quote(text: str) -> str:
-    """The inside of an RFC 7230 quoted-string, as Warning headers carry it."""
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    """The inside of an RFC 7230 quoted-string, as Warning headers carry it.
+
+    Control characters (a field name from the request may hold any) cannot go in a
+    header at all: they are written as ``\\xHH`` rather than break the response.
+    """
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return "".join(c if " " <= c != "\x7f" else f"\\x{ord(c):02x}" for c in text)
 
 
 def _write_response(obj: Obj, opts: WriteOptions, status: int = 200) -> web.Response:

@@ -142,7 +142,7 @@ def start(
     existing = running(state_dir)
     if existing:
         return existing, False
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    kubeconfig.private_dirs(state_dir)
     os.chmod(state_dir, 0o700)
     with contextlib.suppress(FileNotFoundError):
         (state_dir / STATE_FILE).unlink()
@@ -257,8 +257,52 @@ def _is_sandbox(pid: int) -> bool:
         return True
 
 
+#: what a sandbox keeps in its state dir (and nothing else: reset deletes only such a dir)
+STATE_ENTRIES = frozenset(
+    {
+        STATE_FILE,
+        TOKEN_FILE,
+        STDERR_FILE,
+        CA_FILE,
+        "server.crt",
+        "server.key",
+        "state.db",
+        "state.db-wal",
+        "state.db-shm",
+        "state.db-journal",
+        "sandbox.log",
+        "workloads",
+    }
+)
+
+
+def _foreign_entries(state_dir: Path) -> list[str]:
+    """What in ``state_dir`` a sandbox did not put there (its temporary files aside)."""
+    return sorted(
+        p.name
+        for p in state_dir.iterdir()
+        if p.name not in STATE_ENTRIES and not p.name.startswith(f".{STATE_FILE}.")
+    )
+
+
 def reset(state_dir: Path, kubeconfig_path: Path | None) -> None:
-    """Stop the sandbox, delete its state, and remove the kubeconfig entries that pointed at it."""
+    """Stop the sandbox, delete its state, and remove the kubeconfig entries that pointed at it.
+
+    Refuses (UsageError) a directory holding anything a sandbox does not write:
+    ``--state-dir ~`` must never delete a home directory.
+    """
+    if state_dir.is_dir():
+        foreign = _foreign_entries(state_dir)
+        if foreign:
+            held = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise UsageError(
+                f"{state_dir} does not look like a sandbox state dir (it holds {held}); "
+                "refusing to delete it",
+                "give the --state-dir of a sandbox (knwalk sandbox status shows it), "
+                "or delete the directory yourself",
+            )
+    elif state_dir.exists():
+        raise UsageError(f"{state_dir} is not a directory", "give the --state-dir of a sandbox")
     stop(state_dir)
     if state_dir.exists():
         shutil.rmtree(state_dir)

@@ -12,10 +12,13 @@ every other path; ``DELETE`` clears them). A rule::
      "retryAfter": 1,                   # optional Retry-After seconds (with 429/503)
      "delay": 0.5,                      # optional seconds to wait first (slow responses)
      "drop": true,                      # close the connection without an answer
+     "after": true,                     # with status/drop: handle the request first (the write
+                                        # happens), then fail the answer (lost acknowledgement)
      "cutAfter": 1,                     # watch only: end the stream after N events
      "gone": true}                      # watch only: answer 410 Expired (a compacted resourceVersion)
 
-Only one of status/drop/cutAfter/gone applies; ``delay`` combines with any.
+Only one of status/drop/cutAfter/gone applies; ``delay`` combines with any, ``after``
+with status or drop.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class Rule:
     drop: bool = False
     cut_after: int | None = None
     gone: bool = False
+    after: bool = False
     hits: int = field(default=0, compare=False)
 
     def matches(self, method: str, path: str, is_watch: bool) -> bool:
@@ -102,9 +106,11 @@ def parse_rules(data: Any) -> list[Rule]:
             "drop",
             "cutAfter",
             "gone",
+            "after",
         }
         if unknown:
             raise ValueError(f"fault rule {i}: unknown field(s) {', '.join(sorted(unknown))}")
+        _check_types(i, raw)
         try:
             pattern = re.compile(str(raw.get("path", ".*")))
         except re.error as exc:
@@ -124,6 +130,8 @@ def parse_rules(data: Any) -> list[Rule]:
             raise ValueError(
                 f"fault rule {i}: nothing to do (set status, drop, cutAfter, gone or delay)"
             )
+        if raw.get("after") and not (status or raw.get("drop")):
+            raise ValueError(f"fault rule {i}: after needs status or drop")
         rules.append(
             Rule(
                 path=pattern,
@@ -132,13 +140,37 @@ def parse_rules(data: Any) -> list[Rule]:
                 times=raw.get("times"),
                 status=int(status or 0),
                 retry_after=raw.get("retryAfter"),
-                delay=float(raw.get("delay", 0.0)),
+                delay=float(raw.get("delay") or 0.0),
                 drop=bool(raw.get("drop")),
                 cut_after=raw.get("cutAfter"),
                 gone=bool(raw.get("gone")),
+                after=bool(raw.get("after")),
             )
         )
     return rules
+
+
+def _check_types(i: int, raw: dict[str, Any]) -> None:
+    """Each field of a rule has its type (a string in ``times`` once made every request fail)."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e9
+
+    checks: dict[str, tuple[Any, str]] = {
+        "method": (lambda v: isinstance(v, str) and v.isalpha(), "an HTTP method"),
+        "path": (lambda v: isinstance(v, str), "a string"),
+        "watch": (lambda v: v is None or isinstance(v, bool), "true or false"),
+        "times": (lambda v: v is None or (number(v) and isinstance(v, int)), "a count"),
+        "cutAfter": (lambda v: v is None or (number(v) and isinstance(v, int)), "a count"),
+        "retryAfter": (lambda v: v is None or (number(v) and isinstance(v, int)), "seconds"),
+        "delay": (lambda v: v is None or (number(v) and v <= 3600), "seconds (at most 3600)"),
+        "drop": (lambda v: isinstance(v, bool), "true or false"),
+        "gone": (lambda v: isinstance(v, bool), "true or false"),
+        "after": (lambda v: isinstance(v, bool), "true or false"),
+    }
+    for key, (ok, what) in checks.items():
+        if key in raw and not ok(raw[key]):
+            raise ValueError(f"fault rule {i}: {key} must be {what}")
 
 
 class Faults:

@@ -1383,9 +1383,10 @@ def apply(
     server-side apply upgrade) and that annotation is rewritten.
 
     Raises :class:`ApplyError`: 400 for a configuration in another version
-    or carrying ``metadata.managedFields``; 500 (reason ``""``) when the
-    configuration does not fit the schema ("failed to create typed patch
-    object ...": a missing list key, duplicate keys, an undeclared field).
+    or carrying ``metadata.managedFields``; 400 too (where kube-apiserver says 500
+    with reason ``""``) when the configuration does not fit the schema ("failed
+    to create typed patch object ...": a missing list key, duplicate keys, an
+    undeclared field): hostile input never gets a 5xx from the sandbox.
     """
     schema = _schema(list_keys)
     root = schema.root
@@ -1417,7 +1418,12 @@ def apply(
         detail = (
             errors[0] if len(errors) == 1 else "errors:\n" + "\n".join("  " + e for e in errors)
         )
-        raise ApplyError(f"failed to create typed patch object ({where}): {detail}")
+        # kube-apiserver answers 500 (reason ""): this is the client's error, so 400 here
+        raise ApplyError(
+            f"failed to create typed patch object ({where}): {detail}",
+            code=400,
+            reason="BadRequest",
+        )
 
     live: Obj = _without_managed_fields(_copy(current)) if isinstance(current, dict) else {}
     managed = _decode(_managed_fields_of(current))

@@ -1065,6 +1065,15 @@ class _Pool:
 # ---------------------------------------------------------------------------- gateway
 
 
+def _loopback(address: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
 class Gateway:
     """The HTTP server on the gateway port."""
 
@@ -1076,7 +1085,13 @@ class Gateway:
         *,
         sock: socket.socket | None = None,
     ) -> None:
-        """``sock``, if given, is a listening socket to serve on instead of binding host:port."""
+        """``sock``, if given, is a listening socket to serve on instead of binding host:port.
+
+        Loopback only: any other address (or socket) is refused with ValueError.
+        """
+        address = sock.getsockname()[0] if sock is not None else host
+        if not _loopback(address):
+            raise ValueError(f"the sandbox gateway listens on loopback only, not on {address!r}")
         self.workloads = workloads
         self.host = host
         self.port = port

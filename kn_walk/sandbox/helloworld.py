@@ -291,6 +291,10 @@ OUT_HIGH_WATER = 1 << 20
 
 def serve(port: int, target: str | None, host: str = "127.0.0.1") -> None:
     """Serve until SIGTERM or SIGINT, or until the parent named in the env is gone."""
+    import ipaddress
+
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"a sandbox revision listens on loopback only, not on {host!r}")
     parent_text = os.environ.get("KN_WALK_PARENT_PID", "")
     parent = int(parent_text) if parent_text.isdigit() else None
     state = HelloServer(target)

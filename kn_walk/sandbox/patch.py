@@ -50,8 +50,8 @@ class PatchError(Exception):
     answers with — for a failing JSON patch that is 422 ``Invalid`` with the
     generic "the server rejected our request due to an error in our request"
     (the detail is *not* sent; kubectl prints "The request is invalid: ...").
-    ``reason`` is ``""`` where kube-apiserver answers with a plain error
-    (500, ``StatusReasonUnknown``).
+    Where kube-apiserver answers with a plain error (500, ``StatusReasonUnknown``)
+    the sandbox answers 400 ``BadRequest`` with the same message.
     """
 
     def __init__(
@@ -98,8 +98,12 @@ def _bad_request(message: str) -> PatchError:
 
 
 def _server_error(message: str) -> PatchError:
-    """kube-apiserver returns non-Status errors as 500 with an empty reason."""
-    return PatchError(message, code=500, reason="")
+    """An error kube-apiserver returns as 500 with an empty reason (a non-Status error).
+
+    The sandbox answers 400 BadRequest with the same message instead: the patch is
+    at fault, and hostile input must never get a 5xx.
+    """
+    return PatchError(message, code=400, reason="BadRequest")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -918,7 +922,8 @@ def strategic_merge_patch(target: Any, patch: Any, kind: str) -> dict[str, Any]:
     Errors (source: apiserver ``interpretStrategicMergePatchError``):
     malformed directives → 400 BadRequest; lists of lists → 422 Invalid
     (generic message); anything else (missing merge key, unknown ``$patch``)
-    → 500 with empty reason and the strategicpatch text as message.
+    → kube-apiserver says 500 with an empty reason, the sandbox 400 BadRequest,
+    with the strategicpatch text as message.
     kube-apiserver refuses this patch type for custom resources with 415
     before ever applying it — that check is the caller's.
     """

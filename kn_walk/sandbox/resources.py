@@ -393,6 +393,11 @@ class Resources:
                     ]
                 },
             ) from exc
+        except F.ApplyError as exc:
+            # kube-apiserver answers these with 500; a bad request is what they are
+            raise E.StatusError(
+                exc.code if exc.code < 500 else 400, exc.reason or "BadRequest", exc.message
+            ) from exc
         if old is None:
             merged["metadata"].pop("resourceVersion", None)
             managed = merged["metadata"].get("managedFields")
@@ -600,6 +605,14 @@ class Resources:
             meta = obj["metadata"] = {}
         if not isinstance(meta, dict):
             raise E.bad_request("metadata must be an object")
+        wrong = _meta_type_error(meta)
+        if wrong:
+            prefix = (
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                if via == "body"
+                else ""
+            )
+            raise E.bad_request(prefix + wrong)
         if rt.namespaced:
             body_ns = meta.get("namespace")
             if body_ns and namespace and body_ns != namespace:
@@ -653,7 +666,21 @@ class Resources:
         ctx = WriteContext(op, opts.user, self, opts.subresource)
         for plugin in self.admission:
             if plugin.handles(rt):
-                plugin.admit(rt, obj, old, ctx)
+                try:
+                    plugin.admit(rt, obj, old, ctx)
+                except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+                    # A real webhook first decodes the object into typed structs: an object
+                    # our admission code cannot read (a list where a map belongs, ...) is one
+                    # that decoding refuses. Say which field is of the wrong type.
+                    sch = S.schema_for(rt)
+                    wrong = [c for c in S.validate(sch, obj) if c.reason == S.TYPE_INVALID]
+                    if wrong:
+                        raise E.invalid(
+                            rt, str(obj["metadata"].get("name") or ""), [c.to_dict() for c in wrong]
+                        ) from exc
+                    raise E.bad_request(
+                        f"admission refused the object: it cannot be decoded ({exc})"
+                    ) from exc
 
     def _validate(self, rt: ResourceType, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -710,6 +737,78 @@ class Resources:
             if cached is not None:
                 self._keys[rt] = cached
         return cached
+
+
+#: ObjectMeta's fields and their Go types (what kube-apiserver decodes a body into)
+_META_TYPES: dict[str, str] = {
+    **dict.fromkeys(
+        ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion"), "string"
+    ),
+    **dict.fromkeys(("creationTimestamp", "deletionTimestamp"), "v1.Time"),
+    **dict.fromkeys(("generation", "deletionGracePeriodSeconds"), "int64"),
+    **dict.fromkeys(("labels", "annotations"), "map[string]string"),
+    "finalizers": "[]string",
+    "ownerReferences": "[]v1.OwnerReference",
+    "managedFields": "[]v1.ManagedFieldsEntry",
+}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _meta_type_error(meta: Obj) -> str:
+    """Go's decoding error for an ObjectMeta field of the wrong JSON type, or ""."""
+
+    def fits(value: Any, go: str) -> bool:
+        if value is None:
+            return True  # null decodes to the zero value
+        if go in ("string", "v1.Time"):
+            return isinstance(value, str)
+        if go == "int64":
+            return (
+                isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+            )
+        if go == "map[string]string":
+            return isinstance(value, dict) and all(
+                isinstance(v, str) or v is None for v in value.values()
+            )
+        if go == "[]string":
+            return isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if go.startswith("[]"):
+            return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        return isinstance(value, dict)  # an element of a []v1.X list
+
+    for key, go in _META_TYPES.items():
+        value = meta.get(key)
+        if fits(value, go):
+            continue
+        # the container is right, an element is not
+        items = (
+            list(value.values())
+            if go.startswith("map") and isinstance(value, dict)
+            else value
+            if go.startswith("[]") and isinstance(value, list)
+            else None
+        )
+        if items is not None:
+            element = "string" if go.endswith("string") else go[2:]
+            bad = next(v for v in items if not fits(v, element) or v is None)
+            return (
+                f"json: cannot unmarshal {_json_type(bad)} into Go struct field "
+                f"ObjectMeta.metadata.{key} of type {element}"
+            )
+        return (
+            f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+            f"ObjectMeta.metadata.{key} of type {go}"
+        )
+    return ""
 
 
 def unsupported_patch(rt: ResourceType) -> E.StatusError:

@@ -54,7 +54,9 @@ SEED_MANAGER = "knwalk-sandbox"
 
 
 def ensure_state_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from kn_walk.kubeconfig import private_dirs
+
+    private_dirs(path)  # every directory created on the way is 0700 too
     os.chmod(path, 0o700)
 
 

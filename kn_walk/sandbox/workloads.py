@@ -263,7 +263,7 @@ class Workloads:
 
     async def start(self) -> None:
         """Remove processes a previous sandbox left behind, then start the idle reaper."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.state_dir)
         await self._clean_orphans()
         self._write_pid_file()
         if self._reaper is None:
@@ -544,8 +544,10 @@ class Workloads:
         elif not spec.configuration:
             env["K_SERVICE"] = configuration
         log_path = self.log_path(*rev.key)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as out:
+        private_dirs(log_path.parent)
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "ab") as out:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-S",
@@ -750,8 +752,23 @@ def _pid_alive(pid: int) -> bool:
 
 def write_pid_file(state_dir: Path, children: list[dict[str, object]]) -> None:
     """Record the running processes atomically (``workloads.json`` under ``state_dir``)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(state_dir)
     path = state_dir / PID_FILE
     tmp = path.with_name(f".{PID_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"sandbox": os.getpid(), "children": children}))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps({"sandbox": os.getpid(), "children": children}))
     os.replace(tmp, path)
+
+
+def private_dirs(path: Path) -> None:
+    """``mkdir -p`` whose new directories are 0700 whatever the umask (the logs are private)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700)
+        os.chmod(directory, 0o700)
