@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
+import typer
 from typer.core import TyperCommand
 
 from kn_walk.errors import UsageError
@@ -31,3 +33,35 @@ def check_output(value: str, allowed: tuple[str, ...]) -> str:
             f"-o/--output {value!r} is not supported here", f"use one of: {', '.join(allowed)}"
         )
     return value
+
+
+# Options every command that talks to a cluster takes, as kubectl spells them.
+CLUSTER = "Cluster"
+KubeconfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Kubeconfig file \\[default: $KUBECONFIG, else ~/.kube/config].",
+        rich_help_panel=CLUSTER,
+        show_default=False,
+    ),
+]
+ContextOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        help="Kubeconfig context \\[default: the current one].",
+        rich_help_panel=CLUSTER,
+        show_default=False,
+    ),
+]
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-n",
+        "--namespace",
+        help="Namespace \\[default: the context's, else default].",
+        rich_help_panel=CLUSTER,
+        show_default=False,
+    ),
+]

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperCommand
 
+from kn_walk.cli.common import ContextOpt, KnwalkCommand, KubeconfigOpt
 from kn_walk.errors import KnwalkError, UsageError
 
 if TYPE_CHECKING:
@@ -42,48 +42,15 @@ if TYPE_CHECKING:
     from kn_walk import manifests as M
 
 
-class _Command(TyperCommand):
-    """Usage errors found while parsing (bad number, unknown option...) in knwalk's format."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        try:
-            return list(super().parse_args(ctx, args))
-        except Exception as exc:
-            if getattr(exc, "exit_code", None) == 2 and hasattr(exc, "format_message"):
-                raise UsageError(
-                    str(exc.format_message()), f"see `knwalk {ctx.info_name} --help`"
-                ) from None
-            raise
-
-
 def register(app: typer.Typer) -> None:
     """Add ``install``, ``uninstall`` and ``doctor`` to the root ``knwalk`` app."""
-    app.command("install", cls=_Command)(install)
-    app.command("uninstall", cls=_Command)(uninstall)
-    app.command("doctor", cls=_Command)(doctor)
+    app.command("install", cls=KnwalkCommand)(install)
+    app.command("uninstall", cls=KnwalkCommand)(uninstall)
+    app.command("doctor", cls=KnwalkCommand)(doctor)
 
 
 # --------------------------------------------------------------------------- options
 
-CLUSTER = "Cluster"
-KubeconfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--kubeconfig",
-        help="Kubeconfig file \\[default: $KUBECONFIG, else ~/.kube/config].",
-        rich_help_panel=CLUSTER,
-        show_default=False,
-    ),
-]
-ContextOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--context",
-        help="Kubeconfig context \\[default: the current one].",
-        rich_help_panel=CLUSTER,
-        show_default=False,
-    ),
-]
 ManifestsOpt = Annotated[
     str | None,
     typer.Option(

@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kn_walk.cli.common import KnwalkCommand, check_output
+from kn_walk.cli.common import (
+    ContextOpt,
+    KnwalkCommand,
+    KubeconfigOpt,
+    NamespaceOpt,
+    check_output,
+)
 from kn_walk.errors import UsageError
 
 if TYPE_CHECKING:
@@ -58,35 +64,6 @@ def register(app: typer.Typer) -> None:
 
 # --------------------------------------------------------------------------- shared options
 
-CLUSTER = "Cluster"
-KubeconfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--kubeconfig",
-        help="Kubeconfig file \\[default: $KUBECONFIG, else ~/.kube/config].",
-        rich_help_panel=CLUSTER,
-        show_default=False,
-    ),
-]
-ContextOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--context",
-        help="Kubeconfig context \\[default: the current one].",
-        rich_help_panel=CLUSTER,
-        show_default=False,
-    ),
-]
-NamespaceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "-n",
-        "--namespace",
-        help="Namespace \\[default: the context's, else default].",
-        rich_help_panel=CLUSTER,
-        show_default=False,
-    ),
-]
 NameArg = Annotated[
     str | None,
     typer.Argument(
