@@ -1,4 +1,4 @@
-"""The ``knwalk`` command: a root Typer app with one sub-app per noun."""
+"""The ``knwalk`` command: a root Typer app whose commands are loaded when used."""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ from typing import Annotated
 import typer
 
 from kn_walk import __version__
-from kn_walk.cli.cluster import cluster_app
-from kn_walk.cli.install import register as register_install
-from kn_walk.cli.sandbox import sandbox_app
-from kn_walk.cli.tour import register as register_tour
-from kn_walk.cli.walkthrough import register as register_walkthrough
+from kn_walk.cli.lazy import LazyGroup
 from kn_walk.errors import EXIT_FAILURE, KnwalkError
 
 app = typer.Typer(
@@ -23,12 +19,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
+    # the commands come from kn_walk/cli/index.py and are imported when first used
+    cls=LazyGroup,
+    # plain click help: rich's help renderer costs more import time than the whole
+    # of `kubectl version --client` (issue 4 asks for at most twice that)
+    rich_markup_mode=None,
 )
-app.add_typer(sandbox_app, name="sandbox")
-app.add_typer(cluster_app, name="cluster")
-register_tour(app)
-register_walkthrough(app)
-register_install(app)
 
 _state = {"debug": False}
 
@@ -55,7 +51,7 @@ def root(
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="knwalk")
     except KnwalkError as exc:
         if _state["debug"]:
             traceback.print_exc()

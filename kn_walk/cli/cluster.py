@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kn_walk.cli.common import KnwalkCommand, check_output
+from kn_walk.cli.common import KnwalkCommand, KnwalkGroup, check_output
+from kn_walk.cli.index import short_help
 from kn_walk.errors import KnwalkError, UsageError
 
 if TYPE_CHECKING:
@@ -39,9 +40,16 @@ if TYPE_CHECKING:
     from kn_walk.gcloud_config import Resolved
 
 cluster_app = typer.Typer(
+    cls=KnwalkGroup,
+    rich_markup_mode=None,
     help="GKE clusters for the walkthrough: create, get-credentials, describe, list, wait, delete.",
     no_args_is_help=True,
 )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``knwalk cluster ...`` to the root app."""
+    app.add_typer(cluster_app, name="cluster", short_help=short_help("cluster"))
 
 
 # --------------------------------------------------------------------------- shared options
@@ -50,7 +58,7 @@ ProjectOpt = Annotated[
     str | None,
     typer.Option(
         "--project",
-        help="Google Cloud project \\[default: GOOGLE_CLOUD_PROJECT, CLOUDSDK_CORE_PROJECT, "
+        help="Google Cloud project [default: GOOGLE_CLOUD_PROJECT, CLOUDSDK_CORE_PROJECT, "
         "gcloud config, application default credentials].",
     ),
 ]
@@ -59,7 +67,7 @@ ZoneOpt = Annotated[
     typer.Option(
         "--zone",
         "-z",
-        help="Zone of a zonal cluster \\[default: CLOUDSDK_COMPUTE_ZONE, gcloud compute/zone, "
+        help="Zone of a zonal cluster [default: CLOUDSDK_COMPUTE_ZONE, gcloud compute/zone, "
         "us-central1-a].",
     ),
 ]
@@ -74,7 +82,7 @@ EndpointOpt = Annotated[
     str | None,
     typer.Option(
         "--gke-endpoint",
-        help="Another GKE API endpoint (REST) \\[default: KNWALK_GKE_ENDPOINT, else "
+        help="Another GKE API endpoint (REST) [default: KNWALK_GKE_ENDPOINT, else "
         "container.googleapis.com]. http:// only on loopback, without credentials.",
     ),
 ]
@@ -82,7 +90,7 @@ KubeconfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--kubeconfig",
-        help="Kubeconfig file to write \\[default: first of $KUBECONFIG, else ~/.kube/config].",
+        help="Kubeconfig file to write [default: first of $KUBECONFIG, else ~/.kube/config].",
     ),
 ]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Cluster name.", show_default=False)]
@@ -271,9 +279,7 @@ CREATE_EPILOG = (
 def create(
     name: Annotated[
         str | None,
-        typer.Argument(
-            metavar="NAME", help="Cluster name \\[default: knwalk].", show_default=False
-        ),
+        typer.Argument(metavar="NAME", help="Cluster name [default: knwalk].", show_default=False),
     ] = None,
     project: ProjectOpt = None,
     zone: ZoneOpt = None,
@@ -281,26 +287,26 @@ def create(
     location: LocationOpt = None,
     machine_type: Annotated[
         str | None,
-        typer.Option("--machine-type", "-m", help="Node machine type \\[default: n1-standard-8]."),
+        typer.Option("--machine-type", "-m", help="Node machine type [default: n1-standard-8]."),
     ] = None,
     num_nodes: Annotated[
         int | None,
-        typer.Option("--num-nodes", min=1, help="Nodes per zone \\[default: 2]."),
+        typer.Option("--num-nodes", min=1, help="Nodes per zone [default: 2]."),
     ] = None,
     disk_type: Annotated[
         str | None,
         typer.Option(
             "--disk-type",
             help="Boot disk type: pd-standard, pd-ssd, pd-balanced, hyperdisk-* "
-            "\\[default: pd-standard].",
+            "[default: pd-standard].",
         ),
     ] = None,
     disk_size: Annotated[
         str | None,
-        typer.Option("--disk-size", help="Boot disk size, e.g. 100GB \\[default: 100GB]."),
+        typer.Option("--disk-size", help="Boot disk size, e.g. 100GB [default: 100GB]."),
     ] = None,
     image_type: Annotated[
-        str | None, typer.Option("--image-type", help="Node image \\[default: COS_CONTAINERD].")
+        str | None, typer.Option("--image-type", help="Node image [default: COS_CONTAINERD].")
     ] = None,
     cluster_version: Annotated[
         str | None,
@@ -314,32 +320,32 @@ def create(
         str | None,
         typer.Option(
             "--release-channel",
-            help="rapid, regular, stable or extended \\[default: regular, with its default version].",
+            help="rapid, regular, stable or extended [default: regular, with its default version].",
         ),
     ] = None,
     scopes: Annotated[
         str | None,
         typer.Option(
-            "--scopes", help="Node OAuth scopes, comma-separated \\[default: cloud-platform]."
+            "--scopes", help="Node OAuth scopes, comma-separated [default: cloud-platform]."
         ),
     ] = None,
     default_max_pods_per_node: Annotated[
         int | None,
-        typer.Option("--default-max-pods-per-node", help="Pods per node \\[default: 110]."),
+        typer.Option("--default-max-pods-per-node", help="Pods per node [default: 110]."),
     ] = None,
     addons: Annotated[
         str | None,
         typer.Option(
             "--addons",
-            help="ADDON\\[=ENABLED|DISABLED],... enabled; the others disabled "
-            "\\[default: HorizontalPodAutoscaling,HttpLoadBalancing].",
+            help="ADDON[=ENABLED|DISABLED],... enabled; the others disabled "
+            "[default: HorizontalPodAutoscaling,HttpLoadBalancing].",
         ),
     ] = None,
     enable_ip_alias: Annotated[
         bool | None,
         typer.Option(
             "--enable-ip-alias/--no-enable-ip-alias",
-            help="VPC-native cluster (IP aliases) \\[default: enabled].",
+            help="VPC-native cluster (IP aliases) [default: enabled].",
             show_default=False,
         ),
     ] = None,
@@ -347,7 +353,7 @@ def create(
         bool | None,
         typer.Option(
             "--enable-autoupgrade/--no-enable-autoupgrade",
-            help="Node auto-upgrade \\[default: enabled].",
+            help="Node auto-upgrade [default: enabled].",
             show_default=False,
         ),
     ] = None,
@@ -355,17 +361,17 @@ def create(
         bool | None,
         typer.Option(
             "--enable-autorepair/--no-enable-autorepair",
-            help="Node auto-repair \\[default: enabled].",
+            help="Node auto-repair [default: enabled].",
             show_default=False,
         ),
     ] = None,
     logging: Annotated[
         str | None,
-        typer.Option("--logging", help="Logged components, or NONE \\[default: SYSTEM,WORKLOAD]."),
+        typer.Option("--logging", help="Logged components, or NONE [default: SYSTEM,WORKLOAD]."),
     ] = None,
     monitoring: Annotated[
         str | None,
-        typer.Option("--monitoring", help="Monitored components, or NONE \\[default: SYSTEM]."),
+        typer.Option("--monitoring", help="Monitored components, or NONE [default: SYSTEM]."),
     ] = None,
     labels: Annotated[
         str | None, typer.Option("--labels", help="Resource labels KEY=VALUE,...")
@@ -757,10 +763,10 @@ def wait_cluster(
     kubeconfig: KubeconfigOpt = None,
     gke_endpoint: EndpointOpt = None,
 ) -> None:
-    """Wait for the cluster's running operation (e.g. after Ctrl-C), then finish like create/delete.
+    """Wait for the cluster's running operation, then finish like create or delete.
 
-    A cluster that ends up RUNNING gets its kubeconfig entry written; one that is gone
-    gets its entry removed.
+    Resumes a wait that Ctrl-C stopped. A cluster that ends up RUNNING gets its
+    kubeconfig entry written; one that is gone gets its entry removed.
     """
     from kn_walk import gke
     from kn_walk import kubeconfig as kc

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kn_walk.cli.common import ContextOpt, KnwalkCommand, KubeconfigOpt
+from kn_walk.cli.index import short_help
 from kn_walk.errors import KnwalkError, UsageError
 
 if TYPE_CHECKING:
@@ -44,9 +45,8 @@ if TYPE_CHECKING:
 
 def register(app: typer.Typer) -> None:
     """Add ``install``, ``uninstall`` and ``doctor`` to the root ``knwalk`` app."""
-    app.command("install", cls=KnwalkCommand)(install)
-    app.command("uninstall", cls=KnwalkCommand)(uninstall)
-    app.command("doctor", cls=KnwalkCommand)(doctor)
+    for fn, name in ((install, "install"), (uninstall, "uninstall"), (doctor, "doctor")):
+        app.command(name, cls=KnwalkCommand, short_help=short_help(name))(fn)
 
 
 # --------------------------------------------------------------------------- options
@@ -511,7 +511,7 @@ def uninstall(
         str | None,
         typer.Option(
             "--serving-version",
-            help="Release to remove \\[default: the installed one, from its labels].",
+            help="Release to remove [default: the installed one, from its labels].",
             show_default=False,
         ),
     ] = None,
@@ -519,7 +519,7 @@ def uninstall(
         str | None,
         typer.Option(
             "--ingress",
-            help="Networking layer to remove \\[default: config-network's].",
+            help="Networking layer to remove [default: config-network's].",
             show_default=False,
         ),
     ] = None,

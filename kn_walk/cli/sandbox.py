@@ -7,26 +7,35 @@ from typing import Annotated
 
 import typer
 
-from kn_walk.cli.common import KnwalkCommand, check_output
+from kn_walk.cli.common import KnwalkCommand, KnwalkGroup, check_output
+from kn_walk.cli.index import short_help
 from kn_walk.errors import KnwalkError, UsageError
 
 sandbox_app = typer.Typer(
+    cls=KnwalkGroup,
+    rich_markup_mode=None,
     help="A local Kubernetes API with Knative Serving and an ingress gateway; no cloud needed.",
     no_args_is_help=True,
 )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``knwalk sandbox ...`` to the root app."""
+    app.add_typer(sandbox_app, name="sandbox", short_help=short_help("sandbox"))
+
 
 StateDir = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
-        help="Where the sandbox keeps its objects \\[default: $XDG_STATE_HOME/knwalk/sandbox].",
+        help="Where the sandbox keeps its objects [default: $XDG_STATE_HOME/knwalk/sandbox].",
     ),
 ]
 KubeconfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--kubeconfig",
-        help="Kubeconfig file to write \\[default: first of $KUBECONFIG, else ~/.kube/config].",
+        help="Kubeconfig file to write [default: first of $KUBECONFIG, else ~/.kube/config].",
     ),
 ]
 
@@ -40,24 +49,24 @@ def _state_dir(value: Path | None) -> Path:
 @sandbox_app.command("up", cls=KnwalkCommand)
 def up(
     api_port: Annotated[
-        int | None, typer.Option("--api-port", help="API port \\[default: a free one].")
+        int | None, typer.Option("--api-port", help="API port [default: a free one].")
     ] = None,
     gateway_port: Annotated[
-        int | None, typer.Option("--gateway-port", help="Gateway port \\[default: a free one].")
+        int | None, typer.Option("--gateway-port", help="Gateway port [default: a free one].")
     ] = None,
     state_dir: StateDir = None,
     kubeconfig: KubeconfigOpt = None,
     domain: Annotated[
         str | None,
         typer.Option(
-            "--domain", help="Domain for Route URLs (config-domain) \\[default: example.com]."
+            "--domain", help="Domain for Route URLs (config-domain) [default: example.com]."
         ),
     ] = None,
     stable_window: Annotated[
         float | None,
         typer.Option(
             "--stable-window",
-            help="Seconds without traffic before a Revision scales to zero \\[default: 60].",
+            help="Seconds without traffic before a Revision scales to zero [default: 60].",
             min=0.1,
         ),
     ] = None,
@@ -65,7 +74,7 @@ def up(
         float | None,
         typer.Option(
             "--scale-to-zero-grace",
-            help="Grace period in seconds before scale to zero \\[default: 30].",
+            help="Grace period in seconds before scale to zero [default: 30].",
             min=0.0,
         ),
     ] = None,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kn_walk.cli.common import KnwalkCommand, check_output
+from kn_walk.cli.index import short_help
 from kn_walk.errors import KnwalkError, UsageError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ CLUSTER = "Cluster"
 
 def register(app: typer.Typer) -> None:
     """Add ``knwalk tour`` to the root app."""
-    app.command("tour", cls=KnwalkCommand)(tour)
+    app.command("tour", cls=KnwalkCommand, short_help=short_help("tour"))(tour)
 
 
 def tour(
@@ -87,7 +88,7 @@ def tour(
         typer.Option(
             "--gateway",
             help="Gateway URL http://HOST:PORT, e.g. of a port-forward when the gateway has "
-            "no external IP \\[default: discovered].",
+            "no external IP [default: discovered].",
             rich_help_panel=CLUSTER,
             show_default=False,
         ),
@@ -97,7 +98,7 @@ def tour(
         typer.Option(
             "--kubeconfig",
             help="Kubeconfig file: with --context, where it is; on the sandbox, the file "
-            "to add the sandbox to when the tour starts it \\[default: $KUBECONFIG, else "
+            "to add the sandbox to when the tour starts it [default: $KUBECONFIG, else "
             "~/.kube/config].",
             rich_help_panel=CLUSTER,
             show_default=False,
@@ -108,7 +109,7 @@ def tour(
         typer.Option(
             "-n",
             "--namespace",
-            help="Namespace \\[default: the context's, else default].",
+            help="Namespace [default: the context's, else default].",
             rich_help_panel=CLUSTER,
             show_default=False,
         ),
@@ -117,7 +118,7 @@ def tour(
         Path | None,
         typer.Option(
             "--state-dir",
-            help="The sandbox's state dir \\[default: $XDG_STATE_HOME/knwalk/sandbox].",
+            help="The sandbox's state dir [default: $XDG_STATE_HOME/knwalk/sandbox].",
             rich_help_panel=CLUSTER,
             show_default=False,
         ),

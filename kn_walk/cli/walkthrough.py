@@ -39,6 +39,7 @@ from kn_walk.cli.common import (
     NamespaceOpt,
     check_output,
 )
+from kn_walk.cli.index import short_help
 from kn_walk.errors import UsageError
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
         (curl, "curl"),
         (delete, "delete"),
     ):
-        app.command(name, cls=KnwalkCommand)(fn)
+        app.command(name, cls=KnwalkCommand, short_help=short_help(name))(fn)
 
 
 # --------------------------------------------------------------------------- shared options
@@ -67,7 +68,7 @@ def register(app: typer.Typer) -> None:
 NameArg = Annotated[
     str | None,
     typer.Argument(
-        help="Knative Service name \\[default: helloworld-go].", show_default=False, metavar="NAME"
+        help="Knative Service name [default: helloworld-go].", show_default=False, metavar="NAME"
     ),
 ]
 WaitTimeoutOpt = Annotated[
@@ -114,7 +115,7 @@ def deploy(
         str | None,
         typer.Option(
             "--image",
-            help="Container image \\[new service: the helloworld-go sample].",
+            help="Container image [new service: the helloworld-go sample].",
             show_default=False,
         ),
     ] = None,
@@ -132,7 +133,7 @@ def deploy(
         str | None,
         typer.Option(
             "--target",
-            help="Shortcut for -e TARGET=TEXT, what helloworld greets \\[new service: Go Sample v1].",
+            help="Shortcut for -e TARGET=TEXT, what helloworld greets [new service: Go Sample v1].",
             show_default=False,
         ),
     ] = None,
@@ -322,7 +323,7 @@ def status(
     name: Annotated[
         str | None,
         typer.Argument(
-            help="Knative Service name \\[default: every Service in the namespace].",
+            help="Knative Service name [default: every Service in the namespace].",
             show_default=False,
             metavar="NAME",
         ),
@@ -468,7 +469,7 @@ def split(
         typer.Option(
             "-s",
             "--service",
-            help="Knative Service \\[default: helloworld-go].",
+            help="Knative Service [default: helloworld-go].",
             show_default=False,
         ),
     ] = None,
@@ -494,9 +495,12 @@ def split(
 ) -> None:
     """Split traffic between revisions (and tag them); checked before anything is sent.
 
-    Examples: knwalk split 50/50 | knwalk split @latest |
-    knwalk split helloworld-go-00001=10 @latest=90 |
-    knwalk split --tag helloworld-go-00001=blue
+    \b
+    Examples:
+      knwalk split 50/50
+      knwalk split @latest
+      knwalk split helloworld-go-00001=10 @latest=90
+      knwalk split --tag helloworld-go-00001=blue
     """
     from kn_walk import knative
     from kn_walk.render import emit
@@ -603,14 +607,14 @@ def curl(
         str | None,
         typer.Option(
             "--gateway",
-            help="Gateway URL http://HOST:PORT \\[default: discovered].",
+            help="Gateway URL http://HOST:PORT [default: discovered].",
             show_default=False,
         ),
     ] = None,
     host: Annotated[
         str | None,
         typer.Option(
-            "--host", help="Host header \\[default: from the Service's URL].", show_default=False
+            "--host", help="Host header [default: from the Service's URL].", show_default=False
         ),
     ] = None,
     timeout: Annotated[
