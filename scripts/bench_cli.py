@@ -5,7 +5,8 @@
 
 Starts a private sandbox (temporary state dir and kubeconfig), deploys
 helloworld-go v1 and v2 and splits 50/50, then measures wall time of whole
-processes (median and min of ``--runs``, after one warm-up run):
+processes (median, quartiles and range of ``--runs``, after one warm-up run; each
+knwalk command alternates with its kubectl reference, and the ratio is taken per pair):
 
 * ``knwalk --help`` vs ``kubectl version --client`` (target: ratio <= 2);
 * ``knwalk status helloworld-go`` vs ``kubectl get ksvc,configuration,revision,route``;
@@ -37,15 +38,60 @@ if (Path(sys.executable).parent / "knwalk").exists():
     KNWALK = [str(Path(sys.executable).parent / "knwalk")]
 
 
-def timed(cmd: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
-    """Median and min wall seconds of ``cmd`` over ``runs`` runs (after a warm-up)."""
+def _stats(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    quart = max(1, len(ordered) // 4)
+    return {
+        "median": statistics.median(ordered),
+        "min": ordered[0],
+        "max": ordered[-1],
+        "q1": ordered[quart - 1],
+        "q3": ordered[-quart],
+        "stdev": statistics.stdev(ordered) if len(ordered) > 1 else 0.0,
+    }
+
+
+def _once(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
     subprocess.run(cmd, env=env, capture_output=True, check=True)
-    samples = []
+    return time.perf_counter() - start
+
+
+def timed(cmd: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
+    """Median, quartiles, min, max and stdev of ``cmd``'s wall seconds over ``runs`` runs
+    (after a warm-up run)."""
+    _once(cmd, env)
+    return _stats([_once(cmd, env) for _ in range(runs)])
+
+
+def paired(
+    cmd: list[str], reference: list[str], env: dict[str, str], runs: int
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Both commands run alternately (so both see the same machine noise): the stats of
+    each, and of the ratio cmd/reference within each pair."""
+    _once(cmd, env), _once(reference, env)
+    a, b = [], []
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, env=env, capture_output=True, check=True)
-        samples.append(time.perf_counter() - start)
-    return {"median": statistics.median(samples), "min": min(samples)}
+        a.append(_once(cmd, env))
+        b.append(_once(reference, env))
+    return _stats(a), _stats(b), _stats([x / y for x, y in zip(a, b, strict=True)])
+
+
+def hyperfine(cmds: list[list[str]], env: dict[str, str], runs: int) -> list[dict[str, float]]:
+    """``hyperfine -N`` (no shell, output to /dev/null) stats of each command, or [] when
+    hyperfine is not installed: the least noisy process timing this machine has."""
+    if not shutil.which("hyperfine"):
+        return []
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            ["hyperfine", "-N", "-w", "5", "-r", str(runs), "--export-json", out.name]
+            + [" ".join(cmd) for cmd in cmds],
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        doc = json.loads(Path(out.name).read_text())
+    return [_stats(r["times"]) for r in doc["results"]]
 
 
 def knwalk(env: dict[str, str], *args: str) -> str:
@@ -107,11 +153,19 @@ def main() -> int:
         url = info.gateway + "/"
         results: dict[str, Any] = {"runs": opts.runs}
 
-        results["help"] = timed([*KNWALK, "--help"], env, opts.runs)
-        results["kubectl_version"] = timed(["kubectl", "version", "--client"], env, opts.runs)
-        results["status"] = timed([*KNWALK, "status", "helloworld-go"], env, opts.runs)
-        results["kubectl_get"] = timed(
-            ["kubectl", "get", "ksvc,configuration,revision,route"], env, opts.runs
+        results["help"], results["kubectl_version"], results["help_ratio"] = paired(
+            [*KNWALK, "--help"], ["kubectl", "version", "--client"], env, opts.runs
+        )
+        results["status"], results["kubectl_get"], results["status_ratio"] = paired(
+            [*KNWALK, "status", "helloworld-go"],
+            ["kubectl", "get", "ksvc,configuration,revision,route"],
+            env,
+            opts.runs,
+        )
+
+        clean = {k: v for k, v in env.items() if k != "KUBECONFIG"}
+        results["hyperfine"] = hyperfine(
+            [[*KNWALK, "--help"], ["kubectl", "version", "--client"]], clean, opts.runs
         )
 
         cmd = [*KNWALK, "curl", "--count", str(opts.count), "--concurrency", str(opts.concurrency)]
@@ -132,23 +186,32 @@ def main() -> int:
         control.stop(state)
         shutil.rmtree(tmp, ignore_errors=True)
 
-    ratio_help = results["help"]["median"] / results["kubectl_version"]["median"]
-    ratio_status = results["status"]["median"] / results["kubectl_get"]["median"]
-    results["ratios"] = {
-        "help_vs_kubectl_version": ratio_help,
-        "status_vs_kubectl_get": ratio_status,
-    }
     if opts.json:
         print(json.dumps(results, indent=2))
         return 0
-    ms = lambda r: f"{r['median'] * 1000:7.1f} ms (min {r['min'] * 1000:.1f})"  # noqa: E731
+
+    def ms(r: dict[str, float]) -> str:
+        return (
+            f"{r['median'] * 1000:7.1f} ms (IQR {r['q1'] * 1000:.1f}-{r['q3'] * 1000:.1f}, "
+            f"range {r['min'] * 1000:.1f}-{r['max'] * 1000:.1f})"
+        )
+
+    def ratio(r: dict[str, float]) -> str:
+        return f"{r['median']:.2f}x (IQR {r['q1']:.2f}-{r['q3']:.2f}, range {r['min']:.2f}-{r['max']:.2f})"
+
     print(f"wall time, median of {opts.runs} runs")
     print(f"  knwalk --help                              {ms(results['help'])}")
     print(f"  kubectl version --client                   {ms(results['kubectl_version'])}")
-    print(f"    ratio {ratio_help:.2f}x (target <= 2x)")
+    print(f"    ratio per pair {ratio(results['help_ratio'])} (target <= 2x)")
+    if results["hyperfine"]:
+        h_help, h_kubectl = results["hyperfine"]
+        print("  with hyperfine -N (no shell, no pipes)")
+        print(f"  knwalk --help                              {ms(h_help)}")
+        print(f"  kubectl version --client                   {ms(h_kubectl)}")
+        print(f"    ratio of medians {h_help['median'] / h_kubectl['median']:.2f}x (target <= 2x)")
     print(f"  knwalk status helloworld-go                {ms(results['status'])}")
     print(f"  kubectl get ksvc,configuration,revision,route {ms(results['kubectl_get'])}")
-    print(f"    ratio {ratio_status:.2f}x")
+    print(f"    ratio per pair {ratio(results['status_ratio'])}")
     c = results["curl"]
     print(f"requests/s, {c['count']} requests, concurrency {c['concurrency']}")
     print(f"  knwalk curl --count (own timing)           {c['requests_per_second']:8.0f}")
