@@ -1,43 +1,19 @@
-"""``knwalk --help`` stays light: no kubernetes, google.cloud, httpx or aiohttp imported."""
+"""Every ``--help`` stays light: no kubernetes, google.cloud, httpx or aiohttp imported."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+
+from tests.cli_probe import imported_by
 
 HEAVY = ("kubernetes", "google.cloud", "httpx", "aiohttp")
 
-PROBE = """
-import json, sys
-sys.argv = ["knwalk", *json.loads(sys.argv[1])]
-from kn_walk.cli.app import main
-try:
-    main()
-except SystemExit:
-    pass
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("kubernetes", "httpx", "aiohttp")
-               or m == "google.cloud" or m.startswith("google.cloud."))
-sys.stderr.write("\\nHEAVY=" + json.dumps(heavy) + "\\n")
-"""
-
 
 def _imported(args: list[str]) -> tuple[str, list[str]]:
-    env = dict(os.environ, NO_COLOR="1", COLUMNS="80")
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    marker = proc.stderr.rsplit("HEAVY=", 1)
-    assert len(marker) == 2, proc.stderr
-    return proc.stdout, json.loads(marker[1])
+    """(stdout, the heavy modules imported) of ``knwalk ARGS``."""
+    out, modules = imported_by(args)
+    heavy = [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    return out, heavy
 
 
 @pytest.mark.parametrize(
@@ -49,6 +25,12 @@ def _imported(args: list[str]) -> tuple[str, list[str]]:
         ["split", "--help"],
         ["curl", "--help"],
         ["delete", "--help"],
+        ["tour", "--help"],
+        ["install", "--help"],
+        ["uninstall", "--help"],
+        ["doctor", "--help"],
+        ["sandbox", "up", "--help"],
+        ["cluster", "create", "--help"],
     ],
     ids=lambda a: " ".join(a),
 )

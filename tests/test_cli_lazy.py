@@ -9,7 +9,6 @@ instead of type labels, option panels as sections, 80 columns.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typer.testing import CliRunner
 from kn_walk.cli import lazy
 from kn_walk.cli.app import app
 from kn_walk.cli.index import COMMANDS, Entry
+from tests.cli_probe import imported_by
 
 MODULES = sorted({entry.module for entry in COMMANDS.values()})
 
@@ -42,32 +42,10 @@ def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-PROBE = """
-import json, sys
-sys.argv = ["knwalk", *json.loads(sys.argv[1])]
-from kn_walk.cli.app import main
-try:
-    main()
-except SystemExit:
-    pass
-mods = sorted(m for m in sys.modules if m.startswith("kn_walk.cli.") or m.split(".")[0] == "rich")
-sys.stderr.write("\\nMODULES=" + json.dumps(mods) + "\\n")
-"""
-
-
 def _modules_after(args: list[str]) -> list[str]:
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, NO_COLOR="1", COLUMNS="80"),
-        timeout=60,
-        check=False,
-    )
-    marker = proc.stderr.rsplit("MODULES=", 1)
-    assert len(marker) == 2, proc.stderr
-    loaded: list[str] = json.loads(marker[1])
-    return loaded
+    """The knwalk CLI modules and rich modules ``knwalk ARGS`` imported."""
+    _, modules = imported_by(args)
+    return [m for m in modules if m.startswith("kn_walk.cli.") or m.split(".")[0] == "rich"]
 
 
 def test_root_help_imports_no_command_module_and_not_rich() -> None:
