@@ -8,7 +8,8 @@ The :class:`LoadBalancerController` thread plays the cloud controller: it gives
 LoadBalancer Services an address, as GKE would (the sandbox does not; see
 ``test_sandbox_gives_loadbalancer_services_an_address``).
 
-Also here: the sandbox gaps the installer found, as strict xfail tests.
+Also here: the sandbox behaviours the installer relies on, which were gaps once
+(LoadBalancer addresses, Pods for Deployments).
 """
 
 from __future__ import annotations
@@ -250,11 +251,6 @@ def test_install_applies_the_steps_in_the_documented_order(
     assert "f:ingress-class" not in str(owners[M.FIELD_MANAGER]["fieldsV1"])
 
 
-# Deployments and CRDs are left out of the resourceVersion comparison until the sandbox
-# stops rewriting their status timestamps on no-op applies (see the xfail test below).
-TIMESTAMP_GAP_KINDS = ("Deployment", "CustomResourceDefinition")
-
-
 def test_second_run_changes_no_resource_version(bare: Sandbox, api: Any, lb: Any) -> None:
     plan = plan_for("istio")
     run_install(bare, plan, wait_timeout=30)
@@ -262,7 +258,7 @@ def test_second_run_changes_no_resource_version(bare: Sandbox, api: Any, lb: Any
     events: list[I.Event] = []
     result = run_install(bare, plan, on_event=events.append, wait_timeout=30)
     after = snapshot(api, plan)
-    steady = [k for k in before if k[1] not in TIMESTAMP_GAP_KINDS]
+    steady = list(before)  # every object, Deployments and CRDs included
     assert len(steady) > 20
     assert {k: after[k] for k in steady} == {k: before[k] for k in steady}
     outcomes = {e.obj.key: e.outcome for e in events if isinstance(e, I.ObjectApplied)}
@@ -364,11 +360,7 @@ def test_a_field_changed_by_someone_else_is_a_conflict_until_forced(
     cm = core.read_namespaced_config_map("config-features", M.SERVING_NAMESPACE)
     assert cm.data["_example"].startswith("# multi-container")
     changed = {
-        e.obj.ref
-        for e in events
-        if isinstance(e, I.ObjectApplied)
-        and e.outcome != I.UNCHANGED
-        and e.obj.kind not in TIMESTAMP_GAP_KINDS
+        e.obj.ref for e in events if isinstance(e, I.ObjectApplied) and e.outcome != I.UNCHANGED
     }
     assert changed == {"ConfigMap knative-serving/config-features"}
 
@@ -582,7 +574,7 @@ def test_uninstall_names_user_services_deleted_with_the_serving_crd(
     assert uplan.user_services == [("default", "hello")]
 
 
-# --------------------------------------------------------------------------- sandbox gaps
+# --------------------------------------------------------------------------- sandbox behaviours
 
 
 def _apply(api_client: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -693,11 +685,6 @@ def test_sandbox_gives_loadbalancer_services_an_address(seeded: Sandbox) -> None
     assert address
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sandbox gap: Deployments do not create Pods, so a Deployment that is not Available has no pods "
-    "whose waiting reasons (ImagePullBackOff, ...) the installer could report",
-)
 def test_sandbox_serves_the_pods_of_a_deployment(bare: Sandbox, api: Any, lb: Any) -> None:
     run_install(bare, plan_for("kourier"), wait_timeout=30)
     with I.connect(bare.kubeconfig, None) as cluster:

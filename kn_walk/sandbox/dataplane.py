@@ -3,18 +3,23 @@
 The controllers write Route status; this module turns the stored Routes,
 Configurations and Revisions into the gateway's host table and the set of
 Revisions that should have a process, and feeds the processes' health back
-into Revision status (through :class:`ServingController`).
+into Revision status (through :class:`ServingController`) and into Pods
+(:mod:`kn_walk.sandbox.pods`). It also runs the Pods of users' Deployments
+(:mod:`kn_walk.sandbox.deployments`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import socket
 from pathlib import Path
 from typing import Any
 
+from kn_walk.sandbox.deployments import DeploymentPods
 from kn_walk.sandbox.gateway import Backend, Gateway
+from kn_walk.sandbox.pods import RevisionPods
 from kn_walk.sandbox.registry import SERVING_GROUP
 from kn_walk.sandbox.resources import Resources, rkey
 from kn_walk.sandbox.serving import (
@@ -27,6 +32,8 @@ from kn_walk.sandbox.serving import (
 )
 from kn_walk.sandbox.store import Event, Obj
 from kn_walk.sandbox.workloads import RevisionWorkload, RuntimeStatus, Workloads
+
+log = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -91,6 +98,14 @@ class DataPlane:
             scale_to_zero_grace=scale_to_zero_grace,
         )
         self.gateway = Gateway(self.workloads, sock=gateway_sock)
+        self.pods = RevisionPods(
+            resources,
+            revision=lambda ns, name: self._objects["revisions"].get((ns, name)),
+            pid=lambda ns, name: self.workloads.pids().get((ns, name)),
+            log_path=self.workloads.log_path,
+        )
+        #: Pods for the Deployments users apply (Revisions have their own, above)
+        self.deployments = DeploymentPods(resources)
         reg = resources.registry
         self._t = {
             p: reg.get(SERVING_GROUP, "v1", p) for p in ("revisions", "routes", "configurations")
@@ -109,6 +124,8 @@ class DataPlane:
             t = self._t[plural]
             for obj in self.res.store.list_objects(rkey(t)) if t else []:
                 cache[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+        self.pods.clean_stale()
+        await self.deployments.start()
         await self.workloads.start()
         await self.gateway.start()
         self._apply_autoscaler()
@@ -119,6 +136,7 @@ class DataPlane:
         self.res.store.unsubscribe(self._watcher)
         if self._task:
             self._task.cancel()
+        await self.deployments.stop()
         await self.gateway.stop()
         await self.workloads.stop()
 
@@ -137,6 +155,10 @@ class DataPlane:
             return
         self.status[(namespace, name)] = status
         self.controller.enqueue("Revision", namespace, name)
+        try:
+            self.pods.observe(namespace, name, status)
+        except Exception:  # the Pod is a view; the Revision's status must not suffer
+            log.exception("mirroring %s/%s as a pod failed", namespace, name)
 
     # -------------------------------------------------------------------- sync
     def _interesting(self, ev: Event) -> bool:
@@ -158,6 +180,9 @@ class DataPlane:
                 if t and ev.rkey == rkey(t):
                     if ev.type == "DELETED":
                         cache.pop((ev.namespace, ev.name), None)
+                        if plural == "revisions":
+                            self.pods.forget(ev.namespace, ev.name)
+                            self.status.pop((ev.namespace, ev.name), None)
                     else:
                         cache[(ev.namespace, ev.name)] = ev.obj
             self.schedule_sync()

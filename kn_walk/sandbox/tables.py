@@ -448,6 +448,66 @@ def _print_deployment(obj: Mapping[str, Any], now: datetime | None) -> list[Any]
     ]
 
 
+def _pod_state(obj: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    """kubectl's pod STATUS, ready containers, restarts, and the last restart's time."""
+    reason = str(_get(obj, "status", "reason") or _get(obj, "status", "phase") or "")
+    ready = restarts = 0
+    last_restart = ""
+    has_running = False
+    for cs in reversed(_as_list(_get(obj, "status", "containerStatuses"))):
+        if not isinstance(cs, Mapping):
+            continue
+        restarts += _int(cs.get("restartCount"))
+        finished = _get(cs, "lastState", "terminated", "finishedAt")
+        if isinstance(finished, str) and finished > last_restart:
+            last_restart = finished
+        waiting = _get(cs, "state", "waiting", "reason")
+        terminated = _get(cs, "state", "terminated")
+        if waiting:
+            reason = str(waiting)
+        elif isinstance(terminated, Mapping):
+            if terminated.get("reason"):
+                reason = str(terminated["reason"])
+            elif terminated.get("signal"):
+                reason = f"Signal:{terminated['signal']}"
+            else:
+                reason = f"ExitCode:{terminated.get('exitCode', 0)}"
+        elif cs.get("ready") and _get(cs, "state", "running") is not None:
+            has_running = True
+            ready += 1
+    if reason == "Completed" and has_running:
+        ready_condition = [
+            c
+            for c in _as_list(_get(obj, "status", "conditions"))
+            if isinstance(c, Mapping) and c.get("type") == "Ready"
+        ]
+        ok = ready_condition and ready_condition[0].get("status") == "True"
+        reason = "Running" if ok else "NotReady"
+    if _get(obj, "metadata", "deletionTimestamp"):
+        reason = "Terminating"
+    return reason, ready, restarts, last_restart
+
+
+def _print_pod(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    reason, ready, restarts, last_restart = _pod_state(obj)
+    total = len(_as_list(_get(obj, "spec", "containers")))
+    restart_cell = str(restarts)
+    if last_restart:
+        restart_cell = f"{restarts} ({timestamp_age(last_restart, now)} ago)"
+    gates = _as_list(_get(obj, "spec", "readinessGates"))
+    return [
+        _name(obj),
+        f"{ready}/{total}",
+        reason,
+        restart_cell,
+        _age(obj, now),
+        _get(obj, "status", "podIP") or "<none>",
+        _get(obj, "spec", "nodeName") or "<none>",
+        _get(obj, "status", "nominatedNodeName") or "<none>",
+        f"{len(gates)}/{len(gates)}" if gates else "<none>",
+    ]
+
+
 def _print_default(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
     ts = parse_timestamp(_get(obj, "metadata", "creationTimestamp"))
     created = "0001-01-01T00:00:00Z"
@@ -532,6 +592,38 @@ _BUILTIN: dict[tuple[str, str], tuple[Callable[[], list[dict[str, Any]]], _Print
             _age_col(),
         ],
         _print_service_account,
+    ),
+    ("", "Pod"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Ready",
+                "string",
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            _column_definition(
+                "Status", "string", "The aggregate status of the containers in this pod."
+            ),
+            _column_definition(
+                "Restarts",
+                "string",
+                "The number of times the containers in this pod have been restarted and when "
+                "the last container in this pod has restarted.",
+            ),
+            _age_col(),
+            _column_definition("IP", "string", "IP address allocated to the pod.", priority=1),
+            _column_definition(
+                "Node", "string", "Name of the node the pod is scheduled on.", priority=1
+            ),
+            _column_definition(
+                "Nominated Node",
+                "string",
+                "Name of the node the pod is nominated to run on by the scheduler.",
+                priority=1,
+            ),
+            _column_definition("Readiness Gates", "string", "Pod readiness gates.", priority=1),
+        ],
+        _print_pod,
     ),
     ("apps", "Deployment"): (
         lambda: [

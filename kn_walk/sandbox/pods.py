@@ -1,0 +1,350 @@
+"""Pods for Revision processes: what ``kubectl get pods`` shows of the data plane.
+
+On a cluster, each replica of a Revision is a Pod of the Revision's Deployment
+(``{revision}-deployment-{hash}-{suffix}``), so the walkthrough's learners watch
+a Pod appear when a Revision starts, turn Ready, crash-loop, and go away when
+the Revision scales to zero. The sandbox runs one local process per Revision
+instead (:mod:`kn_walk.sandbox.workloads`); this module mirrors each process as
+a Pod object with Knative's labels, written from the process's reported state:
+
+* starting (or starting again from zero): ``Pending``, container waiting
+  ``ContainerCreating``;
+* ready: ``Running``, ``Ready=True``, container running since then;
+* crashed and backing off: ``Running``, container waiting ``CrashLoopBackOff``
+  with the exit and the last log line, ``restartCount`` one more each time;
+* scaled to zero, or the Revision deleted: the Pod is deleted;
+* an image the sandbox cannot run: ``Pending``, waiting ``ImageNotSupported``
+  (where a cluster would pull it).
+
+Differences from a cluster, on purpose: there is no queue-proxy container (the
+sandbox's gateway plays the activator and queue), so Pods show ``1/1``; the
+owner is the Revision itself (no Deployment and ReplicaSet in between), so
+deleting the Revision deletes its Pod; ``podIP`` is 127.0.0.1. The process id
+and log file are in the ``sandbox.knwalk.dev/*`` annotations, and
+``kubectl logs`` reads that log file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import secrets
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.registry import ResourceType
+from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
+from kn_walk.sandbox.serving import L_CONFIGURATION, L_SERVICE, owner_ref
+from kn_walk.sandbox.store import Obj
+from kn_walk.sandbox.workloads import RuntimeStatus
+
+log = logging.getLogger(__name__)
+
+L_REVISION = "serving.knative.dev/revision"
+L_REVISION_UID = "serving.knative.dev/revisionUID"
+L_POD_TEMPLATE_HASH = "pod-template-hash"
+#: marks the Pods this module owns (removed at start: their processes are gone)
+A_MANAGED = "sandbox.knwalk.dev/mirrors"
+A_PID = "sandbox.knwalk.dev/pid"
+A_LOG = "sandbox.knwalk.dev/log"
+MANAGER = "kubelet"
+NODE_NAME = "knwalk-sandbox"
+CONTAINER = "user-container"
+#: Kubernetes' alphabet for generated name suffixes (no vowels, no look-alikes)
+_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def _encode(number: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        number, digit = divmod(number, len(_ALPHABET))
+        out.append(_ALPHABET[digit])
+    return "".join(out)
+
+
+def template_hash(revision_uid: str) -> str:
+    """A stable ``pod-template-hash`` for a Revision (a cluster hashes the pod template)."""
+    return _encode(zlib.crc32(revision_uid.encode()) * 7919 + len(revision_uid), 10)
+
+
+def pod_name(revision: str, revision_uid: str) -> str:
+    """``{revision}-deployment-{hash}-{5 random}``, as a Deployment's ReplicaSet names Pods."""
+    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(5))
+    return f"{revision}-deployment-{template_hash(revision_uid)}-{suffix}"
+
+
+class RevisionPods:
+    """Keeps one Pod per running (or starting, or crashing) Revision process."""
+
+    def __init__(
+        self,
+        resources: Resources,
+        *,
+        revision: Callable[[str, str], Obj | None],
+        pid: Callable[[str, str], int | None],
+        log_path: Callable[[str, str], Path],
+    ) -> None:
+        self.res = resources
+        self._revision = revision
+        self._pid = pid
+        self._log_path = log_path
+        rt = resources.registry.get("", "v1", "pods")
+        assert rt is not None
+        self.rt: ResourceType = rt
+        #: (namespace, revision) -> the name of its Pod
+        self._pods: dict[tuple[str, str], str] = {}
+        #: (namespace, revision) -> restarts of the current Pod's container
+        self._restarts: dict[tuple[str, str], int] = {}
+        self._last: dict[tuple[str, str], RuntimeStatus] = {}
+        #: (namespace, revision) -> when the current Pod's container last exited on its own
+        self._crashed_at: dict[tuple[str, str], str] = {}
+
+    def _opts(self, subresource: str = "") -> WriteOptions:
+        return WriteOptions(
+            manager=MANAGER,
+            field_validation="Ignore",
+            subresource=subresource,
+            user=f"system:node:{NODE_NAME}",
+        )
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def clean_stale(self) -> int:
+        """Delete the Pods a previous sandbox run left: their processes are gone."""
+        removed = 0
+        for obj in self.res.store.list_objects(rkey(self.rt)):
+            meta = obj["metadata"]
+            if A_MANAGED in (meta.get("annotations") or {}):
+                self._delete(meta["namespace"], meta["name"])
+                removed += 1
+        return removed
+
+    def forget(self, namespace: str, revision: str) -> None:
+        """The Revision is gone: delete its Pod (the cascade may have done so already)."""
+        key = (namespace, revision)
+        name = self._pods.pop(key, None)
+        self._restarts.pop(key, None)
+        self._crashed_at.pop(key, None)
+        self._last.pop(key, None)
+        if name:
+            self._delete(namespace, name)
+
+    def observe(self, namespace: str, revision: str, status: RuntimeStatus) -> None:
+        """The Revision's process reported ``status``: make its Pod say the same."""
+        key = (namespace, revision)
+        previous = self._last.get(key)
+        self._last[key] = status
+        wanted = status.desired_replicas > 0 or status.reason == "ImageNotSupported"
+        if not wanted:
+            self.forget(namespace, revision)
+            self._last[key] = status
+            return
+        rev = self._revision(namespace, revision)
+        if rev is None:
+            return
+        if status.reason == "CrashLoopBackOff" and (
+            previous is None or previous.reason != "CrashLoopBackOff"
+        ):
+            self._restarts[key] = self._restarts.get(key, 0) + 1
+            self._crashed_at[key] = now_rfc3339()
+        name = self._pods.get(key)
+        current = self.res.find(self.rt, namespace, name) if name else None
+        if current is None:
+            name = pod_name(revision, rev["metadata"].get("uid", ""))
+            self._restarts[key] = 0 if status.reason != "CrashLoopBackOff" else 1
+            try:
+                current = self.res.create(self.rt, namespace, self._pod(rev, name), self._opts())
+            except E.StatusError as err:  # e.g. the namespace is being deleted
+                log.warning("cannot create pod %s/%s: %s", namespace, name, err.message)
+                return
+            self._pods[key] = name
+        assert name is not None
+        new = copy.deepcopy(current)
+        new["status"] = self._status(
+            current, status, self._restarts.get(key, 0), self._crashed_at.get(key, "")
+        )
+        annotations = new["metadata"].setdefault("annotations", {})
+        pid = self._pid(namespace, revision)
+        if pid is not None and status.actual_replicas:
+            annotations[A_PID] = str(pid)
+        else:
+            annotations.pop(A_PID, None)
+        try:
+            if annotations != (current["metadata"].get("annotations") or {}):
+                current = self.res.update(self.rt, namespace, name, new, self._opts())
+                new["metadata"] = copy.deepcopy(current["metadata"])
+            if new.get("status") != current.get("status"):
+                self.res.update(self.rt, namespace, name, new, self._opts("status"))
+        except E.StatusError as err:
+            log.warning("cannot update pod %s/%s: %s", namespace, name, err.message)
+
+    def log_file(self, namespace: str, pod: str) -> Path | None:
+        """The log file of a Pod this module made (``kubectl logs``), or None."""
+        obj = self.res.find(self.rt, namespace, pod)
+        if obj is None:
+            return None
+        labels = obj["metadata"].get("labels") or {}
+        annotations = obj["metadata"].get("annotations") or {}
+        revision = labels.get(L_REVISION)
+        if A_MANAGED not in annotations or not revision:
+            return None
+        return self._log_path(namespace, str(revision))
+
+    # ----------------------------------------------------------------- objects
+
+    def _delete(self, namespace: str, name: str) -> None:
+        with contextlib.suppress(E.StatusError):  # gone already: cascade, or the user
+            self.res.delete(self.rt, namespace, name)
+
+    def _pod(self, rev: Obj, name: str) -> Obj:
+        meta = rev["metadata"]
+        spec = rev.get("spec") or {}
+        containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+        c = containers[0] if containers else {}
+        container: Obj = {
+            "name": CONTAINER,
+            "image": c.get("image", ""),
+            "imagePullPolicy": "IfNotPresent",
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+        }
+        ports = [p for p in c.get("ports") or [] if isinstance(p, dict)]
+        port = ports[0].get("containerPort") if ports else 8080
+        container["ports"] = [{"name": "user-port", "containerPort": port, "protocol": "TCP"}]
+        env = [dict(e) for e in c.get("env") or [] if isinstance(e, dict)]
+        env.append({"name": "PORT", "value": str(port)})
+        env.extend(
+            {"name": k, "value": v}
+            for k, v in (
+                ("K_REVISION", meta["name"]),
+                ("K_CONFIGURATION", (meta.get("labels") or {}).get(L_CONFIGURATION, "")),
+                ("K_SERVICE", (meta.get("labels") or {}).get(L_SERVICE, "")),
+            )
+            if v
+        )
+        container["env"] = env
+        for key in ("resources", "readinessProbe", "securityContext"):
+            if key in c:
+                container[key] = copy.deepcopy(c[key])
+        labels = {
+            k: v
+            for k, v in (meta.get("labels") or {}).items()
+            if k.startswith("serving.knative.dev/") and not k.endswith("/routingState")
+        }
+        labels.update(
+            {
+                "app": meta["name"],
+                L_REVISION: meta["name"],
+                L_REVISION_UID: meta.get("uid", ""),
+                L_POD_TEMPLATE_HASH: template_hash(meta.get("uid", "")),
+            }
+        )
+        timeout = spec.get("timeoutSeconds")
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": meta["namespace"],
+                "labels": labels,
+                "annotations": {
+                    A_MANAGED: f"the process of Revision {meta['name']}",
+                    A_LOG: str(self._log_path(meta["namespace"], meta["name"])),
+                },
+                "ownerReferences": [owner_ref(rev)],
+            },
+            "spec": {
+                "containers": [container],
+                "enableServiceLinks": False,
+                "nodeName": NODE_NAME,
+                "restartPolicy": "Always",
+                "schedulerName": "default-scheduler",
+                "serviceAccountName": spec.get("serviceAccountName") or "default",
+                "terminationGracePeriodSeconds": int(timeout) if timeout else 300,
+                "dnsPolicy": "ClusterFirst",
+            },
+        }
+
+    def _status(self, pod: Obj, st: RuntimeStatus, restarts: int, crashed_at: str) -> Obj:
+        old = pod.get("status") or {}
+        now = now_rfc3339()
+        start = old.get("startTime") or now
+        image = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("image", "")
+        running = bool(st.ready) and st.actual_replicas > 0
+        container: dict[str, Any] = {
+            "name": CONTAINER,
+            "image": image,
+            "imageID": "",
+            "ready": running,
+            "started": running,
+            "restartCount": restarts,
+        }
+        if running:
+            prev_state = ((old.get("containerStatuses") or [{}])[0]).get("state") or {}
+            since = (prev_state.get("running") or {}).get("startedAt") or now
+            container["state"] = {"running": {"startedAt": since}}
+            phase = "Running"
+        else:
+            reason = st.reason
+            if reason in ("", "Deploying", "Queued"):
+                reason = "ContainerCreating"
+            waiting: dict[str, Any] = {"reason": reason}
+            if st.message and reason != "ContainerCreating":
+                waiting["message"] = st.message
+            container["state"] = {"waiting": waiting}
+            phase = "Running" if restarts and reason == "CrashLoopBackOff" else "Pending"
+        previous = ((old.get("containerStatuses") or [{}])[0]).get("lastState")
+        if restarts and st.reason == "CrashLoopBackOff":
+            terminated = {"exitCode": _exit_code(st.message), "reason": "Error"}
+            if crashed_at:
+                terminated["finishedAt"] = crashed_at
+            container["lastState"] = {"terminated": terminated}
+        elif restarts and previous:
+            container["lastState"] = previous
+        ready = "True" if running else "False"
+        conditions = [
+            ("PodReadyToStartContainers", "True"),
+            ("Initialized", "True"),
+            ("Ready", ready),
+            ("ContainersReady", ready),
+            ("PodScheduled", "True"),
+        ]
+        before = {c.get("type"): c for c in old.get("conditions") or [] if isinstance(c, dict)}
+        out_conditions = []
+        for kind, value in conditions:
+            cond: dict[str, Any] = {"type": kind, "status": value}
+            prev = before.get(kind)
+            cond["lastTransitionTime"] = (
+                prev["lastTransitionTime"]
+                if prev and prev.get("status") == value and prev.get("lastTransitionTime")
+                else now
+            )
+            if value == "False":
+                cond["reason"] = "ContainersNotReady"
+                cond["message"] = f"containers with unready status: [{CONTAINER}]"
+            out_conditions.append(cond)
+        return {
+            "phase": phase,
+            "conditions": out_conditions,
+            "hostIP": "127.0.0.1",
+            "hostIPs": [{"ip": "127.0.0.1"}],
+            "podIP": "127.0.0.1",
+            "podIPs": [{"ip": "127.0.0.1"}],
+            "startTime": start,
+            "containerStatuses": [container],
+            "qosClass": "BestEffort",
+        }
+
+
+def _exit_code(message: str) -> int:
+    """The exit code in workloads' crash message ("... exit code 3 ..."), else 1."""
+    marker = "exit code "
+    if marker in message:
+        digits = message.split(marker, 1)[1].split()[0].rstrip(";:,)")
+        if digits.lstrip("-").isdigit():
+            return int(digits)
+    return 1

@@ -1,0 +1,488 @@
+"""Revision processes appear as Pods: ``kubectl get pods`` shows the data plane.
+
+Against real sandboxes with the real kubectl: a Pod per running Revision with
+Knative's labels and the Revision as owner, CrashLoopBackOff and restarts after
+the process is killed, the Pod gone after scale to zero and back on the next
+request, gone with the Service, stale Pods replaced after a restart, and an
+unsupported image shown as a waiting reason. Then kubectl's STATUS/READY/
+RESTARTS rules on crafted Pods, through the sandbox's Table printer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kn_walk.sandbox import control, pods, tables
+from kn_walk.sandbox.registry import Registry
+from kn_walk.sandbox.workloads import RuntimeStatus
+from tests.conftest import Sandbox, start_sandbox
+
+KUBECTL = "/usr/bin/kubectl"
+IMAGE = "gcr.io/knative-samples/helloworld-go"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(KUBECTL), reason="needs /usr/bin/kubectl")
+
+
+def kubectl(sb: Sandbox, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(sb.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def apply_service(sb: Sandbox, ns: str, name: str, image: str = IMAGE, target: str = "v1") -> None:
+    manifest = {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [{"image": image, "env": [{"name": "TARGET", "value": target}]}]
+                }
+            }
+        },
+    }
+    proc = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(sb.kubeconfig), "apply", "-f", "-"],
+        input=json.dumps(manifest),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def new_namespace(sb: Sandbox) -> str:
+    ns = f"pods-{uuid.uuid4().hex[:8]}"
+    kubectl(sb, "create", "namespace", ns)
+    return ns
+
+
+def pods_of(sb: Sandbox, ns: str, service: str) -> list[dict[str, Any]]:
+    out = kubectl(
+        sb, "get", "pods", "-n", ns, "-l", f"serving.knative.dev/service={service}", "-o", "json"
+    ).stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+def wait_pods(
+    sb: Sandbox,
+    ns: str,
+    service: str,
+    ok: Callable[[list[dict[str, Any]]], bool],
+    timeout: float = 20.0,
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    items = pods_of(sb, ns, service)
+    while not ok(items):
+        assert time.monotonic() < deadline, f"pods never matched: {json.dumps(items)[:2000]}"
+        time.sleep(0.05)
+        items = pods_of(sb, ns, service)
+    return items
+
+
+def container(pod: dict[str, Any]) -> dict[str, Any]:
+    statuses: list[dict[str, Any]] = (pod.get("status") or {}).get("containerStatuses") or [{}]
+    return statuses[0]
+
+
+def running(items: list[dict[str, Any]]) -> bool:
+    return len(items) == 1 and container(items[0]).get("ready") is True
+
+
+def get_table(sb: Sandbox, ns: str, *extra: str) -> list[list[str]]:
+    out = kubectl(sb, "get", "pods", "-n", ns, *extra).stdout
+    return [line.split() for line in out.splitlines()]
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+def test_a_running_revision_is_a_pod_with_knatives_labels(sandbox: Sandbox) -> None:
+    ns = new_namespace(sandbox)
+    apply_service(sandbox, ns, "hello")
+    (pod,) = wait_pods(sandbox, ns, "hello", running)
+    meta = pod["metadata"]
+    labels = meta["labels"]
+    assert labels["serving.knative.dev/revision"] == "hello-00001"
+    assert labels["serving.knative.dev/configuration"] == "hello"
+    assert labels["serving.knative.dev/configurationGeneration"] == "1"
+    assert labels["app"] == "hello-00001"
+    assert re.fullmatch(r"hello-00001-deployment-[b-z2-9]{10}-[b-z2-9]{5}", meta["name"])
+    assert labels["pod-template-hash"] == meta["name"].split("-")[-2]
+    revision = json.loads(
+        kubectl(sandbox, "get", "revision", "hello-00001", "-n", ns, "-o", "json").stdout
+    )
+    (owner,) = meta["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == (
+        "Revision",
+        "hello-00001",
+        revision["metadata"]["uid"],
+    )
+    assert labels["serving.knative.dev/revisionUID"] == revision["metadata"]["uid"]
+    spec = pod["spec"]["containers"][0]
+    assert (spec["name"], spec["image"]) == ("user-container", IMAGE)
+    assert {"name": "TARGET", "value": "v1"} in spec["env"]
+    status = pod["status"]
+    assert status["phase"] == "Running" and status["podIP"] == "127.0.0.1"
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
+    assert "running" in container(pod)["state"]
+    pid = int(meta["annotations"]["sandbox.knwalk.dev/pid"])
+    os.kill(pid, 0)  # the annotation names the live process
+    header, row = get_table(sandbox, ns)
+    assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert row[:4] == [meta["name"], "1/1", "Running", "0"]
+    wide = get_table(sandbox, ns, "-o", "wide")
+    assert wide[0][5:7] == ["IP", "NODE"] and wide[1][5:7] == ["127.0.0.1", "knwalk-sandbox"]
+
+
+def test_a_killed_process_shows_crash_loop_then_a_restart(sandbox: Sandbox) -> None:
+    ns = new_namespace(sandbox)
+    apply_service(sandbox, ns, "crashy")
+    (pod,) = wait_pods(sandbox, ns, "crashy", running)
+    name = pod["metadata"]["name"]
+    os.kill(int(pod["metadata"]["annotations"]["sandbox.knwalk.dev/pid"]), signal.SIGKILL)
+    (crashed,) = wait_pods(
+        sandbox,
+        ns,
+        "crashy",
+        lambda items: bool(items) and container(items[0]).get("restartCount") == 1,
+    )
+    assert crashed["metadata"]["name"] == name  # the same Pod; its container restarts
+    (again,) = wait_pods(sandbox, ns, "crashy", running)
+    c = container(again)
+    assert again["metadata"]["name"] == name and c["restartCount"] == 1
+    assert c["lastState"]["terminated"]["exitCode"] == 137
+    assert (
+        again["metadata"]["annotations"]["sandbox.knwalk.dev/pid"]
+        != pod["metadata"]["annotations"]["sandbox.knwalk.dev/pid"]
+    )
+    row = get_table(sandbox, ns)[1]
+    assert row[1:3] == ["1/1", "Running"] and row[3] == "1" and row[4].startswith("(")
+    waiting = container(crashed)["state"].get("waiting")
+    if waiting is not None:  # caught during the backoff (it lasts about a second)
+        assert waiting["reason"] == "CrashLoopBackOff" and "exit code 137" in waiting["message"]
+
+
+def test_deleting_the_service_deletes_its_pods(sandbox: Sandbox) -> None:
+    ns = new_namespace(sandbox)
+    apply_service(sandbox, ns, "gone")
+    wait_pods(sandbox, ns, "gone", running)
+    kubectl(sandbox, "delete", "ksvc", "gone", "-n", ns)
+    wait_pods(sandbox, ns, "gone", lambda items: not items)
+
+
+def test_an_image_the_sandbox_cannot_run_waits_with_the_reason(sandbox: Sandbox) -> None:
+    ns = new_namespace(sandbox)
+    apply_service(sandbox, ns, "nginx", image="nginx:1.27")
+    (pod,) = wait_pods(sandbox, ns, "nginx", lambda items: len(items) == 1)
+    waiting = container(pod)["state"]["waiting"]
+    assert waiting["reason"] == "ImageNotSupported" and "helloworld-go" in waiting["message"]
+    assert pod["status"]["phase"] == "Pending"
+    assert get_table(sandbox, ns)[1][1:3] == ["0/1", "ImageNotSupported"]
+
+
+def revision_replicas(sb: Sandbox, service: str) -> tuple[int, int]:
+    """(actual, desired) replicas of the newest revision, as ``knwalk status -o json`` says."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "kn_walk", "status", service, "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, KUBECONFIG=str(sb.kubeconfig)),
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    newest = json.loads(proc.stdout)["revisions"][0]
+    return newest["actualReplicas"], newest["desiredReplicas"]
+
+
+def test_scale_to_zero_removes_the_pod_and_a_request_brings_a_new_one(tmp_path: Path) -> None:
+    sb = start_sandbox(tmp_path, stable_window=0.5, scale_to_zero_grace=0.5)
+    try:
+        apply_service(sb, "default", "sleepy")
+        (first,) = wait_pods(sb, "default", "sleepy", running)
+        assert revision_replicas(sb, "sleepy") in ((1, 1), (0, 1))
+        wait_pods(sb, "default", "sleepy", lambda items: not items)
+        assert revision_replicas(sb, "sleepy") == (0, 0)  # knwalk status shows 0/0
+        host = "sleepy.default.example.com"
+        response = httpx.get(sb.info.gateway + "/", headers={"Host": host}, timeout=10)
+        assert response.text == "Hello v1!\n"
+        (second,) = wait_pods(sb, "default", "sleepy", lambda items: len(items) == 1)
+        assert second["metadata"]["name"] != first["metadata"]["name"]
+        assert container(second)["restartCount"] == 0
+    finally:
+        control.stop(sb.state_dir)
+
+
+def test_a_restarted_sandbox_replaces_the_pods_of_its_old_processes(tmp_path: Path) -> None:
+    sb = start_sandbox(tmp_path)
+    try:
+        apply_service(sb, "default", "phoenix")
+        (old,) = wait_pods(sb, "default", "phoenix", running)
+        control.stop(sb.state_dir)
+        info, started = control.start(sb.state_dir)
+        assert started
+        control.write_kubeconfig(info, sb.kubeconfig)
+        (new,) = wait_pods(sb, "default", "phoenix", running)
+        assert new["metadata"]["name"] != old["metadata"]["name"]
+    finally:
+        control.stop(sb.state_dir)
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_names_and_hashes_follow_kubernetes_alphabet() -> None:
+    uid = str(uuid.uuid4())
+    assert pods.template_hash(uid) == pods.template_hash(uid)
+    assert pods.template_hash(uid) != pods.template_hash(str(uuid.uuid4()))
+    names = {pods.pod_name("r-00001", uid) for _ in range(20)}
+    assert len(names) > 1
+    for name in names:
+        assert re.fullmatch(r"r-00001-deployment-[b-z2-9]{10}-[b-z2-9]{5}", name)
+        assert not set(name.split("-")[-1]) & set("aeiou01")
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("Container failed with exit code 137 (SIGKILL); restarting in 1s (restart 1)", 137),
+        ("Container failed with exit code 3: boom; restarting in 2s (restart 2)", 3),
+        ("the sandbox failed", 1),
+    ],
+)
+def test_exit_codes_are_read_from_the_crash_message(message: str, code: int) -> None:
+    assert pods._exit_code(message) == code
+
+
+def _pod(**status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"containers": [{"name": "a"}, {"name": "b"}], "nodeName": "n"},
+        "status": status,
+    }
+
+
+NOW = datetime(2026, 1, 1, 0, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("pod", "ready", "status", "restarts"),
+    [
+        (_pod(phase="Pending"), "0/2", "Pending", "0"),
+        (
+            _pod(
+                phase="Running",
+                containerStatuses=[
+                    {"ready": True, "state": {"running": {}}, "restartCount": 0},
+                    {
+                        "ready": False,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                        "restartCount": 4,
+                        "lastState": {"terminated": {"finishedAt": "2026-01-01T00:09:30Z"}},
+                    },
+                ],
+            ),
+            "1/2",
+            "CrashLoopBackOff",
+            "4 (30s ago)",
+        ),
+        (
+            _pod(
+                phase="Running",
+                containerStatuses=[
+                    {"ready": False, "state": {"terminated": {"exitCode": 2}}, "restartCount": 0}
+                ],
+            ),
+            "0/2",
+            "ExitCode:2",
+            "0",
+        ),
+        (
+            _pod(
+                phase="Running",
+                containerStatuses=[
+                    {"ready": False, "state": {"terminated": {"signal": 9}}, "restartCount": 0}
+                ],
+            ),
+            "0/2",
+            "Signal:9",
+            "0",
+        ),
+        (
+            _pod(
+                phase="Running",
+                conditions=[{"type": "Ready", "status": "True"}],
+                containerStatuses=[
+                    {"ready": False, "state": {"terminated": {"reason": "Completed"}}},
+                    {"ready": True, "state": {"running": {}}},
+                ],
+            ),
+            "1/2",
+            "Running",
+            "0",
+        ),
+        (_pod(phase="Failed", reason="Evicted"), "0/2", "Evicted", "0"),
+    ],
+)
+def test_pod_rows_follow_kubectls_rules(
+    pod: dict[str, Any], ready: str, status: str, restarts: str
+) -> None:
+    rt = Registry.default().get("", "v1", "pods")
+    assert rt is not None
+    table = tables.to_table(rt, [pod], resource_version="1", now=NOW)
+    names = [c["name"] for c in table["columnDefinitions"]]
+    assert names == [
+        "Name",
+        "Ready",
+        "Status",
+        "Restarts",
+        "Age",
+        "IP",
+        "Node",
+        "Nominated Node",
+        "Readiness Gates",
+    ]
+    cells = table["rows"][0]["cells"]
+    assert cells[:5] == ["p", ready, status, restarts, "10m"]
+    assert cells[5:] == ["<none>", "n", "<none>", "<none>"]
+
+
+def test_a_deleted_pod_is_terminating() -> None:
+    rt = Registry.default().get("", "v1", "pods")
+    assert rt is not None
+    pod = _pod(phase="Running")
+    pod["metadata"]["deletionTimestamp"] = (NOW - timedelta(seconds=5)).isoformat()
+    cells = tables.to_table(rt, [pod], resource_version="1", now=NOW)["rows"][0]["cells"]
+    assert cells[2] == "Terminating"
+
+
+def test_pod_status_from_each_runtime_state() -> None:
+    mirror = pods.RevisionPods.__new__(pods.RevisionPods)
+    base = {"spec": {"containers": [{"image": IMAGE}]}, "status": {}}
+    starting = mirror._status(base, RuntimeStatus(None, "Deploying", "", 0, 1), 0, "")
+    assert starting["phase"] == "Pending"
+    assert starting["containerStatuses"][0]["state"] == {"waiting": {"reason": "ContainerCreating"}}
+    ready = mirror._status(base, RuntimeStatus(True, "", "", 1, 1), 0, "")
+    assert ready["phase"] == "Running" and ready["containerStatuses"][0]["ready"] is True
+    crash = mirror._status(
+        {**base, "status": ready},
+        RuntimeStatus(False, "CrashLoopBackOff", "Container failed with exit code 3", 0, 1),
+        1,
+        "2026-01-01T00:00:00Z",
+    )
+    c = crash["containerStatuses"][0]
+    assert crash["phase"] == "Running" and c["restartCount"] == 1
+    assert c["lastState"]["terminated"] == {
+        "exitCode": 3,
+        "reason": "Error",
+        "finishedAt": "2026-01-01T00:00:00Z",
+    }
+    assert crash["startTime"] == ready["startTime"]
+    back = mirror._status({**base, "status": crash}, RuntimeStatus(True, "", "", 1, 1), 1, "")
+    assert back["containerStatuses"][0]["lastState"] == c["lastState"]  # kept after the restart
+    conditions = {x["type"]: x for x in crash["conditions"]}
+    assert conditions["Ready"]["status"] == "False"
+    assert (
+        conditions["PodScheduled"]["lastTransitionTime"]
+        == {x["type"]: x for x in ready["conditions"]}["PodScheduled"]["lastTransitionTime"]
+    )
+
+
+# --------------------------------------------------------------------------- Deployments
+
+
+def deployment_pods(sb: Sandbox, ns: str, app: str) -> list[dict[str, Any]]:
+    out = kubectl(sb, "get", "pods", "-n", ns, "-l", f"app={app}", "-o", "json").stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+def wait_deployment_pods(
+    sb: Sandbox, ns: str, app: str, ok: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 20
+    items = deployment_pods(sb, ns, app)
+    while not ok(items):
+        assert time.monotonic() < deadline, json.dumps(items)[:2000]
+        time.sleep(0.05)
+        items = deployment_pods(sb, ns, app)
+    return items
+
+
+def test_a_deployment_gets_its_replicas_as_pods(sandbox: Sandbox) -> None:
+    ns = new_namespace(sandbox)
+    kubectl(sandbox, "create", "deployment", "web", "-n", ns, "--image=nginx:1.27", "--replicas=2")
+    deployment = json.loads(kubectl(sandbox, "get", "deploy", "web", "-n", ns, "-o", "json").stdout)
+    items = wait_deployment_pods(sandbox, ns, "web", lambda i: len(i) == 2)
+    hashes = {p["metadata"]["labels"]["pod-template-hash"] for p in items}
+    assert len(hashes) == 1
+    for pod in items:
+        meta = pod["metadata"]
+        assert re.fullmatch(r"web-[b-z2-9]{10}-[b-z2-9]{5}", meta["name"])
+        assert meta["ownerReferences"][0]["uid"] == deployment["metadata"]["uid"]
+        assert "no container images" in meta["annotations"]["sandbox.knwalk.dev/simulated"]
+        assert pod["spec"]["containers"][0]["image"] == "nginx:1.27"
+        assert pod["status"]["phase"] == "Running" and container(pod)["ready"] is True
+    rows = get_table(sandbox, ns)[1:]
+    assert [r[1:4] for r in rows] == [["1/1", "Running", "0"]] * 2
+
+    kubectl(sandbox, "patch", "deployment", "web", "-n", ns, "-p", '{"spec":{"replicas":3}}')
+    grown = wait_deployment_pods(sandbox, ns, "web", lambda i: len(i) == 3)
+    assert {p["metadata"]["name"] for p in items} <= {p["metadata"]["name"] for p in grown}
+
+    kubectl(sandbox, "set", "image", "deployment/web", "-n", ns, "nginx=nginx:1.28")
+    replaced = wait_deployment_pods(
+        sandbox,
+        ns,
+        "web",
+        lambda i: (
+            len(i) == 3 and all(p["spec"]["containers"][0]["image"] == "nginx:1.28" for p in i)
+        ),
+    )
+    new_hashes = {p["metadata"]["labels"]["pod-template-hash"] for p in replaced}
+    assert len(new_hashes) == 1 and new_hashes.isdisjoint(
+        {p["metadata"]["labels"]["pod-template-hash"] for p in items}
+    )
+
+    kubectl(sandbox, "patch", "deployment", "web", "-n", ns, "-p", '{"spec":{"replicas":0}}')
+    wait_deployment_pods(sandbox, ns, "web", lambda i: not i)
+    kubectl(sandbox, "patch", "deployment", "web", "-n", ns, "-p", '{"spec":{"replicas":1}}')
+    wait_deployment_pods(sandbox, ns, "web", lambda i: len(i) == 1)
+    kubectl(sandbox, "delete", "deployment", "web", "-n", ns)
+    wait_deployment_pods(sandbox, ns, "web", lambda i: not i)
+
+
+def test_template_hashes_follow_the_template() -> None:
+    from kn_walk.sandbox import deployments
+
+    a = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"image": "x"}]}}
+    b = {"spec": {"containers": [{"image": "x"}]}, "metadata": {"labels": {"app": "a"}}}
+    c = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"image": "y"}]}}
+    assert deployments.template_hash(a) == deployments.template_hash(b)  # key order is not content
+    assert deployments.template_hash(a) != deployments.template_hash(c)
+    assert re.fullmatch(r"[b-z2-9]{10}", deployments.template_hash(a))
