@@ -24,7 +24,9 @@ wrote first, so the operation re-reads and recomputes, up to
       "revisions": [                       # newest first
         {"name": str, "generation": int, "created": str (RFC 3339),
          "ready": "True" | "False" | "Unknown", "reason": str, "message": str,
-         "percent": int, "tags": [str], "target": str | null, "image": str}
+         "percent": int, "tags": [str], "target": str | null, "image": str,
+         "actualReplicas": int | null,     # pods running (0: scaled to zero)
+         "desiredReplicas": int | null}    # pods the autoscaler wants
       ],
       "traffic": [                         # the Route's status.traffic, in order
         {"tag": str | null, "revisionName": str | null, "latestRevision": bool,
@@ -133,6 +135,10 @@ class Condition:
         if self.message:
             text += f": {self.message}"
         return text
+
+
+def _replicas(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _conditions(obj: Mapping[str, Any]) -> tuple[Condition, ...]:
@@ -267,10 +273,14 @@ class RevisionView:
     conditions: tuple[Condition, ...]
     image: str
     env: tuple[tuple[str, str], ...]
+    #: status.actualReplicas / desiredReplicas (the pods running / wanted); None if unset
+    actual_replicas: int | None = None
+    desired_replicas: int | None = None
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> RevisionView:
         m = _meta(obj)
+        status = _dict(obj.get("status"))
         containers = _list(_dict(obj.get("spec")).get("containers"))
         first = _dict(containers[0]) if containers else {}
         env = tuple(
@@ -287,6 +297,8 @@ class RevisionView:
             _conditions(obj),
             _str(first.get("image")),
             env,
+            _replicas(status.get("actualReplicas")),
+            _replicas(status.get("desiredReplicas")),
         )
 
     @property
@@ -296,6 +308,15 @@ class RevisionView:
     @property
     def ready_status(self) -> str:
         return self.ready.status if self.ready else "Unknown"
+
+    @property
+    def replicas(self) -> str:
+        """``actual/desired`` as ``kubectl get revisions`` shows them, ``-`` if not reported."""
+        if self.actual_replicas is None and self.desired_replicas is None:
+            return "-"
+        actual = "-" if self.actual_replicas is None else str(self.actual_replicas)
+        desired = "-" if self.desired_replicas is None else str(self.desired_replicas)
+        return f"{actual}/{desired}"
 
     @property
     def target(self) -> str | None:
@@ -760,6 +781,8 @@ def status_document(snap: Snapshot) -> Obj:
                 "tags": tags.get(r.name, []),
                 "target": r.target,
                 "image": r.image,
+                "actualReplicas": r.actual_replicas,
+                "desiredReplicas": r.desired_replicas,
             }
             for r in snap.revisions
         ],

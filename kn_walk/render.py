@@ -51,10 +51,18 @@ def key_values(rows: Sequence[tuple[str, Any]], title: str | None = None) -> Tab
     return table
 
 
-def grid(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> Table:
+def grid(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    title: str | None = None,
+    *,
+    whole: Sequence[str] = (),
+) -> Table:
+    """A borderless table; columns named in ``whole`` are never wrapped (the others give
+    way first when the terminal is narrow)."""
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
     for h in headers:
-        table.add_column(h, overflow="fold")
+        table.add_column(h, overflow="fold", no_wrap=h in whole)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     return table

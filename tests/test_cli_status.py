@@ -39,12 +39,15 @@ def test_table_shows_service_revisions_and_route_tree(split_app: Cluster) -> Non
     assert lines[3].split() == ["Latest", "created", f"{V2},", "ready", V2]
     header = next(i for i, line in enumerate(lines) if line.startswith("REVISION"))
     assert lines[header].split() == [
-        "REVISION", "GEN", "TRAFFIC", "TAGS", "READY", "AGE", "TARGET", "/", "IMAGE"
+        "REVISION", "GEN", "TRAFFIC", "TAGS", "READY", "PODS", "AGE", "TARGET", "/", "IMAGE"
     ]  # fmt: skip
     row2 = lines[header + 1].split()
-    assert row2[:5] == [V2, "2", "50%", "current,latest", "True"]
+    # at 80 columns the tags wrap onto a second line; every other column stays whole
+    assert row2[:4] == [V2, "2", "50%", "current,"]
+    assert row2[4] == "True" and row2[5] in ("0/0", "0/1", "1/1")  # PODS: actual/desired
     assert row2[-3:] == ["Go", "Sample", "v2"]
-    row1 = lines[header + 2].split()
+    assert lines[header + 2].split() == ["latest"]
+    row1 = lines[header + 3].split()
     assert row1[:5] == [V1, "1", "50%", "candidate", "True"]
     tree = lines[lines.index("Route helloworld-go") :]
     assert tree[1].endswith(f"50% → {V2}  tag current")
@@ -77,8 +80,9 @@ def test_json_is_the_documented_shape(split_app: Cluster) -> None:
     ]
     assert set(doc["revisions"][0]) == {
         "name", "generation", "created", "ready", "reason", "message", "percent", "tags",
-        "target", "image",
+        "target", "image", "actualReplicas", "desiredReplicas",
     }  # fmt: skip
+    assert all(isinstance(r["actualReplicas"], int) for r in doc["revisions"])
     assert doc["traffic"] == [
         {
             "tag": "current",

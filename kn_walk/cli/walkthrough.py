@@ -399,8 +399,9 @@ def _print_snapshot(out: Console, snap: Snapshot) -> None:
                 r["name"],
                 r["generation"],
                 f"{r['percent']}%",
-                ",".join(r["tags"]),
+                ", ".join(r["tags"]),
                 r["ready"] + (f" ({r['reason']})" if r["reason"] else ""),
+                rev.replicas if rev else "-",
                 age(rev.created) if rev else "",
                 r["target"] if r["target"] is not None else r["image"],
             )
@@ -408,9 +409,10 @@ def _print_snapshot(out: Console, snap: Snapshot) -> None:
     if rev_rows:
         out.print(
             grid(
-                ["REVISION", "GEN", "TRAFFIC", "TAGS", "READY", "AGE", "TARGET / IMAGE"],
+                ["REVISION", "GEN", "TRAFFIC", "TAGS", "READY", "PODS", "AGE", "TARGET / IMAGE"],
                 rev_rows,
                 title="Revisions",
+                whole=("REVISION", "GEN", "TRAFFIC", "READY", "PODS", "AGE", "TARGET / IMAGE"),
             )
         )
     else:
