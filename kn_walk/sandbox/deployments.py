@@ -23,11 +23,11 @@ import contextlib
 import copy
 import json
 import logging
-import secrets
 import zlib
 from typing import Any
 
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.pods import L_POD_TEMPLATE_HASH, NODE_NAME, encode, random_suffix
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.serving import owner_ref
@@ -37,23 +37,12 @@ log = logging.getLogger(__name__)
 
 A_SIMULATED = "sandbox.knwalk.dev/simulated"
 SIMULATED = "the sandbox runs no container images; this Pod stands for a replica of the Deployment"
-L_POD_TEMPLATE_HASH = "pod-template-hash"
-NODE_NAME = "knwalk-sandbox"
-_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def _encode(number: int, length: int) -> str:
-    out = []
-    for _ in range(length):
-        number, digit = divmod(number, len(_ALPHABET))
-        out.append(_ALPHABET[digit])
-    return "".join(out)
 
 
 def template_hash(template: Any) -> str:
     """A ``pod-template-hash`` that changes whenever the pod template does."""
     text = json.dumps(template, sort_keys=True, separators=(",", ":"))
-    return _encode(zlib.crc32(text.encode()) * 2654435761 + len(text), 10)
+    return encode(zlib.crc32(text.encode()) * 2654435761 + len(text), 10)
 
 
 def _replicas(deployment: Obj) -> int:
@@ -177,7 +166,7 @@ class DeploymentPods:
         labels[L_POD_TEMPLATE_HASH] = hash_
         annotations = dict(tmeta.get("annotations") or {})
         annotations[A_SIMULATED] = SIMULATED
-        suffix = "".join(secrets.choice(_ALPHABET) for _ in range(5))
+        suffix = random_suffix()
         body = {
             "apiVersion": "v1",
             "kind": "Pod",

@@ -58,7 +58,8 @@ CONTAINER = "user-container"
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
-def _encode(number: int, length: int) -> str:
+def encode(number: int, length: int) -> str:
+    """``number`` in Kubernetes' name alphabet, ``length`` characters (low digits first)."""
     out = []
     for _ in range(length):
         number, digit = divmod(number, len(_ALPHABET))
@@ -68,13 +69,17 @@ def _encode(number: int, length: int) -> str:
 
 def template_hash(revision_uid: str) -> str:
     """A stable ``pod-template-hash`` for a Revision (a cluster hashes the pod template)."""
-    return _encode(zlib.crc32(revision_uid.encode()) * 7919 + len(revision_uid), 10)
+    return encode(zlib.crc32(revision_uid.encode()) * 7919 + len(revision_uid), 10)
 
 
 def pod_name(revision: str, revision_uid: str) -> str:
     """``{revision}-deployment-{hash}-{5 random}``, as a Deployment's ReplicaSet names Pods."""
-    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(5))
-    return f"{revision}-deployment-{template_hash(revision_uid)}-{suffix}"
+    return f"{revision}-deployment-{template_hash(revision_uid)}-{random_suffix()}"
+
+
+def random_suffix() -> str:
+    """Five random characters, as the generated part of a Pod name."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(5))
 
 
 class RevisionPods:
