@@ -187,6 +187,22 @@ def test_a_killed_process_shows_crash_loop_then_a_restart(sandbox: Sandbox) -> N
         assert waiting["reason"] == "CrashLoopBackOff" and "exit code 137" in waiting["message"]
 
 
+def test_a_pod_deleted_by_hand_is_replaced(sandbox: Sandbox) -> None:
+    ns = new_namespace(sandbox)
+    apply_service(sandbox, ns, "again")
+    (pod,) = wait_pods(sandbox, ns, "again", running)
+    kubectl(sandbox, "delete", "pod", pod["metadata"]["name"], "-n", ns, "--wait=false")
+    (new,) = wait_pods(
+        sandbox,
+        ns,
+        "again",
+        lambda items: running(items) and items[0]["metadata"]["name"] != pod["metadata"]["name"],
+    )
+    pid = "sandbox.knwalk.dev/pid"
+    assert new["metadata"]["annotations"][pid] == pod["metadata"]["annotations"][pid]
+    assert container(new)["restartCount"] == 0
+
+
 def test_deleting_the_service_deletes_its_pods(sandbox: Sandbox) -> None:
     ns = new_namespace(sandbox)
     apply_service(sandbox, ns, "gone")
@@ -468,6 +484,16 @@ def test_a_deployment_gets_its_replicas_as_pods(sandbox: Sandbox) -> None:
     assert len(new_hashes) == 1 and new_hashes.isdisjoint(
         {p["metadata"]["labels"]["pod-template-hash"] for p in items}
     )
+
+    victim = replaced[0]["metadata"]["name"]
+    kubectl(sandbox, "delete", "pod", victim, "-n", ns, "--wait=false")
+    refilled = wait_deployment_pods(
+        sandbox,
+        ns,
+        "web",
+        lambda i: len(i) == 3 and victim not in {p["metadata"]["name"] for p in i},
+    )
+    assert {p["metadata"]["labels"]["pod-template-hash"] for p in refilled} == new_hashes
 
     kubectl(sandbox, "patch", "deployment", "web", "-n", ns, "-p", '{"spec":{"replicas":0}}')
     wait_deployment_pods(sandbox, ns, "web", lambda i: not i)

@@ -162,6 +162,8 @@ class DataPlane:
 
     # -------------------------------------------------------------------- sync
     def _interesting(self, ev: Event) -> bool:
+        if ev.type == "DELETED" and ev.rkey == rkey(self.pods.rt):
+            return True  # a Revision's Pod deleted by hand comes back, as from a ReplicaSet
         return ev.rkey in (
             rkey(t) for t in (self._t["revisions"], self._t["routes"], self._cm) if t
         )
@@ -171,6 +173,9 @@ class DataPlane:
             ev = await self._watcher.queue.get()
             if ev is None:
                 return
+            if ev.rkey == rkey(self.pods.rt):
+                self.pods.deleted(ev.obj)
+                continue
             if self._cm and ev.rkey == rkey(self._cm):
                 if ev.namespace == SYSTEM_NAMESPACE and ev.name == "config-autoscaler":
                     self._apply_autoscaler()

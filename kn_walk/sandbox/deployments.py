@@ -6,8 +6,8 @@ as soon as it is accepted (:mod:`kn_walk.sandbox.builtin`). This controller
 gives it the Pods that claim implies: ``spec.replicas`` Pods named
 ``{deployment}-{pod-template-hash}-{suffix}`` with the template's labels and
 spec, owned by the Deployment, ``Running`` and ready. A new template replaces
-them (new hash), a new replica count adds or removes some, and deleting the
-Deployment deletes them (the owner cascade). Each carries the annotation
+them (new hash), a new replica count adds or removes some, a Pod deleted by
+hand is replaced, and deleting the Deployment deletes them (the owner cascade). Each carries the annotation
 ``sandbox.knwalk.dev/simulated`` saying that no process stands behind it.
 
 On a cluster the owner would be a ReplicaSet; the sandbox has no ReplicaSet
@@ -87,9 +87,13 @@ class DeploymentPods:
             self._task = None
 
     async def _run(self) -> None:
-        deploy_key = rkey(self.t_deploy)
+        deploy_key, pod_key = rkey(self.t_deploy), rkey(self.t_pod)
+
+        def interesting(ev: Event) -> bool:
+            return ev.rkey == deploy_key or (ev.rkey == pod_key and ev.type == "DELETED")
+
         while True:  # a watcher closed on overflow is replaced, after a full resync
-            watcher = self.res.store.subscribe(lambda ev: ev.rkey == deploy_key)
+            watcher = self.res.store.subscribe(interesting)
             try:
                 self.resync()
                 while True:
@@ -114,7 +118,16 @@ class DeploymentPods:
                 self._delete(meta["namespace"], meta["name"])
 
     def _on_event(self, ev: Event) -> None:
-        if ev.type != "DELETED":  # deleted: the owner cascade removes the Pods
+        if ev.rkey == rkey(self.t_pod):  # a Pod deleted by hand: its Deployment makes another
+            meta = ev.obj.get("metadata") or {}
+            if A_SIMULATED not in (meta.get("annotations") or {}):
+                return
+            for ref in meta.get("ownerReferences") or []:
+                if isinstance(ref, dict) and ref.get("kind") == "Deployment":
+                    owner = self.res.find(self.t_deploy, ev.namespace, str(ref.get("name")))
+                    if owner is not None and owner["metadata"].get("uid") == ref.get("uid"):
+                        self._guard(owner)
+        elif ev.type != "DELETED":  # a Deployment deleted: the owner cascade removes the Pods
             self._guard(ev.obj)
 
     def _guard(self, deployment: Obj) -> None:

@@ -13,6 +13,8 @@ a Pod object with Knative's labels, written from the process's reported state:
 * crashed and backing off: ``Running``, container waiting ``CrashLoopBackOff``
   with the exit and the last log line, ``restartCount`` one more each time;
 * scaled to zero, or the Revision deleted: the Pod is deleted;
+* deleted by someone else (``kubectl delete pod``): a new Pod takes its place,
+  as a ReplicaSet would make one (the process itself keeps running);
 * an image the sandbox cannot run: ``Pending``, waiting ``ImageNotSupported``
   (where a cluster would pull it).
 
@@ -137,6 +139,24 @@ class RevisionPods:
         self._last.pop(key, None)
         if name:
             self._delete(namespace, name)
+
+    def deleted(self, pod: Obj) -> None:
+        """A Pod was deleted. If it was a running Revision's current Pod (someone ran
+        ``kubectl delete pod``), a new one takes its place at once, as a ReplicaSet's
+        would; the process itself goes on."""
+        meta = pod.get("metadata") or {}
+        revision = (meta.get("labels") or {}).get(L_REVISION)
+        if A_MANAGED not in (meta.get("annotations") or {}) or not revision:
+            return
+        key = (meta.get("namespace", ""), str(revision))
+        if self._pods.get(key) != meta.get("name"):
+            return  # one this module deleted (scale to zero, a Revision gone) or an old one
+        del self._pods[key]
+        self._restarts.pop(key, None)
+        self._crashed_at.pop(key, None)
+        status = self._last.get(key)
+        if status is not None:
+            self.observe(*key, status)
 
     def observe(self, namespace: str, revision: str, status: RuntimeStatus) -> None:
         """The Revision's process reported ``status``: make its Pod say the same."""
