@@ -250,6 +250,11 @@ def test_scale_to_zero_removes_the_pod_and_a_request_brings_a_new_one(tmp_path: 
         (second,) = wait_pods(sb, "default", "sleepy", lambda items: len(items) == 1)
         assert second["metadata"]["name"] != first["metadata"]["name"]
         assert container(second)["restartCount"] == 0
+        # the Revision's log file holds both runs; the new Pod's log only its own
+        log_file = Path(second["metadata"]["annotations"]["sandbox.knwalk.dev/log"])
+        assert log_file.read_text().count("starting server...") == 2
+        logs = kubectl(sb, "logs", second["metadata"]["name"]).stdout
+        assert logs.count("starting server...") == 1 and logs.endswith(log_file.read_text()[-20:])
     finally:
         control.stop(sb.state_dir)
 

@@ -22,6 +22,7 @@ from kn_walk import __version__
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import openapi, tables
 from kn_walk.sandbox.faults import Faults, parse_rules
+from kn_walk.sandbox.podlogs import LogSource, pod_log
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import (
     APPLY_PATCH,
@@ -42,6 +43,7 @@ MAX_BODY = 3 * 1024 * 1024
 KUBE_VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-knwalk-sandbox"}
 _TABLE_RE = re.compile(r"as=Table")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_PODS = ("", "pods")
 
 
 @dataclass
@@ -50,6 +52,9 @@ class ApiState:
     token: str
     server_address: str = "127.0.0.1"
     faults: Faults = field(default_factory=Faults)
+    #: ``(namespace, pod) -> where its log is`` for a Pod whose container the sandbox
+    #: runs (``kubectl logs``); None for any other Pod. Without it no Pod has logs.
+    pod_logs: Callable[[str, str], LogSource | None] | None = None
 
 
 def _json_response(
@@ -155,9 +160,19 @@ async def _faults_admin(request: web.Request, state: ApiState) -> web.Response:
     )
 
 
+#: set when the server shuts down: ``kubectl logs -f`` streams end then
+_CLOSING = web.AppKey("closing", asyncio.Event)
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    app[_CLOSING].set()
+
+
 def create_app(state: ApiState) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_auth_and_errors])
     app["state"] = state
+    app[_CLOSING] = asyncio.Event()
+    app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/version", _version)
     app.router.add_get("/version/", _version)
     for probe in ("/healthz", "/readyz", "/livez"):
@@ -232,6 +247,16 @@ def _resource_list(types: list[ResourceType], group_version: str) -> Obj:
         if t.categories:
             entry["categories"] = list(t.categories)
         resources.append(entry)
+        if t.key == _PODS:  # kube-apiserver lists subresources by name: log before status
+            resources.append(
+                {
+                    "name": "pods/log",
+                    "singularName": "",
+                    "namespaced": True,
+                    "kind": "Pod",
+                    "verbs": ["get"],
+                }
+            )
         if t.status_subresource:
             resources.append(
                 {
@@ -323,13 +348,27 @@ async def _dispatch(
         raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
     name = rest[1] if len(rest) > 1 else ""
     sub = rest[2] if len(rest) > 2 else ""
-    if sub and (sub != "status" or not rt.status_subresource):
+    if sub and not (
+        (sub == "status" and rt.status_subresource) or (sub == "log" and rt.key == _PODS)
+    ):
         raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
     if namespace and not rt.namespaced:
         raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
     if rt.namespaced and name and not namespace:
         raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
     method = request.method
+    if sub == "log":
+        if method != "GET":
+            raise E.method_not_allowed()
+        return await pod_log(
+            request,
+            rt,
+            namespace,
+            name,
+            resources=state.resources,
+            log_file=state.pod_logs,
+            closing=request.app[_CLOSING],
+        )
     if not name:
         if method == "GET":
             if request.query.get("watch") in ("1", "true", "True"):
@@ -429,22 +468,8 @@ def _default_manager(user_agent: str) -> str:
     return fields.default_manager(user_agent) if user_agent else "unknown"
 
 
-def _quote(text: str) -> str:
-    """The inside of an RFC 7230 quoted-string, as Warning headers carry it.
-
-    Control characters (a field name from the request may hold any) cannot go in a
-    header at all: they are written as ``\\xHH`` rather than break the response.
-    """
-    text = text.replace("\\", "\\\\").replace('"', '\\"')
-    return "".join(c if " " <= c != "\x7f" else f"\\x{ord(c):02x}" for c in text)
-
-
 def _write_response(obj: Obj, opts: WriteOptions, status: int = 200) -> web.Response:
-    headers = (
-        {"Warning": ", ".join(f'299 - "{_quote(w)}"' for w in opts.warnings)}
-        if opts.warnings
-        else None
-    )
+    headers = {"Warning": E.warning_header(opts.warnings)} if opts.warnings else None
     return _json_response(obj, status, headers)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kn_walk.sandbox.registry import ResourceType
@@ -112,3 +113,18 @@ def method_not_allowed(
 
 
 UNAUTHORIZED = StatusError(401, "Unauthorized", "Unauthorized")
+
+
+def _quote(text: str) -> str:
+    """The inside of an RFC 7230 quoted-string, as Warning headers carry it.
+
+    Control characters (a field name from the request may hold any) cannot go in a
+    header at all: they are written as ``\\xHH`` rather than break the response.
+    """
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return "".join(c if " " <= c != "\x7f" else f"\\x{ord(c):02x}" for c in text)
+
+
+def warning_header(warnings: Sequence[str]) -> str:
+    """The ``Warning`` header value kube-apiserver sends for ``warnings`` (code 299)."""
+    return ", ".join(f'299 - "{_quote(w)}"' for w in warnings)

@@ -22,8 +22,9 @@ Differences from a cluster, on purpose: there is no queue-proxy container (the
 sandbox's gateway plays the activator and queue), so Pods show ``1/1``; the
 owner is the Revision itself (no Deployment and ReplicaSet in between), so
 deleting the Revision deletes its Pod; ``podIP`` is 127.0.0.1. The process id
-and log file are in the ``sandbox.knwalk.dev/*`` annotations, and
-``kubectl logs`` reads that log file.
+and log file are in the ``sandbox.knwalk.dev/*`` annotations. ``kubectl logs``
+reads that file from where the Pod's current run began (``--previous``: the run
+before), so a new Pod after scale to zero does not show its predecessors' output.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.podlogs import LogSource
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.serving import L_CONFIGURATION, L_SERVICE, owner_ref
@@ -109,6 +111,8 @@ class RevisionPods:
         self._last: dict[tuple[str, str], RuntimeStatus] = {}
         #: (namespace, revision) -> when the current Pod's container last exited on its own
         self._crashed_at: dict[tuple[str, str], str] = {}
+        #: (namespace, pod) -> offsets in the Revision's log file where each run began
+        self._runs: dict[tuple[str, str], list[int]] = {}
 
     def _opts(self, subresource: str = "") -> WriteOptions:
         return WriteOptions(
@@ -152,6 +156,7 @@ class RevisionPods:
         if self._pods.get(key) != meta.get("name"):
             return  # one this module deleted (scale to zero, a Revision gone) or an old one
         del self._pods[key]
+        self._runs.pop((key[0], str(meta.get("name"))), None)
         self._restarts.pop(key, None)
         self._crashed_at.pop(key, None)
         status = self._last.get(key)
@@ -176,6 +181,9 @@ class RevisionPods:
         ):
             self._restarts[key] = self._restarts.get(key, 0) + 1
             self._crashed_at[key] = now_rfc3339()
+            pod = self._pods.get(key)
+            if pod:  # what the process writes from now on belongs to the next run
+                self._runs.setdefault((namespace, pod), []).append(self._log_size(*key))
         name = self._pods.get(key)
         current = self.res.find(self.rt, namespace, name) if name else None
         if current is None:
@@ -187,6 +195,7 @@ class RevisionPods:
                 log.warning("cannot create pod %s/%s: %s", namespace, name, err.message)
                 return
             self._pods[key] = name
+            self._runs[(namespace, name)] = [self._log_size(namespace, revision)]
         assert name is not None
         new = copy.deepcopy(current)
         new["status"] = self._status(
@@ -207,8 +216,16 @@ class RevisionPods:
         except E.StatusError as err:
             log.warning("cannot update pod %s/%s: %s", namespace, name, err.message)
 
-    def log_file(self, namespace: str, pod: str) -> Path | None:
-        """The log file of a Pod this module made (``kubectl logs``), or None."""
+    def _log_size(self, namespace: str, revision: str) -> int:
+        try:
+            return self._log_path(namespace, revision).stat().st_size
+        except OSError:
+            return 0
+
+    def log_file(self, namespace: str, pod: str) -> LogSource | None:
+        """Where the log of a Pod this module made is (``kubectl logs``), or None: the
+        Revision's log file from where this Pod's current run began, and the byte range
+        of its previous run if its container restarted."""
         obj = self.res.find(self.rt, namespace, pod)
         if obj is None:
             return None
@@ -217,11 +234,14 @@ class RevisionPods:
         revision = labels.get(L_REVISION)
         if A_MANAGED not in annotations or not revision:
             return None
-        return self._log_path(namespace, str(revision))
+        runs = self._runs.get((namespace, pod), [0])
+        previous = (runs[-2], runs[-1]) if len(runs) > 1 else None
+        return LogSource(self._log_path(namespace, str(revision)), runs[-1], previous)
 
     # ----------------------------------------------------------------- objects
 
     def _delete(self, namespace: str, name: str) -> None:
+        self._runs.pop((namespace, name), None)
         with contextlib.suppress(E.StatusError):  # gone already: cascade, or the user
             self.res.delete(self.rt, namespace, name)
 

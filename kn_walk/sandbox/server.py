@@ -165,7 +165,15 @@ class Sandbox:
         )
         controller.start()
         await dataplane.start()
-        app = create_app(ApiState(res, token, f"{LOOPBACK}:{api_port}", self.faults))
+        app = create_app(
+            ApiState(
+                res,
+                token,
+                f"{LOOPBACK}:{api_port}",
+                self.faults,
+                pod_logs=dataplane.pods.log_file,
+            )
+        )
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         await web.SockSite(runner, api_sock, ssl_context=tls).start()
