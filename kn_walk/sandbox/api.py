@@ -20,7 +20,7 @@ from aiohttp import web
 
 from kn_walk import __version__
 from kn_walk.sandbox import apierrors as E
-from kn_walk.sandbox import openapi, tables
+from kn_walk.sandbox import openapi, scale, tables
 from kn_walk.sandbox.faults import Faults, parse_rules
 from kn_walk.sandbox.podlogs import LogSource, pod_log
 from kn_walk.sandbox.registry import ResourceType
@@ -257,6 +257,18 @@ def _resource_list(types: list[ResourceType], group_version: str) -> Obj:
                     "verbs": ["get"],
                 }
             )
+        if t.key == scale.DEPLOYMENTS:
+            resources.append(
+                {
+                    "name": f"{t.plural}/scale",
+                    "singularName": "",
+                    "namespaced": True,
+                    "group": "autoscaling",
+                    "version": "v1",
+                    "kind": "Scale",
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
         if t.status_subresource:
             resources.append(
                 {
@@ -349,7 +361,9 @@ async def _dispatch(
     name = rest[1] if len(rest) > 1 else ""
     sub = rest[2] if len(rest) > 2 else ""
     if sub and not (
-        (sub == "status" and rt.status_subresource) or (sub == "log" and rt.key == _PODS)
+        (sub == "status" and rt.status_subresource)
+        or (sub == "log" and rt.key == _PODS)
+        or (sub == "scale" and rt.key == scale.DEPLOYMENTS)
     ):
         raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
     if namespace and not rt.namespaced:
@@ -369,6 +383,8 @@ async def _dispatch(
             log_file=state.pod_logs,
             closing=request.app[_CLOSING],
         )
+    if sub == "scale":
+        return await _scale(request, rt, namespace, name)
     if not name:
         if method == "GET":
             if request.query.get("watch") in ("1", "true", "True"):
@@ -537,6 +553,27 @@ async def _create(request: web.Request, rt: ResourceType, namespace: str) -> web
     opts = _opts(request)
     obj = request.app["state"].resources.create(rt, namespace, body, opts)
     return _write_response(obj, opts, 201)
+
+
+async def _scale(request: web.Request, rt: ResourceType, namespace: str, name: str) -> web.Response:
+    """``deployments/{name}/scale``: GET, PUT or PATCH an ``autoscaling/v1`` Scale."""
+    res = request.app["state"].resources
+    if request.method == "GET":
+        return _json_response(scale.scale_of(res.get(rt, namespace, name)))
+    if request.method not in ("PUT", "PATCH"):
+        raise E.method_not_allowed()
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if request.method == "PATCH" and ctype not in scale.SCALE_PATCH_TYPES:
+        from kn_walk.sandbox.resources import unsupported_patch
+
+        raise unsupported_patch(rt)
+    body = await _read_body(request)
+    opts = _opts(request)
+    if request.method == "PUT":
+        obj = scale.write_scale(res, rt, namespace, name, body, opts)
+    else:
+        obj = scale.patch_scale(res, rt, namespace, name, ctype, body, opts)
+    return _json_response(obj)
 
 
 async def _update(
