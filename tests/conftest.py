@@ -7,10 +7,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from kn_walk.sandbox import control
+
+if TYPE_CHECKING:
+    from tests.test_cli_support import Cluster
 
 
 @dataclass
@@ -72,3 +76,21 @@ def namespace(api_client) -> str:  # type: ignore[no-untyped-def]
     name = "t-" + uuid.uuid4().hex[:8]
     client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
     return name
+
+
+@pytest.fixture
+def cluster(sandbox: Sandbox, namespace: str, api_client: Any) -> Cluster:
+    """The session sandbox seen through knwalk from this test's namespace."""
+    from tests.test_cli_support import Cluster
+
+    return Cluster(sandbox.kubeconfig, namespace, api_client)
+
+
+@pytest.fixture
+def split_app(cluster: Cluster) -> Cluster:
+    """v1 and v2 deployed, split 50/50 with the walkthrough's tags."""
+    cluster.deploy()
+    cluster.deploy("--target", "Go Sample v2")
+    result = cluster.run("split", "50/50")
+    assert result.code == 0, result.err
+    return cluster

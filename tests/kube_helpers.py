@@ -7,6 +7,28 @@ from collections.abc import Callable
 from typing import Any
 
 GROUP, VERSION = "serving.knative.dev", "v1"
+IMAGE = "gcr.io/knative-samples/helloworld-go"
+
+
+def service_manifest(target: str, traffic: str = "", name: str = "helloworld-go") -> str:
+    """The walkthrough's Service manifest as a user writes it (YAML), plus ``traffic``."""
+    return (
+        f"""\
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  template:
+    spec:
+      containers:
+        - image: {IMAGE}
+          env:
+            - name: TARGET
+              value: "{target}"
+"""
+        + traffic
+    )
 
 
 def ksvc(

@@ -7,8 +7,6 @@ default credentials, so nothing can reach a real cloud. Polls are immediate
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -24,6 +22,7 @@ import pytest
 import yaml
 
 from tests.fake_gke import FakeGke
+from tests.test_cli_support import Output, run_main
 
 P, Z = "demo-project", "us-central1-a"
 CTX = f"gke_{P}_{Z}_knwalk"
@@ -31,15 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def error(self) -> str:
-        return " ".join(self.err.split())
-
+class Result(Output):
     @property
     def text(self) -> str:
         return " ".join(self.out.split())
@@ -54,21 +45,7 @@ class Result:
 
 
 def knwalk(*args: str) -> Result:
-    from kn_walk.cli.app import main
-
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["knwalk", *args]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return Result(code, out.getvalue(), err.getvalue())
+    return Result(*run_main(*args))
 
 
 @pytest.fixture

@@ -22,21 +22,6 @@ from tests.test_cli_support import Cluster, knwalk
 V1_BODY, V2_BODY = "Hello Go Sample v1!\n", "Hello Go Sample v2!\n"
 
 
-@pytest.fixture
-def cluster(sandbox: Any, namespace: str, api_client: Any) -> Cluster:
-    return Cluster(sandbox.kubeconfig, namespace, api_client)
-
-
-@pytest.fixture
-def split_app(cluster: Cluster) -> Cluster:
-    """v1 and v2 deployed, split 50/50 with the walkthrough's tags."""
-    cluster.deploy()
-    cluster.deploy("--target", "Go Sample v2")
-    result = cluster.run("split", "50/50")
-    assert result.code == 0, result.err
-    return cluster
-
-
 Answer = Callable[[int, str, str], tuple[int, str]]
 
 
@@ -274,18 +259,7 @@ def test_tag_error_lists_the_tags(split_app: Cluster) -> None:
 
 
 def test_service_not_ready(cluster: Cluster) -> None:
-    cluster.custom.create_namespaced_custom_object(
-        "serving.knative.dev",
-        "v1",
-        cluster.namespace,
-        "routes",
-        {
-            "apiVersion": "serving.knative.dev/v1",
-            "kind": "Route",
-            "metadata": {"name": "blocked"},
-            "spec": {"traffic": [{"configurationName": "blocked", "percent": 100}]},
-        },
-    )
+    cluster.claim_route("blocked")
     result = cluster.run("deploy", "blocked", "--wait-timeout", "30")
     result.assert_error(1)
     curl = cluster.run("curl", "blocked")

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
-
 from tests.test_cli_support import Cluster
-
-
-@pytest.fixture
-def cluster(sandbox: Any, namespace: str, api_client: Any) -> Cluster:
-    return Cluster(sandbox.kubeconfig, namespace, api_client)
 
 
 def test_delete_with_wait_removes_everything_it_owns(cluster: Cluster) -> None:

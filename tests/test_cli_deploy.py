@@ -11,12 +11,6 @@ import yaml
 
 from tests.test_cli_support import Cluster, env_of
 
-
-@pytest.fixture
-def cluster(sandbox: Any, namespace: str, api_client: Any) -> Cluster:
-    return Cluster(sandbox.kubeconfig, namespace, api_client)
-
-
 URL_RE = "http://helloworld-go.{ns}.example.com"
 
 

@@ -13,11 +13,6 @@ V1, V2, V3 = "helloworld-go-00001", "helloworld-go-00002", "helloworld-go-00003"
 
 
 @pytest.fixture
-def cluster(sandbox: Any, namespace: str, api_client: Any) -> Cluster:
-    return Cluster(sandbox.kubeconfig, namespace, api_client)
-
-
-@pytest.fixture
 def two(cluster: Cluster) -> Cluster:
     """helloworld-go with revisions 00001 (Go Sample v1) and 00002 (Go Sample v2)."""
     cluster.deploy()

@@ -6,26 +6,11 @@ import json
 import uuid
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.test_cli_support import Cluster, knwalk
 
 V1, V2 = "helloworld-go-00001", "helloworld-go-00002"
-
-
-@pytest.fixture
-def cluster(sandbox: Any, namespace: str, api_client: Any) -> Cluster:
-    return Cluster(sandbox.kubeconfig, namespace, api_client)
-
-
-@pytest.fixture
-def split_app(cluster: Cluster) -> Cluster:
-    cluster.deploy()
-    cluster.deploy("--target", "Go Sample v2")
-    result = cluster.run("split", "50/50")
-    assert result.code == 0, result.err
-    return cluster
 
 
 def test_table_shows_service_revisions_and_route_tree(split_app: Cluster) -> None:
@@ -148,18 +133,7 @@ def test_empty_namespace(cluster: Cluster) -> None:
 
 
 def test_conditions_that_are_not_true_are_shown(cluster: Cluster) -> None:
-    cluster.custom.create_namespaced_custom_object(
-        "serving.knative.dev",
-        "v1",
-        cluster.namespace,
-        "routes",
-        {
-            "apiVersion": "serving.knative.dev/v1",
-            "kind": "Route",
-            "metadata": {"name": "blocked"},
-            "spec": {"traffic": [{"configurationName": "blocked", "percent": 100}]},
-        },
-    )
+    cluster.claim_route("blocked")
     cluster.run("deploy", "blocked", "--no-wait")
     from tests.kube_helpers import wait_for
 

@@ -22,7 +22,9 @@ GROUP, VERSION = "serving.knative.dev", "v1"
 
 
 @dataclass
-class Result:
+class Output:
+    """What one run of knwalk gave: exit code, stdout and stderr."""
+
     code: int
     out: str
     err: str
@@ -32,6 +34,9 @@ class Result:
         """stderr with whitespace runs collapsed (the console wraps long lines at 80 columns)."""
         return " ".join(self.err.split())
 
+
+@dataclass
+class Result(Output):
     @property
     def lines(self) -> list[str]:
         return [line.rstrip() for line in self.out.splitlines()]
@@ -63,8 +68,8 @@ def _env(overrides: dict[str, str | None]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def knwalk(*args: str, env: dict[str, str | None] | None = None) -> Result:
-    """Run ``knwalk ARGS`` in-process and return exit code, stdout and stderr."""
+def run_main(*args: str) -> tuple[int, str, str]:
+    """Run the real ``main()`` as ``knwalk ARGS`` in-process; exit code, stdout and stderr."""
     from kn_walk.cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
@@ -72,18 +77,20 @@ def knwalk(*args: str, env: dict[str, str | None] | None = None) -> Result:
     sys.argv = ["knwalk", *args]
     code = 0
     try:
-        with (
-            _env({"NO_COLOR": "1", "COLUMNS": "80", **(env or {})}),
-            contextlib.redirect_stdout(out),
-            contextlib.redirect_stderr(err),
-        ):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 main()
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         sys.argv = argv
-    return Result(code, out.getvalue(), err.getvalue())
+    return code, out.getvalue(), err.getvalue()
+
+
+def knwalk(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    """Run ``knwalk ARGS`` in-process (no colour, 80 columns) and return exit code, stdout and stderr."""
+    with _env({"NO_COLOR": "1", "COLUMNS": "80", **(env or {})}):
+        return Result(*run_main(*args))
 
 
 class Cluster:
@@ -130,6 +137,16 @@ class Cluster:
     def names(self, plural: str) -> list[str]:
         items = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, plural)
         return sorted(i["metadata"]["name"] for i in items["items"])
+
+    def claim_route(self, name: str) -> None:
+        """Create Route ``name`` before its Service: the Service cannot own it and never gets ready."""
+        route = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Route",
+            "metadata": {"name": name},
+            "spec": {"traffic": [{"configurationName": name, "percent": 100}]},
+        }
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, "routes", route)
 
     def deploy(self, *args: str) -> Result:
         result = self.run("deploy", *args)

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.conftest import Sandbox
+from tests.kube_helpers import IMAGE, service_manifest
 
 KUBECTL = "/usr/bin/kubectl"
 
@@ -39,7 +40,7 @@ RESOURCE = {
     "route": "route.serving.knative.dev",
 }
 DOMAIN = "example.com"  # what the session sandbox seeds into config-domain
-IMAGE = "gcr.io/knative-samples/helloworld-go"
+
 
 SERVICE_COLUMNS = ["NAME", "URL", "LATESTCREATED", "LATESTREADY", "READY", "REASON"]
 CONFIGURATION_COLUMNS = ["NAME", "LATESTCREATED", "LATESTREADY", "READY", "REASON"]
@@ -67,27 +68,6 @@ are the ways you can resolve this warning:
   stop managing the field (remove it from their configuration).
 See https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts
 """
-
-
-def service_manifest(target: str, traffic: str = "", name: str = "helloworld-go") -> str:
-    """The walkthrough's Service manifest, as a user would write it."""
-    return (
-        f"""\
-apiVersion: serving.knative.dev/v1
-kind: Service
-metadata:
-  name: {name}
-spec:
-  template:
-    spec:
-      containers:
-        - image: {IMAGE}
-          env:
-            - name: TARGET
-              value: "{target}"
-"""
-        + traffic
-    )
 
 
 V1 = service_manifest("Go Sample v1")

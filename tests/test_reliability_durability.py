@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import select
 import signal
 import ssl
 import threading
@@ -34,6 +33,7 @@ from kn_walk import knative
 from kn_walk.kube import connect
 from kn_walk.sandbox import control
 from tests.conftest import Sandbox, start_sandbox
+from tests.loop_helpers import wait_pid_gone
 from tests.test_reliability_support import sizes
 
 NS = "default"
@@ -128,29 +128,9 @@ def _writer(sb: Sandbox, ledger: Ledger, wid: int, cycle: int, stop: threading.E
             i += 1
 
 
-def _wait_exit(pid: int, timeout: float) -> bool:
-    """Whether process ``pid`` (not our child) exits within ``timeout`` seconds."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], timeout)
-        return bool(readable)
-    finally:
-        os.close(fd)
-
-
 def _revision_pids(state_dir: Path) -> dict[str, int]:
     data = json.loads((state_dir / "workloads" / "workloads.json").read_text())
     return {c["revision"]: c["pid"] for c in data["children"]}
-
-
-def _restart(sb: Sandbox) -> Sandbox:
-    info, started = control.start(sb.state_dir)
-    assert started
-    control.write_kubeconfig(info, sb.kubeconfig)
-    return Sandbox(info, sb.kubeconfig, sb.state_dir)
 
 
 def _hello(sb: Sandbox, host: str) -> httpx.Response:
@@ -187,8 +167,8 @@ def test_kill_9_during_writes_loses_nothing_acknowledged(
                 assert not t.is_alive()
             # the revision processes notice their sandbox died, even by kill -9
             for rev, pid in old_pids.items():
-                assert _wait_exit(pid, 15), f"revision process {pid} ({rev}) outlived kill -9"
-            sb = _restart(sb)
+                assert wait_pid_gone(pid, 15), f"revision process {pid} ({rev}) outlived kill -9"
+            sb = start_sandbox(tmp_path)  # `up` again over the same state
             _check(sb, ledger)
             # the ready revision serves again, from a new process
             assert _hello(sb, host).text == "Hello Go Sample v1!\n"

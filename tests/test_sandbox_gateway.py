@@ -12,15 +12,13 @@ import asyncio
 import hashlib
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
 import threading
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -30,94 +28,17 @@ from kn_walk.sandbox.gateway import Backend, Gateway, normalize_host
 from kn_walk.sandbox.workloads import (
     Endpoint,
     NotReady,
-    RevisionWorkload,
-    RuntimeStatus,
     Workloads,
 )
+from tests.loop_helpers import LoopThread, StatusLog, ready, revision, wait_pid_gone
 
 CURL = "/usr/bin/curl"
 NAME = web.AppKey("name", str)
 RELEASE = web.AppKey("release", asyncio.Event)
 MAIN = "helloworld-go.default.example.com"
-T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------- harness
-
-
-class LoopThread:
-    """An event loop in a thread, like the sandbox's, driven from synchronous tests."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, fn: Callable[..., T], *args: Any) -> T:
-        async def call() -> T:
-            return fn(*args)
-
-        return self.run(call())
-
-    def close(self) -> None:
-        async def cancel_the_rest() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        self.run(cancel_the_rest())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-class StatusLog:
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.events: list[tuple[str, RuntimeStatus]] = []
-
-    def __call__(self, namespace: str, name: str, status: RuntimeStatus) -> None:
-        with self.cond:
-            self.events.append((name, status))
-            self.cond.notify_all()
-
-    def mark(self) -> int:
-        with self.cond:
-            return len(self.events)
-
-    def wait(
-        self, name: str, match: Callable[[RuntimeStatus], bool], since: int = 0
-    ) -> RuntimeStatus:
-        found: list[RuntimeStatus] = []
-
-        def check() -> bool:
-            found.extend(s for n, s in self.events[since:] if n == name and match(s))
-            return bool(found)
-
-        with self.cond:
-            if not self.cond.wait_for(check, 20):
-                raise AssertionError(f"no matching status for {name}: {self.events}")
-        return found[0]
-
-
-def ready(status: RuntimeStatus) -> bool:
-    return status.ready is True and status.reason == "" and status.actual_replicas == 1
-
-
-def wait_pid_gone(pid: int, timeout: float = 15.0) -> bool:
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], timeout)
-        return bool(readable)
-    finally:
-        os.close(fd)
 
 
 def curl(port: int, host: str, *args: str) -> bytes:
@@ -151,22 +72,6 @@ def split_response(data: bytes) -> tuple[str, dict[str, str], bytes]:
 # ------------------------------------------------------------------ the walkthrough
 
 
-def revision(
-    name: str, target: str, image: str = "gcr.io/knative-samples/helloworld-go"
-) -> RevisionWorkload:
-    return RevisionWorkload(
-        namespace="default",
-        name=name,
-        uid=f"uid-{name}",
-        image=image,
-        env=(("TARGET", target),),
-        container_port=None,
-        timeout_seconds=30,
-        configuration="helloworld-go",
-        service="helloworld-go",
-    )
-
-
 V1 = "helloworld-go-00001"
 V2 = "helloworld-go-00002"
 
@@ -187,7 +92,10 @@ class Walk:
         self.gateway = Gateway(self.workloads)
         self.loop.run(self.workloads.start())
         self.port = self.loop.run(self.gateway.start())
-        self.revisions = [revision(V1, "Go Sample v1"), revision(V2, "Go Sample v2")]
+        self.revisions = [
+            revision(V1, "Go Sample v1", container_port=None),
+            revision(V2, "Go Sample v2", container_port=None),
+        ]
         self.loop.call(self.workloads.sync, self.revisions, [("default", V1), ("default", V2)])
         self.log.wait(V1, ready)
         self.log.wait(V2, ready)
@@ -293,7 +201,7 @@ def test_zero_percent_is_never_chosen_and_all_zero_is_503(walk: Walk) -> None:
 
 
 def test_unsupported_image_is_503(walk: Walk) -> None:
-    bad = revision("web-00001", "x", image="nginx")
+    bad = revision("web-00001", "x", image="nginx", container_port=None)
     walk.loop.call(
         walk.workloads.sync, [*walk.revisions, bad], [("default", V1), ("default", bad.name)]
     )

@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.loop_helpers import wait_pid_gone
+
 ROOT = str(Path(__file__).resolve().parent.parent)
 CURL = "/usr/bin/curl"
 DATE = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$")
@@ -48,19 +50,6 @@ def wait_for_line(proc: subprocess.Popen[bytes], text: str, timeout: float = 10.
             for line in said.decode(errors="replace").splitlines():
                 if text in line:
                     return line
-
-
-def wait_pid_gone(pid: int, timeout: float = 10.0) -> bool:
-    """Wait (on a pidfd, no polling) until ``pid`` has exited."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        ready, _, _ = select.select([fd], [], [], timeout)
-        return bool(ready)
-    finally:
-        os.close(fd)
 
 
 def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:

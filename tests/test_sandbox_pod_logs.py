@@ -36,9 +36,10 @@ from kn_walk.sandbox.registry import Registry
 from kn_walk.sandbox.resources import Resources, WriteOptions
 from kn_walk.sandbox.store import Store
 from tests.conftest import Sandbox, start_sandbox
+from tests.kube_helpers import IMAGE, service_manifest
 
 KUBECTL = "/usr/bin/kubectl"
-IMAGE = "gcr.io/knative-samples/helloworld-go"
+
 SERVICE_LABEL = "serving.knative.dev/service"
 PID_ANNOTATION = "sandbox.knwalk.dev/pid"
 LOG_ANNOTATION = "sandbox.knwalk.dev/log"
@@ -77,23 +78,6 @@ def ok(sb: Sandbox, *args: str, stdin: str | None = None) -> str:
     p = kubectl(sb, *args, stdin=stdin)
     assert p.returncode == 0, f"kubectl {' '.join(args)} failed:\n{p.stderr}"
     return p.stdout
-
-
-def _manifest(name: str, target: str) -> str:
-    return f"""\
-apiVersion: serving.knative.dev/v1
-kind: Service
-metadata:
-  name: {name}
-spec:
-  template:
-    spec:
-      containers:
-        - image: {IMAGE}
-          env:
-            - name: TARGET
-              value: "{target}"
-"""
 
 
 @dataclass
@@ -142,7 +126,7 @@ def run_service(sb: Sandbox, target: str = "Logs") -> Running:
     namespace = "logs-" + uuid.uuid4().hex[:8]
     service = "hello-" + uuid.uuid4().hex[:6]
     ok(sb, "create", "namespace", namespace)
-    ok(sb, "apply", "-n", namespace, "-f", "-", stdin=_manifest(service, target))
+    ok(sb, "apply", "-n", namespace, "-f", "-", stdin=service_manifest(target, name=service))
     pod = _wait_pod(sb, namespace, service)
     revision = pod["metadata"]["labels"]["serving.knative.dev/revision"]
     return Running(
@@ -337,7 +321,7 @@ def test_kubectl_logs_of_a_pod_the_sandbox_does_not_run(sandbox: Sandbox) -> Non
 def test_kubectl_logs_of_an_image_the_sandbox_cannot_run(sandbox: Sandbox) -> None:
     ns = "logs-" + uuid.uuid4().hex[:8]
     ok(sandbox, "create", "namespace", ns)
-    manifest = _manifest("other", "x").replace(IMAGE, "docker.io/library/nginx")
+    manifest = service_manifest("x", name="other").replace(IMAGE, "docker.io/library/nginx")
     ok(sandbox, "apply", "-n", ns, "-f", "-", stdin=manifest)
 
     def waiting(pod: dict[str, Any]) -> bool:

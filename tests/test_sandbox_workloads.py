@@ -7,17 +7,13 @@ and process exits with deadlines.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import select
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -31,99 +27,13 @@ from kn_walk.sandbox.workloads import (
     runnable,
     write_pid_file,
 )
+from tests.loop_helpers import LoopThread, StatusLog, ready, revision, wait_pid_gone
 
 ROOT = str(Path(__file__).resolve().parent.parent)
-T = TypeVar("T")
-
-
-class LoopThread:
-    """An event loop in a thread, like the sandbox's, driven from synchronous tests."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, fn: Callable[..., T], *args: Any) -> T:
-        async def call() -> T:
-            return fn(*args)
-
-        return self.run(call())
-
-    def close(self) -> None:
-        async def cancel_the_rest() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        self.run(cancel_the_rest())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-class StatusLog:
-    """Collects on_status reports; tests wait for one that matches."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.events: list[tuple[str, str, RuntimeStatus]] = []
-
-    def __call__(self, namespace: str, name: str, status: RuntimeStatus) -> None:
-        with self.cond:
-            self.events.append((namespace, name, status))
-            self.cond.notify_all()
-
-    def mark(self) -> int:
-        with self.cond:
-            return len(self.events)
-
-    def wait(
-        self,
-        name: str,
-        match: Callable[[RuntimeStatus], bool],
-        since: int = 0,
-        timeout: float = 20.0,
-    ) -> RuntimeStatus:
-        found: list[RuntimeStatus] = []
-
-        def check() -> bool:
-            for _, n, status in self.events[since:]:
-                if n == name and match(status):
-                    found.append(status)
-                    return True
-            return False
-
-        with self.cond:
-            if not self.cond.wait_for(check, timeout):
-                seen = [(n, s) for _, n, s in self.events if n == name]
-                raise AssertionError(f"no matching status for {name}; reported: {seen}")
-        return found[0]
-
-
-def ready(status: RuntimeStatus) -> bool:
-    return status.ready is True and status.reason == "" and status.actual_replicas == 1
 
 
 def scaled_to_zero(status: RuntimeStatus) -> bool:
     return status.ready is True and status.reason == "NoTraffic" and status.actual_replicas == 0
-
-
-def wait_pid_gone(pid: int, timeout: float = 15.0) -> bool:
-    """Wait (on a pidfd) until ``pid`` has exited."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], timeout)
-        return bool(readable)
-    finally:
-        os.close(fd)
 
 
 def alive(pid: int) -> bool:
@@ -132,22 +42,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
-
-def revision(
-    name: str, target: str, image: str = "gcr.io/knative-samples/helloworld-go"
-) -> RevisionWorkload:
-    return RevisionWorkload(
-        namespace="default",
-        name=name,
-        uid=f"uid-{name}",
-        image=image,
-        env=(("TARGET", target),),
-        container_port=8080,
-        timeout_seconds=30,
-        configuration="helloworld-go",
-        service="helloworld-go",
-    )
 
 
 class Plane:

@@ -77,11 +77,6 @@ def fresh_home(tmp_path: Path) -> Iterator[Path]:
     control.stop(home / ".local" / "state" / "knwalk" / "sandbox")
 
 
-@pytest.fixture
-def cluster(sandbox: Sandbox, namespace: str, api_client: Any) -> Cluster:
-    return Cluster(sandbox.kubeconfig, namespace, api_client)
-
-
 def on_context(cluster: Cluster, *args: str, **kw: Any) -> Result:
     """``knwalk tour --context knwalk-sandbox --kubeconfig K -n NS ARGS`` in-process."""
     where = ("--context", control.CONTEXT, "--kubeconfig", str(cluster.kubeconfig))
