@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import kn_walk
+from kn_walk.kubeconfig import private_dirs
 
 log = logging.getLogger(__name__)
 
@@ -760,15 +761,3 @@ def write_pid_file(state_dir: Path, children: list[dict[str, object]]) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(json.dumps({"sandbox": os.getpid(), "children": children}))
     os.replace(tmp, path)
-
-
-def private_dirs(path: Path) -> None:
-    """``mkdir -p`` whose new directories are 0700 whatever the umask (the logs are private)."""
-    missing = []
-    while not path.exists():
-        missing.append(path)
-        path = path.parent
-    for directory in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            directory.mkdir(mode=0o700)
-        os.chmod(directory, 0o700)
