@@ -213,11 +213,17 @@ def _raw(_client: Any, data: Any) -> Any:
     return data
 
 
-def _is_true(obj: Obj | None, ctype: str) -> bool:
+def _condition(obj: Obj | None, ctype: str) -> Obj | None:
+    """The first ``status.conditions`` entry of type ``ctype``."""
     for c in ((obj or {}).get("status") or {}).get("conditions") or []:
         if c.get("type") == ctype:
-            return bool(c.get("status") == "True")
-    return False
+            return dict(c)
+    return None
+
+
+def _is_true(obj: Obj | None, ctype: str) -> bool:
+    c = _condition(obj, ctype)
+    return c is not None and c.get("status") == "True"
 
 
 class Cluster:
@@ -313,6 +319,33 @@ class Cluster:
             )
         return found
 
+    def _call(
+        self,
+        verb: str,
+        method: Callable[..., Any],
+        resource: Any,
+        namespace: str | None,
+        *,
+        retry: bool = True,
+        **params: Any,
+    ) -> Any:
+        """``method(resource, ...)`` of the dynamic client through :meth:`Kube.call`.
+
+        Answers stay raw dicts; ``namespace`` is sent for namespaced kinds only.
+        """
+        ns = namespace if resource.namespaced else None
+
+        def call(_request_timeout: Any = None) -> Any:
+            return method(
+                resource,
+                namespace=ns,
+                serializer=_raw,
+                _request_timeout=_request_timeout,
+                **params,
+            )
+
+        return self.kube.call(f"{verb} {resource.kind}", call, retry=retry)
+
     # reads ------------------------------------------------------------------------------
 
     def list(
@@ -324,20 +357,15 @@ class Cluster:
         field_selector: str | None = None,
     ) -> tuple[list[Obj], str]:
         """(items, resourceVersion); a namespace that does not exist lists as empty."""
-        ns = namespace if resource.namespaced else None
-
-        def call(_request_timeout: Any = None) -> Any:
-            return self.dyn.get(
+        try:
+            result = self._call(
+                "list",
+                self.dyn.get,
                 resource,
-                namespace=ns,
+                namespace,
                 label_selector=label_selector,
                 field_selector=field_selector,
-                serializer=_raw,
-                _request_timeout=_request_timeout,
             )
-
-        try:
-            result = self.kube.call(f"list {resource.kind}", call, retry=True)
         except ApiError as err:
             if err.not_found:
                 return [], ""
@@ -346,19 +374,8 @@ class Cluster:
         return items, str(((result or {}).get("metadata") or {}).get("resourceVersion") or "")
 
     def get(self, resource: Any, name: str, namespace: str | None = None) -> Obj | None:
-        ns = namespace if resource.namespaced else None
-
-        def call(_request_timeout: Any = None) -> Any:
-            return self.dyn.get(
-                resource,
-                name=name,
-                namespace=ns,
-                serializer=_raw,
-                _request_timeout=_request_timeout,
-            )
-
         try:
-            return dict(self.kube.call(f"get {resource.kind}", call, retry=True))
+            return dict(self._call("get", self.dyn.get, resource, namespace, name=name))
         except ApiError as err:
             if err.not_found:
                 return None
@@ -370,6 +387,10 @@ class Cluster:
         resource = self.resource(api_version, kind)
         return None if resource is None else self.get(resource, name, namespace)
 
+    def namespace_for(self, resource: Any, obj: M.ManifestObject) -> str | None:
+        """Where ``obj`` lives: its own namespace, else the context's; None for cluster-scoped."""
+        return (obj.namespace or self.kube.namespace) if resource.namespaced else None
+
     # writes -----------------------------------------------------------------------------
 
     def apply(
@@ -377,44 +398,40 @@ class Cluster:
     ) -> Obj:
         from kubernetes.dynamic.exceptions import ConflictError
 
-        ns = namespace if resource.namespaced else None
-
-        def call(_request_timeout: Any = None) -> Any:
+        def server_side_apply(*args: Any, **kwargs: Any) -> Any:
             try:
-                return self.dyn.server_side_apply(
-                    resource,
-                    body=body,
-                    name=name,
-                    namespace=ns,
-                    field_manager=manager,
-                    force_conflicts=True if force else None,
-                    serializer=_raw,
-                    _request_timeout=_request_timeout,
-                )
+                return self.dyn.server_side_apply(*args, **kwargs)
             except ConflictError as exc:
                 causes = _conflict_causes(exc)
                 if causes:
                     raise _Conflicted(causes) from None
                 raise
 
-        return dict(self.kube.call(f"apply {resource.kind}", call, retry=True))
+        return dict(
+            self._call(
+                "apply",
+                server_side_apply,
+                resource,
+                namespace,
+                body=body,
+                name=name,
+                field_manager=manager,
+                force_conflicts=True if force else None,
+            )
+        )
 
     def delete(self, resource: Any, name: str, namespace: str | None = None) -> bool:
         """Delete (background propagation); False when it was already gone."""
-        ns = namespace if resource.namespaced else None
-
-        def call(_request_timeout: Any = None) -> Any:
-            return self.dyn.delete(
-                resource,
-                name=name,
-                namespace=ns,
-                propagation_policy="Background",
-                serializer=_raw,
-                _request_timeout=_request_timeout,
-            )
-
         try:
-            self.kube.call(f"delete {resource.kind}", call)
+            self._call(
+                "delete",
+                self.dyn.delete,
+                resource,
+                namespace,
+                retry=False,
+                name=name,
+                propagation_policy="Background",
+            )
         except ApiError as err:
             if err.not_found:
                 return False
@@ -445,16 +462,18 @@ class Cluster:
         from urllib3.exceptions import HTTPError
 
         ns = namespace if resource.namespaced else None
-        items, rv = self.list(
-            resource, ns, field_selector=field_selector, label_selector=label_selector
-        )
-        state = {i["metadata"]["name"]: i for i in items}
-        if on_change:
-            on_change(state)
-        if done(state):
-            return True, state
-        broken = 0
+        rv, state = "", dict[str, Obj]()
+        relist, broken = True, 0
         while True:
+            if relist:  # the first time, and after 410 Gone or a broken connection
+                items, rv = self.list(
+                    resource, ns, field_selector=field_selector, label_selector=label_selector
+                )
+                state = {i["metadata"]["name"]: i for i in items}
+                if on_change:
+                    on_change(state)
+                if done(state):
+                    return True, state
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False, state
@@ -510,15 +529,6 @@ class Cluster:
                 relist = True
             finally:
                 w.stop()  # type: ignore[no-untyped-call]
-            if relist:
-                items, rv = self.list(
-                    resource, ns, field_selector=field_selector, label_selector=label_selector
-                )
-                state = {i["metadata"]["name"]: i for i in items}
-                if on_change:
-                    on_change(state)
-                if done(state):
-                    return True, state
 
 
 def _watch_error(exc: Any, kind: str) -> ApiError:
@@ -653,9 +663,7 @@ class _Applier:
                 self.wait_established(crds, deadline())
                 crds_waited = True
             resource = self.resource_for(obj, deadline)
-            namespace = (
-                (obj.namespace or self.cluster.kube.namespace) if resource.namespaced else None
-            )
+            namespace = self.cluster.namespace_for(resource, obj)
             group_key = (obj.api_version, obj.kind, namespace or "")
             if group_key not in before:
                 items, _ = self.cluster.list(resource, namespace)
@@ -747,12 +755,12 @@ def _gone(name: str) -> Callable[[dict[str, Obj]], bool]:
 
 
 def _condition_text(obj: Obj | None, ctype: str) -> str:
-    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if c.get("type") == ctype:
-            text = f"{ctype}={c.get('status')}"
-            detail = ": ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
-            return f"{text} ({detail})" if detail else text
-    return f"no {ctype} condition yet"
+    c = _condition(obj, ctype)
+    if c is None:
+        return f"no {ctype} condition yet"
+    text = f"{ctype}={c.get('status')}"
+    detail = ": ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
+    return f"{text} ({detail})" if detail else text
 
 
 def _apply_error(obj: M.ManifestObject, err: ApiError) -> KnwalkError:
@@ -969,15 +977,19 @@ def install(
             wait_deadline.append(time.monotonic() + wait_timeout)
         return wait_deadline[0]
 
-    before = [s for s in plan.steps if not s.after_waits]
-    after = [s for s in plan.steps if s.after_waits]
     total = len(plan.steps)
-    for number, step in enumerate(before, 1):
+
+    def run(number: int, step: M.Step) -> None:
         on_event(StepStarted(step, number, total))
         started = time.monotonic()
         outcome = applier.run(step, deadline)
         result.steps.append(outcome)
         on_event(StepDone(step, outcome.counts, time.monotonic() - started))
+
+    before = [s for s in plan.steps if not s.after_waits]
+    after = [s for s in plan.steps if s.after_waits]
+    for number, step in enumerate(before, 1):
+        run(number, step)
     result.deployments = wait_deployments(cluster, plan.wait_namespaces, deadline(), on_event)
     gw_ns, gw_name = plan.gateway
     address = wait_gateway(cluster, gw_ns, gw_name, deadline(), on_event)
@@ -990,11 +1002,7 @@ def install(
     for number, step in enumerate(after, len(before) + 1):
         if step.name == "domain" and result.domain:
             step = M.domain_step(result.domain)
-        on_event(StepStarted(step, number, total))
-        started = time.monotonic()
-        outcome = applier.run(step, deadline)
-        result.steps.append(outcome)
-        on_event(StepDone(step, outcome.counts, time.monotonic() - started))
+        run(number, step)
     return result
 
 
@@ -1010,12 +1018,17 @@ class Installed:
     ingress_class: str | None
 
 
+def _ingress_class(cluster: Cluster) -> Any:
+    """The ingress class config-network names (None when unset)."""
+    cm = cluster.get_kind("v1", "ConfigMap", "config-network", M.SERVING_NAMESPACE)
+    data = (cm or {}).get("data") or {}
+    return data.get("ingress-class") or data.get("ingress.class")
+
+
 def installed(cluster: Cluster) -> Installed:
     ns = cluster.get_kind("v1", "Namespace", M.SERVING_NAMESPACE)
     version = (((ns or {}).get("metadata") or {}).get("labels") or {}).get(M.VERSION_LABEL)
-    cm = cluster.get_kind("v1", "ConfigMap", "config-network", M.SERVING_NAMESPACE)
-    data = (cm or {}).get("data") or {}
-    klass = data.get("ingress-class") or data.get("ingress.class")
+    klass = _ingress_class(cluster)
     ingress = None
     if klass:
         ingress = next((k for k in M.INGRESSES if k in str(klass)), None)
@@ -1075,7 +1088,7 @@ def plan_uninstall(cluster: Cluster, plan: M.Plan) -> UninstallPlan:
         resource = cluster.resource(obj.api_version, obj.kind)
         if resource is None:
             continue  # its CRD is gone already
-        namespace = (obj.namespace or cluster.kube.namespace) if resource.namespaced else None
+        namespace = cluster.namespace_for(resource, obj)
         key = (obj.api_version, obj.kind, namespace or "")
         if key not in listed:
             items, _ = cluster.list(resource, namespace)
@@ -1140,7 +1153,7 @@ def uninstall(
         resource = cluster.resource(obj.api_version, obj.kind)
         gone = False
         if resource is not None:
-            namespace = (obj.namespace or cluster.kube.namespace) if resource.namespaced else None
+            namespace = cluster.namespace_for(resource, obj)
             gone = cluster.delete(resource, obj.name, namespace)
         (result.deleted if gone else result.already_gone).append(obj)
         on_event(ObjectDeleted(obj, gone))
@@ -1353,9 +1366,7 @@ def _doctor_knative(cluster: Cluster, checks: list[Check]) -> None:
 def _doctor_ingress(cluster: Cluster, checks: list[Check]) -> None:
     from kn_walk.ingress import DEFAULT_CLASS, GATEWAYS
 
-    cm = cluster.get_kind("v1", "ConfigMap", "config-network", M.SERVING_NAMESPACE)
-    data = (cm or {}).get("data") or {}
-    klass = str(data.get("ingress-class") or data.get("ingress.class") or DEFAULT_CLASS)
+    klass = str(_ingress_class(cluster) or DEFAULT_CLASS)
     match = next((v for k, v in GATEWAYS.items() if k in klass.lower()), None)
     if match is None:
         checks.append(

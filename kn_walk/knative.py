@@ -50,7 +50,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kn_walk.errors import ApiError, KnwalkError, UsageError, WaitTimeout
 
@@ -150,6 +150,30 @@ def _find(conditions: Sequence[Condition], ctype: str) -> Condition | None:
     return next((c for c in conditions if c.type == ctype), None)
 
 
+def _unsettled(conditions: Sequence[Condition]) -> list[Condition]:
+    """The conditions that are not True, leaving out those of severity Info."""
+    return [c for c in conditions if c.status != "True" and c.severity != "Info"]
+
+
+def _observed_generation(status: Mapping[str, Any]) -> int | None:
+    observed = status.get("observedGeneration")
+    return _int(observed) if observed is not None else None
+
+
+class _Ready:
+    """``ready`` and ``ready_status`` of a view with ``conditions``."""
+
+    conditions: tuple[Condition, ...]
+
+    @property
+    def ready(self) -> Condition | None:
+        return _find(self.conditions, "Ready")
+
+    @property
+    def ready_status(self) -> str:
+        return self.ready.status if self.ready else "Unknown"
+
+
 @dataclass(frozen=True)
 class TrafficTarget:
     """One entry of a ``status.traffic`` block."""
@@ -209,7 +233,7 @@ def _meta(obj: Mapping[str, Any]) -> _Meta:
 
 
 @dataclass(frozen=True)
-class ServiceView:
+class ServiceView(_Ready):
     name: str
     namespace: str
     generation: int
@@ -227,12 +251,11 @@ class ServiceView:
     def from_obj(cls, obj: Mapping[str, Any]) -> ServiceView:
         m = _meta(obj)
         st = _dict(obj.get("status"))
-        observed = st.get("observedGeneration")
         return cls(
             m.name,
             m.namespace,
             m.generation,
-            _int(observed) if observed is not None else None,
+            _observed_generation(st),
             m.resource_version,
             m.created,
             _str(st.get("url")),
@@ -242,14 +265,6 @@ class ServiceView:
             _traffic(st.get("traffic")),
             dict(obj),
         )
-
-    @property
-    def ready(self) -> Condition | None:
-        return _find(self.conditions, "Ready")
-
-    @property
-    def ready_status(self) -> str:
-        return self.ready.status if self.ready else "Unknown"
 
     @property
     def spec_traffic(self) -> list[Obj]:
@@ -264,7 +279,7 @@ class ServiceView:
 
 
 @dataclass(frozen=True)
-class RevisionView:
+class RevisionView(_Ready):
     name: str
     namespace: str
     generation: int
@@ -300,14 +315,6 @@ class RevisionView:
             _replicas(status.get("actualReplicas")),
             _replicas(status.get("desiredReplicas")),
         )
-
-    @property
-    def ready(self) -> Condition | None:
-        return _find(self.conditions, "Ready")
-
-    @property
-    def ready_status(self) -> str:
-        return self.ready.status if self.ready else "Unknown"
 
     @property
     def replicas(self) -> str:
@@ -348,7 +355,7 @@ class ConfigurationView:
 
 
 @dataclass(frozen=True)
-class RouteView:
+class RouteView(_Ready):
     name: str
     generation: int
     observed_generation: int | None
@@ -360,19 +367,14 @@ class RouteView:
     def from_obj(cls, obj: Mapping[str, Any]) -> RouteView:
         m = _meta(obj)
         st = _dict(obj.get("status"))
-        observed = st.get("observedGeneration")
         return cls(
             m.name,
             m.generation,
-            _int(observed) if observed is not None else None,
+            _observed_generation(st),
             _str(st.get("url")),
             _traffic(st.get("traffic")),
             _conditions(obj),
         )
-
-    @property
-    def ready(self) -> Condition | None:
-        return _find(self.conditions, "Ready")
 
 
 @dataclass(frozen=True)
@@ -732,8 +734,7 @@ def _not_true(kind: str, name: str, conditions: Sequence[Condition]) -> list[Obj
             "reason": c.reason,
             "message": c.message,
         }
-        for c in conditions
-        if c.status != "True" and c.severity != "Info"
+        for c in _unsettled(conditions)
     ]
 
 
@@ -762,7 +763,7 @@ def status_document(snap: Snapshot) -> Obj:
         "name": svc.name,
         "namespace": svc.namespace,
         "url": svc.url or None,
-        "ready": ready.status if ready else "Unknown",
+        "ready": svc.ready_status,
         "reason": ready.reason if ready else "",
         "message": ready.message if ready else "",
         "generation": svc.generation,
@@ -868,16 +869,8 @@ def plan_deploy(
     patch = update_patch(current.raw, opts)
     if patch is None:
         return DeployPlan("unchanged", name, kube.namespace, None, current, "")
-    import json
-
-    text = json.dumps(patch, separators=(",", ":"))
     return DeployPlan(
-        "update",
-        name,
-        kube.namespace,
-        patch,
-        current,
-        f"{prefix} patch ksvc {name} --type merge -p {_quote(text)}",
+        "update", name, kube.namespace, patch, current, _kubectl_patch(kube, name, patch)
     )
 
 
@@ -885,6 +878,14 @@ def _quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+def _kubectl_patch(kube: Kube, name: str, patch: Obj) -> str:
+    """The ``kubectl patch ksvc`` command that sends ``patch`` as a merge patch."""
+    import json
+
+    text = json.dumps(patch, separators=(",", ":"))
+    return f"{kube.target.kubectl_prefix} patch ksvc {name} --type merge -p {_quote(text)}"
 
 
 @dataclass(frozen=True)
@@ -911,6 +912,71 @@ class DeployResult:
 
 ProgressFn = Callable[[float, Condition], None]
 
+_Plan = TypeVar("_Plan")
+
+
+@dataclass(frozen=True)
+class _Written(Generic[_Plan]):
+    """How :func:`_write_service` ended."""
+
+    plan: _Plan  # the last plan computed
+    obj: Obj | None  # the Service the server answered with; None: nothing to send
+    attempt: int  # 1-based
+    first: ServiceView | None  # the Service as the first attempt read it
+    sent: _Plan | None  # the last plan sent
+
+
+def _write_service(
+    *,
+    read: Callable[[], _Plan],
+    service: Callable[[_Plan], ServiceView | None],
+    pending: Callable[[_Plan], bool],
+    send: Callable[[_Plan], Obj],
+    on_plan: Callable[[_Plan], None] | None,
+    rejected: tuple[str, str],
+) -> _Written[_Plan]:
+    """``send`` the plan ``read`` computes, if ``pending``; a 409 re-reads and recomputes.
+
+    ``on_plan`` sees the first plan, and a last one with nothing to send. Nothing left
+    to send after one of ours went out, while the ``service`` read has a newer
+    generation: ours did apply (its answer was lost), ``obj`` is the Service as read.
+    A 400/422 answer becomes an error from ``rejected`` = (what was rejected, hint).
+    """
+    first: ServiceView | None = None
+    sent: _Plan | None = None
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        plan = read()
+        current = service(plan)
+        if attempt == 1:
+            first = current
+        if not pending(plan):
+            if (
+                sent is not None
+                and first is not None
+                and current is not None
+                and current.generation > first.generation
+            ):
+                return _Written(plan, current.raw, attempt, first, sent)
+            if on_plan:
+                on_plan(plan)
+            return _Written(plan, None, attempt, first, sent)
+        if on_plan and attempt == 1:
+            on_plan(plan)
+        sent = plan
+        try:
+            return _Written(plan, send(plan), attempt, first, sent)
+        except ApiError as err:
+            # 409: someone wrote first (or created it meanwhile): re-read and recompute
+            if err.conflict and attempt < CONFLICT_ATTEMPTS:
+                continue
+            if err.status in (400, 422):
+                what, hint = rejected
+                raise ApiError(
+                    f"{what}: {err.message}", hint, status=err.status, reason=err.reason
+                ) from None
+            raise
+    raise AssertionError("the last attempt returns or raises")
+
 
 def deploy(
     kube: Kube,
@@ -931,40 +997,35 @@ def deploy(
     of the new generation. Stale events (observedGeneration behind) are ignored.
     """
     started = time.monotonic()
-    first: ServiceView | None = None
-    sent = ""  # the action of the last request sent
-    for attempt in range(CONFLICT_ATTEMPTS):
-        plan = plan_deploy(kube, name, opts, manifest)
-        if attempt == 0:
-            first = plan.current
-        if plan.action == "unchanged":
-            current = plan.current
-            assert current is not None
-            if sent and first is not None and current.generation > first.generation:
-                # an attempt of ours did apply (its answer was lost and the retry got 409):
-                # report it as done and wait for it, against the state before it
-                obj, plan = current.raw, replace(plan, action=sent, current=first)
-                break
-            if on_plan:
-                on_plan(plan)
-            return DeployResult("unchanged", current, False, None)
-        if on_plan and attempt == 0:
-            on_plan(plan)
+
+    def send(plan: DeployPlan) -> Obj:
         assert plan.body is not None
-        sent = plan.action
-        try:
-            if plan.action == "create":
-                obj = kube.create(GROUP, VERSION, SERVICES, plan.body)
-            elif plan.action == "update":
-                obj = kube.merge_patch(GROUP, VERSION, SERVICES, name, plan.body)
-            else:
-                obj = kube.apply(GROUP, VERSION, SERVICES, name, plan.body)
-        except ApiError as err:
-            # 409: someone wrote first (or created it meanwhile): re-read and recompute
-            if err.conflict and attempt + 1 < CONFLICT_ATTEMPTS:
-                continue
-            raise _deploy_error(err, name) from None
-        break
+        if plan.action == "create":
+            return kube.create(GROUP, VERSION, SERVICES, plan.body)
+        if plan.action == "update":
+            return kube.merge_patch(GROUP, VERSION, SERVICES, name, plan.body)
+        return kube.apply(GROUP, VERSION, SERVICES, name, plan.body)
+
+    written = _write_service(
+        read=lambda: plan_deploy(kube, name, opts, manifest),
+        service=lambda plan: plan.current,
+        pending=lambda plan: plan.action != "unchanged",
+        send=send,
+        on_plan=on_plan,
+        rejected=(
+            f"the API server rejected service {name!r}",
+            "fix the value it names (see knwalk deploy --help)",
+        ),
+    )
+    plan, obj = written.plan, written.obj
+    if obj is None:
+        assert plan.current is not None
+        return DeployResult("unchanged", plan.current, False, None)
+    if plan.action == "unchanged":
+        # an attempt of ours did apply (its answer was lost and the retry got 409):
+        # report it as done and wait for it, against the state before it
+        assert written.sent is not None
+        plan = replace(plan, action=written.sent.action, current=written.first)
     svc = ServiceView.from_obj(obj)
     action = {"create": "created", "update": "updated", "apply": "applied"}[plan.action]
     before = plan.current
@@ -978,17 +1039,6 @@ def deploy(
     )
     new_revision = before is None or ready.latest_created != before.latest_created
     return DeployResult(action, ready, new_revision, True)
-
-
-def _deploy_error(err: ApiError, name: str) -> KnwalkError:
-    if err.status in (400, 422):
-        return ApiError(
-            f"the API server rejected service {name!r}: {err.message}",
-            "fix the value it names (see knwalk deploy --help)",
-            status=err.status,
-            reason=err.reason,
-        )
-    return err
 
 
 def wait_ready(
@@ -1044,7 +1094,7 @@ def wait_ready(
                 f"service {name!r} generation {generation} not yet observed by Knative "
                 f"(observed: {svc.observed_generation})"
             )
-        bad = [c.describe() for c in svc.conditions if c.status != "True" and c.severity != "Info"]
+        bad = [c.describe() for c in _unsettled(svc.conditions)]
         return f"service {name!r} is not ready: " + ("; ".join(bad) or "no Ready condition yet")
 
     try:
@@ -1074,7 +1124,7 @@ def _revision_detail(kube: Kube, last: object) -> str:
     if obj is None:
         return ""
     rev = RevisionView.from_obj(obj)
-    bad = [c.describe() for c in rev.conditions if c.status != "True" and c.severity != "Info"]
+    bad = [c.describe() for c in _unsettled(rev.conditions)]
     return f"; revision {name}: {'; '.join(bad)}" if bad else ""
 
 
@@ -1126,11 +1176,8 @@ def plan_split(
     )
     if _normal(block) == _normal(svc.spec_traffic or [{"latestRevision": True, "percent": 100}]):
         return SplitPlan(svc, tuple(revisions), block, None, "")
-    import json
-
     patch = {"metadata": {"resourceVersion": svc.resource_version}, "spec": {"traffic": block}}
-    text = json.dumps({"spec": {"traffic": block}}, separators=(",", ":"))
-    command = f"{kube.target.kubectl_prefix} patch ksvc {name} --type merge -p {_quote(text)}"
+    command = _kubectl_patch(kube, name, {"spec": {"traffic": block}})
     return SplitPlan(svc, tuple(revisions), block, patch, command)
 
 
@@ -1157,41 +1204,27 @@ def split(
     """Patch ``spec.traffic`` (merge patch + resourceVersion; on 409 re-read and recompute),
     then (``wait``) watch the Route until its ``status.traffic`` shows the new split."""
     started = time.monotonic()
-    first: ServiceView | None = None
-    sent = False
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        plan = plan_split(kube, name, specs, tags=tags, untags=untags)
-        if attempt == 1:
-            first = plan.service
-        if (
-            plan.patch is None
-            and sent
-            and first is not None
-            and plan.service.generation > first.generation
-        ):
-            # our patch did apply (its answer was lost and the retry got 409)
-            obj = plan.service.raw
-            break
-        if on_plan and (attempt == 1 or plan.patch is None):
-            on_plan(plan)
-        if plan.patch is None:
-            traffic_now = _route_traffic(kube, name) or plan.service.traffic
-            return SplitResult(plan.service, plan.block, traffic_now, False, attempt)
-        sent = True
-        try:
-            obj = kube.merge_patch(GROUP, VERSION, SERVICES, name, plan.patch)
-        except ApiError as err:
-            if err.conflict and attempt < CONFLICT_ATTEMPTS:
-                continue
-            if err.status in (400, 422):
-                raise ApiError(
-                    f"Knative rejected the traffic block: {err.message}",
-                    "see knwalk split --help for the accepted forms",
-                    status=err.status,
-                    reason=err.reason,
-                ) from None
-            raise
-        break
+
+    def send(plan: SplitPlan) -> Obj:
+        assert plan.patch is not None
+        return kube.merge_patch(GROUP, VERSION, SERVICES, name, plan.patch)
+
+    written = _write_service(
+        read=lambda: plan_split(kube, name, specs, tags=tags, untags=untags),
+        service=lambda plan: plan.service,
+        pending=lambda plan: plan.patch is not None,
+        send=send,
+        on_plan=on_plan,
+        rejected=(
+            "Knative rejected the traffic block",
+            "see knwalk split --help for the accepted forms",
+        ),
+    )
+    plan, obj, attempt = written.plan, written.obj, written.attempt
+    if obj is None:
+        traffic_now = _route_traffic(kube, name) or plan.service.traffic
+        return SplitResult(plan.service, plan.block, traffic_now, False, attempt)
+    # with nothing left to send, ``obj`` is our patch that did apply (its answer was lost)
     svc = ServiceView.from_obj(obj)
     if not wait:
         return SplitResult(svc, plan.block, svc.traffic, True, attempt)

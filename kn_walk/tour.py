@@ -397,35 +397,46 @@ class Tour:
 
     # -- the steps --------------------------------------------------------------------
 
-    def _deploy(self, target: str, say: Progress) -> knative.DeployResult:
-        opts = knative.DeployOptions(env=knative.parse_env([], target=target))
+    def _deploy(
+        self, target: str, say: Progress
+    ) -> tuple[knative.DeployResult, knative.Snapshot, knative.RevisionView]:
+        """Deploy TARGET=``target``; check that the latest revision runs it."""
 
         def progress(elapsed: float, cond: knative.Condition) -> None:
             text = cond.message or ("Ready to serve." if cond.status == "True" else cond.reason)
             if text:
                 say(f"{elapsed:5.2f}s {text}")
 
-        return knative.deploy(
-            self.kube, self.service, opts, timeout=self.wait_timeout, on_progress=progress
+        result = knative.deploy(
+            self.kube,
+            self.service,
+            _sample_options(target),
+            timeout=self.wait_timeout,
+            on_progress=progress,
         )
-
-    def _manifest(self, target: str) -> Obj:
-        opts = knative.DeployOptions(env=knative.parse_env([], target=target))
-        body = knative.service_manifest(self.service, self.kube.namespace, opts)
-        del body["metadata"]["namespace"]  # kubectl's -n / context decides, as for knwalk
-        return body
-
-    def _deploy_v1(self, say: Progress) -> tuple[Obj, list[str]]:
-        result = self._deploy(V1, say)
         snap = knative.snapshot(self.kube, self.service)
-        doc = knative.status_document(snap)
         rev = snap.revision(result.revision)
-        if rev is None or rev.target != V1:
+        if rev is None or rev.target != target:
             raise _Check(
-                f"the latest revision {result.revision!r} does not run TARGET={V1}",
+                f"the latest revision {result.revision!r} does not run TARGET={target}",
                 "another client changed the Service meanwhile",
                 restart=True,
             )
+        return result, snap, rev
+
+    def _manifest(self, target: str) -> Obj:
+        body = knative.service_manifest(self.service, self.kube.namespace, _sample_options(target))
+        del body["metadata"]["namespace"]  # kubectl's -n / context decides, as for knwalk
+        return body
+
+    def _patch_command(self, patch: Obj) -> str:
+        """``kubectl patch ksvc`` with ``patch`` as a merge patch on stdin."""
+        args = ("patch", "ksvc", self.service, "--type", "merge", "--patch-file", "/dev/stdin")
+        return heredoc(self.where.kubectl(*args), patch)
+
+    def _deploy_v1(self, say: Progress) -> tuple[Obj, list[str]]:
+        result, snap, rev = self._deploy(V1, say)
+        doc = knative.status_document(snap)
         traffic = [t.as_dict() for t in snap.traffic]
         if [(t["latestRevision"], t["percent"]) for t in traffic] != [(True, 100)]:
             raise _Check(
@@ -445,16 +456,8 @@ class Tour:
     def _deploy_v2(self, say: Progress) -> tuple[Obj, list[str]]:
         before = knative.snapshot(self.kube, self.service)
         previous = before.service.latest_ready or before.service.latest_created
-        result = self._deploy(V2, say)
-        snap = knative.snapshot(self.kube, self.service)
+        result, snap, rev = self._deploy(V2, say)
         doc = knative.status_document(snap)
-        rev = snap.revision(result.revision)
-        if rev is None or rev.target != V2:
-            raise _Check(
-                f"the latest revision {result.revision!r} does not run TARGET={V2}",
-                "another client changed the Service meanwhile",
-                restart=True,
-            )
         if result.new_revision and snap.revision(previous) is None:
             raise _Check(
                 f"the previous revision {previous!r} is gone",
@@ -468,21 +471,13 @@ class Tour:
                 "the traffic is pinned, by a later step or another client",
                 restart=True,
             )
-        patch = knative.update_patch(
-            self._manifest(V1), knative.DeployOptions(env=knative.parse_env([], target=V2))
-        )
+        patch = knative.update_patch(self._manifest(V1), _sample_options(V2))
         assert patch is not None
         del patch["metadata"]
-        w = self.where
         kubectl = [
-            heredoc(
-                w.kubectl(
-                    "patch", "ksvc", self.service, "--type", "merge", "--patch-file", "/dev/stdin"
-                ),
-                patch,
-            ),
+            self._patch_command(patch),
             self._wait_traffic("revisionName", rev.name),
-            shell_line(w.kubectl("get", "revisions")),
+            shell_line(self.where.kubectl("get", "revisions")),
         ]
         out = {
             "action": result.action,
@@ -572,16 +567,10 @@ class Tour:
                 "see `knwalk status`",
             )
         tags = {t.tag: t.url for t in result.traffic if t.tag and t.url}
-        w = self.where
         kubectl = [
-            heredoc(
-                w.kubectl(
-                    "patch", "ksvc", self.service, "--type", "merge", "--patch-file", "/dev/stdin"
-                ),
-                {"spec": {"traffic": result.block}},
-            ),
+            self._patch_command({"spec": {"traffic": result.block}}),
             self._wait_traffic("tag", result.block[0]["tag"]),
-            shell_line(w.kubectl("get", "route", self.service, "-o", "yaml")),
+            shell_line(self.where.kubectl("get", "route", self.service, "-o", "yaml")),
         ]
         return {"spec": result.block, "traffic": traffic, "tags": tags}, kubectl
 
@@ -663,10 +652,9 @@ class Tour:
         }
 
     def _cleanup(self, say: Progress) -> tuple[Obj, list[str]]:
-        w = self.where
         owned = self._remaining()
+        kubectl = [shell_line(self.where.kubectl("delete", "ksvc", self.service))]
         if self.keep:
-            kubectl = [shell_line(w.kubectl("delete", "ksvc", self.service))]
             result: Obj = {"kept": True, "deleted": None, "owned": owned, "remaining": owned}
             return result, kubectl
         knative.delete(self.kube, self.service, wait=True, timeout=self.wait_timeout)
@@ -677,9 +665,13 @@ class Tour:
                 f"service {self.service!r} is gone but {left} it owned remain",
                 "owner references should remove them; see `kubectl get revisions`",
             )
-        kubectl = [shell_line(w.kubectl("delete", "ksvc", self.service))]
         result = {"kept": False, "deleted": self.service, "owned": owned, "remaining": remaining}
         return result, kubectl
+
+
+def _sample_options(target: str) -> knative.DeployOptions:
+    """The deploy options that set the sample's TARGET."""
+    return knative.DeployOptions(env=knative.parse_env([], target=target))
 
 
 def _shown(traffic: Sequence[Obj]) -> str:

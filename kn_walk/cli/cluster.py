@@ -24,6 +24,8 @@ Machine-readable output, stable:
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -102,6 +104,8 @@ PollOpt = Annotated[
     float,
     typer.Option("--poll-interval", min=0.0, help="Seconds between operation polls (as gcloud)."),
 ]
+TableOutputOpt = Annotated[str, typer.Option("-o", "--output", help="table, json or yaml.")]
+TABLE_FORMATS = ("table", "json", "yaml")
 
 
 def _output(value: str | None, allowed: tuple[str, ...]) -> str | None:
@@ -161,6 +165,34 @@ def _resolve(
     return proj, where
 
 
+def _target(
+    name: str,
+    gke_endpoint: str | None,
+    project: str | None,
+    zone: str | None,
+    region: str | None,
+    location: str | None,
+) -> tuple[str, str]:
+    """Check a command's NAME and --gke-endpoint, then resolve its (project, location)."""
+    from kn_walk import gke
+
+    gke.check_name(name)
+    gke.resolve_endpoint(gke_endpoint)
+    proj, where = _resolve(project, zone, region, location)
+    return proj.value, where.value
+
+
+def _resume(name: str, project: str, location: str) -> str:
+    """The command that resumes a wait on the cluster's operation."""
+    return f"knwalk cluster wait {name} {_flags(project, location)}"
+
+
+def _connect(gke_endpoint: str | None) -> tuple[Console, Console, gke.Gke]:
+    """(prose console, notice console, GKE API that notes its retries on the notice console)."""
+    out, err = _consoles(quiet=False)
+    return out, err, _api(gke_endpoint, err)
+
+
 def _api(endpoint_flag: str | None, notices: Console | None = None) -> gke.Gke:
     from kn_walk import gke
 
@@ -179,6 +211,42 @@ def _confirm(question: str) -> None:
         raise KnwalkError("nothing was changed", "run the command again and answer y to go ahead")
 
 
+@contextmanager
+def _progress(err: Console, title: str, op: Any) -> Iterator[Callable[[gke.Progress], None]]:
+    """The ``on_progress`` of a wait: a progress bar on a terminal, else a line per change."""
+    if err.is_terminal:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[state]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(title, total=100, state="PENDING")
+
+            def show(p: gke.Progress) -> None:
+                state = p.status + (f" · {p.stage}" if p.stage else "")
+                done = None if p.fraction is None else p.fraction * 100
+                bar.update(task, completed=done, state=state)
+
+            yield show
+        return
+    last: list[str] = []
+    _say(err, f"{title} (operation {op.name})")
+
+    def line(p: gke.Progress) -> None:
+        pct = "" if p.fraction is None else f" {p.fraction * 100:3.0f}%"
+        text = f"  {p.status}{pct}" + (f"  {p.stage}" if p.stage else "")
+        if [text] != last:
+            last[:] = [text]
+            _say(err, f"{text}  ({p.elapsed:.0f}s)")
+
+    yield line
+
+
 def _watch(
     api: gke.Gke,
     op: Any,
@@ -192,53 +260,16 @@ def _watch(
     err: Console,
 ) -> Any:
     """Poll ``op`` with a progress bar (tty) or a line per change; Ctrl-C stops only the wait."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from kn_walk.gke import Progress as OpProgress
-
     try:
-        if err.is_terminal:
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.fields[state]}"),
-                TimeElapsedColumn(),
-                console=err,
-                transient=False,
-            ) as bar:
-                task = bar.add_task(title, total=100, state="PENDING")
-
-                def show(p: OpProgress) -> None:
-                    state = p.status + (f" · {p.stage}" if p.stage else "")
-                    done = None if p.fraction is None else p.fraction * 100
-                    bar.update(task, completed=done, state=state)
-
-                return api.wait(
-                    op,
-                    project=project,
-                    location=location,
-                    on_progress=show,
-                    poll_interval=poll_interval,
-                    timeout=timeout,
-                )
-        last: list[str] = []
-        _say(err, f"{title} (operation {op.name})")
-
-        def line(p: OpProgress) -> None:
-            pct = "" if p.fraction is None else f" {p.fraction * 100:3.0f}%"
-            text = f"  {p.status}{pct}" + (f"  {p.stage}" if p.stage else "")
-            if [text] != last:
-                last[:] = [text]
-                _say(err, f"{text}  ({p.elapsed:.0f}s)")
-
-        return api.wait(
-            op,
-            project=project,
-            location=location,
-            on_progress=line,
-            poll_interval=poll_interval,
-            timeout=timeout,
-        )
+        with _progress(err, title, op) as on_progress:
+            return api.wait(
+                op,
+                project=project,
+                location=location,
+                on_progress=on_progress,
+                poll_interval=poll_interval,
+                timeout=timeout,
+            )
     except KeyboardInterrupt:
         _say(err, "Stopped waiting; GKE carries on with the operation.")
         _say(err, f"Resume with: {resume}")
@@ -458,14 +489,10 @@ def create(
     if not yes and sys.stdin.isatty():
         _confirm(f"Create cluster {spec.name}?")
     api = _api(gke_endpoint, err)
-    resume = f"knwalk cluster wait {spec.name} {_flags(spec.project, spec.location)}"
+    resume = _resume(spec.name, spec.project, spec.location)
     try:
         op = api.create(spec)
-        if api.adopted is not None:  # checked after a 503: GKE had accepted it after all
-            _say(
-                err,
-                f"Note: GKE had accepted an earlier attempt; following its operation {op.name}.",
-            )
+        adopted = api.adopted is not None  # checked after a 503: GKE had accepted it after all
     except gke.GkeApiError as exc:
         if exc.code != 409:
             raise
@@ -476,11 +503,9 @@ def create(
         if earlier is None or gke.operation_kind(earlier) != "CREATE_CLUSTER":
             _already_exists(api, spec, kubeconfig, out, yes)
             return
-        _say(
-            err,
-            f"Note: GKE had accepted an earlier attempt; following its operation {earlier.name}.",
-        )
-        op = earlier
+        op, adopted = earlier, True
+    if adopted:
+        _say(err, f"Note: GKE had accepted an earlier attempt; following its operation {op.name}.")
     if not wait:
         if fmt:
             emit(gke.message_dict(op), fmt)
@@ -590,14 +615,9 @@ def get_credentials(
     gke_endpoint: EndpointOpt = None,
 ) -> None:
     """Write the cluster's kubeconfig entry as gcloud does and make it the current context."""
-    from kn_walk import gke
-
-    gke.check_name(name)
-    gke.resolve_endpoint(gke_endpoint)
-    proj, where = _resolve(project, zone, region, location)
-    out, err = _consoles(quiet=False)
-    api = _api(gke_endpoint, err)
-    _write_credentials(api, name, proj.value, where.value, kubeconfig, out)
+    p, loc = _target(name, gke_endpoint, project, zone, region, location)
+    out, _, api = _connect(gke_endpoint)
+    _write_credentials(api, name, p, loc, kubeconfig, out)
 
 
 # --------------------------------------------------------------------------- describe
@@ -611,23 +631,20 @@ def describe(
     region: RegionOpt = None,
     location: LocationOpt = None,
     gke_endpoint: EndpointOpt = None,
-    output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml.")] = "table",
+    output: TableOutputOpt = "table",
 ) -> None:
     """Show a cluster: status, versions, endpoint, node pools, add-ons."""
     from kn_walk import gke
-    from kn_walk.render import console, emit, key_values
+    from kn_walk.render import emit, key_values
 
-    fmt = _output(output, ("table", "json", "yaml"))
-    gke.check_name(name)
-    gke.resolve_endpoint(gke_endpoint)
-    proj, where = _resolve(project, zone, region, location)
-    api = _api(gke_endpoint, console(stderr=True))
-    cluster = api.get(proj.value, where.value, name)
+    fmt = _output(output, TABLE_FORMATS)
+    p, loc = _target(name, gke_endpoint, project, zone, region, location)
+    out, _, api = _connect(gke_endpoint)
+    cluster = api.get(p, loc, name)
     if fmt != "table":
         emit(gke.cluster_dict(cluster), str(fmt))
         return
     s = gke.cluster_summary(cluster)
-    out = console()
     out.print(
         key_values(
             [
@@ -680,14 +697,14 @@ def list_clusters(
     region: RegionOpt = None,
     location: LocationOpt = None,
     gke_endpoint: EndpointOpt = None,
-    output: Annotated[str, typer.Option("-o", "--output", help="table, json or yaml.")] = "table",
+    output: TableOutputOpt = "table",
 ) -> None:
     """List clusters in every location (or only the one given with --zone/--region)."""
     from kn_walk import gcloud_config as gc
     from kn_walk import gke
-    from kn_walk.render import console, emit
+    from kn_walk.render import emit
 
-    fmt = _output(output, ("table", "json", "yaml"))
+    fmt = _output(output, TABLE_FORMATS)
     gke.resolve_endpoint(gke_endpoint)
     props = gc.load()
     chosen = "-"
@@ -696,8 +713,7 @@ def list_clusters(
             zone=zone, region=region, location=location, props=props, default=None
         ).value
     proj = gc.resolve_project(project, props, adc_project=gke.adc_project)
-    err = console(stderr=True)
-    api = _api(gke_endpoint, err)
+    out, err, api = _connect(gke_endpoint)
     clusters, missing = api.list_clusters(proj.value, chosen)
     if missing:
         _say(
@@ -707,7 +723,6 @@ def list_clusters(
     if fmt != "table":
         emit([gke.cluster_dict(c) for c in clusters], str(fmt))
         return
-    out = console()
     if not clusters:
         _say(
             out,
@@ -771,12 +786,8 @@ def wait_cluster(
     from kn_walk import gke
     from kn_walk import kubeconfig as kc
 
-    gke.check_name(name)
-    gke.resolve_endpoint(gke_endpoint)
-    proj, where = _resolve(project, zone, region, location)
-    out, err = _consoles(quiet=False)
-    api = _api(gke_endpoint, err)
-    p, loc = proj.value, where.value
+    p, loc = _target(name, gke_endpoint, project, zone, region, location)
+    out, err, api = _connect(gke_endpoint)
     op = api.pending_operation(p, loc, name)
     if op is not None:
         _watch(
@@ -785,7 +796,7 @@ def wait_cluster(
             title=f"Waiting for cluster {name}",
             project=p,
             location=loc,
-            resume=f"knwalk cluster wait {name} {_flags(p, loc)}",
+            resume=_resume(name, p, loc),
             poll_interval=poll_interval,
             timeout=timeout,
             err=err,
@@ -848,10 +859,7 @@ def delete(
     from kn_walk import kubeconfig as kc
     from kn_walk.render import print_text
 
-    gke.check_name(name)
-    gke.resolve_endpoint(gke_endpoint)
-    proj, where = _resolve(project, zone, region, location)
-    p, loc = proj.value, where.value
+    p, loc = _target(name, gke_endpoint, project, zone, region, location)
     target = f"cluster {name} in {_where(p, loc)}"
     if dry_run:
         print_text(f"Dry run: would delete {target}; nothing was sent.\n\n")
@@ -866,11 +874,10 @@ def delete(
                 "deleting needs confirmation and stdin is not a terminal", "pass --yes"
             )
         _confirm(f"Delete {target}? Everything on it is lost.")
-    out, err = _consoles(quiet=False)
-    api = _api(gke_endpoint, err)
+    out, err, api = _connect(gke_endpoint)
     op = api.delete(p, loc, name)
     path = kc.resolve_path(kubeconfig)
-    resume = f"knwalk cluster wait {name} {_flags(p, loc)}"
+    resume = _resume(name, p, loc)
     if not wait:
         removed = gke.remove_credentials(path, p, loc, name)
         _say(out, f"Deleting {target} (operation {op.name}); not waiting.")
