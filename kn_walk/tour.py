@@ -159,7 +159,9 @@ STEPS: tuple[StepInfo, ...] = (
         "The four objects in one picture",
         "You wrote one Service; Knative owns the rest and keeps it in step: the "
         "Service owns the Configuration and the Route, the Configuration owns the "
-        "Revisions, and the Route points at Revisions by name and percent.",
+        "Revisions, and the Route points at Revisions by name and percent. Each "
+        "Revision runs as pods, as many as its traffic needs: none once it has had "
+        "no requests for a while (scale to zero), one again on the next request.",
     ),
     StepInfo(
         8,
@@ -641,7 +643,12 @@ class Tour:
     def _summary(self, say: Progress) -> tuple[Obj, list[str]]:
         snap = knative.snapshot(self.kube, self.service)
         doc = knative.status_document(snap)
-        kubectl = [shell_line(self.where.kubectl("get", "ksvc,configuration,revision,route"))]
+        kubectl = [
+            shell_line(self.where.kubectl("get", "ksvc,configuration,revision,route")),
+            shell_line(
+                self.where.kubectl("get", "pods", "-l", f"{knative.L_SERVICE}={self.service}")
+            ),
+        ]
         return {"status": doc, "roles": dict(ROLES)}, kubectl
 
     def _remaining(self) -> Obj:

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -171,7 +172,10 @@ def test_fresh_home_tour_json_checks_every_step(fresh_home: Path) -> None:
     assert config["current-context"] == control.CONTEXT
     # and the commands shown need no --context: kubectl's current context is the sandbox
     assert steps[1]["command"] == "knwalk deploy --target 'Go Sample v1'"
-    assert steps[7]["kubectl"] == ["kubectl get ksvc,configuration,revision,route"]
+    assert steps[7]["kubectl"] == [
+        "kubectl get ksvc,configuration,revision,route",
+        "kubectl get pods -l serving.knative.dev/service=helloworld-go",
+    ]
     # the sandbox keeps running (the tour says so); the Service is gone from it
     state = fresh_home / ".local" / "state" / "knwalk" / "sandbox"
     info = control.running(state)
@@ -221,7 +225,8 @@ def test_sandbox_tour_never_touches_the_current_context(fresh_home: Path, cluste
     # the commands shown name the sandbox's context, since prod is the current one
     assert steps[1]["command"] == "knwalk deploy --target 'Go Sample v1' --context knwalk-sandbox"
     assert steps[7]["kubectl"] == [
-        "kubectl --context knwalk-sandbox get ksvc,configuration,revision,route"
+        "kubectl --context knwalk-sandbox get ksvc,configuration,revision,route",
+        "kubectl --context knwalk-sandbox get pods -l \\\n  serving.knative.dev/service=helloworld-go",
     ]
     # and prod never saw a thing
     assert cluster.names("services") == []
@@ -254,6 +259,8 @@ def test_text_tour_on_a_context_reads_at_80_columns(cluster: Cluster) -> None:
     assert "Service helloworld-go" in picture
     assert "├── Configuration helloworld-go" in picture
     assert f"│   ├── Revision {REV2}  TARGET=Go Sample v2" in picture
+    assert re.search(r"│   │   pods: [01] running, 1 wanted\n", picture)  # actual/desired
+    assert "(scale to zero)" in flat
     assert "└── Route helloworld-go" in picture
     assert f"    ├── 50% → {REV2} (tag current)" in picture
     assert "Deleted Service helloworld-go; 1 Configuration, 2 Revisions and 1 Route" in flat
@@ -539,6 +546,14 @@ def test_the_kubectl_equivalents_do_the_same(cluster: Cluster, tmp_path: Path) -
     )
     assert set(counts) == {V1.strip(), V2.strip()} and sum(counts.values()) == 200
     assert out[6].splitlines()[2:] == [V2.strip(), V1.strip(), V2.strip()]
+    lines = out[7].splitlines()
+    header = max(
+        i
+        for i, line in enumerate(lines)
+        if line.split()[:4] == ["NAME", "READY", "STATUS", "RESTARTS"]
+    )
+    pods = [line for line in lines[header + 1 :] if line.strip()]
+    assert pods and all(line.startswith("helloworld-go-0000") for line in pods), out[7]
     assert 'service.serving.knative.dev "helloworld-go" deleted' in out[8]
     assert cluster.names("services") == []
 

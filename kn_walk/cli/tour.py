@@ -594,6 +594,19 @@ def _curl_split(out: Console, result: StepResult) -> None:
     out.print(grid(["TAG URL", "REVISION", "ANSWER"], tag_rows))
 
 
+def _pods(rev: dict[str, Any]) -> str:
+    """A second line for a Revision: its pods running and wanted (the Revision's
+    actualReplicas/desiredReplicas), or nothing if the cluster does not report them."""
+    actual, desired = rev.get("actualReplicas"), rev.get("desiredReplicas")
+    if actual is None and desired is None:
+        return ""
+    if actual == 0 and desired == 0:
+        return "\nno pods: scaled to zero"
+    running = "?" if actual is None else str(actual)
+    wanted = "?" if desired is None else str(desired)
+    return f"\npods: {running} running, {wanted} wanted"
+
+
 def _summary(out: Console, result: StepResult) -> None:
     from kn_walk.render import Node, nested_tree
 
@@ -602,7 +615,8 @@ def _summary(out: Console, result: StepResult) -> None:
     revisions: list[Node] = [
         (
             f"Revision {rev['name']}  TARGET={rev['target']}"
-            + (f"  tags {','.join(rev['tags'])}" if rev["tags"] else ""),
+            + (f"  tags {','.join(rev['tags'])}" if rev["tags"] else "")
+            + _pods(rev),
             [],
         )
         for rev in doc["revisions"]
