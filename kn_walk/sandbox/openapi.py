@@ -23,6 +23,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kn_walk.sandbox.registry import ResourceType
@@ -34,6 +35,7 @@ from kn_walk.sandbox.schema import (
     OBJECT_METADATA_DESCRIPTION,
     REF_PREFIX,
     builtin_definition_name,
+    unmodelled_schema,
 )
 
 __all__ = [
@@ -72,9 +74,13 @@ def _reverse_group(group: str) -> str:
     return ".".join(reversed(group.split("."))) if group else ""
 
 
+def _builtin_name(rt: ResourceType) -> str | None:
+    return None if rt.custom else builtin_definition_name(rt.group, rt.version, rt.kind)
+
+
 def definition_name(rt: ResourceType) -> str:
     """The component/definition name kube-apiserver gives ``rt``'s kind."""
-    builtin = None if rt.custom else builtin_definition_name(rt.group, rt.version, rt.kind)
+    builtin = _builtin_name(rt)
     if builtin is not None:
         return builtin
     if not rt.group:
@@ -117,18 +123,30 @@ def _gvk(rt: ResourceType, kind: str | None = None) -> dict[str, str]:
     return {"group": rt.group, "kind": kind or rt.kind, "version": rt.version}
 
 
+def _meta_ref(name: str, description: str) -> dict[str, Any]:
+    """A property holding the meta/v1 type ``name`` (``ObjectMeta``, ``ListMeta``)."""
+    return {"allOf": [_ref(_META + name)], "description": description}
+
+
+def _object_props() -> dict[str, Any]:
+    """The ``apiVersion`` / ``kind`` / ``metadata`` properties every object has."""
+    return {
+        "apiVersion": _string(API_VERSION_DESCRIPTION),
+        "kind": _string(KIND_DESCRIPTION),
+        "metadata": _meta_ref("ObjectMeta", OBJECT_METADATA_DESCRIPTION),
+    }
+
+
 def _add_embedded_meta(node: Any) -> None:
     """Give ``x-kubernetes-embedded-resource`` objects their TypeMeta/ObjectMeta fields."""
     if isinstance(node, dict):
         if node.get("x-kubernetes-embedded-resource") is True:
             props = node.setdefault("properties", {})
             if isinstance(props, dict):
-                props.setdefault("apiVersion", _string(API_VERSION_DESCRIPTION))
-                props.setdefault("kind", _string(KIND_DESCRIPTION))
-                props["metadata"] = {
-                    "allOf": [_ref(_META + "ObjectMeta")],
-                    "description": OBJECT_METADATA_DESCRIPTION,
-                }
+                # declared apiVersion / kind stay; metadata is always the full ObjectMeta
+                for key, prop in _object_props().items():
+                    if key == "metadata" or key not in props:
+                        props[key] = prop
         for value in node.values():
             _add_embedded_meta(value)
     elif isinstance(node, list):
@@ -147,12 +165,7 @@ def _custom_kind_schema(rt: ResourceType) -> dict[str, Any]:
     _add_embedded_meta(out)
     props = out.get("properties")
     props = dict(props) if isinstance(props, Mapping) else {}
-    props["apiVersion"] = _string(API_VERSION_DESCRIPTION)
-    props["kind"] = _string(KIND_DESCRIPTION)
-    props["metadata"] = {
-        "allOf": [_ref(_META + "ObjectMeta")],
-        "description": OBJECT_METADATA_DESCRIPTION,
-    }
+    props.update(_object_props())
     out["properties"] = props
     out.setdefault("type", "object")
     out["x-kubernetes-group-version-kind"] = [_gvk(rt)]
@@ -174,10 +187,7 @@ def _custom_list_schema(rt: ResourceType) -> dict[str, Any]:
                 "items": _ref(definition_name(rt)),
             },
             "kind": _string(KIND_DESCRIPTION),
-            "metadata": {
-                "allOf": [_ref(_META + "ListMeta")],
-                "description": LIST_METADATA_DESCRIPTION,
-            },
+            "metadata": _meta_ref("ListMeta", LIST_METADATA_DESCRIPTION),
         },
         "x-kubernetes-group-version-kind": [_gvk(rt, rt.kind_list)],
     }
@@ -208,22 +218,18 @@ _ALWAYS = (
 def _schemas_for(rts: list[ResourceType]) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for rt in rts:
-        builtin = None if rt.custom else builtin_definition_name(rt.group, rt.version, rt.kind)
+        builtin = _builtin_name(rt)
         if builtin is not None and builtin in DEFINITIONS:
             schemas[builtin] = copy.deepcopy(DEFINITIONS[builtin])
             list_name = builtin + "List"
             if list_name in DEFINITIONS:
                 schemas[list_name] = copy.deepcopy(DEFINITIONS[list_name])
-        elif rt.custom or isinstance(rt.schema, Mapping):
+            continue
+        if rt.custom or isinstance(rt.schema, Mapping):
             schemas[definition_name(rt)] = _custom_kind_schema(rt)
-            schemas[_list_definition_name(rt)] = _custom_list_schema(rt)
         else:  # a built-in kind the sandbox stores without modelling its fields
-            schemas[definition_name(rt)] = {
-                "type": "object",
-                "x-kubernetes-group-version-kind": [_gvk(rt)],
-                "x-kubernetes-preserve-unknown-fields": True,
-            }
-            schemas[_list_definition_name(rt)] = _custom_list_schema(rt)
+            schemas[definition_name(rt)] = unmodelled_schema(rt)
+        schemas[_list_definition_name(rt)] = _custom_list_schema(rt)
     pending = [*_ALWAYS, *(r for s in schemas.values() for r in _refs_in(s))]
     while pending:
         name = pending.pop()
@@ -344,45 +350,33 @@ _DELETE_PARAMS = (
 )
 
 
+@dataclass(frozen=True)
 class _Op:
     """One operation, rendered later as OpenAPI v3 or Swagger 2.0."""
 
-    def __init__(
-        self,
-        *,
-        method: str,
-        action: str,
-        op_id: str,
-        description: str,
-        query: tuple[str, ...],
-        responses: dict[str, tuple[str, str | None]],
-        body: str | None = None,
-        body_types: tuple[str, ...] = (),
-        produces: tuple[str, ...] = (),
-    ) -> None:
-        self.method = method
-        self.action = action
-        self.op_id = op_id
-        self.description = description
-        self.query = query
-        self.responses = responses
-        self.body = body
-        self.body_types = body_types
-        self.produces = produces
+    method: str
+    action: str
+    op_id: str
+    description: str
+    responses: Mapping[str, tuple[str, str | None]]
+    produces: tuple[str, ...]
+    query: tuple[str, ...] = ()
+    body: str | None = None
+    body_types: tuple[str, ...] = ("*/*",)
 
 
+@dataclass(frozen=True)
 class _PathItem:
-    def __init__(self, path_params: tuple[str, ...], path_query: tuple[str, ...]) -> None:
-        self.path_params = path_params  # "name", "namespace"
-        self.path_query = path_query
-        self.ops: list[_Op] = []
+    path_params: tuple[str, ...]  # "name", "namespace"
+    path_query: tuple[str, ...]
+    ops: list[_Op]
 
 
-def _media(rt: ResourceType, *, watch: bool = False, stream: bool = False) -> tuple[str, ...]:
+def _media(rt: ResourceType, *, stream: bool = False) -> tuple[str, ...]:
     types = ["application/json", "application/yaml"]
     if not rt.custom:
         types.append("application/vnd.kubernetes.protobuf")
-    if watch or stream:
+    if stream:
         types.append("application/json;stream=watch")
         if not rt.custom:
             types.append("application/vnd.kubernetes.protobuf;stream=watch")
@@ -395,315 +389,208 @@ def _path_items(rt: ResourceType) -> dict[str, _PathItem]:
     scope = "Namespaced" if rt.namespaced else ""
     ns_seg = "/namespaces/{namespace}" if rt.namespaced else ""
     ns_param: tuple[str, ...] = ("namespace",) if rt.namespaced else ()
+    named = ("name", *ns_param)
     kind = rt.kind
     obj = definition_name(rt)
     lst = _list_definition_name(rt)
     status_ref = _META + "Status"
-    patch_types = PATCH_TYPES_CUSTOM if rt.custom else PATCH_TYPES_BUILTIN
+    delete_options = _META + "DeleteOptions"
     media = _media(rt)
-    items: dict[str, _PathItem] = {}
+    stream = _media(rt, stream=True)
+    written = {"200": ("OK", obj), "201": ("Created", obj)}
+    list_doc = f"list or watch objects of kind {kind}"
+    watch_list_doc = (
+        f"watch individual changes to a list of {kind}. deprecated: use the 'watch' parameter "
+        "with a list operation instead."
+    )
 
-    coll = _PathItem(ns_param, ("pretty",))
-    coll.ops = [
-        _Op(
-            method="get",
-            action="list",
-            op_id=f"list{prefix}{scope}{kind}",
-            description=f"list or watch objects of kind {kind}",
-            query=_LIST_PARAMS,
-            responses={"200": ("OK", lst)},
-            produces=_media(rt, stream=True),
-        ),
-        _Op(
-            method="post",
-            action="post",
-            op_id=f"create{prefix}{scope}{kind}",
-            description=f"create a {kind}",
-            query=_WRITE_PARAMS,
-            responses={"200": ("OK", obj), "201": ("Created", obj), "202": ("Accepted", obj)},
-            body=obj,
-            body_types=("*/*",),
-            produces=media,
-        ),
-        _Op(
-            method="delete",
-            action="deletecollection",
-            op_id=f"delete{prefix}Collection{scope}{kind}",
-            description=f"delete collection of {kind}",
-            query=(*_DELETE_PARAMS, *(p for p in _LIST_PARAMS if p not in ("watch",))),
-            responses={"200": ("OK", status_ref)},
-            body=_META + "DeleteOptions",
-            body_types=("*/*",),
-            produces=media,
-        ),
-    ]
-    items[f"{base}{ns_seg}/{rt.plural}"] = coll
-
-    item = _PathItem(("name", *ns_param), ("pretty",))
-    item.ops = [
-        _Op(
-            method="get",
-            action="get",
-            op_id=f"read{prefix}{scope}{kind}",
-            description=f"read the specified {kind}",
-            query=(),
-            responses={"200": ("OK", obj)},
-            produces=media,
-        ),
-        _Op(
-            method="put",
-            action="put",
-            op_id=f"replace{prefix}{scope}{kind}",
-            description=f"replace the specified {kind}",
-            query=_WRITE_PARAMS,
-            responses={"200": ("OK", obj), "201": ("Created", obj)},
-            body=obj,
-            body_types=("*/*",),
-            produces=media,
-        ),
-        _Op(
-            method="patch",
-            action="patch",
-            op_id=f"patch{prefix}{scope}{kind}",
-            description=f"partially update the specified {kind}",
-            query=_PATCH_PARAMS,
-            responses={"200": ("OK", obj), "201": ("Created", obj)},
-            body=_META + "Patch",
-            body_types=patch_types,
-            produces=media,
-        ),
-        _Op(
-            method="delete",
-            action="delete",
-            op_id=f"delete{prefix}{scope}{kind}",
-            description=f"delete a {kind}",
-            query=_DELETE_PARAMS,
-            responses={"200": ("OK", status_ref), "202": ("Accepted", status_ref)},
-            body=_META + "DeleteOptions",
-            body_types=("*/*",),
-            produces=media,
-        ),
-    ]
-    items[f"{base}{ns_seg}/{rt.plural}/{{name}}"] = item
-
-    if rt.status_subresource:
-        status = _PathItem(("name", *ns_param), ("pretty",))
-        status.ops = [
+    def read_write(suffix: str, what: str) -> list[_Op]:
+        """get / put / patch of the object (``suffix`` "Status": of its status)."""
+        name = f"{prefix}{scope}{kind}{suffix}"
+        return [
+            _Op("get", "get", f"read{name}", f"read {what}", {"200": ("OK", obj)}, media),
             _Op(
-                method="get",
-                action="get",
-                op_id=f"read{prefix}{scope}{kind}Status",
-                description=f"read status of the specified {kind}",
-                query=(),
-                responses={"200": ("OK", obj)},
-                produces=media,
-            ),
-            _Op(
-                method="put",
-                action="put",
-                op_id=f"replace{prefix}{scope}{kind}Status",
-                description=f"replace status of the specified {kind}",
+                "put",
+                "put",
+                f"replace{name}",
+                f"replace {what}",
+                written,
+                media,
                 query=_WRITE_PARAMS,
-                responses={"200": ("OK", obj), "201": ("Created", obj)},
                 body=obj,
-                body_types=("*/*",),
-                produces=media,
             ),
             _Op(
-                method="patch",
-                action="patch",
-                op_id=f"patch{prefix}{scope}{kind}Status",
-                description=f"partially update status of the specified {kind}",
+                "patch",
+                "patch",
+                f"patch{name}",
+                f"partially update {what}",
+                written,
+                media,
                 query=_PATCH_PARAMS,
-                responses={"200": ("OK", obj), "201": ("Created", obj)},
                 body=_META + "Patch",
-                body_types=patch_types,
-                produces=media,
+                body_types=PATCH_TYPES_CUSTOM if rt.custom else PATCH_TYPES_BUILTIN,
             ),
         ]
-        items[f"{base}{ns_seg}/{rt.plural}/{{name}}/status"] = status
 
-    watch_media = _media(rt, watch=True)
+    def get_only(
+        params: tuple[str, ...], action: str, op_id: str, description: str, response: str
+    ) -> _PathItem:
+        """A path serving one streamable GET, its list/watch options on the path."""
+        op = _Op("get", action, op_id, description, {"200": ("OK", response)}, stream)
+        return _PathItem(params, ("pretty", *_LIST_PARAMS), [op])
+
+    collection = [
+        _Op(
+            "get",
+            "list",
+            f"list{prefix}{scope}{kind}",
+            list_doc,
+            {"200": ("OK", lst)},
+            stream,
+            query=_LIST_PARAMS,
+        ),
+        _Op(
+            "post",
+            "post",
+            f"create{prefix}{scope}{kind}",
+            f"create a {kind}",
+            {**written, "202": ("Accepted", obj)},
+            media,
+            query=_WRITE_PARAMS,
+            body=obj,
+        ),
+        _Op(
+            "delete",
+            "deletecollection",
+            f"delete{prefix}Collection{scope}{kind}",
+            f"delete collection of {kind}",
+            {"200": ("OK", status_ref)},
+            media,
+            query=(*_DELETE_PARAMS, *(p for p in _LIST_PARAMS if p != "watch")),
+            body=delete_options,
+        ),
+    ]
+    delete = _Op(
+        "delete",
+        "delete",
+        f"delete{prefix}{scope}{kind}",
+        f"delete a {kind}",
+        {"200": ("OK", status_ref), "202": ("Accepted", status_ref)},
+        media,
+        query=_DELETE_PARAMS,
+        body=delete_options,
+    )
+    items = {
+        f"{base}{ns_seg}/{rt.plural}": _PathItem(ns_param, ("pretty",), collection),
+        f"{base}{ns_seg}/{rt.plural}/{{name}}": _PathItem(
+            named, ("pretty",), [*read_write("", f"the specified {kind}"), delete]
+        ),
+    }
+    if rt.status_subresource:
+        items[f"{base}{ns_seg}/{rt.plural}/{{name}}/status"] = _PathItem(
+            named, ("pretty",), read_write("Status", f"status of the specified {kind}")
+        )
     event = _META + "WatchEvent"
-    watch_query = ("pretty", *_LIST_PARAMS)
-    w_item = _PathItem(("name", *ns_param), watch_query)
-    w_item.ops = [
-        _Op(
-            method="get",
-            action="watch",
-            op_id=f"watch{prefix}{scope}{kind}",
-            description=f"watch changes to an object of kind {kind}. deprecated: use the "
-            "'watch' parameter with a list operation instead, filtered to a single item with "
-            "the 'fieldSelector' parameter.",
-            query=(),
-            responses={"200": ("OK", event)},
-            produces=watch_media,
-        )
-    ]
-    items[f"{base}/watch{ns_seg}/{rt.plural}/{{name}}"] = w_item
-    w_list = _PathItem(ns_param, watch_query)
-    w_list.ops = [
-        _Op(
-            method="get",
-            action="watchlist",
-            op_id=f"watch{prefix}{scope}{kind}List",
-            description=f"watch individual changes to a list of {kind}. deprecated: use the "
-            "'watch' parameter with a list operation instead.",
-            query=(),
-            responses={"200": ("OK", event)},
-            produces=watch_media,
-        )
-    ]
-    items[f"{base}/watch{ns_seg}/{rt.plural}"] = w_list
-
+    items[f"{base}/watch{ns_seg}/{rt.plural}/{{name}}"] = get_only(
+        named,
+        "watch",
+        f"watch{prefix}{scope}{kind}",
+        f"watch changes to an object of kind {kind}. deprecated: use the 'watch' parameter "
+        "with a list operation instead, filtered to a single item with the 'fieldSelector' "
+        "parameter.",
+        event,
+    )
+    items[f"{base}/watch{ns_seg}/{rt.plural}"] = get_only(
+        ns_param, "watchlist", f"watch{prefix}{scope}{kind}List", watch_list_doc, event
+    )
     if rt.namespaced:
-        all_list = _PathItem((), watch_query)
-        all_list.ops = [
-            _Op(
-                method="get",
-                action="list",
-                op_id=f"list{prefix}{kind}ForAllNamespaces",
-                description=f"list or watch objects of kind {kind}",
-                query=(),
-                responses={"200": ("OK", lst)},
-                produces=_media(rt, stream=True),
-            )
-        ]
-        items[f"{base}/{rt.plural}"] = all_list
-        all_watch = _PathItem((), watch_query)
-        all_watch.ops = [
-            _Op(
-                method="get",
-                action="watchlist",
-                op_id=f"watch{prefix}{kind}ListForAllNamespaces",
-                description=f"watch individual changes to a list of {kind}. deprecated: use "
-                "the 'watch' parameter with a list operation instead.",
-                query=(),
-                responses={"200": ("OK", event)},
-                produces=watch_media,
-            )
-        ]
-        items[f"{base}/watch/{rt.plural}"] = all_watch
+        items[f"{base}/{rt.plural}"] = get_only(
+            (), "list", f"list{prefix}{kind}ForAllNamespaces", list_doc, lst
+        )
+        items[f"{base}/watch/{rt.plural}"] = get_only(
+            (), "watchlist", f"watch{prefix}{kind}ListForAllNamespaces", watch_list_doc, event
+        )
     return items
 
 
-def _path_param_doc(name: str, rt: ResourceType) -> str:
-    if name == "name":
-        return f"name of the {rt.kind}"
-    return "object name and auth scope, such as for teams and projects"
-
-
-def _v3_param(name: str, where: str, rt: ResourceType) -> dict[str, Any]:
+def _param(name: str, where: str, rt: ResourceType, *, v2: bool) -> dict[str, Any]:
+    """A ``path`` or ``query`` parameter; Swagger 2.0 (``v2``) puts its type inline."""
     if where == "path":
-        return {
-            "description": _path_param_doc(name, rt),
-            "in": "path",
-            "name": name,
-            "required": True,
-            "schema": {"type": "string", "uniqueItems": True},
-        }
-    type_, doc = _PARAM_DOCS[name]
-    return {
-        "description": doc,
-        "in": "query",
-        "name": name,
-        "schema": {"type": type_, "uniqueItems": True},
-    }
-
-
-def _v2_param(name: str, where: str, rt: ResourceType) -> dict[str, Any]:
+        type_ = "string"
+        doc = (
+            f"name of the {rt.kind}"
+            if name == "name"
+            else "object name and auth scope, such as for teams and projects"
+        )
+    else:
+        type_, doc = _PARAM_DOCS[name]
+    out: dict[str, Any] = {"description": doc, "in": where, "name": name}
     if where == "path":
-        return {
-            "description": _path_param_doc(name, rt),
-            "in": "path",
-            "name": name,
-            "required": True,
-            "type": "string",
-            "uniqueItems": True,
-        }
-    type_, doc = _PARAM_DOCS[name]
-    return {"description": doc, "in": "query", "name": name, "type": type_, "uniqueItems": True}
-
-
-def _v3_paths(rt: ResourceType) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path, pi in _path_items(rt).items():
-        entry: dict[str, Any] = {
-            "parameters": [_v3_param(p, "path", rt) for p in pi.path_params]
-            + [_v3_param(q, "query", rt) for q in pi.path_query]
-        }
-        for op in pi.ops:
-            rendered: dict[str, Any] = {
-                "description": op.description,
-                "operationId": op.op_id,
-                "responses": {
-                    code: {
-                        "description": desc,
-                        **(
-                            {"content": {mt: {"schema": _ref(ref)} for mt in op.produces}}
-                            if ref
-                            else {}
-                        ),
-                    }
-                    for code, (desc, ref) in op.responses.items()
-                }
-                | {"401": {"description": "Unauthorized"}},
-                "tags": [_tag(rt)],
-                "x-kubernetes-action": op.action,
-                "x-kubernetes-group-version-kind": _gvk(rt),
-            }
-            if op.query:
-                rendered["parameters"] = [_v3_param(q, "query", rt) for q in op.query]
-            if op.body is not None:
-                rendered["requestBody"] = {
-                    "content": {mt: {"schema": _ref(op.body)} for mt in op.body_types},
-                    "required": op.method != "delete",
-                }
-            entry[op.method] = rendered
-        out[path] = entry
+        out["required"] = True
+    typing = {"type": type_, "uniqueItems": True}
+    if v2:
+        out.update(typing)
+    else:
+        out["schema"] = typing
     return out
 
 
-def _v2_paths(rt: ResourceType) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path, pi in _path_items(rt).items():
-        entry: dict[str, Any] = {
-            "parameters": [_v2_param(p, "path", rt) for p in pi.path_params]
-            + [_v2_param(q, "query", rt) for q in pi.path_query]
+def _response(op: _Op, description: str, ref: str | None, *, v2: bool) -> dict[str, Any]:
+    if not ref:
+        return {"description": description}
+    if v2:
+        return {"description": description, "schema": {"$ref": _V2_PREFIX + ref}}
+    return {
+        "description": description,
+        "content": {mt: {"schema": _ref(ref)} for mt in op.produces},
+    }
+
+
+def _operation(op: _Op, rt: ResourceType, *, v2: bool) -> dict[str, Any]:
+    """``op`` as an OpenAPI v3 operation, or a Swagger 2.0 one (``v2``)."""
+    out: dict[str, Any] = {
+        "description": op.description,
+        "operationId": op.op_id,
+        "responses": {
+            code: _response(op, desc, ref, v2=v2) for code, (desc, ref) in op.responses.items()
         }
-        for op in pi.ops:
-            params = [_v2_param(q, "query", rt) for q in op.query]
-            if op.body is not None:
-                params.insert(
-                    0,
-                    {
-                        "in": "body",
-                        "name": "body",
-                        "required": op.method != "delete",
-                        "schema": {"$ref": _V2_PREFIX + op.body},
-                    },
-                )
-            rendered: dict[str, Any] = {
-                "consumes": list(op.body_types) if op.body is not None else ["*/*"],
-                "description": op.description,
-                "operationId": op.op_id,
-                "produces": list(op.produces),
-                "responses": {
-                    code: {"description": desc, "schema": {"$ref": _V2_PREFIX + ref}}
-                    if ref
-                    else {"description": desc}
-                    for code, (desc, ref) in op.responses.items()
-                }
-                | {"401": {"description": "Unauthorized"}},
-                "schemes": ["https"],
-                "tags": [_tag(rt)],
-                "x-kubernetes-action": op.action,
-                "x-kubernetes-group-version-kind": _gvk(rt),
+        | {"401": {"description": "Unauthorized"}},
+        "tags": [_tag(rt)],
+        "x-kubernetes-action": op.action,
+        "x-kubernetes-group-version-kind": _gvk(rt),
+    }
+    params = [_param(q, "query", rt, v2=v2) for q in op.query]
+    if v2:
+        out["consumes"] = list(op.body_types) if op.body is not None else ["*/*"]
+        out["produces"] = list(op.produces)
+        out["schemes"] = ["https"]
+        out = dict(sorted(out.items()))  # Swagger 2.0 operations list their keys sorted
+        if op.body is not None:
+            body = {"$ref": _V2_PREFIX + op.body}
+            required = op.method != "delete"
+            params.insert(0, {"in": "body", "name": "body", "required": required, "schema": body})
+    if params:
+        out["parameters"] = params
+    if op.body is not None and not v2:
+        out["requestBody"] = {
+            "content": {mt: {"schema": _ref(op.body)} for mt in op.body_types},
+            "required": op.method != "delete",
+        }
+    return out
+
+
+def _paths(rts: Iterable[ResourceType], *, v2: bool) -> dict[str, Any]:
+    """The ``paths`` of a document serving ``rts`` (OpenAPI v3, or Swagger 2.0 for ``v2``)."""
+    out: dict[str, Any] = {}
+    for rt in rts:
+        for path, pi in _path_items(rt).items():
+            entry: dict[str, Any] = {
+                "parameters": [_param(p, "path", rt, v2=v2) for p in pi.path_params]
+                + [_param(q, "query", rt, v2=v2) for q in pi.path_query]
             }
-            if params:
-                rendered["parameters"] = params
-            entry[op.method] = rendered
-        out[path] = entry
+            for op in pi.ops:
+                entry[op.method] = _operation(op, rt, v2=v2)
+            out[path] = entry
     return out
 
 
@@ -724,9 +611,7 @@ def _sorted_types(rts: Iterable[ResourceType]) -> list[ResourceType]:
 
 
 def _build_v3(rts: list[ResourceType]) -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for rt in rts:
-        paths.update(_v3_paths(rt))
+    paths = _paths(rts, v2=False)
     custom = any(rt.custom for rt in rts)
     return {
         "openapi": "3.0.0",
@@ -851,9 +736,7 @@ def _to_v2(node: Any) -> Any:
 def openapi_v2(registry: RegistryLike) -> dict[str, Any]:
     """The Swagger 2.0 document for everything served (``/openapi/v2``)."""
     rts = _sorted_types(registry.all())
-    paths: dict[str, Any] = {}
-    for rt in rts:
-        paths.update(_v2_paths(rt))
+    paths = _paths(rts, v2=True)
     definitions = {name: _to_v2(schema) for name, schema in _schemas_for(rts).items()}
     return {
         "swagger": "2.0",

@@ -18,11 +18,11 @@ Failures raise :class:`PatchError`; its ``code``, ``reason`` and
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
+
+from kn_walk.sandbox.tables import go_float
 
 __all__ = [
     "MAX_JSON_PATCH_OPERATIONS",
@@ -130,25 +130,6 @@ def json_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
-def _go_float(f: float) -> str:
-    """Go's ``%v`` of a float64: shortest digits, exponent form below 1e-4 or from 1e6."""
-    if math.isnan(f):
-        return "NaN"
-    if math.isinf(f):
-        return "+Inf" if f > 0 else "-Inf"
-    if f == 0:
-        return "0"
-    sign, digit_tuple, exponent = Decimal(repr(f)).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    digits = "".join(map(str, digit_tuple))
-    exp = len(digits) + exponent - 1
-    prefix = "-" if sign else ""
-    if exp < -4 or exp >= 6:
-        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{prefix}{body}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    return prefix + format(abs(Decimal(repr(f))).normalize(), "f")
-
-
 def go_format(value: Any) -> str:
     """Go's ``%v`` of a decoded JSON value (``map[k:v]``, ``[a b]``, ``<nil>``)."""
     if value is None:
@@ -160,7 +141,7 @@ def go_format(value: Any) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 2**63:
             return str(int(value))  # apimachinery's json decodes whole numbers as int64
-        return _go_float(value)
+        return go_float(value)
     if isinstance(value, dict):
         inner = " ".join(f"{k}:{go_format(value[k])}" for k in sorted(value))
         return f"map[{inner}]"
@@ -169,8 +150,10 @@ def go_format(value: Any) -> str:
     return str(value)
 
 
-def _go_json_kind(value: Any) -> str:
-    """The JSON kind word Go's ``UnmarshalTypeError`` uses."""
+def _go_type(value: Any) -> str:
+    """Go ``reflect.TypeOf`` of a decoded JSON value, coarse enough for SMP."""
+    if value is None:
+        return "nil"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):
@@ -178,10 +161,34 @@ def _go_json_kind(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     if isinstance(value, list):
-        return "array"
+        return "slice"
+    return "map"
+
+
+def _go_type_name(value: Any) -> str:
+    return {
+        "nil": "<nil>",
+        "bool": "bool",
+        "number": "float64",
+        "string": "string",
+        "slice": "[]interface {}",
+        "map": "map[string]interface {}",
+    }[_go_type(value)]
+
+
+def _go_json_kind(value: Any) -> str:
+    """The JSON kind word Go's ``UnmarshalTypeError`` uses (``null`` for non-JSON values)."""
     if isinstance(value, dict):
         return "object"
-    return "null"
+    kinds = {"bool": "bool", "number": "number", "string": "string", "slice": "array"}
+    return kinds.get(_go_type(value), "null")
+
+
+def _unmarshal_error(value: Any, go_type: str) -> PatchError:
+    """A body of the wrong JSON kind: Go's ``UnmarshalTypeError`` text, 400."""
+    return _bad_request(
+        f"json: cannot unmarshal {_go_json_kind(value)} into Go value of type {go_type}"
+    )
 
 
 # --------------------------------------------------------------------------- RFC 7386
@@ -412,15 +419,10 @@ def json_patch(target: Any, ops: Any) -> Any:
     if ops is None:
         return _copy(target)
     if not isinstance(ops, list):
-        raise _bad_request(
-            f"json: cannot unmarshal {_go_json_kind(ops)} into Go value of type jsonpatch.Patch"
-        )
+        raise _unmarshal_error(ops, "jsonpatch.Patch")
     for op in ops:
         if op is not None and not isinstance(op, dict):
-            raise _bad_request(
-                f"json: cannot unmarshal {_go_json_kind(op)} into Go value of type "
-                "jsonpatch.Operation"
-            )
+            raise _unmarshal_error(op, "jsonpatch.Operation")
     if len(ops) > MAX_JSON_PATCH_OPERATIONS:
         raise PatchError(
             f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, "
@@ -516,32 +518,6 @@ def smp_list_strategy(kind: str, path: Sequence[str]) -> tuple[str, str]:
     return ("merge", key)
 
 
-def _go_type(value: Any) -> str:
-    """Go ``reflect.TypeOf`` of a decoded JSON value, coarse enough for SMP."""
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "slice"
-    return "map"
-
-
-def _go_type_name(value: Any) -> str:
-    return {
-        "nil": "<nil>",
-        "bool": "bool",
-        "number": "float64",
-        "string": "string",
-        "slice": "[]interface {}",
-        "map": "map[string]interface {}",
-    }[_go_type(value)]
-
-
 def _remove_directives(value: Any) -> tuple[Any, bool]:
     """A patch value taken as-is: drop ``$``-keys and ``$patch`` items; False if it is one."""
     if isinstance(value, dict):
@@ -590,6 +566,14 @@ def _no_merge_key(item: Any, key: str) -> PatchError:
     return _server_error(f"map: {go_format(item)} does not contain declared merge key: {key}")
 
 
+def _not_a(go_type: str, value: Any) -> PatchError:
+    return _server_error(f"expected a {go_type}, but received a {_go_type_name(value)}")
+
+
+def _unknown_directive(directive: Any, in_map: Any) -> PatchError:
+    return _server_error(f"unknown patch type: {go_format(directive)} in map: {go_format(in_map)}")
+
+
 def _element_kind(*lists: list[Any]) -> str:
     """``sliceElementType``: the one Go type shared by every element."""
     seen: str | None = None
@@ -610,9 +594,7 @@ def _element_kind(*lists: list[Any]) -> str:
 
 def _key_of(item: Any, merge_key: str) -> Any:
     if not isinstance(item, dict):
-        raise _server_error(
-            f"expected a map[string]interface {{}}, but received a {_go_type_name(item)}"
-        )
+        raise _not_a("map[string]interface {}", item)
     if merge_key not in item:
         raise _no_merge_key(item, merge_key)
     return item[merge_key]
@@ -748,9 +730,7 @@ def _merge_special_elements(
         elif directive == "merge":
             raise _server_error("merging lists cannot yet be specified in the patch")
         else:
-            raise _server_error(
-                f"unknown patch type: {go_format(directive)} in map: {go_format(item)}"
-            )
+            raise _unknown_directive(directive, item)
     if replace:
         return [_take_patch_value(x)[0] for x in plain], []
     return original, plain
@@ -792,9 +772,7 @@ def _apply_set_element_order(
     for directive in [k for k in patch if k.startswith(_SET_ORDER)]:
         order = patch.pop(directive)
         if not isinstance(order, list):
-            raise _server_error(
-                f"expected a []interface {{}}, but received a {_go_type_name(order)}"
-            )
+            raise _not_a("[]interface {}", order)
         name = _extract_key(directive, _SET_ORDER)
         field_path = (*path, name)
         _, merge_key = smp_list_strategy(kind, field_path)
@@ -803,9 +781,7 @@ def _apply_set_element_order(
         patch_list = patch.get(name) if has_patch else []
         for value in (original_list, patch_list):
             if not isinstance(value, list):
-                raise _server_error(
-                    f"expected a []interface {{}}, but received a {_go_type_name(value)}"
-                )
+                raise _not_a("[]interface {}", value)
         assert isinstance(original_list, list) and isinstance(patch_list, list)
         _check_order(patch_list, order, merge_key)
         if has_original and not has_patch:
@@ -870,9 +846,7 @@ def _merge_map(
             return cleaned if isinstance(cleaned, dict) else {}
         if directive == "delete":
             return {}
-        raise _server_error(
-            f"unknown patch type: {go_format(directive)} in map: {go_format(patch)}"
-        )
+        raise _unknown_directive(directive, patch)
     result = _copy(original) if original else {}
     patch = dict(patch)
     _apply_retain_keys(result, patch)
@@ -930,9 +904,6 @@ def strategic_merge_patch(target: Any, patch: Any, kind: str) -> dict[str, Any]:
     if patch is None:
         return _copy(target) if isinstance(target, dict) else {}
     if not isinstance(patch, dict):
-        raise _bad_request(
-            f"json: cannot unmarshal {_go_json_kind(patch)} into Go value of type "
-            "map[string]interface {}"
-        )
+        raise _unmarshal_error(patch, "map[string]interface {}")
     original = target if isinstance(target, dict) else {}
     return _merge_map(kind, (), original, patch)

@@ -22,14 +22,14 @@ between them) are what :mod:`kn_walk.sandbox.openapi` publishes.
 from __future__ import annotations
 
 import base64
-import binascii
 import copy
 import ipaddress
 import json
 import math
+import operator
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -49,6 +49,7 @@ __all__ = [
     "schema_for",
     "strict_decoding_message",
     "unknown_fields",
+    "unmodelled_schema",
     "validate",
 ]
 
@@ -109,28 +110,8 @@ def go_repr(value: Any) -> str:
 
 
 def _bad_value(value: Any) -> str:
-    """How ``field.Error.ErrorBody`` prints a bad value."""
-    if value is None:
-        return '"null"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _go_float(value)
-    if isinstance(value, str):
-        return _go_quote(value)
-    return go_repr(value)
-
-
-def _num(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return _go_float(v)
-    return str(v)
+    """How ``field.Error.ErrorBody`` prints a bad value: ``%#v``, but nil as ``"null"``."""
+    return '"null"' if value is None else go_repr(value)
 
 
 # ------------------------------------------------------------------ validation
@@ -258,31 +239,23 @@ class _Validator:
         if any_of:
             best: list[Cause] | None = None
             for sub in any_of:
-                trial = _Validator()
-                trial.node(sub, value, path)
-                if not trial.causes:
+                causes = _trial(sub, value, path)
+                if not causes:
                     best = None
                     break
                 if best is None:
-                    best = trial.causes
+                    best = causes
             else:
                 self.invalid(path, "", f'"{path}" must validate at least one schema (anyOf)')
                 self.causes.extend(best or [])
         one_of = _schema_list(schema.get("oneOf"))
         if one_of:
-            passed = 0
-            for sub in one_of:
-                trial = _Validator()
-                trial.node(sub, value, path)
-                passed += not trial.causes
+            passed = sum(not _trial(sub, value, path) for sub in one_of)
             if passed != 1:
                 self.invalid(path, "", f'"{path}" must validate one and only one schema (oneOf)')
         not_schema = schema.get("not")
-        if isinstance(not_schema, Mapping):
-            trial = _Validator()
-            trial.node(not_schema, value, path)
-            if not trial.causes:
-                self.invalid(path, "", f'"{path}" must not validate the schema (not)')
+        if isinstance(not_schema, Mapping) and not _trial(not_schema, value, path):
+            self.invalid(path, "", f'"{path}" must not validate the schema (not)')
 
     def string(self, schema: Mapping[str, Any], value: str, path: str) -> None:
         max_length = _int_or_none(schema.get("maxLength"))
@@ -301,18 +274,14 @@ class _Validator:
             self.format_invalid(path, fmt, value)
 
     def number(self, schema: Mapping[str, Any], value: float, path: str) -> None:
-        maximum = _number_or_none(schema.get("maximum"))
-        if maximum is not None:
-            exclusive = schema.get("exclusiveMaximum") is True
-            if value > maximum or (exclusive and value == maximum):
-                word = "less than" if exclusive else "less than or equal to"
-                self.invalid(path, value, f"{path} in body should be {word} {_num(maximum)}")
-        minimum = _number_or_none(schema.get("minimum"))
-        if minimum is not None:
-            exclusive = schema.get("exclusiveMinimum") is True
-            if value < minimum or (exclusive and value == minimum):
-                word = "greater than" if exclusive else "greater than or equal to"
-                self.invalid(path, value, f"{path} in body should be {word} {_num(minimum)}")
+        for key, exclusive_key, beyond, word in _BOUNDS:
+            bound = _number_or_none(schema.get(key))
+            if bound is None:
+                continue
+            exclusive = schema.get(exclusive_key) is True
+            if beyond(value, bound) or (exclusive and value == bound):
+                phrase = word if exclusive else f"{word} or equal to"
+                self.invalid(path, value, f"{path} in body should be {phrase} {go_repr(bound)}")
         multiple = _number_or_none(schema.get("multipleOf"))
         if multiple is not None and multiple > 0:
             try:
@@ -321,19 +290,13 @@ class _Validator:
                 return
             if math.isfinite(q) and not float(q).is_integer():
                 self.invalid(
-                    path, value, f"{path} in body should be a multiple of {_num(multiple)}"
+                    path, value, f"{path} in body should be a multiple of {go_repr(multiple)}"
                 )
 
     def array(
         self, schema: Mapping[str, Any], value: list[Any] | tuple[Any, ...], path: str
     ) -> None:
-        size = len(value)
-        max_items = _int_or_none(schema.get("maxItems"))
-        if max_items is not None and size > max_items:
-            self.too_many(path, size, max_items)
-        min_items = _int_or_none(schema.get("minItems"))
-        if min_items is not None and size < min_items:
-            self.invalid(path, size, f"{path} in body should have at least {min_items} items")
+        self.size(schema, len(value), path, "Items", "items")
         if schema.get("uniqueItems") is True and _has_duplicates(value):
             self.invalid(path, "", f"{path} in body shouldn't contain duplicates")
         items = schema.get("items")
@@ -366,6 +329,15 @@ class _Validator:
                 else:
                     seen_keys.append(marker)
 
+    def size(self, schema: Mapping[str, Any], size: int, path: str, key: str, noun: str) -> None:
+        """``max<key>`` / ``min<key>``: the bounds on an array's items or an object's properties."""
+        maximum = _int_or_none(schema.get("max" + key))
+        if maximum is not None and size > maximum:
+            self.too_many(path, size, maximum)
+        minimum = _int_or_none(schema.get("min" + key))
+        if minimum is not None and size < minimum:
+            self.invalid(path, size, f"{path} in body should have at least {minimum} {noun}")
+
     def enum(self, schema: Mapping[str, Any], value: Any, path: str) -> None:
         allowed = schema.get("enum")
         if not isinstance(allowed, list) or not allowed:
@@ -380,13 +352,7 @@ class _Validator:
     def object(
         self, schema: Mapping[str, Any], value: Mapping[str, Any], path: str, *, root: bool
     ) -> None:
-        size = len(value)
-        max_props = _int_or_none(schema.get("maxProperties"))
-        if max_props is not None and size > max_props:
-            self.too_many(path, size, max_props)
-        min_props = _int_or_none(schema.get("minProperties"))
-        if min_props is not None and size < min_props:
-            self.invalid(path, size, f"{path} in body should have at least {min_props} properties")
+        self.size(schema, len(value), path, "Properties", "properties")
         props = schema.get("properties")
         props = props if isinstance(props, Mapping) else {}
         additional = schema.get("additionalProperties")
@@ -416,6 +382,21 @@ class _Validator:
                 self.invalid(_child(path, key), item, "must be a string")
             elif not item:
                 self.invalid(_child(path, key), item, "must not be empty")
+
+
+#: ``maximum`` / ``minimum``: the flag making them exclusive, when a value is past
+#: them, and how the message names them.
+_BOUNDS: tuple[tuple[str, str, Callable[[Any, Any], bool], str], ...] = (
+    ("maximum", "exclusiveMaximum", operator.gt, "less than"),
+    ("minimum", "exclusiveMinimum", operator.lt, "greater than"),
+)
+
+
+def _trial(schema: Mapping[str, Any], value: Any, path: str) -> list[Cause]:
+    """The causes ``value`` gets against ``schema`` alone (an anyOf/oneOf/not branch)."""
+    trial = _Validator()
+    trial.node(schema, value, path)
+    return trial.causes
 
 
 def _root_metadata_schema(declared: Any) -> dict[str, Any]:
@@ -485,67 +466,38 @@ def _regex(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
+def _parses(parse: Callable[[str], object], s: str) -> bool:
+    """Whether ``parse`` accepts ``s`` (raises no ``ValueError``, ``binascii.Error`` included)."""
+    try:
+        parse(s)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_datetime(s: str) -> bool:
     text = s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s
     if not re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}", text):
         return False
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+    return _parses(datetime.fromisoformat, text)
 
 
 def _is_date(s: str) -> bool:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
         return False
-    try:
-        datetime.strptime(s, "%Y-%m-%d")
-    except ValueError:
-        return False
-    return True
+    return _parses(lambda t: datetime.strptime(t, "%Y-%m-%d"), s)
 
 
 def _is_byte(s: str) -> bool:
-    try:
-        base64.b64decode(s, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True
+    return _parses(lambda t: base64.b64decode(t, validate=True), s)
 
 
 def _is_uuid(s: str) -> bool:
-    try:
-        uuid.UUID(s)
-    except ValueError:
-        return False
-    return bool(re.fullmatch(r"[0-9a-fA-F-]{36}", s))
-
-
-def _is_ipv4(s: str) -> bool:
-    try:
-        ipaddress.IPv4Address(s)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_ipv6(s: str) -> bool:
-    try:
-        ipaddress.IPv6Address(s)
-    except ValueError:
-        return False
-    return True
+    return _parses(uuid.UUID, s) and bool(re.fullmatch(r"[0-9a-fA-F-]{36}", s))
 
 
 def _is_cidr(s: str) -> bool:
-    if "/" not in s:
-        return False
-    try:
-        ipaddress.ip_network(s, strict=False)
-    except ValueError:
-        return False
-    return True
+    return "/" in s and _parses(lambda t: ipaddress.ip_network(t, strict=False), s)
 
 
 _HOSTNAME = re.compile(
@@ -559,8 +511,8 @@ _FORMATS: dict[str, Any] = {
     "date": _is_date,
     "byte": _is_byte,
     "uuid": _is_uuid,
-    "ipv4": _is_ipv4,
-    "ipv6": _is_ipv6,
+    "ipv4": lambda s: _parses(ipaddress.IPv4Address, s),
+    "ipv6": lambda s: _parses(ipaddress.IPv6Address, s),
     "cidr": _is_cidr,
     "hostname": lambda s: bool(_HOSTNAME.match(s)),
 }
@@ -615,45 +567,24 @@ class _Pruner:
         self.meta_unknown.extend(inner.unknown + inner.meta_unknown)
         return out
 
-    def node(self, schema: Any, value: Any, path: str, *, root: bool = False) -> Any:
+    def node(
+        self, schema: Any, value: Any, path: str, *, root: bool = False, preserve: bool = False
+    ) -> Any:
+        """``value`` without what ``schema`` does not declare, noting those paths.
+
+        Where ``schema`` preserves unknown fields (``preserve``: or an enclosing
+        list's schema did), undeclared fields are kept instead.
+        """
         if (
             isinstance(schema, Mapping)
             and schema.get("x-kubernetes-preserve-unknown-fields") is True
         ):
-            return self.skip(schema, value, path, root=root)
+            preserve = True
         if isinstance(value, Mapping):
             if not isinstance(schema, Mapping):
                 for key in value:
                     self.unknown.append(_child(path, str(key)))
                 return {}
-            embedded = root or schema.get("x-kubernetes-embedded-resource") is True
-            props = schema.get("properties")
-            props = props if isinstance(props, Mapping) else {}
-            additional = schema.get("additionalProperties")
-            out: dict[str, Any] = {}
-            for key, item in value.items():
-                skey = str(key)
-                if embedded and skey in _META_FIELDS:
-                    if skey == "metadata":
-                        out[key] = self.metadata(item, _child(path, skey))
-                    else:
-                        out[key] = copy.deepcopy(item)
-                elif skey in props:
-                    out[key] = self.node(props[skey], item, _child(path, skey))
-                elif isinstance(additional, Mapping):
-                    out[key] = self.node(additional, item, _child(path, skey))
-                elif additional is True:
-                    out[key] = copy.deepcopy(item)
-                else:
-                    self.unknown.append(_child(path, skey))
-            return out
-        if isinstance(value, list | tuple):
-            items = schema.get("items") if isinstance(schema, Mapping) else None
-            return [self.node(items, item, _index(path, i)) for i, item in enumerate(value)]
-        return copy.deepcopy(value)
-
-    def skip(self, schema: Mapping[str, Any], value: Any, path: str, *, root: bool) -> Any:
-        if isinstance(value, Mapping):
             embedded = root or schema.get("x-kubernetes-embedded-resource") is True
             props = schema.get("properties")
             props = props if isinstance(props, Mapping) else {}
@@ -669,15 +600,18 @@ class _Pruner:
                     out[key] = self.node(props[skey], item, _child(path, skey))
                 elif isinstance(additional, Mapping):
                     out[key] = self.node(additional, item, _child(path, skey))
-                else:
+                elif preserve or additional is True:
                     out[key] = copy.deepcopy(item)
+                else:
+                    self.unknown.append(_child(path, skey))
             return out
         if isinstance(value, list | tuple):
-            items = schema.get("items")
-            if not isinstance(items, Mapping):
+            items = schema.get("items") if isinstance(schema, Mapping) else None
+            if preserve and not isinstance(items, Mapping):
                 return copy.deepcopy(list(value))
             return [
-                self.skip(items, item, _index(path, i), root=False) for i, item in enumerate(value)
+                self.node(items, item, _index(path, i), preserve=preserve)
+                for i, item in enumerate(value)
             ]
         return copy.deepcopy(value)
 
@@ -804,6 +738,20 @@ def _keyed(name: str, description: str, key: str, strategy: str = "merge") -> di
             "x-kubernetes-list-map-keys": [key],
         },
     )
+
+
+def _list_map(*keys: str, strategy: str = "merge") -> dict[str, Any]:
+    """Markers of a list of objects keyed (and patch-merged) by ``keys[0]`` and the rest.
+
+    :func:`_keyed` writes the same markers in another key order, which ``/openapi/v2``
+    (served unsorted) shows: keep the two apart.
+    """
+    return {
+        "x-kubernetes-list-map-keys": list(keys),
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-patch-merge-key": keys[0],
+        "x-kubernetes-patch-strategy": strategy,
+    }
 
 
 def _opaque(description: str) -> dict[str, Any]:
@@ -1447,12 +1395,7 @@ def _core_definitions() -> dict[str, dict[str, Any]]:
             "ports": _list_of(
                 _CORE + "ServicePort",
                 "The list of ports that are exposed by this service.",
-                **{
-                    "x-kubernetes-list-map-keys": ["port", "protocol"],
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-patch-merge-key": "port",
-                    "x-kubernetes-patch-strategy": "merge",
-                },
+                **_list_map("port", "protocol"),
             ),
             "publishNotReadyAddresses": _b(
                 "publishNotReadyAddresses indicates that any agent "
@@ -1556,12 +1499,7 @@ def _core_definitions() -> dict[str, dict[str, Any]]:
                 _CORE + "ObjectReference",
                 "Secrets is a list of the secrets in the same namespace that pods running "
                 "using this ServiceAccount are allowed to use.",
-                **{
-                    "x-kubernetes-list-map-keys": ["name"],
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-patch-merge-key": "name",
-                    "x-kubernetes-patch-strategy": "merge",
-                },
+                **_list_map("name"),
             ),
         },
     )
@@ -1604,12 +1542,7 @@ def _pod_definitions() -> dict[str, dict[str, Any]]:
             "spec": _ref(_CORE + "PodSpec", "Specification of the desired behavior of the pod."),
         },
     )
-    container_list = {
-        "x-kubernetes-list-map-keys": ["name"],
-        "x-kubernetes-list-type": "map",
-        "x-kubernetes-patch-merge-key": "name",
-        "x-kubernetes-patch-strategy": "merge",
-    }
+    container_list = _list_map("name")
     d[_CORE + "PodSpec"] = _obj(
         "PodSpec is a description of a pod.",
         {
@@ -1717,12 +1650,7 @@ def _pod_definitions() -> dict[str, dict[str, Any]]:
             "volumes": _list_of(
                 _CORE + "Volume",
                 "List of volumes that can be mounted by containers belonging to the pod.",
-                **{
-                    "x-kubernetes-list-map-keys": ["name"],
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-patch-merge-key": "name",
-                    "x-kubernetes-patch-strategy": "merge,retainKeys",
-                },
+                **_list_map("name", strategy="merge,retainKeys"),
             ),
         },
         ["containers"],
@@ -1762,12 +1690,7 @@ def _pod_definitions() -> dict[str, dict[str, Any]]:
             "ports": _list_of(
                 _CORE + "ContainerPort",
                 "List of ports to expose from the container.",
-                **{
-                    "x-kubernetes-list-map-keys": ["containerPort", "protocol"],
-                    "x-kubernetes-list-type": "map",
-                    "x-kubernetes-patch-merge-key": "containerPort",
-                    "x-kubernetes-patch-strategy": "merge",
-                },
+                **_list_map("containerPort", "protocol"),
             ),
             "readinessProbe": _ref(
                 _CORE + "Probe", "Periodic probe of container service readiness."
@@ -2674,18 +2597,20 @@ def _object_meta_schema() -> Mapping[str, Any]:
     return _builtin_schema(_META + "ObjectMeta")
 
 
+def unmodelled_schema(rt: ResourceType) -> dict[str, Any]:
+    """The schema of a built-in kind stored without a model of its fields: any content."""
+    return {
+        "type": "object",
+        "x-kubernetes-group-version-kind": _gvk(rt.group, rt.version, rt.kind),
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+
+
 def schema_for(rt: ResourceType) -> Mapping[str, Any] | None:
     """The structural schema that governs objects of ``rt`` (refs inlined), if any."""
     if rt.custom:
         return rt.schema
     name = builtin_definition_name(rt.group, rt.version, rt.kind)
     if name is None:
-        # a built-in kind stored without a model of its fields: any content is accepted
-        return rt.schema or {
-            "type": "object",
-            "x-kubernetes-group-version-kind": [
-                {"group": rt.group, "kind": rt.kind, "version": rt.version}
-            ],
-            "x-kubernetes-preserve-unknown-fields": True,
-        }
+        return rt.schema or unmodelled_schema(rt)
     return _builtin_schema(name)
