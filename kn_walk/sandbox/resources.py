@@ -300,31 +300,9 @@ class Resources:
             return self._apply(rt, ns, name, raw, old, opts, force)
         if old is None:
             raise E.not_found(rt, name)
-        try:
-            if content_type == MERGE_PATCH:
-                if not isinstance(raw, dict):
-                    raise E.bad_request(
-                        "json: cannot unmarshal into Go value of type map[string]interface {}"
-                    )
-                new = P.merge_patch(old, raw)
-            elif content_type == JSON_PATCH:
-                if not isinstance(raw, list):
-                    raise E.bad_request(
-                        "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
-                    )
-                new = P.json_patch(old, raw)
-            elif content_type == STRATEGIC_PATCH:
-                if rt.custom:
-                    raise unsupported_patch(rt)
-                if not isinstance(raw, dict):
-                    raise E.bad_request(
-                        "json: cannot unmarshal into Go value of type map[string]interface {}"
-                    )
-                new = P.strategic_merge_patch(old, raw, rt.kind)
-            else:
-                raise unsupported_patch(rt)
-        except P.PatchError as exc:
-            raise _from_helper_status(exc.to_status()) from exc
+        if content_type == STRATEGIC_PATCH and rt.custom:
+            raise unsupported_patch(rt)
+        new = patched(old, content_type, raw, rt)
         if not isinstance(new, dict):
             raise E.bad_request("the patch produced an object that is not a JSON object")
         new_meta = new.get("metadata") if isinstance(new.get("metadata"), dict) else None
@@ -825,6 +803,29 @@ def unsupported_patch(rt: ResourceType) -> E.StatusError:
         "UnsupportedMediaType",
         f"the body of the request was in an unknown format - accepted media types include: {accepted}",
     )
+
+
+def patched(old: Obj, content_type: str, raw: Any, rt: ResourceType, kind: str = "") -> Any:
+    """``old`` with a merge, JSON or strategic merge patch applied (strategic by the list
+    rules of ``kind``, else of ``rt.kind``); bad patches become kube-apiserver's errors."""
+    try:
+        if content_type == JSON_PATCH:
+            if not isinstance(raw, list):
+                raise E.bad_request(
+                    "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
+                )
+            return P.json_patch(old, raw)
+        if content_type not in (MERGE_PATCH, STRATEGIC_PATCH):
+            raise unsupported_patch(rt)
+        if not isinstance(raw, dict):
+            raise E.bad_request(
+                "json: cannot unmarshal into Go value of type map[string]interface {}"
+            )
+        if content_type == MERGE_PATCH:
+            return P.merge_patch(old, raw)
+        return P.strategic_merge_patch(old, raw, kind or rt.kind)
+    except P.PatchError as exc:
+        raise _from_helper_status(exc.to_status()) from exc
 
 
 def _from_helper_status(status: dict[str, Any]) -> E.StatusError:

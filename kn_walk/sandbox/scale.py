@@ -13,7 +13,7 @@ import copy
 from typing import Any
 
 from kn_walk.sandbox import apierrors as E
-from kn_walk.sandbox import patch as P
+from kn_walk.sandbox import resources
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import (
     JSON_PATCH,
@@ -126,25 +126,6 @@ def patch_scale(
 ) -> Obj:
     """Apply a merge, JSON or strategic patch to the Deployment's Scale, then write it."""
     current = scale_of(res.get(rt, namespace, name))
-    try:
-        if content_type == JSON_PATCH:
-            if not isinstance(raw, list):
-                raise E.bad_request(
-                    "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
-                )
-            patched = P.json_patch(current, raw)
-        else:  # a Scale has no lists: a strategic merge patch is a merge patch here
-            if not isinstance(raw, dict):
-                raise E.bad_request(
-                    "json: cannot unmarshal into Go value of type map[string]interface {}"
-                )
-            patched = P.merge_patch(current, raw)
-    except P.PatchError as exc:
-        status = exc.to_status()
-        raise E.StatusError(
-            int(status.get("code") or 422),
-            str(status.get("reason") or "Invalid"),
-            str(status.get("message") or "the patch could not be applied"),
-            status.get("details"),
-        ) from exc
+    # a Scale has no lists, so a strategic merge patch merges as a merge patch does
+    patched = resources.patched(current, content_type, raw, rt, kind="Scale")
     return write_scale(res, rt, namespace, name, patched, opts)
