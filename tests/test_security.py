@@ -151,6 +151,9 @@ def test_the_token_never_appears_in_output_logs_or_errors(
         "doctor json": ("doctor", "--kubeconfig", kc, "-o", "json"),
         "install dry-run": ("install", "--dry-run", "--manifests", str(ROOT / "tests/fixtures/manifests"), "--kubeconfig", kc),
         "doctor wrong token": ("doctor", "--kubeconfig", str(wrong_kc)),
+        "tour": ("tour", "--context", control.CONTEXT, *common, "--yes"),
+        "tour json": ("tour", "--context", control.CONTEXT, *common, "--yes", "-o", "json"),
+        "tour wrong token debug": ("--debug", "tour", "--context", control.CONTEXT, "--kubeconfig", str(wrong_kc), "-n", namespace, "--yes"),
     }  # fmt: skip
     texts: dict[str, str] = {}
     codes: dict[str, int] = {}
@@ -160,6 +163,8 @@ def test_the_token_never_appears_in_output_logs_or_errors(
         codes[label] = result.code
     assert codes["deploy"] == 0 and codes["curl"] == 0, texts
     assert codes["wrong token"] == 1 and "credentials" in texts["wrong token stderr"]
+    assert codes["tour"] == 0 and codes["tour json"] == 0, texts["tour stderr"]
+    assert codes["tour wrong token debug"] == 1
     # everything the sandbox wrote: logs, revision logs, state (but the token file itself)
     for path in sandbox.state_dir.rglob("*"):
         if path.is_file() and path.name != control.TOKEN_FILE:
