@@ -670,23 +670,23 @@ def doctor(
 
     One line per check, ✓ or ✗ with a hint. Exits 1 if any check fails.
     """
-    from kn_walk import install as I
+    from kn_walk import doctor as D
 
     fmt = _output(output)
-    report = I.doctor(kubeconfig, context)
+    report = D.doctor(kubeconfig, context)
     if fmt != "table":
         from kn_walk.render import emit
 
         emit(report.document(), fmt)
     else:
         out = _out()
-        marks = {I.OK: "✓", I.FAIL: "✗", I.SKIP: "-"}
+        marks = {D.OK: "✓", D.FAIL: "✗", D.SKIP: "-"}
         width = max(len(c.name) for c in report.checks)
         for check in report.checks:
             _say(out, f"{marks[check.status]} {check.name:<{width}}  {check.detail}")
-            if check.hint and check.status == I.FAIL:
+            if check.hint and check.status == D.FAIL:
                 _say(out, f"  {'':<{width}}  hint: {check.hint}")
-        failed = sum(1 for c in report.checks if c.status == I.FAIL)
+        failed = sum(1 for c in report.checks if c.status == D.FAIL)
         _say(out)
         _say(
             out,
