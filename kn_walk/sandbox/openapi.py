@@ -26,8 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kn_walk.sandbox.registry import ResourceType
-from kn_walk.sandbox.schema import (
+from kn_walk.sandbox.definitions import (
     API_VERSION_DESCRIPTION,
     DEFINITIONS,
     KIND_DESCRIPTION,
@@ -35,8 +34,9 @@ from kn_walk.sandbox.schema import (
     OBJECT_METADATA_DESCRIPTION,
     REF_PREFIX,
     builtin_definition_name,
-    unmodelled_schema,
 )
+from kn_walk.sandbox.registry import ResourceType
+from kn_walk.sandbox.schema import unmodelled_schema
 
 __all__ = [
     "KUBERNETES_VERSION",
