@@ -517,3 +517,49 @@ def test_template_hashes_follow_the_template() -> None:
     assert deployments.template_hash(a) == deployments.template_hash(b)  # key order is not content
     assert deployments.template_hash(a) != deployments.template_hash(c)
     assert re.fullmatch(r"[b-z2-9]{10}", deployments.template_hash(a))
+
+
+@pytest.mark.parametrize(
+    ("resources", "qos"),
+    [
+        (None, "BestEffort"),
+        ({"requests": {"cpu": "100m"}}, "Burstable"),
+        ({"limits": {"cpu": "1", "memory": "1Gi"}}, "Guaranteed"),
+        ({"requests": {"cpu": "1"}, "limits": {"cpu": "2", "memory": "1Gi"}}, "Burstable"),
+    ],
+)
+def test_a_new_pod_is_pending_with_its_qos_class(
+    sandbox: Sandbox, resources: dict[str, Any] | None, qos: str
+) -> None:
+    ns = new_namespace(sandbox)
+    c: dict[str, Any] = {"name": "main", "image": "nginx:1.27"}
+    if resources:
+        c["resources"] = resources
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "solo"},
+        "spec": {"containers": [c]},
+    }
+    proc = subprocess.run(
+        [
+            KUBECTL,
+            "--kubeconfig",
+            str(sandbox.kubeconfig),
+            "create",
+            "-n",
+            ns,
+            "-f",
+            "-",
+            "-o",
+            "json",
+        ],
+        input=json.dumps(pod),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == {"phase": "Pending", "qosClass": qos}
+    assert get_table(sandbox, ns)[1][1:4] == ["0/1", "Pending", "0"]

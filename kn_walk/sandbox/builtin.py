@@ -1,6 +1,7 @@
 """Server-side defaulting for the built-in kinds the sandbox serves.
 
-Namespaces get their phase, core Services a cluster IP and node ports,
+Namespaces get their phase, Pods ``Pending`` and their QoS class, core
+Services a cluster IP and node ports,
 Deployments report their replicas as available (the sandbox cannot run
 container images, so a Deployment is "available" as soon as it is accepted),
 and CustomResourceDefinitions become Established.
@@ -111,6 +112,28 @@ class BuiltinDefaults:
             elif old is None:
                 old_status = {"loadBalancer": {}}
             new["status"] = old_status
+
+    @staticmethod
+    def _pods(new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        """A new Pod starts ``Pending``, with the QoS class its resources give it."""
+        if ctx.subresource or old is not None:
+            return
+        spec = new.get("spec") or {}
+        containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+        resources = [c.get("resources") or {} for c in containers]
+        if not any(r.get("requests") or r.get("limits") for r in resources):
+            qos = "BestEffort"
+        elif all(
+            (r.get("limits") or {}).get(k) is not None
+            and (r.get("requests") or {}).get(k, (r.get("limits") or {}).get(k))
+            == (r.get("limits") or {}).get(k)
+            for r in resources
+            for k in ("cpu", "memory")
+        ):
+            qos = "Guaranteed"
+        else:
+            qos = "Burstable"
+        new["status"] = {"phase": "Pending", "qosClass": qos}
 
     @staticmethod
     def _apps_deployments(new: Obj, old: Obj | None, ctx: WriteContext) -> None:

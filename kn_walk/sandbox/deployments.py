@@ -222,7 +222,7 @@ def _running_status(pod: Obj) -> Obj:
         "podIP": "127.0.0.1",
         "podIPs": [{"ip": "127.0.0.1"}],
         "startTime": now,
-        "qosClass": "BestEffort",
+        "qosClass": (pod.get("status") or {}).get("qosClass", "BestEffort"),
         "containerStatuses": [
             {
                 "name": c.get("name", ""),

@@ -381,7 +381,7 @@ class RevisionPods:
             "podIPs": [{"ip": "127.0.0.1"}],
             "startTime": start,
             "containerStatuses": [container],
-            "qosClass": "BestEffort",
+            "qosClass": old.get("qosClass", "BestEffort"),
         }
 
 
