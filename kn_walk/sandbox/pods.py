@@ -272,7 +272,8 @@ class RevisionPods:
             if v
         )
         container["env"] = env
-        for key in ("resources", "readinessProbe", "securityContext"):
+        # the probes are queue-proxy's on a cluster (Knative moves them there), not the container's
+        for key in ("resources", "securityContext"):
             if key in c:
                 container[key] = copy.deepcopy(c[key])
         labels = {
