@@ -244,6 +244,9 @@ def test_scale_to_zero_removes_the_pod_and_a_request_brings_a_new_one(tmp_path: 
         assert revision_replicas(sb, "sleepy") in ((1, 1), (0, 1))
         wait_pods(sb, "default", "sleepy", lambda items: not items)
         assert revision_replicas(sb, "sleepy") == (0, 0)  # knwalk status shows 0/0
+        killing = reasons(wait_events(sb, "default", lambda i: "Killing" in reasons(i)))["Killing"]
+        assert killing["involvedObject"]["name"] == first["metadata"]["name"]
+        assert killing["message"] == "Stopping container user-container"
         host = "sleepy.default.example.com"
         response = httpx.get(sb.info.gateway + "/", headers={"Host": host}, timeout=10)
         assert response.text == "Hello v1!\n"
@@ -563,3 +566,103 @@ def test_a_new_pod_is_pending_with_its_qos_class(
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["status"] == {"phase": "Pending", "qosClass": qos}
     assert get_table(sandbox, ns)[1][1:4] == ["0/1", "Pending", "0"]
+
+
+# --------------------------------------------------------------------------- Events
+
+
+def events_of(sb: Sandbox, ns: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(
+        kubectl(sb, "get", "events", "-n", ns, "-o", "json").stdout
+    )["items"]
+    return items
+
+
+def wait_events(
+    sb: Sandbox, ns: str, ok: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 20
+    items = events_of(sb, ns)
+    while not ok(items):
+        assert time.monotonic() < deadline, json.dumps(items)[:3000]
+        time.sleep(0.05)
+        items = events_of(sb, ns)
+    return items
+
+
+def reasons(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["reason"]: e for e in items}
+
+
+def test_a_revision_pod_has_the_kubelets_events(sandbox: Sandbox) -> None:
+    ns = new_namespace(sandbox)
+    apply_service(sandbox, ns, "told")
+    (pod,) = wait_pods(sandbox, ns, "told", running)
+    name = pod["metadata"]["name"]
+    got = reasons(wait_events(sandbox, ns, lambda i: {"Scheduled", "Started"} <= set(reasons(i))))
+    assert got["Scheduled"]["message"] == f"Successfully assigned {ns}/{name} to knwalk-sandbox"
+    assert got["Scheduled"]["source"] == {"component": "default-scheduler"}
+    assert got["Created"]["message"] == "Created container: user-container"
+    started = got["Started"]
+    assert started["involvedObject"]["uid"] == pod["metadata"]["uid"]
+    assert started["involvedObject"]["fieldPath"] == "spec.containers{user-container}"
+    assert started["source"] == {"component": "kubelet", "host": "knwalk-sandbox"}
+    assert started["type"] == "Normal" and started["count"] == 1
+
+    os.kill(int(pod["metadata"]["annotations"]["sandbox.knwalk.dev/pid"]), signal.SIGKILL)
+    after = wait_events(
+        sandbox, ns, lambda i: "BackOff" in reasons(i) and reasons(i)["Started"]["count"] == 2
+    )
+    backoff = reasons(after)["BackOff"]
+    assert backoff["type"] == "Warning"
+    assert backoff["message"] == (
+        f"Back-off restarting failed container user-container in pod "
+        f"{name}_{ns}({pod['metadata']['uid']})"
+    )
+    assert len([e for e in after if e["reason"] == "Started"]) == 1  # aggregated, count 2
+    rows = get_table_of(sandbox, "events", ns)
+    assert rows[0] == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert any(r[1:4] == ["Warning", "BackOff", f"pod/{name}"] for r in rows[1:])
+
+
+def get_table_of(sb: Sandbox, resource: str, ns: str) -> list[list[str]]:
+    return [line.split() for line in kubectl(sb, "get", resource, "-n", ns).stdout.splitlines()]
+
+
+def test_event_rows_follow_kubectls_rules() -> None:
+    rt = Registry.default().get("", "v1", "events")
+    assert rt is not None
+    event = {
+        "metadata": {"name": "p.1", "namespace": "ns"},
+        "involvedObject": {"kind": "Pod", "name": "p", "fieldPath": "spec.containers{c}"},
+        "reason": "Started",
+        "message": " Started container c \n",
+        "source": {"component": "kubelet", "host": "node"},
+        "firstTimestamp": "2026-01-01T00:00:00Z",
+        "lastTimestamp": "2026-01-01T00:09:00Z",
+        "count": 3,
+        "type": "Normal",
+    }
+    table = tables.to_table(rt, [event], resource_version="1", now=NOW)
+    names = [c["name"] for c in table["columnDefinitions"]]
+    assert names == [
+        "Last Seen", "Type", "Reason", "Object", "Subobject", "Source", "Message",
+        "First Seen", "Count", "Name",
+    ]  # fmt: skip
+    assert [c["priority"] for c in table["columnDefinitions"]] == [0, 0, 0, 0, 1, 1, 0, 1, 1, 1]
+    assert table["rows"][0]["cells"] == [
+        "60s", "Normal", "Started", "pod/p", "spec.containers{c}",
+        "kubelet, node", "Started container c", "10m", 3, "p.1",
+    ]  # fmt: skip
+    series = {
+        **event,
+        "lastTimestamp": None,
+        "count": 0,
+        "series": {"count": 7, "lastObservedTime": "2026-01-01T00:09:30Z"},
+    }
+    cells = tables.to_table(rt, [series], resource_version="1", now=NOW)["rows"][0]["cells"]
+    assert (cells[0], cells[8]) == ("30s", 7)
+    single = {**event, "count": 0, "involvedObject": {"kind": "Node"}, "source": {}}
+    single["reportingComponent"] = "ctrl"
+    cells = tables.to_table(rt, [single], resource_version="1", now=NOW)["rows"][0]["cells"]
+    assert (cells[3], cells[5], cells[8]) == ("node", "ctrl", 1)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.events import NORMAL, WARNING, EventRecorder
 from kn_walk.sandbox.podlogs import LogSource
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
@@ -98,6 +99,8 @@ class RevisionPods:
         log_path: Callable[[str, str], Path],
     ) -> None:
         self.res = resources
+        #: kubelet-style Events about the Pods (Scheduled, Created, Started, BackOff, Killing)
+        self.events = EventRecorder(resources)
         self._revision = revision
         self._pid = pid
         self._log_path = log_path
@@ -126,6 +129,7 @@ class RevisionPods:
 
     def clean_stale(self) -> int:
         """Delete the Pods a previous sandbox run left: their processes are gone."""
+        self.events.expire()
         removed = 0
         for obj in self.res.store.list_objects(rkey(self.rt)):
             meta = obj["metadata"]
@@ -142,7 +146,21 @@ class RevisionPods:
         self._crashed_at.pop(key, None)
         self._last.pop(key, None)
         if name:
+            pod = self.res.find(self.rt, namespace, name)
+            if pod is not None:
+                self._kubelet(pod, NORMAL, "Killing", f"Stopping container {CONTAINER}")
             self._delete(namespace, name)
+
+    def _kubelet(self, pod: Obj, type_: str, reason: str, message: str) -> None:
+        self.events.record(
+            pod,
+            type_,
+            reason,
+            message,
+            component="kubelet",
+            host=NODE_NAME,
+            field_path=f"spec.containers{{{CONTAINER}}}",
+        )
 
     def deleted(self, pod: Obj) -> None:
         """A Pod was deleted. If it was a running Revision's current Pod (someone ran
@@ -196,7 +214,15 @@ class RevisionPods:
                 return
             self._pods[key] = name
             self._runs[(namespace, name)] = [self._log_size(namespace, revision)]
+            self.events.record(
+                current,
+                NORMAL,
+                "Scheduled",
+                f"Successfully assigned {namespace}/{name} to {NODE_NAME}",
+                component="default-scheduler",
+            )
         assert name is not None
+        self._report(current, previous, status)
         new = copy.deepcopy(current)
         new["status"] = self._status(
             current, status, self._restarts.get(key, 0), self._crashed_at.get(key, "")
@@ -215,6 +241,29 @@ class RevisionPods:
                 self.res.update(self.rt, namespace, name, new, self._opts("status"))
         except E.StatusError as err:
             log.warning("cannot update pod %s/%s: %s", namespace, name, err.message)
+
+    def _report(self, pod: Obj, previous: RuntimeStatus | None, status: RuntimeStatus) -> None:
+        """The kubelet's Events for a change of the process's state."""
+        was_running = previous is not None and bool(previous.ready) and previous.actual_replicas > 0
+        running = bool(status.ready) and status.actual_replicas > 0
+        if running and not was_running:
+            self._kubelet(pod, NORMAL, "Created", f"Created container: {CONTAINER}")
+            self._kubelet(pod, NORMAL, "Started", f"Started container {CONTAINER}")
+        elif status.reason == "CrashLoopBackOff" and (
+            previous is None or previous.reason != "CrashLoopBackOff"
+        ):
+            uid = pod["metadata"].get("uid", "")
+            self._kubelet(
+                pod,
+                WARNING,
+                "BackOff",
+                f"Back-off restarting failed container {CONTAINER} in pod "
+                f"{pod['metadata']['name']}_{pod['metadata']['namespace']}({uid})",
+            )
+        elif status.reason == "ImageNotSupported" and (
+            previous is None or previous.reason != "ImageNotSupported"
+        ):
+            self._kubelet(pod, WARNING, "Failed", status.message)
 
     def _log_size(self, namespace: str, revision: str) -> int:
         try:

@@ -508,6 +508,38 @@ def _print_pod(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
     ]
 
 
+def _print_event(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    first = timestamp_age(_get(obj, "firstTimestamp"), now)
+    if not _get(obj, "firstTimestamp"):
+        first = timestamp_age(_get(obj, "eventTime"), now)
+    last = timestamp_age(_get(obj, "lastTimestamp"), now) if _get(obj, "lastTimestamp") else first
+    count = _int(_get(obj, "count"))
+    series = _get(obj, "series")
+    if isinstance(series, Mapping):
+        last = timestamp_age(series.get("lastObservedTime"), now)
+        count = _int(series.get("count"))
+    elif count == 0:
+        count = 1  # a singleton event of the new API has no count
+    kind = str(_get(obj, "involvedObject", "kind") or "").lower()
+    target_name = _get(obj, "involvedObject", "name")
+    target = f"{kind}/{target_name}" if target_name else kind
+    component = _get(obj, "source", "component") or _get(obj, "reportingComponent") or ""
+    instance = _get(obj, "source", "host") or _get(obj, "reportingInstance") or ""
+    source = f"{component}, {instance}" if instance else str(component)
+    return [
+        last,
+        _get(obj, "type") or "",
+        _get(obj, "reason") or "",
+        target,
+        _get(obj, "involvedObject", "fieldPath") or "",
+        source,
+        str(_get(obj, "message") or "").strip(),
+        first,
+        count,
+        _name(obj),
+    ]
+
+
 def _print_default(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
     ts = parse_timestamp(_get(obj, "metadata", "creationTimestamp"))
     created = "0001-01-01T00:00:00Z"
@@ -592,6 +624,52 @@ _BUILTIN: dict[tuple[str, str], tuple[Callable[[], list[dict[str, Any]]], _Print
             _age_col(),
         ],
         _print_service_account,
+    ),
+    ("", "Event"): (
+        lambda: [
+            _column_definition(
+                "Last Seen",
+                "string",
+                "The time at which the most recent occurrence of this event was recorded.",
+            ),
+            _column_definition(
+                "Type",
+                "string",
+                "Type of this event (Normal, Warning), new types could be added in the future",
+            ),
+            _column_definition(
+                "Reason",
+                "string",
+                "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+            ),
+            _column_definition("Object", "string", "The object that this event is about."),
+            _column_definition(
+                "Subobject",
+                "string",
+                "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement.",
+                priority=1,
+            ),
+            _column_definition(
+                "Source",
+                "string",
+                "The component reporting this event. Should be a short machine understandable string.",
+                priority=1,
+            ),
+            _column_definition(
+                "Message", "string", "A human-readable description of the status of this operation."
+            ),
+            _column_definition(
+                "First Seen",
+                "string",
+                "The time at which the event was first recorded.",
+                priority=1,
+            ),
+            _column_definition(
+                "Count", "string", "The number of times this event has occurred.", priority=1
+            ),
+            _column_definition("Name", "string", _NAME_DESCRIPTION, fmt="name", priority=1),
+        ],
+        _print_event,
     ),
     ("", "Pod"): (
         lambda: [
