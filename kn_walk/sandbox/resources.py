@@ -24,7 +24,7 @@ from kn_walk.sandbox import fields as F
 from kn_walk.sandbox import patch as P
 from kn_walk.sandbox import schema as S
 from kn_walk.sandbox.registry import Registry, ResourceType
-from kn_walk.sandbox.selectors import field_selector, label_selector
+from kn_walk.sandbox.selectors import parse_field_selector, parse_label_selector
 from kn_walk.sandbox.store import Conflict, Obj, Store
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -175,9 +175,13 @@ class Resources:
         limit: int = 0,
         continue_token: str | None = None,
     ) -> tuple[list[Obj], str, str, int | None]:
-        """(items, resourceVersion, continue, remainingItemCount)."""
-        labels_ok = label_selector(label_sel)
-        fields_ok = field_selector(field_sel, rt.plural)
+        """(items, resourceVersion, continue, remainingItemCount).
+
+        The store answers the selectors from its label index, reading only the objects
+        that match; each is checked against the selectors here as well.
+        """
+        label_reqs = parse_label_selector(label_sel)
+        field_reqs = parse_field_selector(field_sel, rt.plural)
         start_after: tuple[str, str] | None = None
         rv = str(self.store.resource_version)
         if continue_token:
@@ -191,18 +195,25 @@ class Resources:
                     "BadRequest",
                     "continue key is not valid: incorrect encoded start resourceVersion",
                 ) from exc
+        found, more = self.store.select(
+            rkey(rt),
+            namespace if rt.namespaced else None,
+            labels=label_reqs,
+            fields=[(r.field, r.negate, r.value) for r in field_reqs],
+            after=start_after,
+            limit=limit,
+        )
         items = []
-        for obj in self.store.list_objects(rkey(rt), namespace if rt.namespaced else None):
-            meta = obj.get("metadata") or {}
-            if start_after and (meta.get("namespace", ""), meta["name"]) <= start_after:
-                continue
-            if labels_ok(meta.get("labels") or {}) and fields_ok(obj):
+        for obj in found:
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            if all(r.matches(labels) for r in label_reqs) and all(
+                r.matches(obj) for r in field_reqs
+            ):
                 items.append(self._versioned(rt, obj))
         cont, remaining = "", None
-        if limit and len(items) > limit:
-            last = items[limit - 1]["metadata"]
-            remaining = len(items) - limit
-            items = items[:limit]
+        if limit and more > 0 and found:
+            last = found[-1]["metadata"]
+            remaining = more
             raw = json.dumps({"rv": rv, "ns": last.get("namespace", ""), "name": last["name"]})
             cont = base64.urlsafe_b64encode(raw.encode()).decode()
         return items, rv, cont, remaining

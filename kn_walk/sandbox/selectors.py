@@ -109,13 +109,15 @@ class FieldRequirement:
     getter: Callable[[Mapping[str, Any]], str]
     negate: bool
     value: str
+    #: the field's name, e.g. ``metadata.name`` (the store answers these from its columns)
+    field: str = ""
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
         return (self.getter(obj) == self.value) != self.negate
 
 
-def field_selector(text: str | None, kind: str) -> Predicate:
-    """A predicate on a whole object; only the fields kube-apiserver supports for all kinds."""
+def parse_field_selector(text: str | None, kind: str) -> list[FieldRequirement]:
+    """The terms of a field selector; only the fields kube-apiserver supports for all kinds."""
     reqs: list[FieldRequirement] = []
     for term in _split_terms(text or ""):
         m = _EQ_RE.match(term)
@@ -132,5 +134,11 @@ def field_selector(text: str | None, kind: str) -> Predicate:
                 f'Unable to find "{kind}" that match label selector "", field selector '
                 f'"{text}": field label not supported: {key}',
             )
-        reqs.append(FieldRequirement(getter, op == "!=", value))
+        reqs.append(FieldRequirement(getter, op == "!=", value, key))
+    return reqs
+
+
+def field_selector(text: str | None, kind: str) -> Predicate:
+    """A predicate on a whole object; raises a 400 for a malformed or unsupported selector."""
+    reqs = parse_field_selector(text, kind)
     return lambda obj: all(r.matches(obj) for r in reqs)

@@ -5,6 +5,12 @@ after it has committed, so an acknowledged write survives ``kill -9``. The
 event log keeps the most recent events so watches can resume from a
 resourceVersion across restarts; older ones are compacted (``410 Gone``).
 
+A label index (one row per object and label key, written in the same
+transaction as the object) lets :meth:`Store.select` answer label and field
+selectors, paging included, by reading and decoding only the objects it
+returns. A store written without the index (or by a version that did not keep
+it up to date) is re-indexed when it is opened.
+
 All methods are called from the sandbox's event-loop thread.
 """
 
@@ -15,9 +21,9 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 Obj = dict[str, Any]
 
@@ -25,6 +31,70 @@ Obj = dict[str, Any]
 EVENT_LOG_SIZE = 20_000
 #: a watcher that falls this far behind is closed (it re-lists, as informers do)
 WATCH_QUEUE_SIZE = 50_000
+#: what the label index holds; a store indexed under another number is re-indexed when opened
+LABEL_INDEX_VERSION = 1
+#: the largest LIMIT SQLite takes (a bigger ``limit`` means "all" anyway)
+_MAX_LIMIT = 2**62
+#: a selector with more terms is checked in Python (SQLite's expressions nest 1,000 deep)
+_MAX_SQL_TERMS = 64
+
+
+class LabelTerm(Protocol):
+    """One term of a label selector (:class:`kn_walk.sandbox.selectors.Requirement`)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def op(self) -> str: ...  # "=", "!=", "in", "notin", "exists", "!"
+
+    @property
+    def values(self) -> frozenset[str]: ...
+
+    def matches(self, labels: Mapping[str, Any]) -> bool: ...
+
+
+#: a field selector term: (``metadata.name`` | ``metadata.namespace``, negated, value)
+FieldTerm = tuple[str, bool, str]
+_FIELD_COLUMNS = {"metadata.name": "name", "metadata.namespace": "namespace"}
+#: a label term as the SQL sees it: key, negated, values (None: the key alone)
+_Term = tuple[str | bytes, bool, list[str | bytes] | None]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    body: str  # the column holding the object's JSON
+    source: str  # FROM ... for the rows (x: the driving table, o: objects)
+    count_source: str  # FROM ... for counting them (x only)
+    where: str
+    args: list[Any]
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _sql_text(text: str) -> str | bytes:
+    """``text`` as SQLite can bind it: a string with lone surrogates (which UTF-8 cannot
+    carry) as a BLOB of its bytes, which equals nothing but the same string stored alike."""
+    return text if _encodable(text) else text.encode("utf-8", "surrogatepass")
+
+
+def _label_rows(obj: Obj) -> set[tuple[str | bytes, str | bytes | None]]:
+    """What the label index holds for ``obj``: (key, value), a value that is no string as NULL
+    (a selector's values are strings: it never equals one, and ``key``/``!key`` still see it)."""
+    labels = (obj.get("metadata") or {}).get("labels")
+    if not isinstance(labels, dict) or not labels:
+        return set()
+    if not all(isinstance(k, str) for k in labels):
+        labels = json.loads(json.dumps(labels))  # the keys a reader of the stored JSON sees
+    return {(_sql_text(k), _sql_text(v) if isinstance(v, str) else None) for k, v in labels.items()}
 
 
 @dataclass(frozen=True)
@@ -94,6 +164,12 @@ class Store:
                 rv INTEGER PRIMARY KEY, type TEXT NOT NULL, rkey TEXT NOT NULL,
                 namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS labels (
+                rkey TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+                key TEXT NOT NULL, value TEXT,
+                PRIMARY KEY (rkey, namespace, name, key)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS labels_by_value
+                ON labels (rkey, key, value, namespace, name);
             """
         )
         for suffix in ("-wal", "-shm"):
@@ -105,6 +181,9 @@ class Store:
         self._pending: list[Event] | None = None
         self._depth = 0
         self._writes_since_prune = 0
+        stamp = self.db.execute("SELECT v FROM meta WHERE k='labels'").fetchone()
+        if not stamp or stamp[0] != self._label_stamp():
+            self.rebuild_label_index()
 
     # ------------------------------------------------------------------ reads
     @property
@@ -129,6 +208,172 @@ class Store:
                 "SELECT body FROM objects WHERE rkey=? ORDER BY namespace, name", (rkey,)
             )
         return [json.loads(r[0]) for r in rows]
+
+    def select(
+        self,
+        rkey: str,
+        namespace: str | None = None,
+        *,
+        labels: Sequence[LabelTerm] = (),
+        fields: Sequence[FieldTerm] = (),
+        after: tuple[str, str] | None = None,
+        limit: int = 0,
+    ) -> tuple[list[Obj], int]:
+        """Objects matching a label and field selector, in (namespace, name) order.
+
+        Only those after ``after`` (a continue token's namespace and name), at most
+        ``limit`` of them (0: all); with how many more match after the last one
+        returned. Answered from the label index: only returned objects are read
+        and decoded, whatever the size of the namespace.
+        """
+        limit = min(max(limit, 0), _MAX_LIMIT)
+        if (after is not None and not (_encodable(after[0]) and _encodable(after[1]))) or len(
+            labels
+        ) + len(fields) > _MAX_SQL_TERMS:
+            # a (hostile) continue token SQLite cannot order, or a selector too long for
+            # one SQL expression: the index narrows by one term, Python checks the rest
+            return self._select_in_python(rkey, namespace, labels, fields, after, limit)
+        plan = self._plan(rkey, namespace, labels, fields, after)
+        if plan is None:
+            return [], 0
+        rows = self.db.execute(
+            f"SELECT x.namespace, x.name, {plan.body} {plan.source} WHERE {plan.where} "
+            "ORDER BY x.namespace, x.name" + (" LIMIT ?" if limit else ""),
+            [*plan.args, limit] if limit else plan.args,
+        ).fetchall()
+        more = 0
+        if limit and len(rows) == limit:
+            rest = self._plan(rkey, namespace, labels, fields, (rows[-1][0], rows[-1][1]))
+            if rest is not None:
+                counted = self.db.execute(
+                    f"SELECT COUNT(*) {rest.count_source} WHERE {rest.where}", rest.args
+                ).fetchone()
+                more = int(counted[0])
+        return [json.loads(r[2]) for r in rows], more
+
+    def _select_in_python(
+        self,
+        rkey: str,
+        namespace: str | None,
+        labels: Sequence[LabelTerm],
+        fields: Sequence[FieldTerm],
+        after: tuple[str, str] | None,
+        limit: int,
+    ) -> tuple[list[Obj], int]:
+        narrow = [r for r in labels if r.op in ("=", "in", "exists")][:1]
+        plan = self._plan(rkey, namespace, narrow, (), None)
+        if plan is None:
+            return [], 0
+        found = []
+        for ns, name, body in self.db.execute(
+            f"SELECT x.namespace, x.name, {plan.body} {plan.source} WHERE {plan.where} "
+            "ORDER BY x.namespace, x.name",
+            plan.args,
+        ):
+            if after is not None and (ns, name) <= after:
+                continue
+            columns = {"metadata.name": name, "metadata.namespace": ns}
+            if not all((columns[f] == v) != neg for f, neg, v in fields):
+                continue
+            obj = json.loads(body)
+            if all(r.matches((obj.get("metadata") or {}).get("labels") or {}) for r in labels):
+                found.append(obj)
+        page = found[:limit] if limit else found
+        return page, len(found) - len(page)
+
+    def _plan(
+        self,
+        rkey: str,
+        namespace: str | None,
+        labels: Sequence[LabelTerm],
+        fields: Sequence[FieldTerm],
+        after: tuple[str, str] | None,
+    ) -> _Plan | None:
+        """The SQL for a selection (``x`` is the driving table), or None when nothing matches."""
+        terms: list[_Term] = []
+        for req in labels:
+            if req.op in ("=", "in", "!=", "notin"):
+                values: list[str | bytes] | None = [_sql_text(v) for v in req.values]
+            else:
+                values = None  # the key alone: "exists" or "!"
+            negated = req.op in ("!=", "notin", "!")
+            if values == [] and not negated:
+                return None  # `key in ()` matches nothing
+            if values == [] and negated:
+                continue  # `key notin ()` matches everything
+            terms.append((_sql_text(req.key), negated, values))
+        where = ["x.rkey = ?"]
+        args: list[Any] = [rkey]
+        driver = self._driver(rkey, namespace, [t for t in terms if not t[1]])
+        if driver is not None:
+            terms.remove(driver)
+            where.append("x.key = ?")
+            args.append(driver[0])
+            if driver[2] is not None:
+                where.append(f"x.value IN ({','.join('?' * len(driver[2]))})")
+                args.extend(driver[2])
+            source = (
+                "FROM labels AS x INDEXED BY labels_by_value CROSS JOIN objects AS o "
+                "ON o.rkey = x.rkey AND o.namespace = x.namespace AND o.name = x.name"
+            )
+            count_source = "FROM labels AS x INDEXED BY labels_by_value"
+            body = "o.body"
+        else:
+            source = count_source = "FROM objects AS x"
+            body = "x.body"
+        if namespace:
+            where.append("x.namespace = ?")
+            args.append(namespace)
+        if after is not None:
+            if namespace:
+                if after[0] > namespace:
+                    return None
+                if after[0] == namespace:
+                    where.append("x.name > ?")
+                    args.append(after[1])
+            else:
+                where.append("(x.namespace, x.name) > (?, ?)")
+                args.extend(after)
+        for column, negated, value in fields:
+            where.append(f"x.{_FIELD_COLUMNS[column]} {'!=' if negated else '='} ?")
+            args.append(_sql_text(value))
+        for key, negated, values in terms:
+            probe = (
+                "EXISTS (SELECT 1 FROM labels AS l WHERE l.rkey = x.rkey "
+                "AND l.namespace = x.namespace AND l.name = x.name AND l.key = ?"
+            )
+            args.append(key)
+            if values is not None:
+                probe += f" AND l.value IN ({','.join('?' * len(values))})"
+                args.extend(values)
+            where.append(("NOT " if negated else "") + probe + ")")
+        return _Plan(body, source, count_source, " AND ".join(where), args)
+
+    def _driver(
+        self,
+        rkey: str,
+        namespace: str | None,
+        positive: list[_Term],
+    ) -> _Term | None:
+        """The positive term with the fewest index entries (the query walks those)."""
+        if len(positive) < 2:
+            return positive[0] if positive else None
+        best, fewest = positive[0], -1
+        for term in positive:
+            query = (
+                "SELECT COUNT(*) FROM labels INDEXED BY labels_by_value WHERE rkey = ? AND key = ?"
+            )
+            args: list[Any] = [rkey, term[0]]
+            if term[2] is not None:
+                query += f" AND value IN ({','.join('?' * len(term[2]))})"
+                args.extend(term[2])
+            if namespace:
+                query += " AND namespace = ?"
+                args.append(namespace)
+            n = int(self.db.execute(query, args).fetchone()[0])
+            if fewest < 0 or n < fewest:
+                best, fewest = term, n
+        return best
 
     def count(self, rkey: str | None = None) -> dict[str, int]:
         if rkey:
@@ -179,13 +424,49 @@ class Store:
             raise
         self._depth -= 1
         if self._depth == 0:
-            self.db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('rv', ?)", (str(self._rv),))
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta (k, v) VALUES ('rv', ?), ('labels', ?)",
+                (str(self._rv), self._label_stamp()),
+            )
             self.db.execute("COMMIT")
             events, self._pending = self._pending or [], None
             for ev in events:
                 for w in list(self._watchers):
                     w.offer(ev)
             self._watchers = [w for w in self._watchers if not w.closed]
+
+    def _label_stamp(self) -> str:
+        """Written with every commit: the index is current for this resourceVersion. A store
+        written since by a version without the index has another rv, and is re-indexed."""
+        return f"{LABEL_INDEX_VERSION}:{self._rv}"
+
+    def rebuild_label_index(self) -> None:
+        """Index every object's labels anew (a store from before the index, or one written
+        by a version that did not keep it)."""
+        with self.transaction():
+            self.db.execute("DELETE FROM labels")
+            rows = self.db.execute("SELECT rkey, namespace, name, body FROM objects").fetchall()
+            for rkey, ns, name, body in rows:
+                self._index_labels(rkey, ns, name, json.loads(body), existed=False)
+
+    def _index_labels(self, rkey: str, ns: str, name: str, obj: Obj, *, existed: bool) -> None:
+        new = _label_rows(obj)
+        if existed:
+            old = set(
+                self.db.execute(
+                    "SELECT key, value FROM labels WHERE rkey=? AND namespace=? AND name=?",
+                    (rkey, ns, name),
+                )
+            )
+            if old == new:
+                return
+            self.db.execute(
+                "DELETE FROM labels WHERE rkey=? AND namespace=? AND name=?", (rkey, ns, name)
+            )
+        self.db.executemany(
+            "INSERT INTO labels (rkey, namespace, name, key, value) VALUES (?,?,?,?,?)",
+            [(rkey, ns, name, k, v) for k, v in new],
+        )
 
     def _next_rv(self) -> int:
         self._rv += 1
@@ -233,6 +514,7 @@ class Store:
                 "VALUES (?,?,?,?,?)",
                 (rkey, ns, name, rv, body),
             )
+            self._index_labels(rkey, ns, name, obj, existed=row is not None)
             self._record(Event("ADDED" if create else "MODIFIED", rkey, ns, name, rv, obj))
         return obj
 
@@ -250,10 +532,11 @@ class Store:
             obj: Obj = json.loads(row[1])
             rv = self._next_rv()
             obj["metadata"]["resourceVersion"] = str(rv)
-            self.db.execute(
-                "DELETE FROM objects WHERE rkey=? AND namespace=? AND name=?",
-                (rkey, namespace, name),
-            )
+            for table in ("objects", "labels"):
+                self.db.execute(
+                    f"DELETE FROM {table} WHERE rkey=? AND namespace=? AND name=?",
+                    (rkey, namespace, name),
+                )
             self._record(Event("DELETED", rkey, namespace, name, rv, obj))
         return obj
 
