@@ -666,3 +666,52 @@ def test_event_rows_follow_kubectls_rules() -> None:
     single["reportingComponent"] = "ctrl"
     cells = tables.to_table(rt, [single], resource_version="1", now=NOW)["rows"][0]["cells"]
     assert (cells[3], cells[5], cells[8]) == ("node", "ctrl", 1)
+
+
+def test_describe_shows_a_pods_events_and_field_selectors_find_them(
+    sandbox: Sandbox, api_client: Any
+) -> None:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    ns = new_namespace(sandbox)
+    apply_service(sandbox, ns, "described")
+    (pod,) = wait_pods(sandbox, ns, "described", running)
+    name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
+    wait_events(sandbox, ns, lambda i: "Started" in reasons(i))
+    described = kubectl(sandbox, "describe", "pod", name, "-n", ns).stdout
+    events = described.split("\nEvents:\n", 1)[1].splitlines()
+    assert events[0].split() == ["Type", "Reason", "Age", "From", "Message"]
+    rows = [line.split(None, 4) for line in events[2:]]
+    assert [r[1] for r in rows] == ["Scheduled", "Created", "Started"]
+    assert rows[2][3] == "kubelet" and rows[0][3] == "default-scheduler"
+
+    core = client.CoreV1Api(api_client)
+    by_uid = core.list_namespaced_event(ns, field_selector=f"involvedObject.uid={uid}")
+    assert {e.reason for e in by_uid.items} == {"Scheduled", "Created", "Started"}
+    kubelet = core.list_namespaced_event(
+        ns, field_selector=f"source=kubelet,involvedObject.name={name},type=Normal"
+    )
+    assert {e.reason for e in kubelet.items} == {"Created", "Started"}
+    first = core.list_namespaced_event(ns, field_selector="source=kubelet", limit=1)
+    assert len(first.items) == 1 and first.metadata.remaining_item_count == 1
+    rest = core.list_namespaced_event(
+        ns, field_selector="source=kubelet", limit=1, _continue=first.metadata._continue
+    )
+    assert len(rest.items) == 1 and not rest.metadata._continue
+    assert {first.items[0].reason, rest.items[0].reason} == {"Created", "Started"}
+
+    running_pods = core.list_namespaced_pod(ns, field_selector="status.phase=Running")
+    assert [p.metadata.name for p in running_pods.items] == [name]
+    assert core.list_namespaced_pod(ns, field_selector="status.phase!=Running").items == []
+    with pytest.raises(ApiException) as err:
+        core.list_namespaced_pod(ns, field_selector="spec.bogus=1")
+    assert err.value.status == 400
+    assert json.loads(err.value.body)["message"] == "field label not supported: spec.bogus"
+    proc = kubectl(
+        sandbox, "get", "pods", "-n", ns, "--field-selector", "spec.bogus=1", check=False
+    )
+    assert proc.stderr.strip() == (
+        'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match label '
+        'selector "", field selector "spec.bogus=1": field label not supported: spec.bogus'
+    )

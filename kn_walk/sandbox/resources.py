@@ -27,6 +27,8 @@ from kn_walk.sandbox.registry import Registry, ResourceType
 from kn_walk.sandbox.selectors import parse_field_selector, parse_label_selector
 from kn_walk.sandbox.store import Conflict, Obj, Store
 
+#: field selectors the store answers from its own columns
+STORE_FIELDS = ("metadata.name", "metadata.namespace")
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
@@ -195,21 +197,31 @@ class Resources:
                     "BadRequest",
                     "continue key is not valid: incorrect encoded start resourceVersion",
                 ) from exc
+        columns = [r for r in field_reqs if r.field in STORE_FIELDS]
+        # fields of the object's body (Events' involvedObject.uid, ...) are checked here, so
+        # the store cannot count a page for them: it returns every match, paged below
+        in_body = len(columns) < len(field_reqs)
         found, more = self.store.select(
             rkey(rt),
             namespace if rt.namespaced else None,
             labels=label_reqs,
-            fields=[(r.field, r.negate, r.value) for r in field_reqs],
+            fields=[(r.field, r.negate, r.value) for r in columns],
             after=start_after,
-            limit=limit,
+            limit=0 if in_body else limit,
         )
-        items = []
+        matched: list[Obj] = []
         for obj in found:
             labels = (obj.get("metadata") or {}).get("labels") or {}
             if all(r.matches(labels) for r in label_reqs) and all(
                 r.matches(obj) for r in field_reqs
             ):
-                items.append(self._versioned(rt, obj))
+                matched.append(obj)
+        if in_body and limit and len(matched) > limit:
+            more = len(matched) - limit
+            found = matched = matched[:limit]
+        elif in_body:
+            more = 0
+        items = [self._versioned(rt, obj) for obj in matched]
         cont, remaining = "", None
         if limit and more > 0 and found:
             last = found[-1]["metadata"]

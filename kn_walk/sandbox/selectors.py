@@ -104,6 +104,52 @@ FIELD_GETTERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
+def _path(*keys: str) -> Callable[[Mapping[str, Any]], str]:
+    """A getter for a nested field, as a string (``""`` when unset; booleans as Go prints them)."""
+
+    def get(obj: Mapping[str, Any]) -> str:
+        value: Any = obj
+        for key in keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else str(value)
+
+    return get
+
+
+def _event_source(obj: Mapping[str, Any]) -> str:
+    return _path("source", "component")(obj) or _path("reportingComponent")(obj)
+
+
+#: the fields kube-apiserver lets a selector use for each kind, beyond metadata.name/namespace
+KIND_FIELD_GETTERS: dict[str, dict[str, Callable[[Mapping[str, Any]], str]]] = {
+    "events": {
+        **{
+            f"involvedObject.{f}": _path("involvedObject", f)
+            for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion")
+        },
+        "involvedObject.fieldPath": _path("involvedObject", "fieldPath"),
+        "reason": _path("reason"),
+        "reportingComponent": _path("reportingComponent"),
+        "source": _event_source,
+        "type": _path("type"),
+    },
+    "pods": {
+        "spec.nodeName": _path("spec", "nodeName"),
+        "spec.restartPolicy": _path("spec", "restartPolicy"),
+        "spec.schedulerName": _path("spec", "schedulerName"),
+        "spec.serviceAccountName": _path("spec", "serviceAccountName"),
+        "spec.hostNetwork": lambda obj: _path("spec", "hostNetwork")(obj) or "false",
+        "status.phase": _path("status", "phase"),
+        "status.podIP": _path("status", "podIP"),
+        "status.nominatedNodeName": _path("status", "nominatedNodeName"),
+    },
+    "secrets": {"type": _path("type")},
+    "namespaces": {"status.phase": _path("status", "phase")},
+}
+
+
 @dataclass(frozen=True)
 class FieldRequirement:
     getter: Callable[[Mapping[str, Any]], str]
@@ -117,7 +163,9 @@ class FieldRequirement:
 
 
 def parse_field_selector(text: str | None, kind: str) -> list[FieldRequirement]:
-    """The terms of a field selector; only the fields kube-apiserver supports for all kinds."""
+    """The terms of a field selector: ``metadata.name`` and ``metadata.namespace`` for every
+    kind, and the fields kube-apiserver adds for some (``kind`` is the plural: Events'
+    ``involvedObject.*``, Pods' ``spec.nodeName`` and ``status.phase``, ...)."""
     reqs: list[FieldRequirement] = []
     for term in _split_terms(text or ""):
         m = _EQ_RE.match(term)
@@ -126,14 +174,10 @@ def parse_field_selector(text: str | None, kind: str) -> list[FieldRequirement]:
                 f"invalid selector: \"{term.strip()}\"; can't understand '{term.strip()}'"
             )
         key, op, value = m.groups()
-        getter = FIELD_GETTERS.get(key)
+        getter = FIELD_GETTERS.get(key) or KIND_FIELD_GETTERS.get(kind, {}).get(key)
         if getter is None:
-            raise StatusError(
-                400,
-                "BadRequest",
-                f'Unable to find "{kind}" that match label selector "", field selector '
-                f'"{text}": field label not supported: {key}',
-            )
+            # kubectl puts 'Unable to find "..." that match ...' in front of it itself
+            raise StatusError(400, "BadRequest", f"field label not supported: {key}")
         reqs.append(FieldRequirement(getter, op == "!=", value, key))
     return reqs
 
