@@ -271,7 +271,11 @@ def _children(pid: int) -> list[int]:
 def _listening(pid: int) -> list[tuple[str, int]]:
     """The addresses process ``pid`` listens on (TCP, v4 and v6)."""
     inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except FileNotFoundError:  # the process exited meanwhile (a revision scaled down)
+        return []
+    for fd in fds:
         with contextlib.suppress(OSError):
             link = os.readlink(fd)
             if link.startswith("socket:["):
