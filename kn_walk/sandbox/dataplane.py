@@ -11,9 +11,11 @@ into Revision status (through :class:`ServingController`) and into Pods
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,35 @@ def host_of(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
 
 
+@dataclass(frozen=True)
+class RouteParts:
+    """What one Route adds to the data plane: the Revisions its status sends traffic to
+    (which keep running while routed), and its entries in the gateway's host table."""
+
+    routed: frozenset[tuple[str, str]]
+    hosts: dict[str, list[Backend]]
+
+
+def route_parts(route: Obj) -> RouteParts:
+    meta, status = route["metadata"], route.get("status") or {}
+    ns = meta["namespace"]
+    traffic = [t for t in status.get("traffic") or [] if t.get("revisionName")]
+    routed = frozenset((ns, t["revisionName"]) for t in traffic)
+    hosts: dict[str, list[Backend]] = {}
+    if traffic and status.get("url"):
+        main = [Backend(ns, t["revisionName"], int(t.get("percent") or 0)) for t in traffic]
+        for host in {
+            host_of(status["url"]),
+            f"{meta['name']}.{ns}.{CLUSTER_LOCAL_DOMAIN}",
+            f"{meta['name']}.{ns}.svc",
+        }:
+            hosts[host] = main
+        for t in traffic:
+            if t.get("tag") and t.get("url"):
+                hosts[host_of(t["url"])] = [Backend(ns, t["revisionName"], 100)]
+    return RouteParts(routed, hosts)
+
+
 class DataPlane:
     def __init__(
         self,
@@ -114,16 +145,35 @@ class DataPlane:
         self._pending = False
         #: decoded Revisions and Routes, kept current from the event stream
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {"revisions": {}, "routes": {}}
+        # What sync() hands on, kept current from the same events (in the same order as
+        # _objects), so that an event costs the work for its own object and a sync
+        # rebuilds the host table or re-syncs the Workloads only when they changed.
+        #: (ns, revision) -> its workload
+        self._workloads: dict[tuple[str, str], RevisionWorkload] = {}
+        #: (ns, route) -> its host table entries and routed Revisions
+        self._route_parts: dict[tuple[str, str], RouteParts] = {}
+        #: (ns, route) -> when it was first seen: of two Routes that claim one host, the
+        #: later one wins (as when the table was rebuilt from _objects in its order)
+        self._route_seq: dict[tuple[str, str], int] = {}
+        self._seqs = itertools.count()
+        #: host -> the Routes that claim it: (ns, route) -> (its seq, the backends)
+        self._claims: dict[str, dict[tuple[str, str], tuple[int, list[Backend]]]] = {}
+        #: the gateway's host table
+        self._table: dict[str, list[Backend]] = {}
+        #: (ns, revision) -> how many Routes send it traffic (only those with one or more)
+        self._routed: dict[tuple[str, str], int] = {}
+        self._table_changed = True
+        self._workloads_changed = True
         self._watcher = resources.store.subscribe(self._interesting)
         self._task: asyncio.Task[None] | None = None
         controller.runtime = self.runtime
         controller.on_routes_changed.append(self.schedule_sync)
 
     async def start(self) -> None:
-        for plural, cache in self._objects.items():
+        for plural in self._objects:
             t = self._t[plural]
             for obj in self.res.store.list_objects(rkey(t)) if t else []:
-                cache[(obj["metadata"]["namespace"], obj["metadata"]["name"])] = obj
+                self._observe(plural, (obj["metadata"]["namespace"], obj["metadata"]["name"]), obj)
         self.pods.clean_stale()
         await self.deployments.start()
         await self.workloads.start()
@@ -180,17 +230,90 @@ class DataPlane:
                 if ev.namespace == SYSTEM_NAMESPACE and ev.name == "config-autoscaler":
                     self._apply_autoscaler()
                 continue
-            for plural, cache in self._objects.items():
+            for plural in self._objects:
                 t = self._t[plural]
                 if t and ev.rkey == rkey(t):
-                    if ev.type == "DELETED":
-                        cache.pop((ev.namespace, ev.name), None)
-                        if plural == "revisions":
-                            self.pods.forget(ev.namespace, ev.name)
-                            self.status.pop((ev.namespace, ev.name), None)
-                    else:
-                        cache[(ev.namespace, ev.name)] = ev.obj
+                    self._observe(
+                        plural, (ev.namespace, ev.name), None if ev.type == "DELETED" else ev.obj
+                    )
+                    if ev.type == "DELETED" and plural == "revisions":
+                        self.pods.forget(ev.namespace, ev.name)
+                        self.status.pop((ev.namespace, ev.name), None)
             self.schedule_sync()
+
+    def _observe(self, plural: str, key: tuple[str, str], obj: Obj | None) -> None:
+        """Take in the new state of one Revision or Route (None: deleted)."""
+        cache = self._objects[plural]
+        if obj is None:
+            cache.pop(key, None)
+        else:
+            cache[key] = obj  # an update keeps the object's place in the dict
+        if plural == "revisions":
+            old_workload = self._workloads.get(key)
+            if obj is None:
+                self._workloads.pop(key, None)
+                self._workloads_changed |= old_workload is not None
+            else:
+                workload = workload_of(obj)
+                self._workloads[key] = workload
+                self._workloads_changed |= workload != old_workload
+            return
+        old = self._route_parts.get(key)
+        if obj is None:
+            parts = None
+            self._route_parts.pop(key, None)
+            seq = self._route_seq.pop(key, 0)
+        else:
+            parts = route_parts(obj)
+            self._route_parts[key] = parts
+            seq = self._route_seq.setdefault(key, next(self._seqs))
+        self._route_hosts(key, seq, old.hosts if old else {}, parts.hosts if parts else {})
+        self._route_revisions(
+            old.routed if old else frozenset(), parts.routed if parts else frozenset()
+        )
+
+    def _route_hosts(
+        self,
+        route: tuple[str, str],
+        seq: int,
+        before: dict[str, list[Backend]],
+        after: dict[str, list[Backend]],
+    ) -> None:
+        """One Route now claims the hosts ``after`` instead of ``before``."""
+        for host in before.keys() | after.keys():
+            backends = after.get(host)
+            if before.get(host) == backends:
+                continue
+            claims = self._claims.setdefault(host, {})
+            if backends is None:
+                claims.pop(route, None)
+            else:
+                claims[route] = (seq, backends)
+            if claims:
+                winner = max(claims.values(), key=lambda claim: claim[0])[1]
+                if self._table.get(host) != winner:
+                    self._table[host] = winner
+                    self._table_changed = True
+            else:
+                del self._claims[host]
+                self._table.pop(host, None)
+                self._table_changed = True
+
+    def _route_revisions(
+        self, before: frozenset[tuple[str, str]], after: frozenset[tuple[str, str]]
+    ) -> None:
+        """One Route now sends traffic to ``after`` instead of ``before``."""
+        for key in before - after:
+            count = self._routed.get(key, 0) - 1
+            if count > 0:
+                self._routed[key] = count
+            else:
+                self._routed.pop(key, None)
+                self._workloads_changed = True
+        for key in after - before:
+            count = self._routed.get(key, 0)
+            self._routed[key] = count + 1
+            self._workloads_changed |= count == 0
 
     def _apply_autoscaler(self) -> None:
         if self._cm is None:
@@ -209,29 +332,14 @@ class DataPlane:
         asyncio.get_running_loop().call_soon(self.sync)
 
     def sync(self) -> None:
+        """Hand the gateway its host table and the Workloads the desired state, each only
+        if it changed since the last sync (both are kept current by the events)."""
         self._pending = False
-        revisions = list(self._objects["revisions"].values())
-        routed: set[tuple[str, str]] = set()
-        table: dict[str, list[Backend]] = {}
-        for route in self._objects["routes"].values():
-            meta, status = route["metadata"], route.get("status") or {}
-            ns = meta["namespace"]
-            traffic = [t for t in status.get("traffic") or [] if t.get("revisionName")]
-            for t in traffic:
-                routed.add((ns, t["revisionName"]))
-            if not traffic or not status.get("url"):
-                continue
-            main = [Backend(ns, t["revisionName"], int(t.get("percent") or 0)) for t in traffic]
-            for host in {
-                host_of(status["url"]),
-                f"{meta['name']}.{ns}.{CLUSTER_LOCAL_DOMAIN}",
-                f"{meta['name']}.{ns}.svc",
-            }:
-                table[host] = main
-            for t in traffic:
-                if t.get("tag") and t.get("url"):
-                    table[host_of(t["url"])] = [Backend(ns, t["revisionName"], 100)]
-        # a new Revision starts before any Route sends it traffic (Knative's initial
-        # scale); Workloads does that itself and stops it after the grace period.
-        self.gateway.set_routes(table)
-        self.workloads.sync([workload_of(r) for r in revisions], routed)
+        if self._table_changed:
+            self.gateway.set_routes(dict(self._table))
+            self._table_changed = False
+        if self._workloads_changed:
+            # a new Revision starts before any Route sends it traffic (Knative's initial
+            # scale); Workloads does that itself and stops it after the grace period.
+            self.workloads.sync(list(self._workloads.values()), set(self._routed))
+            self._workloads_changed = False

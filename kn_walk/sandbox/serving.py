@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,9 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 VISIBILITY_LABEL = "networking.knative.dev/visibility"
 CLUSTER_LOCAL_DOMAIN = "svc.cluster.local"
 MANAGER = "controller"
+
+#: (namespace, name) -> names: the reverse side of the controller's indexes
+_Index = dict[tuple[str, str], set[str]]
 
 
 @dataclass(frozen=True)
@@ -155,12 +158,22 @@ class ServingController:
         self._idle = asyncio.Event()
         # In-memory indexes fed by the event stream, so a change touches only the
         # objects that depend on it instead of every Route and Revision in the namespace.
+        # Each map has its reverse beside it; only the _set_* methods below change
+        # them, so the two directions always agree.
         #: (ns, route) -> (configurationNames, revisionNames) its spec.traffic names
         self._route_spec: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
+        #: (ns, configuration) -> the Routes whose spec.traffic names it
+        self._routes_by_cfg: _Index = {}
+        #: (ns, revision) -> the Routes whose spec.traffic names it
+        self._routes_by_rev: _Index = {}
         #: (ns, route) -> revisionNames its status.traffic sends traffic to
         self._route_status: dict[tuple[str, str], frozenset[str]] = {}
+        #: (ns, revision) -> the Routes whose status.traffic sends traffic to it
+        self._serving_routes: _Index = {}
         #: (ns, revision) -> (configuration, Ready status, routingState, routes annotation)
         self._revs: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+        #: (ns, configuration) -> its Revisions (by their configuration label)
+        self._cfg_revs: _Index = {}
 
     @staticmethod
     def _type(rt: ResourceType | None) -> ResourceType:
@@ -193,44 +206,109 @@ class ServingController:
             self._idle.clear()
 
     def _routes_referencing(self, ns: str, *, configuration: str = "", revision: str = "") -> None:
-        for (rns, route), (cfgs, revs) in self._route_spec.items():
-            if rns == ns and (
-                (configuration and configuration in cfgs) or (revision and revision in revs)
-            ):
-                self.enqueue("Route", ns, route)
+        """Enqueue the Routes whose spec.traffic names ``configuration`` or ``revision``."""
+        routes: set[str] = set()
+        if configuration:
+            routes |= self._routes_by_cfg.get((ns, configuration), set())
+        if revision:
+            routes |= self._routes_by_rev.get((ns, revision), set())
+        for route in sorted(routes):
+            self.enqueue("Route", ns, route)
+
+    @staticmethod
+    def _link(index: _Index, ns: str, keys: Iterable[str], v: str) -> None:
+        for k in keys:
+            index.setdefault((ns, k), set()).add(v)
+
+    @staticmethod
+    def _unlink(index: _Index, ns: str, keys: Iterable[str], v: str) -> None:
+        for k in keys:
+            members = index.get((ns, k))
+            if members is not None:
+                members.discard(v)
+                if not members:
+                    del index[(ns, k)]
+
+    def _set_route_spec(
+        self, key: tuple[str, str], spec: tuple[frozenset[str], frozenset[str]] | None
+    ) -> None:
+        ns, route = key
+        old = self._route_spec.get(key)
+        if old is not None:
+            self._unlink(self._routes_by_cfg, ns, old[0], route)
+            self._unlink(self._routes_by_rev, ns, old[1], route)
+        if spec is None:
+            self._route_spec.pop(key, None)
+        else:  # an update keeps the Route's place (config-domain changes go in this order)
+            self._route_spec[key] = spec
+            self._link(self._routes_by_cfg, ns, spec[0], route)
+            self._link(self._routes_by_rev, ns, spec[1], route)
+
+    def _set_route_status(self, key: tuple[str, str], revisions: frozenset[str] | None) -> None:
+        ns, route = key
+        old = self._route_status.get(key)
+        if old is not None:
+            self._unlink(self._serving_routes, ns, old, route)
+        if revisions is None:
+            self._route_status.pop(key, None)
+        else:
+            self._route_status[key] = revisions
+            self._link(self._serving_routes, ns, revisions, route)
+
+    def _set_revision(self, key: tuple[str, str], info: tuple[str, str, str, str] | None) -> None:
+        ns, name = key
+        old = self._revs.get(key)
+        if old is not None:
+            self._unlink(self._cfg_revs, ns, (old[0],), name)
+        if info is None:
+            self._revs.pop(key, None)
+        else:
+            self._revs[key] = info
+            self._link(self._cfg_revs, ns, (info[0],), name)
 
     def _index(self, ev: Event) -> None:
         meta = ev.obj.get("metadata") or {}
         key = (ev.namespace, ev.name)
         if ev.rkey == rkey(self.t_route):
             if ev.type == "DELETED":
-                self._route_spec.pop(key, None)
-                self._route_status.pop(key, None)
+                self._set_route_spec(key, None)
+                self._set_route_status(key, None)
                 return
             spec = [
                 t for t in (ev.obj.get("spec") or {}).get("traffic") or [] if isinstance(t, dict)
             ]
-            self._route_spec[key] = (
-                frozenset(str(t["configurationName"]) for t in spec if t.get("configurationName")),
-                frozenset(str(t["revisionName"]) for t in spec if t.get("revisionName")),
+            self._set_route_spec(
+                key,
+                (
+                    frozenset(
+                        str(t["configurationName"]) for t in spec if t.get("configurationName")
+                    ),
+                    frozenset(str(t["revisionName"]) for t in spec if t.get("revisionName")),
+                ),
             )
             status = (ev.obj.get("status") or {}).get("traffic") or []
-            self._route_status[key] = frozenset(
-                str(t["revisionName"])
-                for t in status
-                if isinstance(t, dict) and t.get("revisionName")
+            self._set_route_status(
+                key,
+                frozenset(
+                    str(t["revisionName"])
+                    for t in status
+                    if isinstance(t, dict) and t.get("revisionName")
+                ),
             )
         elif ev.rkey == rkey(self.t_rev):
             if ev.type == "DELETED":
-                self._revs.pop(key, None)
+                self._set_revision(key, None)
                 return
             labels = meta.get("labels") or {}
             ready = get_condition(ev.obj, "Ready") or {}
-            self._revs[key] = (
-                str(labels.get(L_CONFIGURATION, "")),
-                str(ready.get("status", "")),
-                str(labels.get(L_ROUTING_STATE, "")),
-                str((meta.get("annotations") or {}).get(A_ROUTES, "")),
+            self._set_revision(
+                key,
+                (
+                    str(labels.get(L_CONFIGURATION, "")),
+                    str(ready.get("status", "")),
+                    str(labels.get(L_ROUTING_STATE, "")),
+                    str((meta.get("annotations") or {}).get(A_ROUTES, "")),
+                ),
             )
 
     async def _pump(self) -> None:
@@ -481,11 +559,7 @@ class ServingController:
         # latest ready: the newest ready revision of this configuration, moving forward only
         prev_ready = status.get("latestReadyRevisionName")
         prev_gen = -1
-        revisions = [
-            r
-            for r in self.res.store.list_objects(rkey(self.t_rev), ns)
-            if (r["metadata"].get("labels") or {}).get(L_CONFIGURATION) == name
-        ]
+        revisions = self._revisions_of(ns, name, rev_name)
         gens = {
             r["metadata"]["name"]: int(
                 (r["metadata"].get("labels") or {}).get(L_CONFIG_GENERATION) or 0
@@ -518,6 +592,21 @@ class ServingController:
             conds.append(condition("Ready", "Unknown"))
         status["conditions"] = set_conditions(cfg.get("status") or {}, conds, "Ready", [])
         self._write_status(self.t_cfg, cfg, dict(sorted(status.items())))
+
+    def _revisions_of(self, ns: str, configuration: str, also: str) -> list[Obj]:
+        """The stored Revisions labelled with ``configuration``, by name, as a label-selected
+        list would give them. Which ones to read comes from the index (plus ``also``, which
+        this reconcile may have just created); each is read from the store and its label
+        checked, so only membership can lag behind the store, by the events not yet seen,
+        and each of those events enqueues the Configuration again."""
+        names = self._cfg_revs.get((ns, configuration), set()) | {also}
+        revisions = []
+        for rev_name in sorted(names):
+            r = self.res.store.get(rkey(self.t_rev), ns, rev_name)
+            labels = (r or {}).get("metadata", {}).get("labels") or {}
+            if r is not None and labels.get(L_CONFIGURATION) == configuration:
+                revisions.append(r)
+        return revisions
 
     def _revision_body(self, cfg: Obj, rev_name: str, gen: int, template: Obj) -> Obj:
         meta = cfg["metadata"]
@@ -633,7 +722,8 @@ class ServingController:
     def reconcile_route(self, ns: str, name: str) -> None:
         route = self.res.find(self.t_route, ns, name)
         if route is None or route["metadata"].get("deletionTimestamp"):
-            gone = self._route_status.pop((ns, name), frozenset())
+            gone = self._route_status.get((ns, name), frozenset())
+            self._set_route_status((ns, name), None)
             self._label_revisions(ns, set(gone))
             self._notify()
             return
@@ -746,13 +836,14 @@ class ServingController:
         now = frozenset(
             t["revisionName"] for t in status.get("traffic") or [] if t.get("revisionName")
         )
-        self._route_status[(ns, name)] = now
+        self._set_route_status((ns, name), now)
         self._write_status(self.t_route, route, dict(sorted(status.items())))
         cfgs = self._route_spec.get((ns, name), (frozenset(), frozenset()))[0]
         pending = {
             rev
-            for (rns, rev), info in self._revs.items()
-            if rns == ns and info[0] in cfgs and info[2] == "pending"
+            for cfg in cfgs
+            for rev in self._cfg_revs.get((ns, cfg), ())
+            if self._revs[(ns, rev)][2] == "pending"
         }
         self._label_revisions(ns, set(before | now) | pending)
         self._notify()
@@ -763,9 +854,7 @@ class ServingController:
             info = self._revs.get((ns, name))
             if info is None:
                 continue
-            routes = sorted(
-                r for (rns, r), revs in self._route_status.items() if rns == ns and name in revs
-            )
+            routes = sorted(self._serving_routes.get((ns, name), ()))
             state = "active" if routes else "reserve"
             route_names = ",".join(routes)
             if info[2] == state and info[3] == route_names:
