@@ -554,11 +554,13 @@ class Resources:
         return list(seen.values())
 
     def dependents(self, uid: str) -> Iterable[tuple[ResourceType, Obj]]:
-        for t in self._storage_types():
-            for obj in self.store.list_objects(rkey(t)):
-                refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-                if any(r.get("uid") == uid for r in refs):
-                    yield t, obj
+        """The objects with an ownerReference to ``uid`` (the store keeps an index of them)."""
+        types = {rkey(t): t for t in self._storage_types()}
+        for key, obj in self.store.owned_by(uid):
+            t = types.get(key)
+            refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+            if t is not None and any(r.get("uid") == uid for r in refs):
+                yield t, obj
 
     def _cascade(self, uid: str, *, orphan: bool) -> None:
         for t, obj in list(self.dependents(uid)):

@@ -32,7 +32,7 @@ EVENT_LOG_SIZE = 20_000
 #: a watcher that falls this far behind is closed (it re-lists, as informers do)
 WATCH_QUEUE_SIZE = 50_000
 #: what the label index holds; a store indexed under another number is re-indexed when opened
-LABEL_INDEX_VERSION = 1
+LABEL_INDEX_VERSION = 2  # 2: the owners table too
 #: the largest LIMIT SQLite takes (a bigger ``limit`` means "all" anyway)
 _MAX_LIMIT = 2**62
 #: a selector with more terms is checked in Python (SQLite's expressions nest 1,000 deep)
@@ -84,6 +84,16 @@ def _sql_text(text: str) -> str | bytes:
     """``text`` as SQLite can bind it: a string with lone surrogates (which UTF-8 cannot
     carry) as a BLOB of its bytes, which equals nothing but the same string stored alike."""
     return text if _encodable(text) else text.encode("utf-8", "surrogatepass")
+
+
+def _owner_uids(obj: Obj) -> set[str | bytes]:
+    """The uids an object's ownerReferences name (the owner cascade's index)."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences")
+    if not isinstance(refs, list):
+        return set()
+    return {
+        _sql_text(r["uid"]) for r in refs if isinstance(r, dict) and isinstance(r.get("uid"), str)
+    }
 
 
 def _label_rows(obj: Obj) -> set[tuple[str | bytes, str | bytes | None]]:
@@ -170,6 +180,11 @@ class Store:
                 PRIMARY KEY (rkey, namespace, name, key)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS labels_by_value
                 ON labels (rkey, key, value, namespace, name);
+            CREATE TABLE IF NOT EXISTS owners (
+                rkey TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+                owner_uid TEXT NOT NULL,
+                PRIMARY KEY (rkey, namespace, name, owner_uid)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS owners_by_uid ON owners (owner_uid);
             """
         )
         for suffix in ("-wal", "-shm"):
@@ -445,9 +460,12 @@ class Store:
         by a version that did not keep it)."""
         with self.transaction():
             self.db.execute("DELETE FROM labels")
+            self.db.execute("DELETE FROM owners")
             rows = self.db.execute("SELECT rkey, namespace, name, body FROM objects").fetchall()
             for rkey, ns, name, body in rows:
-                self._index_labels(rkey, ns, name, json.loads(body), existed=False)
+                obj = json.loads(body)
+                self._index_labels(rkey, ns, name, obj, existed=False)
+                self._index_owners(rkey, ns, name, obj, existed=False)
 
     def _index_labels(self, rkey: str, ns: str, name: str, obj: Obj, *, existed: bool) -> None:
         new = _label_rows(obj)
@@ -467,6 +485,36 @@ class Store:
             "INSERT INTO labels (rkey, namespace, name, key, value) VALUES (?,?,?,?,?)",
             [(rkey, ns, name, k, v) for k, v in new],
         )
+
+    def _index_owners(self, rkey: str, ns: str, name: str, obj: Obj, *, existed: bool) -> None:
+        new = _owner_uids(obj)
+        if existed:
+            old = {
+                r[0]
+                for r in self.db.execute(
+                    "SELECT owner_uid FROM owners WHERE rkey=? AND namespace=? AND name=?",
+                    (rkey, ns, name),
+                )
+            }
+            if old == new:
+                return
+            self.db.execute(
+                "DELETE FROM owners WHERE rkey=? AND namespace=? AND name=?", (rkey, ns, name)
+            )
+        self.db.executemany(
+            "INSERT INTO owners (rkey, namespace, name, owner_uid) VALUES (?,?,?,?)",
+            [(rkey, ns, name, uid) for uid in new],
+        )
+
+    def owned_by(self, uid: str) -> list[tuple[str, Obj]]:
+        """(rkey, object) of every object with an ownerReference to ``uid``, from the index."""
+        rows = self.db.execute(
+            "SELECT o.rkey, o.body FROM owners AS w JOIN objects AS o "
+            "ON o.rkey = w.rkey AND o.namespace = w.namespace AND o.name = w.name "
+            "WHERE w.owner_uid = ? ORDER BY o.rkey, o.namespace, o.name",
+            (_sql_text(uid),),
+        )
+        return [(rk, json.loads(body)) for rk, body in rows]
 
     def _next_rv(self) -> int:
         self._rv += 1
@@ -515,6 +563,7 @@ class Store:
                 (rkey, ns, name, rv, body),
             )
             self._index_labels(rkey, ns, name, obj, existed=row is not None)
+            self._index_owners(rkey, ns, name, obj, existed=row is not None)
             self._record(Event("ADDED" if create else "MODIFIED", rkey, ns, name, rv, obj))
         return obj
 
@@ -532,7 +581,7 @@ class Store:
             obj: Obj = json.loads(row[1])
             rv = self._next_rv()
             obj["metadata"]["resourceVersion"] = str(rv)
-            for table in ("objects", "labels"):
+            for table in ("objects", "labels", "owners"):
                 self.db.execute(
                     f"DELETE FROM {table} WHERE rkey=? AND namespace=? AND name=?",
                     (rkey, namespace, name),
