@@ -715,3 +715,31 @@ def test_describe_shows_a_pods_events_and_field_selectors_find_them(
         'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match label '
         'selector "", field selector "spec.bogus=1": field label not supported: spec.bogus'
     )
+
+
+def test_knatives_reconcilers_record_what_they_create(sandbox: Sandbox) -> None:
+    ns = new_namespace(sandbox)
+    apply_service(sandbox, ns, "made")
+    apply_service(sandbox, ns, "made", target="v2")
+
+    def created(items: list[dict[str, Any]]) -> set[tuple[str, str, str, str]]:
+        return {
+            (
+                e["involvedObject"]["kind"],
+                e["involvedObject"]["name"],
+                e["message"],
+                e["source"]["component"],
+            )
+            for e in items
+            if e["reason"] == "Created" and e["type"] == "Normal"
+        }
+
+    want = {
+        ("Service", "made", 'Created Configuration "made"', "service-controller"),
+        ("Service", "made", 'Created Route "made"', "service-controller"),
+        ("Configuration", "made", 'Created Revision "made-00001"', "configuration-controller"),
+        ("Configuration", "made", 'Created Revision "made-00002"', "configuration-controller"),
+    }
+    wait_events(sandbox, ns, lambda i: want <= created(i))
+    described = kubectl(sandbox, "describe", "ksvc", "made", "-n", ns).stdout
+    assert 'Created Configuration "made"' in described.split("Events:", 1)[1]

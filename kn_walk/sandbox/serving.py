@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.events import NORMAL, EventRecorder
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.store import Event, Obj
@@ -141,6 +142,8 @@ class ServingController:
         self, resources: Resources, *, runtime: Callable[[Obj], RevisionRuntime] | None = None
     ) -> None:
         self.res = resources
+        #: the Events Knative's reconcilers record ("Created Configuration ...")
+        self.events = EventRecorder(resources)
         reg = resources.registry
         self.t_svc = self._type(reg.get(SERVING_GROUP, "v1", "services"))
         self.t_cfg = self._type(reg.get(SERVING_GROUP, "v1", "configurations"))
@@ -506,7 +509,15 @@ class ServingController:
                 "metadata": copy.deepcopy(meta),
                 "spec": copy.deepcopy(spec),
             }
-            return self.res.create(rt, ns, body, self._opts())
+            created = self.res.create(rt, ns, body, self._opts())
+            self.events.record(
+                owner,
+                NORMAL,
+                "Created",
+                f'Created {rt.kind} "{name}"',
+                component="service-controller",
+            )
+            return created
         if not controlled_by(cur, owner):
             return f"There is an existing {rt.kind} {name!r} that we do not own.".replace("'", '"')
         cmeta = cur["metadata"]
@@ -552,6 +563,13 @@ class ServingController:
         if rev is None:
             rev = self.res.create(
                 self.t_rev, ns, self._revision_body(cfg, rev_name, gen, template), self._opts()
+            )
+            self.events.record(
+                cfg,
+                NORMAL,
+                "Created",
+                f'Created Revision "{rev_name}"',
+                component="configuration-controller",
             )
         status["observedGeneration"] = gen
         status["latestCreatedRevisionName"] = rev_name
