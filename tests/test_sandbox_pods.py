@@ -591,7 +591,8 @@ def wait_events(
 
 
 def reasons(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {e["reason"]: e for e in items}
+    """The Pods' Events by reason (Knative's reconcilers record "Created" too)."""
+    return {e["reason"]: e for e in items if e["involvedObject"]["kind"] == "Pod"}
 
 
 def test_a_revision_pod_has_the_kubelets_events(sandbox: Sandbox) -> None:
