@@ -86,13 +86,15 @@ def _sql_text(text: str) -> str | bytes:
     return text if _encodable(text) else text.encode("utf-8", "surrogatepass")
 
 
-def _owner_uids(obj: Obj) -> set[str | bytes]:
-    """The uids an object's ownerReferences name (the owner cascade's index)."""
+def _owner_rows(obj: Obj) -> set[tuple[str | bytes]]:
+    """What the owner index holds for ``obj``: (uid,) of each owner its ownerReferences name."""
     refs = (obj.get("metadata") or {}).get("ownerReferences")
     if not isinstance(refs, list):
         return set()
     return {
-        _sql_text(r["uid"]) for r in refs if isinstance(r, dict) and isinstance(r.get("uid"), str)
+        (_sql_text(r["uid"]),)
+        for r in refs
+        if isinstance(r, dict) and isinstance(r.get("uid"), str)
     }
 
 
@@ -105,6 +107,14 @@ def _label_rows(obj: Obj) -> set[tuple[str | bytes, str | bytes | None]]:
     if not all(isinstance(k, str) for k in labels):
         labels = json.loads(json.dumps(labels))  # the keys a reader of the stored JSON sees
     return {(_sql_text(k), _sql_text(v) if isinstance(v, str) else None) for k, v in labels.items()}
+
+
+#: the index tables kept in step with ``objects`` by every write:
+#: (table, its columns after (rkey, namespace, name), the rows an object gives it)
+_INDEXES: tuple[tuple[str, tuple[str, ...], Callable[[Obj], set[Any]]], ...] = (
+    ("labels", ("key", "value"), _label_rows),
+    ("owners", ("owner_uid",), _owner_rows),
+)
 
 
 @dataclass(frozen=True)
@@ -459,52 +469,29 @@ class Store:
         """Index every object's labels anew (a store from before the index, or one written
         by a version that did not keep it)."""
         with self.transaction():
-            self.db.execute("DELETE FROM labels")
-            self.db.execute("DELETE FROM owners")
+            for table, _, _ in _INDEXES:
+                self.db.execute(f"DELETE FROM {table}")
             rows = self.db.execute("SELECT rkey, namespace, name, body FROM objects").fetchall()
             for rkey, ns, name, body in rows:
-                obj = json.loads(body)
-                self._index_labels(rkey, ns, name, obj, existed=False)
-                self._index_owners(rkey, ns, name, obj, existed=False)
+                self._index(rkey, ns, name, json.loads(body), existed=False)
 
-    def _index_labels(self, rkey: str, ns: str, name: str, obj: Obj, *, existed: bool) -> None:
-        new = _label_rows(obj)
-        if existed:
-            old = set(
-                self.db.execute(
-                    "SELECT key, value FROM labels WHERE rkey=? AND namespace=? AND name=?",
-                    (rkey, ns, name),
-                )
+    def _index(self, rkey: str, ns: str, name: str, obj: Obj, *, existed: bool) -> None:
+        """Bring every index table's rows for this object in step with ``obj``."""
+        where = "WHERE rkey=? AND namespace=? AND name=?"
+        for table, columns, rows_of in _INDEXES:
+            new = rows_of(obj)
+            if existed:
+                cols = ", ".join(columns)
+                old = set(self.db.execute(f"SELECT {cols} FROM {table} {where}", (rkey, ns, name)))
+                if old == new:
+                    continue
+                self.db.execute(f"DELETE FROM {table} {where}", (rkey, ns, name))
+            marks = ",".join("?" * (3 + len(columns)))
+            self.db.executemany(
+                f"INSERT INTO {table} (rkey, namespace, name, {', '.join(columns)}) "
+                f"VALUES ({marks})",
+                [(rkey, ns, name, *row) for row in new],
             )
-            if old == new:
-                return
-            self.db.execute(
-                "DELETE FROM labels WHERE rkey=? AND namespace=? AND name=?", (rkey, ns, name)
-            )
-        self.db.executemany(
-            "INSERT INTO labels (rkey, namespace, name, key, value) VALUES (?,?,?,?,?)",
-            [(rkey, ns, name, k, v) for k, v in new],
-        )
-
-    def _index_owners(self, rkey: str, ns: str, name: str, obj: Obj, *, existed: bool) -> None:
-        new = _owner_uids(obj)
-        if existed:
-            old = {
-                r[0]
-                for r in self.db.execute(
-                    "SELECT owner_uid FROM owners WHERE rkey=? AND namespace=? AND name=?",
-                    (rkey, ns, name),
-                )
-            }
-            if old == new:
-                return
-            self.db.execute(
-                "DELETE FROM owners WHERE rkey=? AND namespace=? AND name=?", (rkey, ns, name)
-            )
-        self.db.executemany(
-            "INSERT INTO owners (rkey, namespace, name, owner_uid) VALUES (?,?,?,?)",
-            [(rkey, ns, name, uid) for uid in new],
-        )
 
     def owned_by(self, uid: str) -> list[tuple[str, Obj]]:
         """(rkey, object) of every object with an ownerReference to ``uid``, from the index."""
@@ -562,8 +549,7 @@ class Store:
                 "VALUES (?,?,?,?,?)",
                 (rkey, ns, name, rv, body),
             )
-            self._index_labels(rkey, ns, name, obj, existed=row is not None)
-            self._index_owners(rkey, ns, name, obj, existed=row is not None)
+            self._index(rkey, ns, name, obj, existed=row is not None)
             self._record(Event("ADDED" if create else "MODIFIED", rkey, ns, name, rv, obj))
         return obj
 
@@ -581,7 +567,7 @@ class Store:
             obj: Obj = json.loads(row[1])
             rv = self._next_rv()
             obj["metadata"]["resourceVersion"] = str(rv)
-            for table in ("objects", "labels", "owners"):
+            for table in ("objects", *(t for t, _, _ in _INDEXES)):
                 self.db.execute(
                     f"DELETE FROM {table} WHERE rkey=? AND namespace=? AND name=?",
                     (rkey, namespace, name),
