@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kn_walk.cli.common import KnwalkCommand, check_output
+from kn_walk.cli.common import CLUSTER, KnwalkCommand, NamespaceOpt, check_output
 from kn_walk.cli.index import short_help
 from kn_walk.errors import KnwalkError, UsageError
 
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
     from kn_walk.ingress import Gateway
     from kn_walk.tour import StepInfo, StepResult, Tour
-
-CLUSTER = "Cluster"
 
 
 def register(app: typer.Typer) -> None:
@@ -104,16 +102,7 @@ def tour(
             show_default=False,
         ),
     ] = None,
-    namespace: Annotated[
-        str | None,
-        typer.Option(
-            "-n",
-            "--namespace",
-            help="Namespace [default: the context's, else default].",
-            rich_help_panel=CLUSTER,
-            show_default=False,
-        ),
-    ] = None,
+    namespace: NamespaceOpt = None,
     state_dir: Annotated[
         Path | None,
         typer.Option(
