@@ -50,11 +50,6 @@ def _replicas(deployment: Obj) -> int:
     return value if isinstance(value, int) and value >= 0 else 1
 
 
-def _owned_by(pod: Obj, uid: str) -> bool:
-    refs = (pod.get("metadata") or {}).get("ownerReferences") or []
-    return any(isinstance(r, dict) and r.get("uid") == uid for r in refs)
-
-
 class DeploymentPods:
     """Keeps each Deployment's Pods at its replica count and template."""
 
@@ -106,15 +101,16 @@ class DeploymentPods:
 
     def resync(self) -> None:
         """Reconcile every Deployment, and remove simulated Pods whose owner is gone."""
-        uids = set()
+        uids: set[Any] = set()
         for deployment in self.res.store.list_objects(rkey(self.t_deploy)):
-            uids.add(deployment["metadata"].get("uid"))
+            if deployment["metadata"].get("uid"):
+                uids.add(deployment["metadata"]["uid"])
             self._guard(deployment)
         for pod in self.res.store.list_objects(rkey(self.t_pod)):
             meta = pod["metadata"]
-            if A_SIMULATED in (meta.get("annotations") or {}) and not any(
-                _owned_by(pod, uid) for uid in uids if uid
-            ):
+            refs = meta.get("ownerReferences") or []
+            owners = {r.get("uid") for r in refs if isinstance(r, dict) and r.get("uid")}
+            if A_SIMULATED in (meta.get("annotations") or {}) and not owners & uids:
                 self._delete(meta["namespace"], meta["name"])
 
     def _on_event(self, ev: Event) -> None:
@@ -147,7 +143,8 @@ class DeploymentPods:
             return  # an old event: the Deployment is gone or was replaced
         template = (current.get("spec") or {}).get("template") or {}
         wanted_hash = template_hash(template)
-        pods = [p for p in self.res.store.list_objects(rkey(self.t_pod), ns) if _owned_by(p, uid)]
+        pod_key = rkey(self.t_pod)
+        pods = [p for key, p in self.res.store.owned_by(uid) if key == pod_key]
         keep = []
         for pod in pods:
             labels = pod["metadata"].get("labels") or {}
