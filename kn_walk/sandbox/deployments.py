@@ -27,7 +27,14 @@ import zlib
 from typing import Any
 
 from kn_walk.sandbox import apierrors as E
-from kn_walk.sandbox.pods import L_POD_TEMPLATE_HASH, NODE_NAME, encode, random_suffix
+from kn_walk.sandbox.pods import (
+    L_POD_TEMPLATE_HASH,
+    NODE_NAME,
+    encode,
+    loopback_addresses,
+    pod_conditions,
+    random_suffix,
+)
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.serving import owner_ref
@@ -204,20 +211,8 @@ def _running_status(pod: Obj) -> Obj:
     containers = [c for c in (pod.get("spec") or {}).get("containers") or [] if isinstance(c, dict)]
     return {
         "phase": "Running",
-        "conditions": [
-            {"type": kind, "status": "True", "lastTransitionTime": now}
-            for kind in (
-                "PodReadyToStartContainers",
-                "Initialized",
-                "Ready",
-                "ContainersReady",
-                "PodScheduled",
-            )
-        ],
-        "hostIP": "127.0.0.1",
-        "hostIPs": [{"ip": "127.0.0.1"}],
-        "podIP": "127.0.0.1",
-        "podIPs": [{"ip": "127.0.0.1"}],
+        "conditions": pod_conditions(True, "", {}, now),
+        **loopback_addresses(),
         "startTime": now,
         "qosClass": (pod.get("status") or {}).get("qosClass", "BestEffort"),
         "containerStatuses": [

@@ -400,39 +400,51 @@ class RevisionPods:
             container["lastState"] = {"terminated": terminated}
         elif restarts and previous:
             container["lastState"] = previous
-        ready = "True" if running else "False"
-        conditions = [
-            ("PodReadyToStartContainers", "True"),
-            ("Initialized", "True"),
-            ("Ready", ready),
-            ("ContainersReady", ready),
-            ("PodScheduled", "True"),
-        ]
-        before = {c.get("type"): c for c in old.get("conditions") or [] if isinstance(c, dict)}
-        out_conditions = []
-        for kind, value in conditions:
-            cond: dict[str, Any] = {"type": kind, "status": value}
-            prev = before.get(kind)
-            cond["lastTransitionTime"] = (
-                prev["lastTransitionTime"]
-                if prev and prev.get("status") == value and prev.get("lastTransitionTime")
-                else now
-            )
-            if value == "False":
-                cond["reason"] = "ContainersNotReady"
-                cond["message"] = f"containers with unready status: [{CONTAINER}]"
-            out_conditions.append(cond)
         return {
             "phase": phase,
-            "conditions": out_conditions,
-            "hostIP": "127.0.0.1",
-            "hostIPs": [{"ip": "127.0.0.1"}],
-            "podIP": "127.0.0.1",
-            "podIPs": [{"ip": "127.0.0.1"}],
+            "conditions": pod_conditions(running, CONTAINER, old, now),
+            **loopback_addresses(),
             "startTime": start,
             "containerStatuses": [container],
             "qosClass": old.get("qosClass", "BestEffort"),
         }
+
+
+def loopback_addresses() -> Obj:
+    """A sandbox Pod's host and Pod addresses (fresh lists each time): all are 127.0.0.1."""
+    return {
+        "hostIP": "127.0.0.1",
+        "hostIPs": [{"ip": "127.0.0.1"}],
+        "podIP": "127.0.0.1",
+        "podIPs": [{"ip": "127.0.0.1"}],
+    }
+
+
+def pod_conditions(ready: bool, container: str, old: Obj, now: str) -> list[Obj]:
+    """A scheduled Pod's conditions; Ready and ContainersReady follow ``ready``. A condition
+    whose status did not change keeps its lastTransitionTime from the ``old`` status."""
+    value = "True" if ready else "False"
+    before = {c.get("type"): c for c in old.get("conditions") or [] if isinstance(c, dict)}
+    out: list[Obj] = []
+    for kind, status in (
+        ("PodReadyToStartContainers", "True"),
+        ("Initialized", "True"),
+        ("Ready", value),
+        ("ContainersReady", value),
+        ("PodScheduled", "True"),
+    ):
+        cond: dict[str, Any] = {"type": kind, "status": status}
+        prev = before.get(kind)
+        cond["lastTransitionTime"] = (
+            prev["lastTransitionTime"]
+            if prev and prev.get("status") == status and prev.get("lastTransitionTime")
+            else now
+        )
+        if status == "False":
+            cond["reason"] = "ContainersNotReady"
+            cond["message"] = f"containers with unready status: [{container}]"
+        out.append(cond)
+    return out
 
 
 def _exit_code(message: str) -> int:
