@@ -90,12 +90,12 @@ class LazyGroup(KnwalkGroup):
         commands = self.commands
         assert isinstance(commands, LazyCommands)
         rows: list[tuple[str, str]] = []
+        limit = formatter.width - 6 - max(len(n) for n in commands)  # as click's, for built ones
         for name in self.list_commands(ctx):
             command = commands.loaded(name)
             if command is None:
                 rows.append((name, COMMANDS[name].short_help))
             elif not command.hidden:
-                limit = formatter.width - 6 - max(len(n) for n in commands)
                 rows.append((name, command.get_short_help_str(limit)))
         if rows:
             with formatter.section("Commands"):
