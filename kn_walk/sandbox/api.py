@@ -20,7 +20,7 @@ from aiohttp import web
 
 from kn_walk import __version__
 from kn_walk.sandbox import apierrors as E
-from kn_walk.sandbox import openapi, scale, tables
+from kn_walk.sandbox import deleteoptions, openapi, scale, tables
 from kn_walk.sandbox.faults import Faults, parse_rules
 from kn_walk.sandbox.podlogs import LogSource, pod_log
 from kn_walk.sandbox.registry import ResourceType
@@ -612,39 +612,23 @@ async def _patch(
     return _write_response(obj, opts, 201 if created else 200)
 
 
-def _delete_options(request: web.Request, body: Any) -> tuple[str, str | None, str | None]:
-    propagation = request.query.get("propagationPolicy", "")
-    rv = uid = None
-    if isinstance(body, dict):
-        propagation = body.get("propagationPolicy") or propagation
-        if body.get("orphanDependents") is True:
-            propagation = "Orphan"
-        pre = body.get("preconditions") or {}
-        if isinstance(pre, dict):
-            rv, uid = pre.get("resourceVersion"), pre.get("uid")
-    if propagation and propagation not in ("Orphan", "Background", "Foreground"):
-        raise E.StatusError(
-            422,
-            "Invalid",
-            f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan", "nil"',
-        )
-    return propagation or "Background", rv, uid
+def _delete_options(request: web.Request, body: Any) -> deleteoptions.DeleteOptions:
+    return deleteoptions.parse(body, request.query, request.query.getall("dryRun", []))
 
 
 async def _delete(
     request: web.Request, rt: ResourceType, namespace: str, name: str
 ) -> web.Response:
     body = await _read_body(request)
-    propagation, rv, uid = _delete_options(request, body)
-    dry = "All" in request.query.getall("dryRun", [])
+    opts = _delete_options(request, body)
     obj = request.app["state"].resources.delete(
         rt,
         namespace,
         name,
-        propagation=propagation,
-        precondition_rv=rv,
-        precondition_uid=uid,
-        dry_run=dry,
+        propagation=opts.policy,
+        precondition_rv=opts.precondition_rv,
+        precondition_uid=opts.precondition_uid,
+        dry_run=opts.dry_run,
     )
     if rt.custom or rt.key == ("", "namespaces"):
         return _json_response(obj)
@@ -666,8 +650,7 @@ async def _delete_collection(
     request: web.Request, rt: ResourceType, namespace: str | None
 ) -> web.Response:
     body = await _read_body(request)
-    propagation, _, _ = _delete_options(request, body)
-    dry = "All" in request.query.getall("dryRun", [])
+    opts = _delete_options(request, body)
     res: Resources = request.app["state"].resources
     items, _, _, _ = res.list_objects(
         rt,
@@ -684,8 +667,10 @@ async def _delete_collection(
                     rt,
                     meta.get("namespace", ""),
                     meta["name"],
-                    propagation=propagation,
-                    dry_run=dry,
+                    propagation=opts.policy,
+                    precondition_rv=opts.precondition_rv,
+                    precondition_uid=opts.precondition_uid,
+                    dry_run=opts.dry_run,
                 )
             )
         except E.StatusError as err:

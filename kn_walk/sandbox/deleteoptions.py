@@ -1,0 +1,205 @@
+"""``DeleteOptions`` as kube-apiserver reads them for DELETE and deletecollection.
+
+kube-apiserver takes the options from the request **body** when it has one (a
+``meta.k8s.io/v1`` ``DeleteOptions``, which is what kubectl and client
+libraries send) and from the **query** only when the body is empty; it never
+mixes the two (``k8s.io/apiserver/pkg/endpoints/handlers/delete.go``). Then
+``ValidateDeleteOptions`` checks them. Reading only one of the two places is
+how a ``--dry-run=server`` delete ends up deleting, so every option is read
+here, once, for both verbs.
+
+Pure: no I/O, no aiohttp.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kn_walk.sandbox import apierrors as E
+
+PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
+_FIELDS = {
+    "kind",
+    "apiVersion",
+    "dryRun",
+    "gracePeriodSeconds",
+    "orphanDependents",
+    "preconditions",
+    "propagationPolicy",
+    "ignoreStoreReadErrorWithClusterBreakingPotential",
+}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    dry_run: bool = False
+    # None: the resource's default (Background for everything the sandbox serves)
+    propagation: str | None = None
+    orphan_dependents: bool | None = None
+    grace_period_seconds: int | None = None
+    precondition_uid: str | None = None
+    precondition_rv: str | None = None
+
+    @property
+    def policy(self) -> str:
+        """The propagation policy in effect, with the deprecated ``orphanDependents``."""
+        if self.propagation:
+            return self.propagation
+        if self.orphan_dependents is True:
+            return "Orphan"
+        return "Background"
+
+
+def parse(body: Any, query: Mapping[str, str], dry_run_values: Sequence[str]) -> DeleteOptions:
+    """The options of one DELETE: from ``body`` when it is not empty, else from the query.
+
+    ``body`` is the decoded request body (``None`` when empty); ``query`` is
+    the single-valued query and ``dry_run_values`` every ``dryRun`` value in it.
+    Raises ``StatusError`` (400 for what cannot be decoded, 422 for what
+    ``ValidateDeleteOptions`` refuses).
+    """
+    opts = _from_body(body) if body is not None else _from_query(query, dry_run_values)
+    _validate(opts, body if body is not None else None, dry_run_values)
+    return opts
+
+
+def _from_body(body: Any) -> DeleteOptions:
+    if not isinstance(body, dict):
+        raise E.bad_request("decoded object cannot be converted to DeleteOptions")
+    kind = body.get("kind")
+    if kind not in (None, "", "DeleteOptions"):
+        raise E.bad_request(
+            f'no kind "{kind}" is registered for version "meta.k8s.io/v1" in scheme '
+            '"k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme/scheme.go:28"'
+        )
+    dry = body.get("dryRun")
+    if dry is not None and not (isinstance(dry, list) and all(isinstance(d, str) for d in dry)):
+        raise _decode_error("dryRun", "[]string", dry)
+    prop = body.get("propagationPolicy")
+    if prop is not None and not isinstance(prop, str):
+        raise _decode_error("propagationPolicy", "string", prop)
+    orphan = body.get("orphanDependents")
+    if orphan is not None and not isinstance(orphan, bool):
+        raise _decode_error("orphanDependents", "bool", orphan)
+    grace = body.get("gracePeriodSeconds")
+    if grace is not None and (
+        isinstance(grace, bool) or not isinstance(grace, int) or not _INT64[0] <= grace <= _INT64[1]
+    ):
+        raise _decode_error("gracePeriodSeconds", "int64", grace)
+    pre = body.get("preconditions")
+    uid = rv = None
+    if pre is not None:
+        if not isinstance(pre, dict):
+            raise _decode_error("preconditions", "v1.Preconditions", pre)
+        uid, rv = pre.get("uid"), pre.get("resourceVersion")
+        for name, value in (("uid", uid), ("resourceVersion", rv)):
+            if value is not None and not isinstance(value, str):
+                raise _decode_error(f"preconditions.{name}", "string", value)
+    return DeleteOptions(
+        dry_run=dry is not None and "All" in dry,
+        propagation=prop or None,
+        orphan_dependents=orphan,
+        grace_period_seconds=grace,
+        precondition_uid=uid or None,
+        precondition_rv=rv or None,
+    )
+
+
+def _from_query(query: Mapping[str, str], dry_run_values: Sequence[str]) -> DeleteOptions:
+    orphan: bool | None = None
+    if "orphanDependents" in query:
+        orphan = _query_bool("orphanDependents", query["orphanDependents"])
+    grace: int | None = None
+    if "gracePeriodSeconds" in query:
+        text = query["gracePeriodSeconds"]
+        if not _is_go_int(text) or not _INT64[0] <= int(text) <= _INT64[1]:
+            raise E.bad_request(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+        grace = int(text)
+    return DeleteOptions(
+        dry_run="All" in dry_run_values,
+        propagation=query.get("propagationPolicy") or None,
+        orphan_dependents=orphan,
+        grace_period_seconds=grace,
+    )
+
+
+def _validate(opts: DeleteOptions, body: Any, dry_run_values: Sequence[str]) -> None:
+    causes: list[tuple[str, str, str]] = []  # (reason, field, message)
+    if opts.orphan_dependents is not None and opts.propagation is not None:
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "propagationPolicy",
+                f'Invalid value: "{opts.propagation}": '
+                "orphanDependents and deletionPropagation cannot be both set",
+            )
+        )
+    if opts.propagation is not None and opts.propagation not in PROPAGATION_POLICIES:
+        causes.append(
+            (
+                "FieldValueNotSupported",
+                "propagationPolicy",
+                f'Unsupported value: "{opts.propagation}": supported values: '
+                '"Foreground", "Background", "Orphan", "nil"',
+            )
+        )
+    dry = body.get("dryRun") if isinstance(body, dict) else list(dry_run_values)
+    if dry and any(d != "All" for d in dry):
+        shown = "[]string{" + ", ".join(json.dumps(d) for d in dry) + "}"
+        causes.append(
+            (
+                "FieldValueNotSupported",
+                "dryRun",
+                f'Unsupported value: {shown}: supported values: "All"',
+            )
+        )
+    if causes:
+        parts = [f"{f}: {m}" for _, f, m in causes]
+        text = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+        raise E.StatusError(
+            422,
+            "Invalid",
+            f'DeleteOptions.meta.k8s.io "" is invalid: {text}',
+            {
+                "group": "meta.k8s.io",
+                "kind": "DeleteOptions",
+                "causes": [{"reason": r, "message": m, "field": f} for r, f, m in causes],
+            },
+        )
+
+
+def _decode_error(field: str, go_type: str, value: Any) -> E.StatusError:
+    return E.bad_request(
+        f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+        f"DeleteOptions.{field} of type {go_type}"
+    )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _query_bool(name: str, text: str) -> bool:
+    # Go's strconv.ParseBool, which the parameter codec uses
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise E.bad_request(f'strconv.ParseBool: parsing "{text}": invalid syntax')
+
+
+def _is_go_int(text: str) -> bool:
+    digits = text[1:] if text[:1] in "+-" else text
+    return digits.isascii() and digits.isdigit()
