@@ -699,10 +699,10 @@ def test_delete_on_a_terminal_asks_first(fake: FakeGke) -> None:
 def test_busy_api_is_retried_and_an_accepted_attempt_is_followed(
     fake: FakeGke, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kn_walk import gke
+    from kn_walk.gke import api
 
-    monkeypatch.setattr(gke, "RETRY_INITIAL", 0.001)
-    monkeypatch.setattr(gke, "RETRY_MAXIMUM", 0.002)
+    monkeypatch.setattr(api, "RETRY_INITIAL", 0.001)
+    monkeypatch.setattr(api, "RETRY_MAXIMUM", 0.002)
     fake.fail("POST", "/clusters$", 429)  # refused: retried
     fake.fail("POST", "/clusters$", 503, after=True)  # accepted, yet the client sees 503
     result = create()
