@@ -1,0 +1,107 @@
+"""kn_walk/sandbox/data/builtin_schemas.json is what scripts/gen_builtin_schemas.py writes.
+
+Fix a drift failure by running ``python scripts/gen_builtin_schemas.py`` and committing
+the data file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from kn_walk.sandbox.registry import BUILTIN_TYPES
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "kn_walk" / "sandbox" / "data" / "builtin_schemas.json"
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "gen_builtin_schemas", ROOT / "scripts" / "gen_builtin_schemas.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def gen() -> ModuleType:
+    return _generator()
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(DATA.read_text("utf-8"))
+    return doc
+
+
+def _nodes(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every schema in ``node`` (itself, its properties, items, additionalProperties, allOf)."""
+    if not isinstance(node, dict):
+        return
+    yield path, node
+    for name, sub in (node.get("properties") or {}).items():
+        yield from _nodes(sub, f"{path}.{name}")
+    for key in ("items", "additionalProperties"):
+        yield from _nodes(node.get(key), f"{path}/{key}")
+    for i, sub in enumerate(node.get("allOf") or ()):
+        yield from _nodes(sub, f"{path}/allOf[{i}]")
+
+
+def test_data_file_is_what_the_generator_writes(gen: ModuleType) -> None:
+    pytest.importorskip(
+        "kubernetes_validate",
+        reason="kubernetes-validate (the dev extra) is not installed: cannot regenerate",
+    )
+    expected = gen.render(gen.generate())
+    assert DATA.read_text("utf-8") == expected, (
+        "kn_walk/sandbox/data/builtin_schemas.json is stale: "
+        "run python scripts/gen_builtin_schemas.py and commit it"
+    )
+
+
+def test_every_served_builtin_kind_and_its_list_is_defined(data: dict[str, Any]) -> None:
+    served = {
+        (gvk["group"], gvk["version"], gvk["kind"])
+        for schema in data["definitions"].values()
+        for gvk in schema.get("x-kubernetes-group-version-kind", ())
+    }
+    for rt in BUILTIN_TYPES:
+        assert (rt.group, rt.version, rt.kind) in served, rt.kind
+        assert (rt.group, rt.version, rt.kind_list) in served, rt.kind_list
+
+
+def test_data_is_in_the_form_kube_apiserver_publishes(data: dict[str, Any]) -> None:
+    defs = data["definitions"]
+    for path, node in (n for name, schema in defs.items() for n in _nodes(schema, name)):
+        assert not isinstance(node.get("type"), list), f"{path}: type union left"
+        assert "oneOf" not in node, f"{path}: oneOf left"
+        ref = node.get("$ref")
+        if ref is not None:
+            assert ref.startswith("#/components/schemas/"), f"{path}: {ref}"
+            assert ref.removeprefix("#/components/schemas/") in defs, f"{path}: dangling {ref}"
+            assert set(node) == {"$ref"}, f"{path}: a $ref with siblings is wrapped in allOf"
+        props = node.get("properties")
+        if isinstance(props, dict):
+            for name in ("apiVersion", "kind"):
+                assert "enum" not in props.get(name, {}), f"{path}.{name}: injected enum left"
+    assert defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] == {
+        "format": "int-or-string",
+        "type": "string",
+    }
+    port = defs["io.k8s.api.core.v1.ContainerPort"]["properties"]["protocol"]
+    assert port["default"] == "TCP"
+    meta = defs["io.k8s.api.core.v1.Pod"]["properties"]["metadata"]
+    assert meta["allOf"] == [
+        {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+    ]
+    assert meta["description"].startswith("Standard object's metadata.")
