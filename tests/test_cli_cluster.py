@@ -717,6 +717,22 @@ def test_busy_api_is_retried_and_an_accepted_attempt_is_followed(
     assert kubeconfig(home)["current-context"] == CTX
 
 
+def test_a_retried_create_answered_409_follows_its_own_operation(
+    fake: FakeGke, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kn_walk.gke import api
+
+    monkeypatch.setattr(api, "RETRY_INITIAL", 0.001)
+    fake.fail("POST", "/clusters$", 429, after=True)  # accepted, yet the client sees 429
+    result = create()
+    assert result.code == 0, result.err
+    assert "Note: GKE answered 429; retrying with backoff." in result.error
+    assert "Note: GKE had accepted an earlier attempt; following its operation" in result.error
+    assert "already exists" not in result.error
+    assert len(fake.calls("POST")) == 2  # the retry met our own cluster: 409
+    assert kubeconfig(home)["current-context"] == CTX
+
+
 def test_no_wait_json_output_is_the_operation(fake: FakeGke) -> None:
     result = create("--no-wait", "-o", "json")
     assert result.code == 0, result.err

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -247,6 +247,37 @@ def _progress(err: Console, title: str, op: Any) -> Iterator[Callable[[gke.Progr
     yield line
 
 
+class _Follow:
+    """Shows an operation being followed: :meth:`start` opens the display, :meth:`progress`
+    is the ``on_progress`` of the wait."""
+
+    def __init__(self, err: Console, title: str, stack: ExitStack) -> None:
+        self.err, self.title, self.stack = err, title, stack
+        self.show: Callable[[gke.Progress], None] | None = None
+
+    def start(self, op: Any) -> None:
+        self.show = self.stack.enter_context(_progress(self.err, self.title, op))
+
+    def progress(self, p: gke.Progress) -> None:
+        if self.show is not None:
+            self.show(p)
+
+
+@contextmanager
+def _following(err: Console, title: str, resume: str) -> Iterator[_Follow]:
+    """A progress bar (tty) or a line per change once started; Ctrl-C then stops only the wait."""
+    try:
+        with ExitStack() as stack:
+            follow = _Follow(err, title, stack)
+            yield follow
+    except KeyboardInterrupt:
+        if follow.show is None:
+            raise
+        _say(err, "Stopped waiting; GKE carries on with the operation.")
+        _say(err, f"Resume with: {resume}")
+        raise typer.Exit(130) from None
+
+
 def _watch(
     api: gke.Gke,
     op: Any,
@@ -260,20 +291,16 @@ def _watch(
     err: Console,
 ) -> Any:
     """Poll ``op`` with a progress bar (tty) or a line per change; Ctrl-C stops only the wait."""
-    try:
-        with _progress(err, title, op) as on_progress:
-            return api.wait(
-                op,
-                project=project,
-                location=location,
-                on_progress=on_progress,
-                poll_interval=poll_interval,
-                timeout=timeout,
-            )
-    except KeyboardInterrupt:
-        _say(err, "Stopped waiting; GKE carries on with the operation.")
-        _say(err, f"Resume with: {resume}")
-        raise typer.Exit(130) from None
+    with _following(err, title, resume) as follow:
+        follow.start(op)
+        return api.wait(
+            op,
+            project=project,
+            location=location,
+            on_progress=follow.progress,
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
 
 
 def _write_credentials(
@@ -490,39 +517,35 @@ def create(
         _confirm(f"Create cluster {spec.name}?")
     api = _api(gke_endpoint, err)
     resume = _resume(spec.name, spec.project, spec.location)
-    try:
-        op = api.create(spec)
-        adopted = api.adopted is not None  # checked after a 503: GKE had accepted it after all
-    except gke.GkeApiError as exc:
-        if exc.code != 409:
-            raise
-        # After a retried 429/503 the 409 may be our own earlier attempt: follow its operation.
-        earlier = (
-            api.pending_operation(spec.project, spec.location, spec.name) if api.retries else None
+    with _following(err, f"Creating cluster {spec.name} in {spec.location}", resume) as follow:
+
+        def on_accepted(op: Any, adopted: bool) -> None:
+            if adopted:
+                _say(
+                    err,
+                    f"Note: GKE had accepted an earlier attempt; following its operation {op.name}.",
+                )
+            if wait:
+                follow.start(op)
+
+        result = gke.create_cluster(
+            api,
+            spec,
+            wait=wait,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            on_accepted=on_accepted,
+            on_progress=follow.progress,
         )
-        if earlier is None or gke.operation_kind(earlier) != "CREATE_CLUSTER":
-            _already_exists(api, spec, kubeconfig, out, yes)
-            return
-        op, adopted = earlier, True
-    if adopted:
-        _say(err, f"Note: GKE had accepted an earlier attempt; following its operation {op.name}.")
+    if result.operation is None:
+        _already_exists(api, spec, kubeconfig, out, yes)
+        return
     if not wait:
         if fmt:
-            emit(gke.message_dict(op), fmt)
-        _say(out, f"Creating cluster {spec.name} (operation {op.name}); not waiting.")
+            emit(gke.message_dict(result.operation), fmt)
+        _say(out, f"Creating cluster {spec.name} (operation {result.operation.name}); not waiting.")
         _say(out, f"Follow it with: {resume}")
         return
-    _watch(
-        api,
-        op,
-        title=f"Creating cluster {spec.name} in {spec.location}",
-        project=spec.project,
-        location=spec.location,
-        resume=resume,
-        poll_interval=poll_interval,
-        timeout=timeout,
-        err=err,
-    )
     cluster = _write_credentials(api, spec.name, spec.project, spec.location, kubeconfig, out)
     _finish(out, cluster, fmt)
 

@@ -17,6 +17,8 @@ One module per concept; this package re-exports their public names, so callers w
 * :mod:`~kn_walk.gke.credentials` — kubeconfig entries exactly as ``gcloud container
   clusters get-credentials`` writes them, and a ``kubernetes`` client that signs
   requests with ``google.auth.default()`` credentials when the exec plugin is missing.
+* :mod:`~kn_walk.gke.workflow` — :func:`create_cluster`: the create, recovery from a
+  retried create that GKE had accepted, and following its operation, with callbacks.
 
 Seed options that GKE has removed (the 2020 walkthrough's ``--addons Istio``/``CloudRun``,
 ``--istio-config``, basic auth, ``--image-type COS``, ``--cluster-version 1.15``) are
@@ -103,6 +105,7 @@ from kn_walk.gke.spec import (
     build_spec,
     check_name,
 )
+from kn_walk.gke.workflow import CreateResult, create_cluster
 
 __all__ = [
     "ADDONS",
@@ -139,6 +142,7 @@ __all__ = [
     "ClusterOptions",
     "ClusterSpec",
     "CostEstimate",
+    "CreateResult",
     "Endpoint",
     "Gke",
     "GkeApiError",
@@ -153,6 +157,7 @@ __all__ = [
     "cluster_status",
     "cluster_summary",
     "context_name",
+    "create_cluster",
     "create_request",
     "default_credentials",
     "estimate_cost",
