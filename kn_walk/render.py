@@ -80,24 +80,16 @@ def print_text(text: str, stderr: bool = False) -> None:
 
 
 def age(timestamp: str, now: float | None = None) -> str:
-    """``2026-01-02T03:04:05Z`` → ``5s`` / ``3m`` / ``2h`` / ``4d``, as kubectl shows ages."""
-    import time
-    from datetime import datetime
+    """``2026-01-02T03:04:05Z`` → ``5s`` / ``2m30s`` / ``3h1m`` / ``2d1h``: kubectl's AGE
+    (:func:`kn_walk.humanduration.human_duration`); ``""`` when there is no timestamp."""
+    from datetime import UTC, datetime
 
-    if not timestamp:
+    from kn_walk.humanduration import parse_timestamp, since
+
+    then = parse_timestamp(timestamp)
+    if then is None:
         return ""
-    try:
-        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return ""
-    seconds = max(0, int((time.time() if now is None else now) - then))
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 2 * 3600:
-        return f"{seconds // 60}m"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+    return since(then, None if now is None else datetime.fromtimestamp(now, UTC))
 
 
 def tree(label: str, children: Sequence[str]) -> Any:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from kn_walk.humanduration import human_duration, parse_timestamp, since
 from kn_walk.sandbox.jsonpath import evaluate
 from kn_walk.sandbox.registry import PrinterColumn, ResourceType
 
@@ -45,63 +46,6 @@ _CREATED_DESCRIPTION = (
 # ------------------------------------------------------------------------- times
 
 
-def human_duration(seconds: float) -> str:
-    """``k8s.io/apimachinery/pkg/util/duration.HumanDuration`` for a span in seconds."""
-    if math.isnan(seconds):
-        return "<invalid>"
-    secs = int(seconds)  # truncates toward zero, like Go's int(d.Seconds())
-    if secs < -1:
-        return "<invalid>"
-    if secs < 0:
-        return "0s"
-    if secs < 60 * 2:
-        return f"{secs}s"
-    minutes = secs // 60
-    if minutes < 10:
-        s = secs % 60
-        return f"{minutes}m" if s == 0 else f"{minutes}m{s}s"
-    if minutes < 60 * 3:
-        return f"{minutes}m"
-    hours = secs // 3600
-    if hours < 8:
-        m = minutes % 60
-        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        dy = (hours // 24) % 365
-        years = hours // 24 // 365
-        return f"{years}y" if dy == 0 else f"{years}y{dy}d"
-    return f"{hours // 24 // 365}y"
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp as an aware datetime, or None when it is not one."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if text.endswith(("z", "Z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def _now(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-
-
 def timestamp_age(value: Any, now: datetime | None = None) -> str:
     """``translateTimestampSince``: ``<unknown>`` when unset, else a HumanDuration."""
     if value in (None, ""):
@@ -109,14 +53,7 @@ def timestamp_age(value: Any, now: datetime | None = None) -> str:
     ts = parse_timestamp(value)
     if ts is None:
         return "<invalid>"
-    return _since(ts, now)
-
-
-def _since(ts: datetime, now: datetime | None) -> str:
-    try:
-        return human_duration((_now(now) - ts).total_seconds())
-    except (OverflowError, ValueError):
-        return "<invalid>"
+    return since(ts, now)
 
 
 # ------------------------------------------------------------ Go value rendering
@@ -210,7 +147,7 @@ def _column_cell(col: PrinterColumn, obj: Mapping[str, Any], now: datetime | Non
         ts = parse_timestamp(value)
         if ts is None:
             return "<invalid>"
-        return _since(ts, now)
+        return since(ts, now)
     return None
 
 
