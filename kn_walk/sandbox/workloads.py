@@ -21,6 +21,10 @@ Lifecycle, following Knative Serving's defaults:
   through the gateway (:meth:`Workloads.endpoint`, the activator) starts it
   again; meanwhile it reports ``ready=True`` with reason ``Queued`` (Knative's
   ``Active=Unknown Queued``), then ``ready=True`` with an empty reason.
+* A Revision at zero when the sandbox stopped (or was killed) stays at zero when
+  it starts again, until a request comes, as Knative keeps a Revision at zero
+  across restarts of its controllers. ``workloads.json`` records those
+  Revisions (by uid); any other Revision starts, as it was running.
 
 Processes are children of the sandbox in their own session, with
 ``KN_WALK_PARENT_PID`` set so they exit when the sandbox dies, even by
@@ -258,6 +262,11 @@ class Workloads:
         self._wake_reaper = asyncio.Event()
         self._stopping = False
         self._retired: set[asyncio.Task[None]] = set()
+        #: (namespace, name, uid) of the Revisions the previous sandbox left at zero, until
+        #: the first sync has seen them
+        self._at_zero_before: set[tuple[str, str, str]] = set()
+        #: the Revisions at zero when stop() began: what its own pid file writes record
+        self._at_zero_on_stop: list[dict[str, str]] | None = None
         self._pythonpath = str(Path(kn_walk.__file__).resolve().parent.parent)
 
     # ----------------------------------------------------------------- public API
@@ -265,6 +274,7 @@ class Workloads:
     async def start(self) -> None:
         """Remove processes a previous sandbox left behind, then start the idle reaper."""
         private_dirs(self.state_dir)
+        self._at_zero_before = _recorded_at_zero(self.state_dir)
         await self._clean_orphans()
         self._write_pid_file()
         if self._reaper is None:
@@ -272,6 +282,7 @@ class Workloads:
 
     async def stop(self) -> None:
         """Stop every process; nothing is left running."""
+        self._at_zero_on_stop = self._at_zero()  # not those it stops: they were running
         self._stopping = True
         if self._reaper is not None:
             self._reaper.cancel()
@@ -317,13 +328,15 @@ class Workloads:
                         ),
                     )
                     continue
-                self._scale_up(rev)
+                if not self._kept_at_zero(rev):
+                    self._scale_up(rev)
                 continue
             if rev.routed and not is_routed:
                 rev.unrouted_since = now
             rev.routed = is_routed
         for key in [k for k in self._revs if k not in seen]:
             self._remove(self._revs[key])
+        self._at_zero_before.clear()  # the first sync saw every Revision there is
         self._wake_reaper.set()
 
     async def endpoint(self, namespace: str, name: str, timeout: float) -> tuple[str, int]:
@@ -438,6 +451,37 @@ class Workloads:
         if rev.supervisor is None or rev.supervisor.done():
             rev.supervisor = asyncio.get_running_loop().create_task(self._supervise(rev))
         rev.notify()
+
+    def _kept_at_zero(self, rev: _Revision) -> bool:
+        """A new Revision the previous sandbox left at zero stays there (Ready, NoTraffic)
+        until a request comes; False for any other, which starts."""
+        entry = (rev.spec.namespace, rev.spec.name, rev.spec.uid)
+        if not rev.spec.uid or entry not in self._at_zero_before:
+            return False
+        self._at_zero_before.discard(entry)
+        rev.ever_ready = True  # it served before: activation reports Queued, not Deploying
+        self._report(rev, RuntimeStatus(True, "NoTraffic", NO_TRAFFIC_MESSAGE, 0, 0))
+        return True
+
+    def _at_zero(self) -> list[dict[str, str]]:
+        """The Revisions at zero, with no process, for the next sandbox to keep there; and
+        those the previous one left at zero that the first sync has not seen yet."""
+        if self._at_zero_on_stop is not None:
+            return self._at_zero_on_stop
+        found = {
+            (rev.spec.namespace, rev.spec.name, rev.spec.uid)
+            for rev in self._revs.values()
+            if rev.runnable
+            and rev.ever_ready
+            and not rev.want_running
+            and not rev.removed
+            and rev.proc is None
+            and rev.spec.uid
+        }
+        return [
+            {"revision": f"{ns}/{name}", "uid": uid}
+            for ns, name, uid in sorted(found | self._at_zero_before)
+        ]
 
     def _scale_down(self, rev: _Revision) -> None:
         rev.want_running = False
@@ -657,7 +701,7 @@ class Workloads:
                         "revision": f"{rev.spec.namespace}/{rev.spec.name}",
                     }
                 )
-        write_pid_file(self.state_dir, children)
+        write_pid_file(self.state_dir, children, self._at_zero())
 
     async def _clean_orphans(self) -> None:
         """Stop the helloworld processes recorded by a sandbox that did not stop them."""
@@ -751,13 +795,38 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def write_pid_file(state_dir: Path, children: list[dict[str, object]]) -> None:
-    """Record the running processes atomically (``workloads.json`` under ``state_dir``)."""
+def _recorded_at_zero(state_dir: Path) -> set[tuple[str, str, str]]:
+    """(namespace, name, uid) of the Revisions ``workloads.json`` records as at zero."""
+    try:
+        record = json.loads((state_dir / PID_FILE).read_text())
+    except (OSError, ValueError):
+        return set()
+    entries = record.get("at_zero") if isinstance(record, dict) else None
+    found = set()
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        revision, uid = entry.get("revision"), entry.get("uid")
+        if isinstance(revision, str) and "/" in revision and isinstance(uid, str) and uid:
+            namespace, name = revision.split("/", 1)
+            found.add((namespace, name, uid))
+    return found
+
+
+def write_pid_file(
+    state_dir: Path,
+    children: list[dict[str, object]],
+    at_zero: Sequence[dict[str, str]] = (),
+) -> None:
+    """Record the running processes and the Revisions at zero atomically (``workloads.json``
+    under ``state_dir``)."""
     private_dirs(state_dir)
     path = state_dir / PID_FILE
     tmp = path.with_name(f".{PID_FILE}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(json.dumps({"sandbox": os.getpid(), "children": children}))
+        f.write(
+            json.dumps({"sandbox": os.getpid(), "children": children, "at_zero": list(at_zero)})
+        )
     os.replace(tmp, path)
