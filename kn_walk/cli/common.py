@@ -148,3 +148,16 @@ NamespaceOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def parse_state_dir(value: str) -> Path:
+    """``--state-dir``: never empty, which would mean the current directory (as from
+    ``--state-dir "$UNSET"``): the sandbox would chmod it and write its keys there."""
+    if not value:
+        raise UsageError(
+            "--state-dir is empty (an unset shell variable?); "
+            "it would make the current directory the sandbox's state dir",
+            "give a directory, or leave --state-dir out for the default "
+            "($XDG_STATE_HOME/knwalk/sandbox)",
+        )
+    return Path(value)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kn_walk.cli.common import KnwalkCommand, KnwalkGroup, check_output
+from kn_walk.cli.common import KnwalkCommand, KnwalkGroup, check_output, parse_state_dir
 from kn_walk.cli.index import short_help
 from kn_walk.errors import KnwalkError, UsageError
 
@@ -29,6 +29,7 @@ StateDir = Annotated[
     typer.Option(
         "--state-dir",
         help="Where the sandbox keeps its objects [default: $XDG_STATE_HOME/knwalk/sandbox].",
+        parser=parse_state_dir,
     ),
 ]
 KubeconfigOpt = Annotated[
@@ -41,9 +42,12 @@ KubeconfigOpt = Annotated[
 
 
 def _state_dir(value: Path | None) -> Path:
-    from kn_walk.sandbox.control import default_state_dir
+    """The state dir to use; refused when it is not a directory or not a sandbox's."""
+    from kn_walk.sandbox.control import check_state_dir, default_state_dir
 
-    return (value or default_state_dir()).expanduser().absolute()
+    path = (value or default_state_dir()).expanduser().absolute()
+    check_state_dir(path)
+    return path
 
 
 @sandbox_app.command("up", cls=KnwalkCommand)
@@ -136,27 +140,38 @@ def status(
 
     fmt = check_output(output, ("table", "json"))
     sdir = _state_dir(state_dir)
-    info = control.running(sdir)
-    if info is None:
+    found = control.find(sdir)
+    info = found.info
+    if found.state != "running" or info is None:
         if fmt == "json":
             emit(
                 {
-                    "running": False,
-                    "pid": None,
-                    "api": None,
-                    "gateway": None,
+                    "running": found.state != "stopped",
+                    "answering": False,
+                    "state": found.state,
+                    "pid": found.pid,
+                    "api": info.api if info else None,
+                    "gateway": info.gateway if info else None,
                     "context": control.CONTEXT,
                     "state_dir": str(sdir),
                 },
                 "json",
             )
             raise typer.Exit(1)
+        if found.state == "not answering":
+            raise control.not_answering(sdir, found.pid)
+        if found.state == "starting":
+            raise KnwalkError(
+                f"the sandbox of {sdir} is starting or stopping (pid {found.pid})",
+                "try again in a moment",
+            )
         raise KnwalkError(
             f"the sandbox is not running (state dir {sdir})", "start it with: knwalk sandbox up"
         )
     counts = control.object_counts(info)
     if fmt == "json":
-        emit({"running": True, **info.as_dict(), "objects": counts}, "json")
+        doc = {"running": True, "answering": True, "state": "running", **info.as_dict()}
+        emit({**doc, "objects": counts}, "json")
         return
     out = console()
     out.print(
@@ -181,13 +196,16 @@ def down(state_dir: StateDir = None) -> None:
     from kn_walk.render import console
     from kn_walk.sandbox import control
 
-    pid = control.stop(_state_dir(state_dir))
+    sdir = _state_dir(state_dir)
+    found = control.find(sdir)
+    pid = control.stop(sdir)
     if pid is None:
         console().print("The sandbox is not running; nothing to stop.")
-    else:
-        console().print(
-            f"Sandbox stopped (pid {pid}). Its state is kept; `knwalk sandbox up` resumes it."
-        )
+        return
+    silent = " It was running, not answering." if found.state == "not answering" else ""
+    console().print(
+        f"Sandbox stopped (pid {pid}).{silent} Its state is kept; `knwalk sandbox up` resumes it."
+    )
 
 
 @sandbox_app.command("reset", cls=KnwalkCommand)
@@ -214,6 +232,9 @@ def reset(
             )
         if not typer.confirm(f"Delete the sandbox state in {sdir}?", default=False):
             raise typer.Exit(1)
+    found = control.find(sdir)
+    if found.state == "not answering":
+        console().print(f"The sandbox (pid {found.pid}) is running, not answering; stopping it.")
     control.reset(sdir, kc.resolve_path(kubeconfig))
     console().print(
         f"Sandbox state deleted ({sdir}); context {control.CONTEXT} removed from the kubeconfig."

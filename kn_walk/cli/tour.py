@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kn_walk.cli.common import CLUSTER, KnwalkCommand, NamespaceOpt, check_output
+from kn_walk.cli.common import (
+    CLUSTER,
+    KnwalkCommand,
+    NamespaceOpt,
+    check_output,
+    parse_state_dir,
+)
 from kn_walk.cli.index import short_help
 from kn_walk.errors import KnwalkError, UsageError
 
@@ -110,6 +116,7 @@ def tour(
             help="The sandbox's state dir [default: $XDG_STATE_HOME/knwalk/sandbox].",
             rich_help_panel=CLUSTER,
             show_default=False,
+            parser=parse_state_dir,
         ),
     ] = None,
 ) -> None:

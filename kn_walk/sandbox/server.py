@@ -1,9 +1,10 @@
 """The sandbox process: ``python -m kn_walk.sandbox.server --state-dir DIR ...``.
 
-It binds 127.0.0.1 only, loads (or creates) the state dir, seeds the objects a
-Knative cluster has, runs the API, the controllers and the data plane, and
-writes ``sandbox.json`` once it answers, which is what ``knwalk sandbox up``
-waits for.
+It binds 127.0.0.1 only, takes the state dir's lock (or exits at once: one
+server per state dir, see :mod:`kn_walk.sandbox.control`), loads (or creates)
+the state dir, seeds the objects a Knative cluster has, runs the API, the
+controllers and the data plane, and writes ``sandbox.json`` once it answers,
+which is what ``knwalk sandbox up`` waits for.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import fcntl
 import json
 import logging
 import os
@@ -24,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from kn_walk.sandbox import apierrors as E
@@ -32,8 +33,19 @@ from kn_walk.sandbox.admission import KnativeWebhook
 from kn_walk.sandbox.api import ApiState, create_app
 from kn_walk.sandbox.builtin import BuiltinDefaults
 from kn_walk.sandbox.certs import ensure_certificates
+from kn_walk.sandbox.control import (
+    DB_FILE,
+    EXIT_LOCKED,
+    LOCK_FILE,
+    LOG_FILE,
+    STATE_FILE,
+    TOKEN_FILE,
+    lock_holder,
+    try_lock,
+    write_holder,
+)
 from kn_walk.sandbox.dataplane import DataPlane, parse_duration
-from kn_walk.sandbox.faults import Faults, parse_rules
+from kn_walk.sandbox.faults import Faults, load_rules
 from kn_walk.sandbox.registry import Registry, knative_crds
 from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
 from kn_walk.sandbox.serving import SYSTEM_NAMESPACE, ServingController
@@ -42,10 +54,6 @@ from kn_walk.sandbox.store import EVENT_LOG_SIZE, Obj, Store
 log = logging.getLogger("knwalk.sandbox")
 
 SERVING_VERSION = "1.23.0"
-STATE_FILE = "sandbox.json"
-TOKEN_FILE = "token"
-DB_FILE = "state.db"
-LOG_FILE = "sandbox.log"
 LOOPBACK = "127.0.0.1"
 GATEWAY_NAMESPACE = "istio-system"
 GATEWAY_SERVICE = "istio-ingressgateway"
@@ -58,6 +66,28 @@ def ensure_state_dir(path: Path) -> None:
 
     private_dirs(path)  # every directory created on the way is 0700 too
     os.chmod(path, 0o700)
+
+
+def take_lock(state_dir: Path, inherited: int | None) -> int | None:
+    """Hold the state dir's lock for the life of this process: the descriptor, or None when
+    another process holds it. ``inherited`` is the lock ``knwalk sandbox up`` took and handed
+    over (so that no other ``up`` could start a server in between)."""
+    if inherited is not None:
+        try:
+            ours = os.path.samestat(
+                os.fstat(inherited), os.stat(state_dir / LOCK_FILE, follow_symlinks=False)
+            )
+            fcntl.flock(inherited, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours: already held
+        except OSError:
+            ours = False
+        if ours:
+            os.set_inheritable(inherited, False)  # revision processes must not hold it
+            write_holder(inherited, os.getpid())
+            return inherited
+    fd = try_lock(state_dir)
+    if fd is not None:
+        write_holder(fd, os.getpid())
+    return fd
 
 
 def read_or_create_token(state_dir: Path) -> str:
@@ -353,9 +383,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stable-window", type=float, default=None)
     parser.add_argument("--scale-to-zero-grace", type=float, default=None)
     parser.add_argument("--faults", default=None, help="JSON/YAML list of fault rules (tests only)")
+    parser.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     state_dir = Path(args.state_dir)
+    faults = Faults()
+    if args.faults:
+        try:
+            faults = Faults(load_rules(Path(args.faults)))
+        except ValueError as exc:
+            print(f"sandbox: --faults {args.faults}: {exc}", file=sys.stderr)
+            return 2
     ensure_state_dir(state_dir)
+    # before anything is written: the token, keys and database belong to the lock's holder
+    lock_fd = take_lock(state_dir, args.lock_fd)
+    if lock_fd is None:
+        _, holder = lock_holder(state_dir)
+        print(
+            f"sandbox: another sandbox already runs on {state_dir} (pid {holder or 'unknown'}); "
+            "stop it first (knwalk sandbox down)",
+            file=sys.stderr,
+        )
+        return EXIT_LOCKED
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir / STATE_FILE).unlink()  # left by a server that was killed
     log_path = state_dir / LOG_FILE
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.close(fd)
@@ -365,14 +415,6 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    faults = Faults()
-    if args.faults:
-        try:
-            text = Path(args.faults).read_text()
-            faults = Faults(parse_rules(yaml.safe_load(text)))
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            print(f"sandbox: --faults {args.faults}: {exc}", file=sys.stderr)
-            return 2
     sandbox = Sandbox(
         state_dir,
         api_port=args.api_port,
