@@ -19,9 +19,10 @@ serves:
   again ``{"type": "string"}`` (IntOrString with ``"format": "int-or-string"``);
 * descriptions, ``required``, ``format`` and every ``x-kubernetes-*`` marker stay.
 
-The JSON Schema form drops ``default``; :data:`KEY_DEFAULTS` puts back the
-``+default`` markers of k8s.io/api on the keys of associative lists, which
-server-side apply needs to key items that omit them (as kube-apiserver does).
+The JSON Schema form lacks two things a running kube-apiserver publishes:
+:data:`KEY_DEFAULTS` puts back the ``+default`` markers of k8s.io/api on the keys
+of associative lists, which server-side apply needs to key items that omit them,
+and :data:`ENUMS` the ``enum`` of the ``+enum`` fields the sandbox validates.
 
 Only the closure of the definitions the sandbox needs is written: the built-in
 kinds of :data:`kn_walk.sandbox.registry.BUILTIN_TYPES`, their List kinds, and
@@ -65,6 +66,35 @@ META_TYPES = tuple(
 KEY_DEFAULTS: Mapping[tuple[str, str], Any] = {
     ("io.k8s.api.core.v1.ContainerPort", "protocol"): "TCP",
     ("io.k8s.api.core.v1.ServicePort", "protocol"): "TCP",
+}
+
+#: ``enum`` of ``+enum`` fields that the sandbox validates. A running kube-apiserver
+#: publishes them (the OpenAPIEnums feature, on by default); the checked-in swagger
+#: that kubernetes-validate converts was written without them.
+ENUMS: Mapping[tuple[str, str], list[str]] = {
+    ("io.k8s.api.apps.v1.DeploymentStrategy", "type"): ["Recreate", "RollingUpdate"],
+    ("io.k8s.api.core.v1.Container", "imagePullPolicy"): ["Always", "IfNotPresent", "Never"],
+    ("io.k8s.api.core.v1.Container", "terminationMessagePolicy"): ["FallbackToLogsOnError", "File"],
+    ("io.k8s.api.core.v1.ContainerPort", "protocol"): ["SCTP", "TCP", "UDP"],
+    ("io.k8s.api.core.v1.HTTPGetAction", "scheme"): ["HTTP", "HTTPS"],
+    ("io.k8s.api.core.v1.NamespaceStatus", "phase"): ["Active", "Terminating"],
+    ("io.k8s.api.core.v1.PodSpec", "restartPolicy"): ["Always", "Never", "OnFailure"],
+    ("io.k8s.api.core.v1.SeccompProfile", "type"): ["Localhost", "RuntimeDefault", "Unconfined"],
+    ("io.k8s.api.core.v1.ServicePort", "protocol"): ["SCTP", "TCP", "UDP"],
+    ("io.k8s.api.core.v1.ServiceSpec", "externalTrafficPolicy"): ["Cluster", "Local"],
+    ("io.k8s.api.core.v1.ServiceSpec", "internalTrafficPolicy"): ["Cluster", "Local"],
+    ("io.k8s.api.core.v1.ServiceSpec", "ipFamilyPolicy"): [
+        "PreferDualStack",
+        "RequireDualStack",
+        "SingleStack",
+    ],
+    ("io.k8s.api.core.v1.ServiceSpec", "sessionAffinity"): ["ClientIP", "None"],
+    ("io.k8s.api.core.v1.ServiceSpec", "type"): [
+        "ClusterIP",
+        "ExternalName",
+        "LoadBalancer",
+        "NodePort",
+    ],
 }
 
 #: the published forms of the two types the JSON Schema rewrites as ``oneOf``
@@ -113,10 +143,11 @@ def _definition(name: str, node: Mapping[str, Any]) -> dict[str, Any]:
     if name in _SCALARS:
         return dict(_SCALARS[name])
     out: dict[str, Any] = _convert(node)
-    props = out.get("properties")
-    for (owner, key), default in KEY_DEFAULTS.items():
-        if owner == name and isinstance(props, dict) and key in props:
-            props[key]["default"] = default
+    props: dict[str, Any] = out.get("properties") or {}
+    for marker, table in (("default", KEY_DEFAULTS), ("enum", ENUMS)):
+        for (owner, key), value in table.items():
+            if owner == name:
+                props[key][marker] = value
     return out
 
 

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import ssl
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 
 from kn_walk.sandbox.registry import BUILTIN_TYPES
+from tests.conftest import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "kn_walk" / "sandbox" / "data" / "builtin_schemas.json"
@@ -105,3 +108,40 @@ def test_data_is_in_the_form_kube_apiserver_publishes(data: dict[str, Any]) -> N
         {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
     ]
     assert meta["description"].startswith("Standard object's metadata.")
+
+
+# ------------------------------------------------- one list, one merge key, everywhere
+
+HOST_ALIASES = {
+    "x-kubernetes-list-map-keys": ["ip"],
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-patch-merge-key": "ip",
+    "x-kubernetes-patch-strategy": "merge",
+}
+
+
+@pytest.fixture(scope="module")
+def api(sandbox: Sandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=sandbox.api,
+        headers={"Authorization": f"Bearer {sandbox.token}"},
+        verify=ssl.create_default_context(cafile=sandbox.ca),
+        timeout=30,
+    ) as client:
+        yield client
+
+
+def _get(api: httpx.Client, url: str) -> Any:
+    resp = api.get(url)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_host_aliases_are_published_as_a_list_keyed_by_ip(api: httpx.Client) -> None:
+    v2 = _get(api, "/openapi/v2")["definitions"]["io.k8s.api.core.v1.PodSpec"]
+    index = _get(api, "/openapi/v3")["paths"]["api/v1"]["serverRelativeURL"]
+    v3 = _get(api, index)["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]
+    for doc, ref in ((v2, "#/definitions/"), (v3, "#/components/schemas/")):
+        aliases = doc["properties"]["hostAliases"]
+        assert {k: v for k, v in aliases.items() if k.startswith("x-")} == HOST_ALIASES
+        assert aliases["items"] == {"$ref": ref + "io.k8s.api.core.v1.HostAlias"}

@@ -838,6 +838,26 @@ def test_explain_and_api_resources(kubectl: Kubectl) -> None:
     }
 
 
+def test_explain_builtin_kinds_from_the_published_schemas(kubectl: Kubectl) -> None:
+    out = kubectl.ok("explain", "pods.spec.containers", namespaced=False)
+    assert out.startswith("KIND:       Pod\nVERSION:    v1\n\nFIELD: containers <[]Container>\n"), (
+        out
+    )
+    # Kubernetes' own description of the field, not a shortened copy
+    assert (
+        "DESCRIPTION:\n    List of containers belonging to the pod. Containers cannot currently be\n"
+        "    added or removed. There must be at least one container in a Pod. Cannot be\n"
+        "    updated.\n"
+    ) in out
+    fields = dict(re.findall(r"^  (\w+)\t<([^>]+)>", out, re.MULTILINE))
+    assert fields["name"] == "string"
+    assert fields["ports"] == "[]ContainerPort"
+    assert fields["lifecycle"] == "Lifecycle"
+    out = kubectl.ok("explain", "deploy.spec.template.spec.hostAliases", namespaced=False)
+    assert "FIELD: hostAliases <[]HostAlias>" in out
+    assert "  ip\t<string> -required-" in out
+
+
 def test_version(kubectl: Kubectl) -> None:
     raw = json.loads(kubectl.ok("get", "--raw", "/version", namespaced=False))
     assert raw["major"] == "1" and raw["gitVersion"].startswith("v1.")

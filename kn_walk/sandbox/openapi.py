@@ -28,12 +28,12 @@ from typing import Any, Protocol
 
 from kn_walk.sandbox.definitions import (
     API_VERSION_DESCRIPTION,
-    DEFINITIONS,
     KIND_DESCRIPTION,
     LIST_METADATA_DESCRIPTION,
     OBJECT_METADATA_DESCRIPTION,
     REF_PREFIX,
     builtin_definition_name,
+    builtin_definitions,
 )
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.schema import unmodelled_schema
@@ -216,14 +216,15 @@ _ALWAYS = (
 
 
 def _schemas_for(rts: list[ResourceType]) -> dict[str, Any]:
+    defs = builtin_definitions()
     schemas: dict[str, Any] = {}
     for rt in rts:
         builtin = _builtin_name(rt)
-        if builtin is not None and builtin in DEFINITIONS:
-            schemas[builtin] = copy.deepcopy(DEFINITIONS[builtin])
-            list_name = builtin + "List"
-            if list_name in DEFINITIONS:
-                schemas[list_name] = copy.deepcopy(DEFINITIONS[list_name])
+        if builtin is not None:
+            schemas[builtin] = copy.deepcopy(defs[builtin])
+            list_name = _list_definition_name(rt)
+            if list_name in defs:
+                schemas[list_name] = copy.deepcopy(defs[list_name])
             continue
         if rt.custom or isinstance(rt.schema, Mapping):
             schemas[definition_name(rt)] = _custom_kind_schema(rt)
@@ -233,9 +234,9 @@ def _schemas_for(rts: list[ResourceType]) -> dict[str, Any]:
     pending = [*_ALWAYS, *(r for s in schemas.values() for r in _refs_in(s))]
     while pending:
         name = pending.pop()
-        if name in schemas or name not in DEFINITIONS:
+        if name in schemas or name not in defs:
             continue
-        schemas[name] = copy.deepcopy(DEFINITIONS[name])
+        schemas[name] = copy.deepcopy(defs[name])
         pending.extend(_refs_in(schemas[name]))
     return schemas
 
@@ -470,6 +471,8 @@ def _path_items(rt: ResourceType) -> dict[str, _PathItem]:
             body=delete_options,
         ),
     ]
+    if "deletecollection" not in rt.verbs:  # namespaces
+        collection = [op for op in collection if op.action != "deletecollection"]
     delete = _Op(
         "delete",
         "delete",

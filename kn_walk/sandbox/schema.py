@@ -11,13 +11,13 @@
 * :func:`apply_defaults` fills in schema ``default`` values, as the server does
   for custom resources.
 * :func:`schema_for` gives the schema for a resource type: the CRD's own schema
-  for custom resources, a hand-written one for the built-in kinds. Built-in
-  schemas model the fields people write; large subtrees we do not model carry
-  ``x-kubernetes-preserve-unknown-fields`` so nothing valid is rejected.
+  for custom resources, Kubernetes' published one for the built-in kinds
+  (:func:`builtin_kind_schema` by kind alone).
 
 The named definitions of the built-in kinds (``io.k8s.…`` names, ``$ref``
-between them, in :mod:`kn_walk.sandbox.definitions`) are what
-:mod:`kn_walk.sandbox.openapi` publishes; :func:`schema_for` resolves them.
+between them, generated from upstream data into
+:mod:`kn_walk.sandbox.definitions`) are what :mod:`kn_walk.sandbox.openapi`
+publishes; :func:`schema_for` resolves them.
 """
 
 from __future__ import annotations
@@ -40,20 +40,21 @@ from kn_walk.sandbox.definitions import (
     _INTSTR,
     _META,
     _QUANTITY,
-    DEFINITIONS,
     REF_PREFIX,
     _gvk,
     builtin_definition_name,
+    builtin_definitions,
 )
-from kn_walk.sandbox.registry import ResourceType
+from kn_walk.sandbox.registry import BUILTIN_TYPES, ResourceType
 from kn_walk.sandbox.tables import go_float as _go_float
 
 __all__ = [
-    "DEFINITIONS",
     "OBJECT_META_FIELDS",
     "Cause",
     "apply_defaults",
     "builtin_definition_name",
+    "builtin_definitions",
+    "builtin_kind_schema",
     "prune",
     "resolve_refs",
     "schema_for",
@@ -701,7 +702,7 @@ def resolve_refs(schema: Any, definitions: Mapping[str, Any] | None = None) -> A
     IntOrString and Quantity become ``x-kubernetes-int-or-string`` nodes, so
     numbers validate the way the API server's decoder accepts them.
     """
-    defs = DEFINITIONS if definitions is None else definitions
+    defs = builtin_definitions() if definitions is None else definitions
     return _resolve(schema, defs, ())
 
 
@@ -742,21 +743,33 @@ def _resolve(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
 @cache
 def _builtin_schema(name: str) -> Mapping[str, Any]:
     resolved = resolve_refs({"$ref": REF_PREFIX + name})
-    _mark_nullable(resolved)
+    _mark_go_decoding(resolved)
     return resolved  # type: ignore[no-any-return]
 
 
-def _mark_nullable(node: Any) -> None:
-    """Built-in kinds decode into Go structs, where ``null`` means "unset": allow it."""
+def _mark_go_decoding(node: Any) -> None:
+    """Built-in kinds decode into Go structs: mark what that accepts.
+
+    ``null`` means "unset", so every typed node is nullable; an object with
+    neither properties nor additionalProperties (FieldsV1, RawExtension, JSON)
+    holds raw JSON, so it keeps every field.
+    """
     if isinstance(node, dict):
         if "type" in node or "x-kubernetes-int-or-string" in node:
             node["nullable"] = True
+        if (
+            node.get("type", "object") == "object"
+            and "properties" not in node
+            and "additionalProperties" not in node
+            and "x-kubernetes-int-or-string" not in node
+        ):
+            node["x-kubernetes-preserve-unknown-fields"] = True
         for key, value in node.items():
             if key == "properties" and isinstance(value, dict):
                 for sub in value.values():
-                    _mark_nullable(sub)
+                    _mark_go_decoding(sub)
             elif key in ("items", "additionalProperties"):
-                _mark_nullable(value)
+                _mark_go_decoding(value)
 
 
 @cache
@@ -771,6 +784,27 @@ def unmodelled_schema(rt: ResourceType) -> dict[str, Any]:
         "x-kubernetes-group-version-kind": _gvk(rt.group, rt.version, rt.kind),
         "x-kubernetes-preserve-unknown-fields": True,
     }
+
+
+@cache
+def _builtin_kind_names() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for rt in BUILTIN_TYPES:
+        name = builtin_definition_name(rt.group, rt.version, rt.kind)
+        if name is not None:
+            out[rt.kind] = name
+    return out
+
+
+def builtin_kind_schema(kind: str) -> Mapping[str, Any] | None:
+    """The resolved schema of the built-in kind the sandbox serves as ``kind``, or None.
+
+    The kinds of :data:`~kn_walk.sandbox.registry.BUILTIN_TYPES` are unique, so
+    the kind alone names one (a custom resource's kind may share it: callers
+    that know the resource type use :func:`schema_for`).
+    """
+    name = _builtin_kind_names().get(kind)
+    return None if name is None else _builtin_schema(name)
 
 
 def schema_for(rt: ResourceType) -> Mapping[str, Any] | None:
