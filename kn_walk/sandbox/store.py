@@ -2,7 +2,8 @@
 
 Every write runs in one SQLite transaction and is published to watchers only
 after it has committed, so an acknowledged write survives ``kill -9``. The
-event log keeps the most recent events so watches can resume from a
+event log keeps the most recent events (at most :data:`EVENT_LOG_SIZE` of them,
+holding at most :data:`EVENT_LOG_BYTES` of objects) so watches can resume from a
 resourceVersion across restarts; older ones are compacted (``410 Gone``).
 
 A label index (one row per object and label key, written in the same
@@ -29,6 +30,9 @@ Obj = dict[str, Any]
 
 #: how many events the log keeps for watch resumption
 EVENT_LOG_SIZE = 20_000
+#: and how many bytes of objects at most (etcd bounds its database by a quota as well):
+#: a few writes of large objects cannot fill the disk with copies of them
+EVENT_LOG_BYTES = 64 * 1024 * 1024
 #: a watcher that falls this far behind is closed (it re-lists, as informers do)
 WATCH_QUEUE_SIZE = 50_000
 #: what the label index holds; a store indexed under another number is re-indexed when opened
@@ -165,9 +169,16 @@ class Watcher:
 
 
 class Store:
-    def __init__(self, path: str, *, event_log_size: int = EVENT_LOG_SIZE) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        event_log_size: int = EVENT_LOG_SIZE,
+        event_log_bytes: int = EVENT_LOG_BYTES,
+    ) -> None:
         self.path = path
         self.event_log_size = max(1, event_log_size)
+        self.event_log_bytes = max(1, event_log_bytes)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         os.chmod(path, 0o600)
@@ -206,6 +217,10 @@ class Store:
         self._pending: list[Event] | None = None
         self._depth = 0
         self._writes_since_prune = 0
+        #: the bytes of the objects the event log holds (their JSON is ASCII)
+        self.event_bytes = int(
+            self.db.execute("SELECT COALESCE(SUM(LENGTH(body)), 0) FROM events").fetchone()[0]
+        )
         stamp = self.db.execute("SELECT v FROM meta WHERE k='labels'").fetchone()
         if not stamp or stamp[0] != self._label_stamp():
             self.rebuild_label_index()
@@ -415,6 +430,8 @@ class Store:
 
     def events_since(self, rv: int, rkey: str, namespace: str | None = None) -> list[Event]:
         """Events after ``rv`` for one resource; raises :class:`Gone` when compacted."""
+        if rv >= self._rv:
+            return []  # nothing after it yet (rv may be any uint64: SQLite holds int64)
         oldest = self.oldest_event_rv()
         if rv < oldest - 1 and rv < self._rv:
             raise Gone(rv, oldest)
@@ -436,7 +453,7 @@ class Store:
         if self._depth == 0:
             self.db.execute("BEGIN IMMEDIATE")
             self._pending = []
-            rv_before = self._rv
+            rv_before, bytes_before = self._rv, self.event_bytes
         self._depth += 1
         try:
             yield
@@ -444,7 +461,7 @@ class Store:
             self._depth -= 1
             if self._depth == 0:
                 self.db.execute("ROLLBACK")
-                self._rv = rv_before
+                self._rv, self.event_bytes = rv_before, bytes_before
                 self._pending = None
             raise
         self._depth -= 1
@@ -507,17 +524,46 @@ class Store:
         self._rv += 1
         return self._rv
 
-    def _record(self, ev: Event) -> None:
+    def _record(self, ev: Event, body: str | None = None) -> None:
+        """Log ``ev`` (``body``: its object's JSON, when the caller has it), then trim the
+        log to its size: oldest events first, by count and by bytes, never this one."""
+        if body is None:
+            body = json.dumps(ev.obj)
         self.db.execute(
             "INSERT INTO events (rv, type, rkey, namespace, name, body) VALUES (?,?,?,?,?,?)",
-            (ev.rv, ev.type, ev.rkey, ev.namespace, ev.name, json.dumps(ev.obj)),
+            (ev.rv, ev.type, ev.rkey, ev.namespace, ev.name, body),
         )
+        self.event_bytes += len(body)
         assert self._pending is not None
         self._pending.append(ev)
         self._writes_since_prune += 1
         if self._writes_since_prune >= max(1, min(1000, self.event_log_size // 10)):
             self._writes_since_prune = 0
-            self.db.execute("DELETE FROM events WHERE rv <= ?", (self._rv - self.event_log_size,))
+            self._trim_events("rv <= ?", (self._rv - self.event_log_size,))
+        if self.event_bytes > self.event_log_bytes:
+            self._trim_to_budget(ev.rv)
+
+    def _trim_events(self, where: str, args: tuple[Any, ...]) -> None:
+        (freed,) = self.db.execute(
+            f"SELECT COALESCE(SUM(LENGTH(body)), 0) FROM events WHERE {where}", args
+        ).fetchone()
+        if freed:
+            self.db.execute(f"DELETE FROM events WHERE {where}", args)
+            self.event_bytes -= int(freed)
+
+    def _trim_to_budget(self, newest: int) -> None:
+        """Drop the oldest events until the log's objects fit in its byte budget."""
+        excess = self.event_bytes - self.event_log_bytes
+        last = None
+        for rv, size in self.db.execute(
+            "SELECT rv, LENGTH(body) FROM events WHERE rv < ? ORDER BY rv", (newest,)
+        ):
+            last = rv
+            excess -= int(size)
+            if excess <= 0:
+                break
+        if last is not None:
+            self._trim_events("rv <= ?", (last,))
 
     def put(
         self, rkey: str, obj: Obj, *, expect_rv: str | None = None, create: bool = False
@@ -550,7 +596,7 @@ class Store:
                 (rkey, ns, name, rv, body),
             )
             self._index(rkey, ns, name, obj, existed=row is not None)
-            self._record(Event("ADDED" if create else "MODIFIED", rkey, ns, name, rv, obj))
+            self._record(Event("ADDED" if create else "MODIFIED", rkey, ns, name, rv, obj), body)
         return obj
 
     def delete(self, rkey: str, namespace: str, name: str, *, expect_rv: str | None = None) -> Obj:
