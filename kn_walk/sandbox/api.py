@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from kn_walk import __version__
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox import decoding as D
 from kn_walk.sandbox import deleteoptions, openapi, scale, tables
 from kn_walk.sandbox.faults import Faults, parse_rules
 from kn_walk.sandbox.podlogs import LogSource, pod_log
@@ -33,9 +33,10 @@ from kn_walk.sandbox.resources import (
     Resources,
     WriteOptions,
     rkey,
+    unsupported_patch,
 )
 from kn_walk.sandbox.selectors import field_selector, label_selector
-from kn_walk.sandbox.store import Event, Gone, Obj
+from kn_walk.sandbox.store import Event, Gone, Obj, Watcher
 
 log = logging.getLogger("knwalk.sandbox.api")
 
@@ -85,7 +86,7 @@ async def _auth_and_errors(request: web.Request, handler: Handler) -> web.Stream
         if request.path == FAULTS_PATH:
             return await _faults_admin(request, state)
         rule = state.faults.pick(
-            request.method, request.path, request.query.get("watch") in ("1", "true", "True")
+            request.method, request.path, bool(D.query_flag(request.query, "watch"))
         )
         if rule is not None:
             if rule.delay:
@@ -385,9 +386,10 @@ async def _dispatch(
         )
     if sub == "scale":
         return await _scale(request, rt, namespace, name)
+    _check_verb(rt, method, name, sub)
     if not name:
         if method == "GET":
-            if request.query.get("watch") in ("1", "true", "True"):
+            if D.query_flag(request.query, "watch"):
                 return await _watch(request, rt, namespace or None)
             return _list(request, rt, namespace or None)
         if method == "POST":
@@ -406,12 +408,43 @@ async def _dispatch(
     raise E.method_not_allowed()
 
 
+#: the verb a request on a resource (not a subresource) is, by method and whether it names
+#: an object; GET of a collection is "list" or "watch", served together
+_VERBS = {
+    ("GET", False): "list",
+    ("POST", False): "create",
+    ("DELETE", False): "deletecollection",
+    ("GET", True): "get",
+    ("PUT", True): "update",
+    ("PATCH", True): "patch",
+    ("DELETE", True): "delete",
+}
+
+
+def _check_verb(rt: ResourceType, method: str, name: str, sub: str) -> None:
+    """405 for a verb the resource does not offer (``DELETE /api/v1/namespaces``: namespaces
+    have no deletecollection), before anything is read or done, as from kube-apiserver,
+    which has no route for it."""
+    verb = _VERBS.get((method, bool(name)))
+    if verb is not None and not sub and verb not in rt.verbs:
+        raise E.method_not_allowed()
+
+
 # ------------------------------------------------------------------- helpers
 def _wants_table(request: web.Request) -> bool:
     return bool(_TABLE_RE.search(request.headers.get("Accept", "")))
 
 
 async def _read_body(request: web.Request) -> Any:
+    """The decoded body of a request whose body is not an object (DeleteOptions, faults)."""
+    return (await _read_object(request)).value
+
+
+async def _read_object(
+    request: web.Request, rt: ResourceType | None = None, *, patch: bool = False
+) -> D.Decoded:
+    """The body, decoded as its ``Content-Type`` says (a patch type when ``patch``), with
+    what a strict decoder says about it; 415 for a type the endpoint does not take."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -421,43 +454,26 @@ async def _read_body(request: web.Request) -> Any:
             413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728"
         )
     if not raw.strip():
-        return None
-    ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
-    if ctype == "application/vnd.kubernetes.protobuf":
+        return D.Decoded(None)
+    ctype = D.media_type(request.headers.get("Content-Type"))
+    if ctype == D.PROTOBUF and not patch:
         from kn_walk.sandbox import protobuf
 
         try:
-            return protobuf.decode(raw)
+            return D.Decoded(protobuf.decode(raw))
         except protobuf.UnsupportedKind:
-            pass  # a kind without a protobuf schema: 415, as for any other unknown format
+            # a kind without a protobuf schema: 415, as for any other unknown format
+            raise E.unsupported_media_type([D.JSON, D.YAML]) from None
         except protobuf.ProtobufError as exc:
             raise E.bad_request(str(exc)) from exc
-    if "protobuf" in ctype or "cbor" in ctype:
-        raise E.StatusError(
-            415,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise E.bad_request(f"invalid UTF-8 in request body: {exc}") from exc
-    try:
-        return json.loads(text)
-    except RecursionError as exc:
-        raise E.bad_request("the request body is nested too deeply") from exc
-    except ValueError as exc:
-        if "yaml" not in ctype:
-            raise E.bad_request(f"error decoding request body as JSON: {exc}") from exc
-    try:
-        return yaml.safe_load(text)
-    except RecursionError as exc:
-        raise E.bad_request("the request body is nested too deeply") from exc
-    except yaml.YAMLError as exc:
-        raise E.bad_request(f"error converting YAML to JSON: {exc}") from exc
+    if ctype in (D.JSON, D.YAML) or (patch and ctype in D.JSON_TYPES | D.YAML_TYPES):
+        return await D.decode_async(raw, ctype)
+    if patch and rt is not None:
+        raise unsupported_patch(rt)
+    raise E.unsupported_media_type(D.accepted_media_types(rt is None or rt.custom))
 
 
-def _opts(request: web.Request, sub: str = "") -> WriteOptions:
+def _opts(request: web.Request, sub: str = "", body: D.Decoded | None = None) -> WriteOptions:
     q = request.query
     dry = q.getall("dryRun", [])
     for d in dry:
@@ -474,7 +490,12 @@ def _opts(request: web.Request, sub: str = "") -> WriteOptions:
             422, "Invalid", "fieldManager: Too long: may not be more than 128 bytes"
         )
     return WriteOptions(
-        manager=manager, dry_run=bool(dry), field_validation=validation, subresource=sub
+        manager=manager,
+        dry_run=bool(dry),
+        field_validation=validation,
+        subresource=sub,
+        yaml_errors=list(body.yaml_errors) if body else [],
+        duplicate_fields=list(body.duplicate_fields) if body else [],
     )
 
 
@@ -525,33 +546,29 @@ def _render(
 
 # --------------------------------------------------------------------- verbs
 def _get(request: web.Request, rt: ResourceType, namespace: str, name: str) -> web.Response:
+    D.resource_version(request.query.get("resourceVersion", ""))  # read as storage reads it
     obj = request.app["state"].resources.get(rt, namespace, name)
     return _render(request, rt, [obj], single=True, rv=obj["metadata"].get("resourceVersion", ""))
 
 
 def _list(request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
     q = request.query
-    try:
-        limit = int(q.get("limit", "0") or 0)
-    except ValueError as exc:
-        raise E.bad_request(
-            f"limit: Invalid value: {q.get('limit')!r}: must be an integer"
-        ) from exc
+    opts = D.list_options(q, watch=False)
     items, rv, cont, remaining = request.app["state"].resources.list_objects(
         rt,
         namespace,
         label_sel=q.get("labelSelector"),
         field_sel=q.get("fieldSelector"),
-        limit=max(limit, 0),
-        continue_token=q.get("continue"),
+        limit=max(opts.limit, 0),
+        continue_token=opts.continue_token,
     )
     return _render(request, rt, items, single=False, rv=rv, cont=cont, remaining=remaining)
 
 
 async def _create(request: web.Request, rt: ResourceType, namespace: str) -> web.Response:
-    body = await _read_body(request)
-    opts = _opts(request)
-    obj = request.app["state"].resources.create(rt, namespace, body, opts)
+    body = await _read_object(request, rt)
+    opts = _opts(request, body=body)
+    obj = request.app["state"].resources.create(rt, namespace, body.value, opts)
     return _write_response(obj, opts, 201)
 
 
@@ -562,43 +579,39 @@ async def _scale(request: web.Request, rt: ResourceType, namespace: str, name: s
         return _json_response(scale.scale_of(res.get(rt, namespace, name)))
     if request.method not in ("PUT", "PATCH"):
         raise E.method_not_allowed()
-    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if request.method == "PATCH" and ctype not in scale.SCALE_PATCH_TYPES:
-        from kn_walk.sandbox.resources import unsupported_patch
-
+    ctype = D.media_type(request.headers.get("Content-Type"))
+    patch = request.method == "PATCH"
+    if patch and ctype not in scale.SCALE_PATCH_TYPES:
         raise unsupported_patch(rt)
-    body = await _read_body(request)
-    opts = _opts(request)
+    body = await _read_object(request, rt, patch=patch)
+    opts = _opts(request, body=body)
     if request.method == "PUT":
-        obj = scale.write_scale(res, rt, namespace, name, body, opts)
+        obj = scale.write_scale(res, rt, namespace, name, body.value, opts)
     else:
-        obj = scale.patch_scale(res, rt, namespace, name, ctype, body, opts)
+        obj = scale.patch_scale(res, rt, namespace, name, ctype, body.value, opts)
     return _json_response(obj)
 
 
 async def _update(
     request: web.Request, rt: ResourceType, namespace: str, name: str, sub: str
 ) -> web.Response:
-    body = await _read_body(request)
-    opts = _opts(request, sub)
-    obj = request.app["state"].resources.update(rt, namespace, name, body, opts)
+    body = await _read_object(request, rt)
+    opts = _opts(request, sub, body)
+    obj = request.app["state"].resources.update(rt, namespace, name, body.value, opts)
     return _write_response(obj, opts)
 
 
 async def _patch(
     request: web.Request, rt: ResourceType, namespace: str, name: str, sub: str
 ) -> web.Response:
-    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    ctype = D.media_type(request.headers.get("Content-Type"))
     if ctype not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH, APPLY_PATCH, APPLY_PATCH_CBOR):
-        from kn_walk.sandbox.resources import unsupported_patch
-
         raise unsupported_patch(rt)
     if ctype == STRATEGIC_PATCH and rt.custom:
-        from kn_walk.sandbox.resources import unsupported_patch
-
         raise unsupported_patch(rt)
-    body = await _read_body(request)
-    opts = _opts(request, sub)
+    decoded = await _read_object(request, rt, patch=True)
+    body = decoded.value
+    opts = _opts(request, sub, decoded if ctype != JSON_PATCH else None)
     if ctype in (APPLY_PATCH, APPLY_PATCH_CBOR) and not request.query.get("fieldManager"):
         opts.manager = ""
     force = request.query.get("force") in ("true", "1", "True")
@@ -692,18 +705,12 @@ async def _watch(
 ) -> web.StreamResponse:
     res: Resources = request.app["state"].resources
     q = request.query
+    opts = D.list_options(q, watch=True)
     labels_ok = label_selector(q.get("labelSelector"))
     fields_ok = field_selector(q.get("fieldSelector"), rt.plural)
     key = rkey(rt)
-    try:
-        timeout = float(q.get("timeoutSeconds", "0") or 0)
-    except ValueError as exc:
-        raise E.bad_request("timeoutSeconds must be a number") from exc
-    if timeout <= 0:
-        timeout = 1800.0
-    bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
-    send_initial = q.get("sendInitialEvents") in ("true", "1")
-    as_table = _wants_table(request)
+    # 0 (or none): the server's default; a negative timeout has passed already
+    timeout = 1800.0 if not opts.timeout_seconds else max(float(opts.timeout_seconds), 0.0)
 
     def matches(obj: Obj) -> bool:
         return labels_ok((obj.get("metadata") or {}).get("labels") or {}) and fields_ok(obj)
@@ -713,20 +720,17 @@ async def _watch(
 
     watcher = res.store.subscribe(in_scope)
     try:
-        rv_param = q.get("resourceVersion", "")
         initial: list[tuple[str, Obj]] = []
         last_rv = res.store.resource_version
-        if rv_param in ("", "0") or send_initial:
+        if opts.rv == 0 or opts.send_initial_events:
             for obj in res.store.list_objects(key, namespace):
                 if matches(obj):
                     initial.append(("ADDED", res._versioned(rt, obj)))
         else:
+            # events after the one asked for: none for a resourceVersion yet to come
+            last_rv = max(last_rv, opts.rv)
             try:
-                since = int(rv_param)
-            except ValueError as exc:
-                raise E.bad_request(f'invalid resource version "{rv_param}"') from exc
-            try:
-                for past in res.store.events_since(since, key, namespace):
+                for past in res.store.events_since(opts.rv, key, namespace):
                     if matches(past.obj):
                         initial.append((past.type, res._versioned(rt, past.obj)))
             except Gone as gone:
@@ -735,46 +739,65 @@ async def _watch(
                 await _send(resp, {"type": "ERROR", "object": err.status()})
                 return resp
         resp = await _start_stream(request)
-        cut_after = request.get("cut_after")
-        sent = 0
-        for etype, obj in initial:
-            if cut_after is not None and sent >= cut_after:
-                return resp
-            sent += 1
-            await _send(resp, {"type": etype, "object": _event_object(rt, obj, as_table, res)})
-        if bookmarks and send_initial:
-            await _send(resp, _bookmark(rt, last_rv, initial_done=True))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        ev: Event | None
-        while cut_after is None or sent < cut_after:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                async with asyncio.timeout(min(remaining, 60.0)):
-                    ev = await watcher.queue.get()
-            except TimeoutError:
-                if bookmarks:
-                    await _send(resp, _bookmark(rt, res.store.resource_version))
-                continue
-            if ev is None:
-                break
-            if ev.rv <= last_rv:
-                continue
-            last_rv = ev.rv
-            if matches(ev.obj):
-                sent += 1
-                await _send(
-                    resp,
-                    {
-                        "type": ev.type,
-                        "object": _event_object(rt, res._versioned(rt, ev.obj), as_table, res),
-                    },
-                )
+        try:
+            await _stream_events(
+                request, resp, rt, opts, watcher, initial, last_rv, timeout, matches
+            )
+        except ConnectionResetError:
+            # the client went away (every informer does, at the end of each watch): no
+            # traceback in the log for that, one line at debug level
+            log.debug("watch %s: the client closed the connection", request.path)
         return resp
     finally:
         res.store.unsubscribe(watcher)
+
+
+async def _stream_events(
+    request: web.Request,
+    resp: web.StreamResponse,
+    rt: ResourceType,
+    opts: D.ListOptions,
+    watcher: Watcher,
+    initial: list[tuple[str, Obj]],
+    last_rv: int,
+    timeout: float,
+    matches: Callable[[Obj], bool],
+) -> None:
+    """Send the initial events, then what the store publishes, until the watch ends."""
+    res: Resources = request.app["state"].resources
+    as_table = _wants_table(request)
+    cut_after = request.get("cut_after")
+    sent = 0
+    for etype, obj in initial:
+        if cut_after is not None and sent >= cut_after:
+            return
+        sent += 1
+        await _send(resp, {"type": etype, "object": _event_object(rt, obj, as_table, res)})
+    if opts.allow_watch_bookmarks and opts.send_initial_events:
+        await _send(resp, _bookmark(rt, last_rv, initial_done=True))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    ev: Event | None
+    while cut_after is None or sent < cut_after:
+        remaining = deadline - loop.time()
+        if remaining <= 0 or request.transport is None or request.transport.is_closing():
+            return
+        try:
+            async with asyncio.timeout(min(remaining, 60.0)):
+                ev = await watcher.queue.get()
+        except TimeoutError:
+            if opts.allow_watch_bookmarks:
+                await _send(resp, _bookmark(rt, res.store.resource_version))
+            continue
+        if ev is None:
+            return
+        if ev.rv <= last_rv:
+            continue
+        last_rv = ev.rv
+        if matches(ev.obj):
+            sent += 1
+            obj = _event_object(rt, res._versioned(rt, ev.obj), as_table, res)
+            await _send(resp, {"type": ev.type, "object": obj})
 
 
 async def _start_stream(request: web.Request) -> web.StreamResponse:

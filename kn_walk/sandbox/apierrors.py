@@ -112,6 +112,16 @@ def method_not_allowed(
     return StatusError(405, "MethodNotAllowed", message)
 
 
+def unsupported_media_type(accepted: Sequence[str]) -> StatusError:
+    """415, as kube-apiserver refuses a body in a format the endpoint does not take."""
+    return StatusError(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: "
+        + ", ".join(accepted),
+    )
+
+
 UNAUTHORIZED = StatusError(401, "Unauthorized", "Unauthorized")
 
 

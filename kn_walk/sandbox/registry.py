@@ -149,6 +149,7 @@ def _builtin(
     short_names: tuple[str, ...] = (),
     categories: tuple[str, ...] = (),
     status: bool = False,
+    verbs: tuple[str, ...] = ALL_VERBS,
 ) -> ResourceType:
     return ResourceType(
         group=group,
@@ -160,12 +161,24 @@ def _builtin(
         short_names=short_names,
         categories=categories,
         status_subresource=status,
+        verbs=verbs,
     )
 
 
+#: kube-apiserver offers no deletecollection for namespaces (api/discovery/api__v1.json);
+#: every other built-in kind served here has all of ALL_VERBS
+NAMESPACE_VERBS = tuple(v for v in ALL_VERBS if v != "deletecollection")
+
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin(
-        "", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",), status=True
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        namespaced=False,
+        short_names=("ns",),
+        status=True,
+        verbs=NAMESPACE_VERBS,
     ),
     _builtin("", "v1", "configmaps", "ConfigMap", namespaced=True, short_names=("cm",)),
     _builtin("", "v1", "secrets", "Secret", namespaced=True),

@@ -23,17 +23,18 @@ from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import fields as F
 from kn_walk.sandbox import patch as P
 from kn_walk.sandbox import schema as S
+from kn_walk.sandbox.decoding import APPLY_PATCH as APPLY_PATCH
+from kn_walk.sandbox.decoding import APPLY_PATCH_CBOR as APPLY_PATCH_CBOR
+from kn_walk.sandbox.decoding import JSON_PATCH as JSON_PATCH
+from kn_walk.sandbox.decoding import MERGE_PATCH as MERGE_PATCH
+from kn_walk.sandbox.decoding import STRATEGIC_PATCH as STRATEGIC_PATCH
+from kn_walk.sandbox.decoding import go_int
 from kn_walk.sandbox.registry import Registry, ResourceType
 from kn_walk.sandbox.selectors import parse_field_selector, parse_label_selector
 from kn_walk.sandbox.store import Conflict, Obj, Store
 
 #: field selectors the store answers from its own columns
 STORE_FIELDS = ("metadata.name", "metadata.namespace")
-MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
-APPLY_PATCH = "application/apply-patch+yaml"
-APPLY_PATCH_CBOR = "application/apply-patch+cbor"
 
 _DNS1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -126,6 +127,10 @@ class WriteOptions:
     subresource: str = ""
     user: str = "sandbox-admin"
     warnings: list[str] = field(default_factory=list)
+    #: what a strict decoder said about the body's text (see :class:`decoding.Decoded`):
+    #: go-yaml's errors, listed first, and the paths of JSON fields given twice
+    yaml_errors: list[str] = field(default_factory=list)
+    duplicate_fields: list[str] = field(default_factory=list)
 
 
 def _spec_part(obj: Obj) -> Obj:
@@ -187,16 +192,7 @@ class Resources:
         start_after: tuple[str, str] | None = None
         rv = str(self.store.resource_version)
         if continue_token:
-            try:
-                tok = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
-                start_after = (str(tok["ns"]), str(tok["name"]))
-                rv = str(tok["rv"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise E.StatusError(
-                    400,
-                    "BadRequest",
-                    "continue key is not valid: incorrect encoded start resourceVersion",
-                ) from exc
+            start_after, rv = _continue_position(continue_token)
         columns = [r for r in field_reqs if r.field in STORE_FIELDS]
         # fields of the object's body (Events' involvedObject.uid, ...) are checked here, so
         # the store cannot count a page for them: it returns every match, paged below
@@ -625,33 +621,44 @@ class Resources:
             meta["namespace"] = namespace or body_ns or "default"
         else:
             meta.pop("namespace", None)
+        # what the body's decoding noted is reported once (an apply that creates comes
+        # through here twice)
+        strict = opts.yaml_errors
+        duplicates = opts.duplicate_fields
+        opts.yaml_errors, opts.duplicate_fields = [], []
+        unknown: list[str] = []
         sch = S.schema_for(rt)
         if sch is not None and opts.subresource != "status":
             unknown = S.unknown_fields(sch, obj)
+            if unknown and via == "apply":
+                # server-side apply cannot type the configuration at all
+                raise E.bad_request(
+                    f"failed to create typed patch object ({meta.get('namespace', '')}/"
+                    f"{meta.get('name', '')}; {rt.group_version}, Kind={rt.kind}): "
+                    + "\n".join(f".{u}: field not declared in schema" for u in unknown)
+                )
             if unknown:
-                if via == "apply":
-                    # server-side apply cannot type the configuration at all
-                    raise E.bad_request(
-                        f"failed to create typed patch object ({meta.get('namespace', '')}/"
-                        f"{meta.get('name', '')}; {rt.group_version}, Kind={rt.kind}): "
-                        + "\n".join(f".{u}: field not declared in schema" for u in unknown)
-                    )
-                if opts.field_validation == "Strict":
-                    strict = "strict decoding error: " + ", ".join(
-                        f'unknown field "{u}"' for u in unknown
-                    )
-                    if via == "body":
-                        strict = (
-                            f'{rt.kind} in version "{rt.version}" cannot be handled as a '
-                            f"{rt.kind}: {strict}"
-                        )
-                    raise E.bad_request(strict)
-                if opts.field_validation == "Warn":
-                    opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
-            if rt.custom:
+                # Go's decoder drops what a built-in type does not declare, as pruning
+                # drops it from a custom resource: stored, it would be a field no client
+                # of a real cluster ever sees
                 pruned = S.prune(sch, obj)
                 if isinstance(pruned, dict):
                     obj = pruned
+        errors = [
+            *strict,
+            *(f'unknown field "{u}"' for u in unknown),
+            *(f'duplicate field "{d}"' for d in duplicates),
+        ]
+        if errors and opts.field_validation == "Strict":
+            message = "strict decoding error: " + ", ".join(errors)
+            if via == "body":
+                message = (
+                    f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                    + message
+                )
+            raise E.bad_request(message)
+        if opts.field_validation == "Warn":
+            opts.warnings.extend(errors)
         return obj
 
     def _check_namespace_exists(self, rt: ResourceType, obj: Obj) -> None:
@@ -667,23 +674,30 @@ class Resources:
         self, rt: ResourceType, obj: Obj, old: Obj | None, opts: WriteOptions, op: str
     ) -> None:
         ctx = WriteContext(op, opts.user, self, opts.subresource)
-        for plugin in self.admission:
-            if plugin.handles(rt):
-                try:
-                    plugin.admit(rt, obj, old, ctx)
-                except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-                    # A real webhook first decodes the object into typed structs: an object
-                    # our admission code cannot read (a list where a map belongs, ...) is one
-                    # that decoding refuses. Say which field is of the wrong type.
-                    sch = S.schema_for(rt)
-                    wrong = [c for c in S.validate(sch, obj) if c.reason == S.TYPE_INVALID]
-                    if wrong:
-                        raise E.invalid(
-                            rt, str(obj["metadata"].get("name") or ""), [c.to_dict() for c in wrong]
-                        ) from exc
-                    raise E.bad_request(
-                        f"admission refused the object: it cannot be decoded ({exc})"
-                    ) from exc
+        plugins = [p for p in self.admission if p.handles(rt)]
+        if plugins:
+            # A webhook decodes the object into its typed structs before it defaults or
+            # validates anything: a field of the wrong type (``percent: "100"``, ``100.5``)
+            # never reaches its rules. Say which field is wrong, as the schema does,
+            # rather than what the rules make of it ("Traffic targets sum to 0").
+            # (A null is not one: the decoder drops it, as apiextensions prunes the nulls
+            # of fields that are not nullable.)
+            wrong = [c for c in self._type_errors(rt, obj) if not c["message"].endswith('"null"')]
+            if wrong:
+                raise E.invalid(rt, str(obj["metadata"].get("name") or ""), wrong)
+        for plugin in plugins:
+            try:
+                plugin.admit(rt, obj, old, ctx)
+            except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+                # what the schema cannot see (a map of the wrong shape for the rules)
+                raise E.bad_request(
+                    f"admission refused the object: it cannot be decoded ({exc})"
+                ) from exc
+
+    def _type_errors(self, rt: ResourceType, obj: Obj) -> list[dict[str, str]]:
+        """The schema's causes for fields of ``obj`` that are of the wrong type."""
+        causes = S.validate(S.schema_for(rt), obj)
+        return [c.to_dict() for c in causes if c.reason == S.TYPE_INVALID]
 
     def _validate(self, rt: ResourceType, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -756,6 +770,29 @@ _META_TYPES: dict[str, str] = {
 }
 
 
+#: what a continue token holds
+TOKEN_KEYS = ("rv", "ns", "name")
+
+
+def _continue_position(token: str) -> tuple[tuple[str, str], str]:
+    """((namespace, name) to list after, resourceVersion) from a continue token we wrote;
+    anything else (a token of another shape, a resourceVersion no store holds) is 400."""
+    bad = E.bad_request("continue key is not valid: incorrect encoded start resourceVersion")
+    try:
+        tok = json.loads(base64.urlsafe_b64decode(token.encode("utf-8", "surrogatepass")))
+    except (ValueError, TypeError, RecursionError):
+        raise bad from None
+    if not isinstance(tok, dict) or not all(isinstance(tok.get(k), str) for k in TOKEN_KEYS):
+        raise bad
+    try:
+        rv = go_int(tok["rv"], unsigned=True)
+    except ValueError:
+        raise bad from None
+    if not 0 < rv < 2**63:
+        raise bad
+    return (tok["ns"], tok["name"]), str(rv)
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
@@ -815,19 +852,9 @@ def _meta_type_error(meta: Obj) -> str:
 
 
 def unsupported_patch(rt: ResourceType) -> E.StatusError:
-    accepted = (
-        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
-    )
-    if not rt.custom:
-        accepted = (
-            "application/json-patch+json, application/merge-patch+json, "
-            "application/strategic-merge-patch+json, application/apply-patch+yaml"
-        )
-    return E.StatusError(
-        415,
-        "UnsupportedMediaType",
-        f"the body of the request was in an unknown format - accepted media types include: {accepted}",
-    )
+    if rt.custom:
+        return E.unsupported_media_type([JSON_PATCH, MERGE_PATCH, APPLY_PATCH])
+    return E.unsupported_media_type([JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH])
 
 
 def patched(old: Obj, content_type: str, raw: Any, rt: ResourceType, kind: str = "") -> Any:
