@@ -76,8 +76,6 @@ V2 = "Go Sample v2"
 SPLIT = "50/50"
 REQUESTS = 200
 CONCURRENCY = 10
-#: the private kubeconfig (in the sandbox's state dir) the tour connects through
-SANDBOX_KUBECONFIG = "kubeconfig"
 COMMAND_WIDTH = 78
 #: the shell variables the curl commands use, set from the gateway Service
 GATEWAY_VARIABLES = ("INGRESS_HOST=", "INGRESS_PORT=")
@@ -748,7 +746,7 @@ def open_sandbox(
         user_file = kubeconfig.resolve_path(kubeconfig_path)
         control.write_kubeconfig(info, user_file)
         written = str(user_file)
-    private = state_dir / SANDBOX_KUBECONFIG
+    private = state_dir / control.TOUR_KUBECONFIG
     control.write_kubeconfig(info, private)
     ns = namespace or "default"
     kube = connect(private, control.CONTEXT, ns)

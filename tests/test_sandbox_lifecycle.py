@@ -252,7 +252,7 @@ def test_reset_deletes_a_state_dir_the_tour_used(tmp_path: Path) -> None:
     kube.close()
     assert where.sandbox is not None
     try:
-        assert (state / tour.SANDBOX_KUBECONFIG).is_file()
+        assert (state / control.TOUR_KUBECONFIG).is_file()
         result = knwalk(
             "sandbox", "reset", "--state-dir", str(state), "--kubeconfig", str(kubeconfig), "--yes"
         )
@@ -266,11 +266,10 @@ def test_reset_deletes_a_state_dir_the_tour_used(tmp_path: Path) -> None:
 
 
 def test_every_entry_a_sandbox_writes_is_known() -> None:
-    from kn_walk import tour
     from kn_walk.sandbox import certs, server
 
     names = {
-        tour.SANDBOX_KUBECONFIG,
+        control.TOUR_KUBECONFIG,
         certs.CA_CERT,
         certs.SERVER_CERT,
         certs.SERVER_KEY,

@@ -45,7 +45,7 @@ CA_FILE = "ca.crt"
 LOCK_FILE = "sandbox.lock"
 DB_FILE = "state.db"
 LOG_FILE = "sandbox.log"
-#: the private kubeconfig ``knwalk tour`` keeps in the state dir (tour.SANDBOX_KUBECONFIG)
+#: the private kubeconfig ``knwalk tour`` keeps in the state dir and connects through
 TOUR_KUBECONFIG = "kubeconfig"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
