@@ -227,6 +227,6 @@ def test_parse_reads_the_body_or_the_query_never_both() -> None:
     with pytest.raises(E.StatusError) as err:
         deleteoptions.parse(None, {"gracePeriodSeconds": "1_0"}, [])
     assert err.value.code == 400
-    with pytest.raises(E.StatusError) as err:
-        deleteoptions.parse(None, {"orphanDependents": "yes"}, [])
-    assert err.value.code == 400
+    # the parameter codec's booleans: only "0" and "false" (any case) are false
+    assert deleteoptions.parse(None, {"orphanDependents": "yes"}, []).policy == "Orphan"
+    assert deleteoptions.parse(None, {"orphanDependents": "FALSE"}, []).policy == "Background"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.decoding import go_int, query_flag
 
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 _FIELDS = {
@@ -110,19 +111,16 @@ def _from_body(body: Any) -> DeleteOptions:
 
 
 def _from_query(query: Mapping[str, str], dry_run_values: Sequence[str]) -> DeleteOptions:
-    orphan: bool | None = None
-    if "orphanDependents" in query:
-        orphan = _query_bool("orphanDependents", query["orphanDependents"])
     grace: int | None = None
     if "gracePeriodSeconds" in query:
-        text = query["gracePeriodSeconds"]
-        if not _is_go_int(text) or not _INT64[0] <= int(text) <= _INT64[1]:
-            raise E.bad_request(f'strconv.ParseInt: parsing "{text}": invalid syntax')
-        grace = int(text)
+        try:
+            grace = go_int(query["gracePeriodSeconds"])
+        except ValueError as exc:
+            raise E.bad_request(str(exc)) from exc
     return DeleteOptions(
         dry_run="All" in dry_run_values,
         propagation=query.get("propagationPolicy") or None,
-        orphan_dependents=orphan,
+        orphan_dependents=query_flag(query, "orphanDependents"),
         grace_period_seconds=grace,
     )
 
@@ -189,17 +187,3 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
-
-
-def _query_bool(name: str, text: str) -> bool:
-    # Go's strconv.ParseBool, which the parameter codec uses
-    if text in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if text in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise E.bad_request(f'strconv.ParseBool: parsing "{text}": invalid syntax')
-
-
-def _is_go_int(text: str) -> bool:
-    digits = text[1:] if text[:1] in "+-" else text
-    return digits.isascii() and digits.isdigit()
