@@ -22,7 +22,9 @@ Differences from a cluster, on purpose: there is no queue-proxy container (the
 sandbox's gateway plays the activator and queue), so Pods show ``1/1``; the
 owner is the Revision itself (no Deployment and ReplicaSet in between), so
 deleting the Revision deletes its Pod; ``podIP`` is 127.0.0.1. The process id
-and log file are in the ``sandbox.knwalk.dev/*`` annotations. ``kubectl logs``
+and log file are in the ``sandbox.knwalk.dev/*`` annotations, and so is the
+container env that is set but not given to the process (``env-not-applied``: the
+process runs on this machine and gets only ``TARGET`` of it). ``kubectl logs``
 reads that file from where the Pod's current run began (``--previous``: the run
 before), so a new Pod after scale to zero does not show its predecessors' output.
 """
@@ -45,7 +47,7 @@ from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.serving import L_CONFIGURATION, L_SERVICE, owner_ref
 from kn_walk.sandbox.store import Obj
-from kn_walk.sandbox.workloads import RuntimeStatus
+from kn_walk.sandbox.workloads import ENV_NOT_APPLIED_NOTE, RuntimeStatus, env_not_applied
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ L_POD_TEMPLATE_HASH = "pod-template-hash"
 A_MANAGED = "sandbox.knwalk.dev/mirrors"
 A_PID = "sandbox.knwalk.dev/pid"
 A_LOG = "sandbox.knwalk.dev/log"
+#: the container env that is set but not given to the process (it runs on this machine)
+A_ENV_NOT_APPLIED = "sandbox.knwalk.dev/env-not-applied"
 MANAGER = "kubelet"
 NODE_NAME = "knwalk-sandbox"
 CONTAINER = "user-container"
@@ -339,6 +343,13 @@ class RevisionPods:
             }
         )
         timeout = spec.get("timeoutSeconds")
+        annotations = {
+            A_MANAGED: f"the process of Revision {meta['name']}",
+            A_LOG: str(self._log_path(meta["namespace"], meta["name"])),
+        }
+        not_applied = env_not_applied(c.get("env"))
+        if not_applied:
+            annotations[A_ENV_NOT_APPLIED] = f"{', '.join(not_applied)}: {ENV_NOT_APPLIED_NOTE}"
         return {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -346,10 +357,7 @@ class RevisionPods:
                 "name": name,
                 "namespace": meta["namespace"],
                 "labels": labels,
-                "annotations": {
-                    A_MANAGED: f"the process of Revision {meta['name']}",
-                    A_LOG: str(self._log_path(meta["namespace"], meta["name"])),
-                },
+                "annotations": annotations,
                 "ownerReferences": [owner_ref(rev)],
             },
             "spec": {
@@ -387,6 +395,8 @@ class RevisionPods:
             reason = st.reason
             if reason in ("", "Deploying", "Queued"):
                 reason = "ContainerCreating"
+            elif reason.startswith("ExitCode"):  # the runtime could not start the container
+                reason = "RunContainerError"
             waiting: dict[str, Any] = {"reason": reason}
             if st.message and reason != "ContainerCreating":
                 waiting["message"] = st.message

@@ -687,7 +687,8 @@ class ServingController:
                 condition("ContainerHealthy", "True"),
             ]
         elif rt.ready is False:
-            if rt.reason in ("CrashLoopBackOff", "ExitCode"):
+            # a container that exited (or could not start): Knative's ExitCode{N}
+            if rt.reason == "CrashLoopBackOff" or rt.reason.startswith("ExitCode"):
                 conds += [
                     condition("ResourcesAvailable", "True"),
                     condition("ContainerHealthy", "False", rt.reason, rt.message),

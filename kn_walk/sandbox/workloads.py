@@ -28,7 +28,12 @@ Lifecycle, following Knative Serving's defaults:
 
 Processes are children of the sandbox in their own session, with
 ``KN_WALK_PARENT_PID`` set so they exit when the sandbox dies, even by
-``kill -9``. Their pids are also recorded in ``workloads.json`` under
+``kill -9``. A process runs on this machine, not in a container, so its
+environment is built from nothing: ``TARGET`` is the only variable of the
+Service's it gets (:data:`APPLIED_ENV`), with Knative's ``PORT`` and ``K_*`` and
+a fixed ``PATH``. Env that no container runtime could exec (a NUL byte, a string
+over Linux's 128 KiB) fails the Revision as the runtime fails the container
+(:func:`start_error`). Their pids are also recorded in ``workloads.json`` under
 ``state_dir`` so that the next :meth:`Workloads.start` can remove any left over.
 Each Revision's output goes to ``logs/{namespace}/{name}.log`` under
 ``state_dir``.
@@ -79,6 +84,27 @@ DEFAULT_TIMEOUT = 300.0
 #: a process ready for this long resets its restart backoff
 BACKOFF_RESET_AFTER = 30.0
 
+#: the container env a Revision process gets: only what the helloworld sample reads. The
+#: process runs on this machine, not in a container, so the rest of a Service's env (anyone
+#: who may write a Service sets it) is never applied: LD_PRELOAD would reach the dynamic
+#: loader, PYTHONHOME the interpreter. Knative's own PORT and K_* are set by the sandbox.
+APPLIED_ENV = ("TARGET",)
+#: PATH of a Revision process: fixed, neither the Service's nor the sandbox's own
+PROCESS_PATH = "/usr/bin:/bin"
+#: Linux's limit on one environment string, "NAME=VALUE" and its NUL (MAX_ARG_STRLEN)
+MAX_ENV_STRING = 32 * 4096
+#: Linux's limit on a process's arguments and environment together: a quarter of the
+#: stack limit, 2 MiB with the usual 8 MiB (strings, their NULs and pointers)
+MAX_ENV_TOTAL = 2 * 1024 * 1024
+#: a container that cannot start: Knative reports the runtime's exit code 128 (StartError)
+START_ERROR_REASON = "ExitCode128"
+#: what a Pod's annotation says of the env that is set but not applied
+ENV_NOT_APPLIED_NOTE = (
+    "set in the spec but not applied: the sandbox runs the sample as a process on this "
+    "machine and gives it only TARGET (and Knative's PORT, K_SERVICE, K_CONFIGURATION, "
+    "K_REVISION)"
+)
+
 NO_TRAFFIC_MESSAGE = "The target is not receiving traffic."
 QUEUED_MESSAGE = "Requests to the target are being buffered as resources are provisioned."
 
@@ -100,6 +126,53 @@ def unsupported_message(image: str) -> str:
         f'The sandbox cannot run image "{image}": it runs only the helloworld-go sample '
         f"({', '.join(RUNNABLE_IMAGES)}). Use a real cluster for other images."
     )
+
+
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def go_string(value: str) -> str:
+    """``value`` as Go's JSON decoder (so a cluster) reads it: a lone surrogate, which JSON
+    allows as ``\\ud800`` but UTF-8 cannot hold, becomes U+FFFD."""
+    return _SURROGATES.sub("\ufffd", value)
+
+
+def env_not_applied(env: object) -> list[str]:
+    """The names in a container's ``env`` that the sandbox does not give its process."""
+    names = {
+        str(e["name"])
+        for e in (env if isinstance(env, list) else [])
+        if isinstance(e, dict)
+        and e.get("name")
+        and (e.get("name") not in APPLIED_ENV or "valueFrom" in e)
+    }
+    return sorted(names)
+
+
+def start_error(env: Sequence[tuple[str, str]]) -> str | None:
+    """Why a container runtime could not start a container with ``env``, or None.
+
+    The whole env counts, applied or not: on a cluster every variable reaches execve.
+    runc refuses a NUL byte (its message); Linux refuses a string over 128 KiB, or more
+    than :data:`MAX_ENV_TOTAL` in all, with E2BIG.
+    """
+    total = 0
+    for name, value in env:
+        if "\0" in name or "\0" in value:
+            return f"invalid environment variable {json.dumps(name)}: contains nul byte (\\x00)"
+        size = len(go_string(f"{name}={value}").encode()) + 1
+        if size > MAX_ENV_STRING:
+            return (
+                f"exec: argument list too long: environment variable {json.dumps(name)} "
+                f"is {size} bytes, Linux allows {MAX_ENV_STRING} per variable"
+            )
+        total += size + 8  # the string and its pointer
+    if total > MAX_ENV_TOTAL:
+        return (
+            f"exec: argument list too long: the environment is {total} bytes, "
+            f"Linux allows {MAX_ENV_TOTAL} with an 8 MiB stack"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -205,13 +278,25 @@ def _exit_description(code: int) -> tuple[int, str]:
     return code, f"exit code {code}"
 
 
+def _refusal(spec: RevisionWorkload) -> RuntimeStatus | None:
+    """The status of a Revision that can never run, or None."""
+    if not runnable(spec.image):
+        return RuntimeStatus(False, "ImageNotSupported", unsupported_message(spec.image), 0, 0)
+    error = start_error(spec.env)
+    if error is not None:
+        return RuntimeStatus(False, START_ERROR_REASON, f"Container failed with: {error}", 0, 1)
+    return None
+
+
 class _Revision:
     """The sandbox's state of one Revision."""
 
     def __init__(self, spec: RevisionWorkload) -> None:
         self.spec = spec
         self.key = (spec.namespace, spec.name)
-        self.runnable = runnable(spec.image)
+        #: why it can never run (the image, or env no runtime could exec), or None
+        self.refusal = _refusal(spec)
+        self.runnable = self.refusal is None
         self.routed = False
         #: desired scale: 1 while it should run, 0 when scaled to zero
         self.want_running = False
@@ -320,13 +405,8 @@ class Workloads:
                 rev = _Revision(spec)
                 rev.routed = is_routed
                 self._revs[key] = rev
-                if not rev.runnable:
-                    self._report(
-                        rev,
-                        RuntimeStatus(
-                            False, "ImageNotSupported", unsupported_message(spec.image), 0, 0
-                        ),
-                    )
+                if rev.refusal is not None:
+                    self._report(rev, rev.refusal)
                     continue
                 if not self._kept_at_zero(rev):
                     self._scale_up(rev)
@@ -349,8 +429,8 @@ class Workloads:
         rev = self._revs.get((namespace, name))
         if rev is None:
             raise NotReady("RevisionMissing", f'revision "{namespace}/{name}" is not known')
-        if not rev.runnable:
-            raise NotReady("ImageNotSupported", unsupported_message(rev.spec.image))
+        if rev.refusal is not None:
+            raise NotReady(rev.refusal.reason, rev.refusal.message)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         rev.last_active = time.monotonic()
@@ -573,14 +653,18 @@ class Workloads:
         spec = rev.spec
         port = _free_port()
         configuration = spec.configuration or _REVISION_SUFFIX.sub("", spec.name)
-        env = dict(spec.env)
+        # built from nothing: of the Service's env only what the sample reads (APPLIED_ENV),
+        # nothing of the sandbox's own environment
+        env = {name: go_string(value) for name, value in spec.env if name in APPLIED_ENV}
         env.update(
             {
+                "PATH": PROCESS_PATH,
                 "PORT": str(port),
                 "K_REVISION": spec.name,
                 "K_CONFIGURATION": configuration,
                 "PYTHONPATH": self._pythonpath,
                 "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUTF8": "1",
                 "KN_WALK_PARENT_PID": str(os.getpid()),
             }
         )
