@@ -52,6 +52,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from kn_walk import knative_rules
 from kn_walk.errors import ApiError, KnwalkError, UsageError, WaitTimeout
 
 if TYPE_CHECKING:
@@ -464,6 +465,11 @@ def parse_env(
             if not name:
                 raise UsageError(f"-e {item!r} has no variable name", "write -e NAME=VALUE")
             _check_env_name(name, item)
+            if knative_rules.is_reserved_env(name):
+                raise UsageError(
+                    f"-e/--env {name}: {knative_rules.reserved_env_message(name)}",
+                    knative_rules.reserved_env_hint(),
+                )
             if name in sets:
                 raise UsageError(f"-e sets {name} twice", "give each variable once")
             sets[name] = value
@@ -865,12 +871,38 @@ def plan_deploy(
         )
     if current is None:
         body = service_manifest(name, kube.namespace, opts)
+        if opts.revision_name:
+            _check_revision_name(kube, name, opts.revision_name, None)
         return DeployPlan("create", name, kube.namespace, body, None, f"{prefix} create -f -")
     patch = update_patch(current.raw, opts)
     if patch is None:
         return DeployPlan("unchanged", name, kube.namespace, None, current, "")
+    template_patch = patch["spec"]["template"]
+    if opts.revision_name and _dict(template_patch.get("metadata")).get("name"):
+        spec = copy.deepcopy(_dict(_dict(current.template).get("spec")))
+        spec["containers"] = template_patch["spec"]["containers"]
+        _check_revision_name(kube, name, opts.revision_name, spec)
     return DeployPlan(
         "update", name, kube.namespace, patch, current, _kubectl_patch(kube, name, patch)
+    )
+
+
+def _check_revision_name(kube: Kube, service: str, revision: str, spec: Obj | None) -> None:
+    """``--revision-name`` may name an existing Revision only if the Service's own
+    Configuration made it from the same spec (``spec``; None: the Service is new)."""
+    obj = kube.get(GROUP, VERSION, REVISIONS, revision)
+    if obj is None:
+        return
+    refs = [_dict(r) for r in _list(_dict(obj.get("metadata")).get("ownerReferences"))]
+    owner = next((r for r in refs if r.get("controller")), {})
+    ours = owner.get("kind") == "Configuration" and owner.get("name") == service
+    if spec is not None and ours and knative_rules.revision_reusable(_dict(obj.get("spec")), spec):
+        return
+    taken = knative_rules.revision_exists_message(revision)
+    raise UsageError(
+        f"--revision-name {revision}: revision {revision!r} already exists with another "
+        f"template, so Knative cannot use the name ({taken})",
+        "choose a new name, or leave out --revision-name to let Knative name the revision",
     )
 
 

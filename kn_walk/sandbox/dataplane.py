@@ -15,6 +15,7 @@ import itertools
 import logging
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,13 +89,15 @@ class RouteParts:
     hosts: dict[str, list[Backend]]
 
 
-def route_parts(route: Obj) -> RouteParts:
+def route_parts(route: Obj, taken: Callable[[str], bool] = lambda name: False) -> RouteParts:
+    """``taken(name)``: whether another owns the placeholder Service of the hostname whose
+    first label is ``name`` (Knative's rule: the first Route to claim a host keeps it)."""
     meta, status = route["metadata"], route.get("status") or {}
     ns = meta["namespace"]
     traffic = [t for t in status.get("traffic") or [] if t.get("revisionName")]
     routed = frozenset((ns, t["revisionName"]) for t in traffic)
     hosts: dict[str, list[Backend]] = {}
-    if traffic and status.get("url"):
+    if traffic and status.get("url") and not taken(meta["name"]):
         main = [Backend(ns, t["revisionName"], int(t.get("percent") or 0)) for t in traffic]
         for host in {
             host_of(status["url"]),
@@ -102,9 +105,10 @@ def route_parts(route: Obj) -> RouteParts:
             f"{meta['name']}.{ns}.svc",
         }:
             hosts[host] = main
-        for t in traffic:
-            if t.get("tag") and t.get("url"):
-                hosts[host_of(t["url"])] = [Backend(ns, t["revisionName"], 100)]
+    for t in traffic if status.get("url") else ():
+        host = host_of(t.get("url") or "")
+        if t.get("tag") and host and not taken(host.split(".", 1)[0]):
+            hosts[host] = [Backend(ns, t["revisionName"], 100)]
     return RouteParts(routed, hosts)
 
 
@@ -264,7 +268,7 @@ class DataPlane:
             self._route_parts.pop(key, None)
             seq = self._route_seq.pop(key, 0)
         else:
-            parts = route_parts(obj)
+            parts = route_parts(obj, lambda host: self.controller.claimed_by_another(obj, host))
             self._route_parts[key] = parts
             seq = self._route_seq.setdefault(key, next(self._seqs))
         self._route_hosts(key, seq, old.hosts if old else {}, parts.hosts if parts else {})

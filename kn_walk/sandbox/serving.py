@@ -3,6 +3,12 @@
 They watch the store, like Knative's controllers watch the API server, and
 write back through :class:`Resources` (manager ``controller``), so every
 change is an ordinary API write with a new resourceVersion and a watch event.
+
+As Knative's, the Route reconciler keeps one placeholder Kubernetes Service per
+hostname it serves (``{route}``, ``{tag}-{route}``), controlled by the Route: the
+first Route to claim a hostname keeps it, a later one is ``Ready=False`` with
+reason ``NotOwned``, and the data plane does not send it that host
+(:meth:`ServingController.claimed_by_another`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from kn_walk import knative_rules
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.events import NORMAL, EventRecorder
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
@@ -150,6 +157,7 @@ class ServingController:
         self.t_rev = self._type(reg.get(SERVING_GROUP, "v1", "revisions"))
         self.t_route = self._type(reg.get(SERVING_GROUP, "v1", "routes"))
         self.t_cm = self._type(reg.get("", "v1", "configmaps"))
+        self.t_k8s_svc = self._type(reg.get("", "v1", "services"))
         #: the data plane's view of a revision; None means "ready as soon as created"
         self.runtime = runtime
         #: called after route statuses change (gateway table, workloads)
@@ -177,6 +185,12 @@ class ServingController:
         self._revs: dict[tuple[str, str], tuple[str, str, str, str]] = {}
         #: (ns, configuration) -> its Revisions (by their configuration label)
         self._cfg_revs: _Index = {}
+        #: (ns, route) -> the placeholder Services (hostnames) it wants
+        self._route_hosts: dict[tuple[str, str], frozenset[str]] = {}
+        #: (ns, placeholder name) -> the Routes that want it
+        self._host_routes: _Index = {}
+        #: (ns, route) -> the hostnames it wanted when its unwanted placeholders were deleted
+        self._swept: dict[tuple[str, str], frozenset[str]] = {}
 
     @staticmethod
     def _type(rt: ResourceType | None) -> ResourceType:
@@ -257,6 +271,13 @@ class ServingController:
         else:
             self._route_status[key] = revisions
             self._link(self._serving_routes, ns, revisions, route)
+
+    def _set_route_hosts(self, key: tuple[str, str], names: frozenset[str] | None) -> None:
+        ns, route = key
+        self._unlink(self._host_routes, ns, self._route_hosts.pop(key, frozenset()), route)
+        if names:
+            self._route_hosts[key] = names
+            self._link(self._host_routes, ns, names, route)
 
     def _set_revision(self, key: tuple[str, str], info: tuple[str, str, str, str] | None) -> None:
         ns, name = key
@@ -346,6 +367,11 @@ class ServingController:
             self.enqueue("Route", ns, name)
             if labels.get(L_SERVICE):
                 self.enqueue("Service", ns, labels[L_SERVICE])
+        elif ev.rkey == rkey(self.t_k8s_svc):
+            # a placeholder Service went (or someone else's came): the Routes that want
+            # the name look again, as Knative's requeue of a NotOwned Route does
+            for route in sorted(self._host_routes.get((ns, name), ())):
+                self.enqueue("Route", ns, route)
         elif ev.rkey == rkey(self.t_cm) and ns == SYSTEM_NAMESPACE and name == "config-domain":
             for rns, route in list(self._route_spec):
                 self.enqueue("Route", rns, route)
@@ -547,13 +573,14 @@ class ServingController:
         conds: list[Obj] = []
 
         rev = self.res.find(self.t_rev, ns, rev_name)
-        if rev is not None and not controlled_by(rev, cfg):
+        if rev is not None and not self._name_available(cfg, gen, template, rev):
+            message = knative_rules.revision_exists_message(rev_name)
             conds.append(
                 condition(
                     "Ready",
                     "False",
-                    "RevisionFailed",
-                    f'Revision "{rev_name}" failed with message: there is an existing Revision that we do not own.',
+                    knative_rules.REVISION_FAILED,
+                    knative_rules.revision_creation_failed(message),
                 )
             )
             status["conditions"] = set_conditions(cfg.get("status") or {}, conds, "Ready", [])
@@ -588,8 +615,14 @@ class ServingController:
             prev_gen = gens[prev_ready]
         else:
             status.pop("latestReadyRevisionName", None)
-        for r in sorted(revisions, key=lambda r: gens[r["metadata"]["name"]], reverse=True):
-            if gens[r["metadata"]["name"]] <= prev_gen:
+        ordered = sorted(revisions, key=lambda r: gens[r["metadata"]["name"]], reverse=True)
+        if tmeta.get("name"):
+            # a Revision the template names comes first, whatever its generation: a
+            # template named back to an earlier Revision of the same spec serves it again
+            ordered = [rev] + [r for r in ordered if gens[r["metadata"]["name"]] > prev_gen]
+            prev_gen = -1
+        for r in ordered:
+            if gens.get(r["metadata"]["name"], 0) <= prev_gen:
                 break
             if is_ready(r):
                 status["latestReadyRevisionName"] = r["metadata"]["name"]
@@ -610,6 +643,17 @@ class ServingController:
             conds.append(condition("Ready", "Unknown"))
         status["conditions"] = set_conditions(cfg.get("status") or {}, conds, "Ready", [])
         self._write_status(self.t_cfg, cfg, dict(sorted(status.items())))
+
+    @staticmethod
+    def _name_available(cfg: Obj, gen: int, template: Obj, rev: Obj) -> bool:
+        """Knative's CheckNameAvailability: whether the existing Revision named by the
+        template may stand for it: its own, of this generation or of an equal spec."""
+        if not controlled_by(rev, cfg):
+            return False
+        labels = rev["metadata"].get("labels") or {}
+        if labels.get(L_CONFIG_GENERATION) == str(gen):
+            return True
+        return knative_rules.revision_reusable(rev.get("spec") or {}, template.get("spec") or {})
 
     def _revisions_of(self, ns: str, configuration: str, also: str) -> list[Obj]:
         """The stored Revisions labelled with ``configuration``, by name, as a label-selected
@@ -743,6 +787,8 @@ class ServingController:
         if route is None or route["metadata"].get("deletionTimestamp"):
             gone = self._route_status.get((ns, name), frozenset())
             self._set_route_status((ns, name), None)
+            self._set_route_hosts((ns, name), None)
+            self._swept.pop((ns, name), None)
             self._label_revisions(ns, set(gone))
             self._notify()
             return
@@ -820,7 +866,18 @@ class ServingController:
             if t.get("tag"):
                 resolved["url"] = f"http://{t['tag']}-{name}.{ns}.{domain}"
             traffic.append(dict(sorted(resolved.items())))
+        taken = None
         if problem is None:
+            hostnames = [name] + [f"{t['tag']}-{name}" for t in traffic if t.get("tag")]
+            taken = self._reconcile_placeholders(route, domain, hostnames)
+        if taken is not None:
+            status["traffic"] = traffic
+            conds = [
+                condition("AllTrafficAssigned", "True"),
+                condition("IngressReady", "False", "NotOwned", placeholder_not_owned(taken)),
+                condition("CertificateProvisioned", "Unknown"),
+            ]
+        elif problem is None:
             status["traffic"] = traffic
             conds = [
                 condition("AllTrafficAssigned", "True"),
@@ -867,6 +924,78 @@ class ServingController:
         self._label_revisions(ns, set(before | now) | pending)
         self._notify()
 
+    def _reconcile_placeholders(self, route: Obj, domain: str, hostnames: list[str]) -> str | None:
+        """Knative's placeholder Services: one Kubernetes Service per hostname the Route
+        serves (``{route}``, ``{tag}-{route}``), controlled by the Route, so that no two
+        Routes serve one host: the first claimant keeps it. Returns the first name another
+        owns (the Route is then ``NotOwned``), else deletes the ones it no longer wants."""
+        meta = route["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        wanted = sorted(set(hostnames))
+        self._set_route_hosts((ns, name), frozenset(wanted))
+        for host in wanted:
+            cur = self.res.find(self.t_k8s_svc, ns, host)
+            if cur is None:
+                self.res.create(
+                    self.t_k8s_svc, ns, self._placeholder(route, host, domain), self._opts()
+                )
+                self.events.record(
+                    route,
+                    NORMAL,
+                    "Created",
+                    f'Created placeholder service "{host}"',
+                    component="route-controller",
+                )
+            elif not controlled_by(cur, route):
+                return host
+        if self._swept.get((ns, name)) == frozenset(wanted):
+            return None  # nothing it stopped wanting since the last sweep
+        for key, obj in self.res.store.owned_by(meta["uid"]):
+            svc_name = obj["metadata"]["name"]
+            if key == rkey(self.t_k8s_svc) and svc_name not in wanted and controlled_by(obj, route):
+                with contextlib.suppress(E.StatusError):  # gone meanwhile
+                    self.res.delete(self.t_k8s_svc, ns, svc_name)
+        self._swept[(ns, name)] = frozenset(wanted)
+        return None
+
+    def _placeholder(self, route: Obj, host: str, domain: str) -> Obj:
+        meta = route["metadata"]
+        labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != VISIBILITY_LABEL}
+        labels[L_ROUTE] = meta["name"]
+        placeholder: Obj = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": host,
+                "namespace": meta["namespace"],
+                "labels": labels,
+                "ownerReferences": [owner_ref(route)],
+            },
+            "spec": {
+                "type": "ExternalName",
+                "externalName": f"{host}.{meta['namespace']}.{domain}",
+                "sessionAffinity": "None",
+                "ports": [
+                    {
+                        "name": "http2",
+                        "appProtocol": "kubernetes.io/h2c",
+                        "port": 80,
+                        "targetPort": 80,
+                    }
+                ],
+            },
+        }
+        if meta.get("annotations"):
+            placeholder["metadata"]["annotations"] = dict(meta["annotations"])
+        return placeholder
+
+    def claimed_by_another(self, route: Obj, host: str) -> bool:
+        """Whether the placeholder Service ``host`` (a hostname's first label) belongs to
+        another owner than ``route``: then the data plane must not send ``host`` to it."""
+        meta = route["metadata"]
+        svc = self.res.store.get(rkey(self.t_k8s_svc), meta["namespace"], host)
+        return svc is not None and not controlled_by(svc, route)
+
     def _label_revisions(self, ns: str, names: set[str]) -> None:
         """routingState labels: active when a Route sends traffic to it, else reserve."""
         for name in sorted(names):
@@ -894,6 +1023,11 @@ class ServingController:
     def _notify(self) -> None:
         for cb in self.on_routes_changed:
             cb()
+
+
+def placeholder_not_owned(name: str) -> str:
+    """Knative's Route message when another owns a placeholder Service it needs."""
+    return f'There is an existing placeholder Service "{name}" that we do not own.'
 
 
 def _parse_selector(text: str) -> dict[str, str] | None:
