@@ -461,3 +461,24 @@ def test_removing_a_tag_deletes_its_placeholder(api_client: Any, namespace: str)
     )
     names = sorted(s.metadata.name for s in core.list_namespaced_service(namespace).items)
     assert names == ["tagged"]
+
+
+def test_a_tag_whose_hostname_is_no_dns_label_fails_the_route(
+    api_client: Any, namespace: str
+) -> None:
+    """``{tag}-{route}`` over 63 characters: Knative's ErrDomainName, not a Route that never
+    settles (the placeholder Service could not even be named)."""
+    name, tag = "s" * 40, "t" * 30
+    traffic = [{"tag": tag, "latestRevision": True, "percent": 100}]
+    _api(api_client).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "services", ksvc(name, "x", traffic=traffic)
+    )
+    route = wait_for(api_client, "routes", namespace, name, _failed_at(1))
+    conds = {c["type"]: c for c in route["status"]["conditions"]}
+    hostname = f"{tag}-{name}"
+    assert conds["AllTrafficAssigned"]["reason"] == "ErrorConfig"
+    assert conds["AllTrafficAssigned"]["message"] == (
+        f'domain name error: invalid domain name "{hostname}.{namespace}.example.com": '
+        f'url: Invalid value: "{hostname}": must be no more than 63 characters'
+    )
+    wait_for(api_client, "services", namespace, name, _failed_at(1))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -864,7 +865,15 @@ class ServingController:
             if t.get("percent") is not None:
                 resolved["percent"] = t["percent"]
             if t.get("tag"):
-                resolved["url"] = f"http://{t['tag']}-{name}.{ns}.{domain}"
+                hostname = f"{t['tag']}-{name}"
+                if len(hostname) > MAX_HOSTNAME_LABEL:
+                    problem = problem or condition(
+                        "AllTrafficAssigned",
+                        "False",
+                        "ErrorConfig",
+                        domain_name_error(f"{hostname}.{ns}.{domain}", hostname),
+                    )
+                resolved["url"] = f"http://{hostname}.{ns}.{domain}"
             traffic.append(dict(sorted(resolved.items())))
         taken = None
         if problem is None:
@@ -1023,6 +1032,18 @@ class ServingController:
     def _notify(self) -> None:
         for cb in self.on_routes_changed:
             cb()
+
+
+#: a DNS label's length limit: a tag's hostname ``{tag}-{route}`` must fit in one
+MAX_HOSTNAME_LABEL = 63
+
+
+def domain_name_error(domain: str, label: str) -> str:
+    """Knative's Route message when a hostname is no valid domain name (ErrDomainName)."""
+    return (
+        f"domain name error: invalid domain name {json.dumps(domain)}: url: Invalid value: "
+        f"{json.dumps(label)}: must be no more than {MAX_HOSTNAME_LABEL} characters"
+    )
 
 
 def placeholder_not_owned(name: str) -> str:
