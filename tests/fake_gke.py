@@ -188,6 +188,10 @@ class FakeGke:
         cluster = self._new_cluster(project, location, {"name": name, **extra})
         if status == "RUNNING":
             self._make_running(cluster)
+            cluster.update(json.loads(json.dumps(extra)))  # what the caller gave wins
+            ip = cluster.get("controlPlaneEndpointsConfig", {}).get("ipEndpointsConfig", {})
+            if ip.get("enabled") is False:
+                cluster.pop("endpoint", None)  # IP endpoints disabled: DNS endpoint only
         cluster["status"] = status
         self.clusters[(project, location, name)] = cluster
         return cluster
@@ -230,6 +234,11 @@ class FakeGke:
         h.wfile.write(data)
 
     def _route(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        service = re.fullmatch(r"/v1/projects/([^/]+)/services/([^/]+)", path)
+        if service and method == "GET":
+            # Service Usage, asked by gcloud before a create: the API is enabled
+            project, name = service.groups()
+            return 200, {"name": f"projects/{project}/services/{name}", "state": "ENABLED"}
         m = re.fullmatch(
             r"/v1/projects/([^/]+)/locations/([^/]+)/(clusters|operations)(?:/([^/]+))?", path
         )
