@@ -12,7 +12,8 @@ The rules follow the Cloud SDK's own code (``googlecloudsdk/core/config.py`` and
 
 Nothing here imports google-auth or touches the network; :func:`resolve_project`
 only calls ``google.auth.default()`` (through ``adc_project``) when every other
-source is empty.
+source is empty. ``GOOGLE_CLOUD_PROJECT`` is not a gcloud setting: it counts only
+after all of gcloud's.
 """
 
 from __future__ import annotations
@@ -118,15 +119,26 @@ def load(environ: Mapping[str, str] | None = None) -> Properties:
 
 @dataclass(frozen=True)
 class Resolved:
-    """A value and where it came from (shown in summaries: "project p (from CLOUDSDK_CORE_PROJECT)")."""
+    """A value and where it came from (shown in summaries: "project p (from CLOUDSDK_CORE_PROJECT)").
+
+    ``fallback`` marks a project taken from outside gcloud's own settings (gcloud would not
+    use it): callers say so.
+    """
 
     value: str
     source: str
+    fallback: bool = False
 
 
-PROJECT_HINT = (
-    "pass --project PROJECT, set GOOGLE_CLOUD_PROJECT, or run `gcloud config set project PROJECT`"
-)
+PROJECT_HINT = "pass --project PROJECT, or run `gcloud config set project PROJECT`"
+#: gcloud's reading of a boolean property (core/properties.py _GetBoolProperty)
+_TRUE = ("1", "true", "on", "yes", "y")
+
+
+def get_bool(props: Properties, section: str, key: str) -> bool:
+    """A boolean gcloud property: true for 1/true/on/yes/y (any case), else false."""
+    found = props.get(section, key)
+    return found is not None and found[0].lower() in _TRUE
 
 
 def check_project(project: str) -> str:
@@ -143,23 +155,27 @@ def resolve_project(
     props: Properties,
     adc_project: Callable[[], str | None] | None = None,
 ) -> Resolved:
-    """``--project``, ``GOOGLE_CLOUD_PROJECT``, ``CLOUDSDK_CORE_PROJECT``, the gcloud file, ADC.
+    """The project as gcloud finds it, then what application default credentials name.
 
-    ``adc_project`` is called last (it runs ``google.auth.default()``, which may probe
-    the metadata server); None skips it.
+    gcloud's order: ``--project``, ``CLOUDSDK_CORE_PROJECT``, the active configuration's
+    ``core/project`` (``CLOUDSDK_ACTIVE_CONFIG_NAME`` picks the configuration). gcloud
+    ignores ``GOOGLE_CLOUD_PROJECT``; only when none of the above is set does knwalk use
+    it, and then the project of application default credentials (``adc_project``, which
+    runs ``google.auth.default()``; None skips it); those come back with ``fallback`` set.
     """
     if flag:
         return Resolved(check_project(flag), "--project")
-    env_value = props.environ.get("GOOGLE_CLOUD_PROJECT", "").strip()
-    if env_value:
-        return Resolved(check_project(env_value), "GOOGLE_CLOUD_PROJECT")
     found = props.get("core", "project")
     if found is not None:
         return Resolved(check_project(found[0]), found[1])
+    unset = "no gcloud project is set"
+    env_value = props.environ.get("GOOGLE_CLOUD_PROJECT", "").strip()
+    if env_value:
+        return Resolved(check_project(env_value), f"GOOGLE_CLOUD_PROJECT; {unset}", True)
     if adc_project is not None:
         value = adc_project()
         if value:
-            return Resolved(check_project(value), "application default credentials")
+            return Resolved(check_project(value), f"application default credentials; {unset}", True)
     raise UsageError("no Google Cloud project is set", PROJECT_HINT)
 
 

@@ -214,7 +214,7 @@ def test_create_with_defaults_writes_kubeconfig_like_gcloud(fake: FakeGke, home:
 
 
 def test_every_create_option_reaches_the_request(fake: FakeGke) -> None:
-    from google.cloud.container_v1 import MonitoringComponentConfig, ReleaseChannel
+    from google.cloud.container_v1 import MonitoringComponentConfig
 
     result = create(
         "demo",
@@ -225,7 +225,7 @@ def test_every_create_option_reaches_the_request(fake: FakeGke) -> None:
         "--disk-size", "50GB",
         "--image-type", "UBUNTU_CONTAINERD",
         "--cluster-version", "1.33",
-        "--release-channel", "rapid",
+        "--release-channel", "None",
         "--scopes", "storage-ro,logging-write",
         "--default-max-pods-per-node", "64",
         "--addons", "HttpLoadBalancing,NodeLocalDNS",
@@ -251,10 +251,11 @@ def test_every_create_option_reaches_the_request(fake: FakeGke) -> None:
             "https://www.googleapis.com/auth/devstorage.read_only",
             "https://www.googleapis.com/auth/logging.write",
         ],
+        "resourceLabels": {"team": "web", "env": "dev"},  # the nodes' VMs and disks
     }
     assert pool["management"] == {}  # both false: proto3 omits default values
     assert c["initialClusterVersion"] == "1.33"
-    assert c["releaseChannel"] == {"channel": int(ReleaseChannel.Channel.RAPID)}
+    assert c["releaseChannel"] == {}  # --release-channel None: no channel, a static version
     assert c["defaultMaxPodsConstraint"] == {"maxPodsPerNode": "64"}
     assert c["ipAllocationPolicy"] == {"useIpAliases": True}
     assert c["addonsConfig"]["dnsCacheConfig"] == {"enabled": True}
@@ -407,7 +408,7 @@ def test_missing_project_says_how_to_set_it(fake: FakeGke) -> None:
     result.assert_error(2)
     assert "Error: no Google Cloud project is set" in result.error
     assert (
-        "Hint: pass --project PROJECT, set GOOGLE_CLOUD_PROJECT, or run `gcloud config set project PROJECT`"
+        "Hint: pass --project PROJECT, or run `gcloud config set project PROJECT`"
         in result.error
     )
 
@@ -726,7 +727,7 @@ def test_a_retried_create_answered_409_follows_its_own_operation(
     fake.fail("POST", "/clusters$", 429, after=True)  # accepted, yet the client sees 429
     result = create()
     assert result.code == 0, result.err
-    assert "Note: GKE answered 429; retrying with backoff." in result.error
+    assert "Note: GKE answered 429; retrying with backoff" in result.error
     assert "Note: GKE had accepted an earlier attempt; following its operation" in result.error
     assert "already exists" not in result.error
     assert len(fake.calls("POST")) == 2  # the retry met our own cluster: 409

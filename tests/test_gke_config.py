@@ -55,7 +55,9 @@ def test_missing_gcloud_directory_gives_no_values(tmp_path: Path) -> None:
     assert "--project" in info.value.hint and "gcloud config set project" in info.value.hint
 
 
-def test_project_precedence(tmp_path: Path) -> None:
+def test_project_precedence_is_gclouds_then_google_cloud_project_then_adc(tmp_path: Path) -> None:
+    """gcloud ignores GOOGLE_CLOUD_PROJECT: after `gcloud config set project other` (or with
+    CLOUDSDK_CORE_PROJECT) the cluster goes where gcloud would put it."""
     write_config(tmp_path, "default", "[core]\nproject = from-file\n")
     full = env(
         tmp_path, GOOGLE_CLOUD_PROJECT="from-google-env", CLOUDSDK_CORE_PROJECT="from-sdk-env"
@@ -70,15 +72,29 @@ def test_project_precedence(tmp_path: Path) -> None:
         return gc.resolve_project(flag, gc.load(environ), adc_project=adc)
 
     assert resolve("from-flag", full) == gc.Resolved("from-flag", "--project")
-    assert resolve(None, full) == gc.Resolved("from-google-env", "GOOGLE_CLOUD_PROJECT")
-    del full["GOOGLE_CLOUD_PROJECT"]
     assert resolve(None, full) == gc.Resolved("from-sdk-env", "CLOUDSDK_CORE_PROJECT")
     del full["CLOUDSDK_CORE_PROJECT"]
-    assert resolve(None, full).value == "from-file"
-    assert adc_calls == []
+    from_file = resolve(None, full)
+    assert (from_file.value, from_file.fallback) == ("from-file", False)
     (tmp_path / "configurations" / "config_default").write_text("")
-    assert resolve(None, full) == gc.Resolved("from-adc-creds", "application default credentials")
+    assert resolve(None, full) == gc.Resolved(
+        "from-google-env", "GOOGLE_CLOUD_PROJECT; no gcloud project is set", fallback=True
+    )
+    assert adc_calls == []
+    del full["GOOGLE_CLOUD_PROJECT"]
+    assert resolve(None, full) == gc.Resolved(
+        "from-adc-creds", "application default credentials; no gcloud project is set", True
+    )
     assert adc_calls == [1]
+
+
+def test_a_named_configuration_beats_google_cloud_project(tmp_path: Path) -> None:
+    write_config(tmp_path, "default", "[core]\nproject = in-default\n")
+    write_config(tmp_path, "other", "[core]\nproject = in-other\n", active=False)
+    props = gc.load(
+        env(tmp_path, CLOUDSDK_ACTIVE_CONFIG_NAME="other", GOOGLE_CLOUD_PROJECT="from-google-env")
+    )
+    assert gc.resolve_project(None, props).value == "in-other"
 
 
 def test_location_precedence_follows_gcloud(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """``knwalk cluster create|get-credentials|describe|list|wait|delete``: GKE clusters.
 
 Options, accepted values and defaults follow ``gcloud container clusters`` (see
-:mod:`kn_walk.gke`). The project comes from ``--project``, ``GOOGLE_CLOUD_PROJECT``,
-``CLOUDSDK_CORE_PROJECT``, the active gcloud configuration, then
-``google.auth.default()``; the location from ``--zone``/``--region``/``--location``,
+:mod:`kn_walk.gke`). The project comes from ``--project``, ``CLOUDSDK_CORE_PROJECT``,
+the active gcloud configuration (as gcloud), and only when none is set from
+``GOOGLE_CLOUD_PROJECT`` or ``google.auth.default()``, with a note; the location from ``--zone``/``--region``/``--location``,
 ``CLOUDSDK_COMPUTE_ZONE``/``_REGION``, the configuration's ``[compute]`` section, then
 knwalk's ``us-central1-a`` (see :mod:`kn_walk.gcloud_config`).
 
@@ -60,8 +60,9 @@ ProjectOpt = Annotated[
     str | None,
     typer.Option(
         "--project",
-        help="Google Cloud project [default: GOOGLE_CLOUD_PROJECT, CLOUDSDK_CORE_PROJECT, "
-        "gcloud config, application default credentials].",
+        help="Google Cloud project [default: as gcloud: CLOUDSDK_CORE_PROJECT, the active "
+        "gcloud configuration; if none: GOOGLE_CLOUD_PROJECT, application default "
+        "credentials].",
     ),
 ]
 ZoneOpt = Annotated[
@@ -152,8 +153,11 @@ def _resolve(
     zone: str | None,
     region: str | None,
     location: str | None,
+    *,
+    note: Console | None = None,
 ) -> tuple[Resolved, Resolved]:
-    """(project, location) from flags, environment, gcloud config, then ADC / knwalk's zone."""
+    """(project, location) as gcloud finds them, then GOOGLE_CLOUD_PROJECT / ADC and
+    knwalk's zone; a project from outside gcloud's settings is noted on ``note``."""
     from kn_walk import gcloud_config as gc
     from kn_walk import gke
 
@@ -162,6 +166,8 @@ def _resolve(
         zone=zone, region=region, location=location, props=props, default=gke.DEFAULT_ZONE
     )
     proj = gc.resolve_project(project, props, adc_project=gke.adc_project)
+    if proj.fallback and note is not None:
+        _say(note, f"Note: using project {proj.value} (from {proj.source}).")
     return proj, where
 
 
@@ -178,7 +184,8 @@ def _target(
 
     gke.check_name(name)
     gke.resolve_endpoint(gke_endpoint)
-    proj, where = _resolve(project, zone, region, location)
+    _, err = _consoles(quiet=False)
+    proj, where = _resolve(project, zone, region, location, note=err)
     return proj.value, where.value
 
 
@@ -194,16 +201,27 @@ def _connect(gke_endpoint: str | None) -> tuple[Console, Console, gke.Gke]:
 
 
 def _api(endpoint_flag: str | None, notices: Console | None = None) -> gke.Gke:
+    """The GKE API; its first retry for each kind of answer is noted once on ``notices``
+    (a persistent 429 is one note, then one error that counts the attempts)."""
     from kn_walk import gke
 
     endpoint = gke.resolve_endpoint(endpoint_flag)
+    noted: set[str] = set()
 
     def on_retry(exc: Exception) -> None:
-        if notices is not None:
-            code = getattr(exc, "code", "")
-            _say(notices, f"Note: GKE answered {code}; retrying with backoff.")
+        code = str(getattr(exc, "code", "") or "")
+        answer = f"GKE answered {code}" if code else "no answer from GKE"
+        if notices is None or answer in noted:
+            return
+        noted.add(answer)
+        _say(
+            notices,
+            f"Note: {answer}; retrying with backoff for up to {api.retry_deadline:.0f}s "
+            "(further retries are not shown).",
+        )
 
-    return gke.Gke(gke.make_client(endpoint), endpoint=endpoint, on_retry=on_retry)
+    api = gke.Gke(gke.make_client(endpoint), endpoint=endpoint, on_retry=on_retry)
+    return api
 
 
 def _confirm(question: str) -> None:
@@ -249,13 +267,15 @@ def _progress(err: Console, title: str, op: Any) -> Iterator[Callable[[gke.Progr
 
 class _Follow:
     """Shows an operation being followed: :meth:`start` opens the display, :meth:`progress`
-    is the ``on_progress`` of the wait."""
+    is the ``on_progress`` of the wait; ``accepted`` is the operation once GKE has it."""
 
     def __init__(self, err: Console, title: str, stack: ExitStack) -> None:
         self.err, self.title, self.stack = err, title, stack
         self.show: Callable[[gke.Progress], None] | None = None
+        self.accepted: Any = None
 
     def start(self, op: Any) -> None:
+        self.accepted = op
         self.show = self.stack.enter_context(_progress(self.err, self.title, op))
 
     def progress(self, p: gke.Progress) -> None:
@@ -264,18 +284,44 @@ class _Follow:
 
 
 @contextmanager
-def _following(err: Console, title: str, resume: str) -> Iterator[_Follow]:
-    """A progress bar (tty) or a line per change once started; Ctrl-C then stops only the wait."""
+def _following(
+    err: Console, title: str, resume: str, *, unsure: tuple[str, str] | None = None
+) -> Iterator[_Follow]:
+    """A progress bar (tty) or a line per change once started.
+
+    Once started, Ctrl-C stops only the wait, and a wait that loses GKE (no answer, or an
+    error answer) says how to follow the operation again. ``unsure`` is what to say (what
+    happened, how to check) on Ctrl-C before GKE's answer came: the request may have
+    arrived.
+    """
+    from kn_walk import gke
+
+    follow: _Follow | None = None
     try:
         with ExitStack() as stack:
             follow = _Follow(err, title, stack)
             yield follow
     except KeyboardInterrupt:
-        if follow.show is None:
+        if follow is not None and follow.show is not None:
+            _say(err, "Stopped waiting; GKE carries on with the operation.")
+            _say(err, f"Resume with: {resume}")
+            raise typer.Exit(130) from None
+        if follow is not None and follow.accepted is not None:
+            _say(err, f"Interrupted; GKE carries on with operation {follow.accepted.name}.")
+            _say(err, f"Follow it with: {resume}")
+            raise typer.Exit(130) from None
+        if unsure is None:
             raise
-        _say(err, "Stopped waiting; GKE carries on with the operation.")
-        _say(err, f"Resume with: {resume}")
+        _say(err, unsure[0])
+        _say(err, unsure[1])
         raise typer.Exit(130) from None
+    except (gke.GkeUnreachable, gke.GkeApiError) as exc:
+        if follow is None or follow.show is None:
+            raise
+        exc.hint = (exc.hint + "; " if exc.hint else "") + (
+            f"the operation goes on in GKE: follow it again with `{resume}`"
+        )
+        raise
 
 
 def _watch(
@@ -303,15 +349,32 @@ def _watch(
         )
 
 
+def _access(*, internal_ip: bool = False, dns_endpoint: bool = False) -> gke.Access:
+    """How get-credentials reaches the cluster: the flags and gcloud's
+    ``container/use_application_default_credentials`` property."""
+    from kn_walk import gcloud_config as gc
+    from kn_walk import gke
+
+    use_adc = gc.get_bool(gc.load(), "container", "use_application_default_credentials")
+    return gke.Access(internal_ip=internal_ip, dns_endpoint=dns_endpoint, use_adc=use_adc)
+
+
 def _write_credentials(
-    api: gke.Gke, name: str, project: str, location: str, kubeconfig: Path | None, out: Console
+    api: gke.Gke,
+    name: str,
+    project: str,
+    location: str,
+    kubeconfig: Path | None,
+    out: Console,
+    access: gke.Access | None = None,
 ) -> Any:
     from kn_walk import gke
     from kn_walk import kubeconfig as kc
 
+    access = access or _access()
     cluster = api.get(project, location, name)
     path = kc.resolve_path(kubeconfig)
-    context = gke.write_credentials(cluster, project, location, path)
+    context = gke.write_credentials(cluster, project, location, path, access)
     _say(out, f"kubeconfig entry {context} written to {path} and made the current context.")
     if not gke.exec_plugin_installed():
         _say(
@@ -361,7 +424,11 @@ def create(
     ] = None,
     disk_size: Annotated[
         str | None,
-        typer.Option("--disk-size", help="Boot disk size, e.g. 100GB [default: 100GB]."),
+        typer.Option(
+            "--disk-size",
+            metavar="SIZE",
+            help="Boot disk size: 100GB, 51200MB, 1TB (GB if no unit) [default: 100GB].",
+        ),
     ] = None,
     image_type: Annotated[
         str | None, typer.Option("--image-type", help="Node image [default: COS_CONTAINERD].")
@@ -378,13 +445,23 @@ def create(
         str | None,
         typer.Option(
             "--release-channel",
-            help="rapid, regular, stable or extended [default: regular, with its default version].",
+            help="rapid, regular, stable, extended, or None for a static version "
+            "[default: regular, with its default version; none with --cluster-version, "
+            "--no-enable-autoupgrade or --no-enable-autorepair].",
         ),
     ] = None,
     scopes: Annotated[
         str | None,
         typer.Option(
             "--scopes", help="Node OAuth scopes, comma-separated [default: cloud-platform]."
+        ),
+    ] = None,
+    service_account: Annotated[
+        str | None,
+        typer.Option(
+            "--service-account",
+            metavar="EMAIL",
+            help="Service account the nodes run as [default: the Compute Engine default].",
         ),
     ] = None,
     default_max_pods_per_node: Annotated[
@@ -395,8 +472,8 @@ def create(
         str | None,
         typer.Option(
             "--addons",
-            help="ADDON[=ENABLED|DISABLED],... enabled; the others disabled "
-            "[default: HorizontalPodAutoscaling,HttpLoadBalancing].",
+            help="ADDON[=ENABLED|DISABLED],... enabled; the others disabled; '' for GKE's "
+            "defaults [default: HorizontalPodAutoscaling,HttpLoadBalancing].",
         ),
     ] = None,
     enable_ip_alias: Annotated[
@@ -405,6 +482,76 @@ def create(
             "--enable-ip-alias/--no-enable-ip-alias",
             help="VPC-native cluster (IP aliases) [default: enabled].",
             show_default=False,
+        ),
+    ] = None,
+    network: Annotated[
+        str | None,
+        typer.Option("--network", help="VPC network of the nodes [default: default]."),
+    ] = None,
+    subnetwork: Annotated[
+        str | None,
+        typer.Option("--subnetwork", help="Subnetwork of --network for the nodes."),
+    ] = None,
+    enable_private_nodes: Annotated[
+        bool | None,
+        typer.Option("--enable-private-nodes", help="Nodes without public IP addresses."),
+    ] = None,
+    master_ipv4_cidr: Annotated[
+        str | None,
+        typer.Option(
+            "--master-ipv4-cidr",
+            metavar="CIDR",
+            help="IPv4 /28 range of the control plane's private endpoint "
+            "(with --enable-private-nodes).",
+        ),
+    ] = None,
+    node_locations: Annotated[
+        str | None,
+        typer.Option(
+            "--node-locations",
+            metavar="ZONE,...",
+            help="Zones for the nodes, comma-separated; --num-nodes in each "
+            "[default: the zone, or three zones of the region].",
+        ),
+    ] = None,
+    tags: Annotated[
+        str | None,
+        typer.Option(
+            "--tags", metavar="TAG,...", help="Network tags of the nodes, comma-separated."
+        ),
+    ] = None,
+    spot: Annotated[
+        bool | None, typer.Option("--spot", help="Spot VMs for the nodes (cheaper, preemptible).")
+    ] = None,
+    preemptible: Annotated[
+        bool | None,
+        typer.Option("--preemptible", help="Preemptible VMs for the nodes (spot's predecessor)."),
+    ] = None,
+    enable_autoscaling: Annotated[
+        bool | None,
+        typer.Option(
+            "--enable-autoscaling",
+            help="Autoscale the default node pool between the limits below.",
+        ),
+    ] = None,
+    min_nodes: Annotated[
+        int | None,
+        typer.Option("--min-nodes", metavar="N", help="Fewest nodes per zone (autoscaling)."),
+    ] = None,
+    max_nodes: Annotated[
+        int | None,
+        typer.Option("--max-nodes", metavar="N", help="Most nodes per zone (autoscaling)."),
+    ] = None,
+    total_min_nodes: Annotated[
+        int | None,
+        typer.Option(
+            "--total-min-nodes", metavar="N", help="Fewest nodes in all zones (autoscaling)."
+        ),
+    ] = None,
+    total_max_nodes: Annotated[
+        int | None,
+        typer.Option(
+            "--total-max-nodes", metavar="N", help="Most nodes in all zones (autoscaling)."
         ),
     ] = None,
     enable_autoupgrade: Annotated[
@@ -421,6 +568,14 @@ def create(
             "--enable-autorepair/--no-enable-autorepair",
             help="Node auto-repair [default: enabled].",
             show_default=False,
+        ),
+    ] = None,
+    workload_pool: Annotated[
+        str | None,
+        typer.Option(
+            "--workload-pool",
+            metavar="POOL",
+            help="Workload Identity: PROJECT_ID.svc.id.goog of the project.",
         ),
     ] = None,
     logging: Annotated[
@@ -486,11 +641,26 @@ def create(
         cluster_version=cluster_version,
         release_channel=release_channel,
         scopes=scopes,
+        service_account=service_account,
         default_max_pods_per_node=default_max_pods_per_node,
         addons=addons,
         enable_ip_alias=enable_ip_alias,
+        network=network,
+        subnetwork=subnetwork,
+        enable_private_nodes=enable_private_nodes,
+        master_ipv4_cidr=master_ipv4_cidr,
+        node_locations=node_locations,
+        tags=tags,
+        spot=spot,
+        preemptible=preemptible,
+        enable_autoscaling=enable_autoscaling,
+        min_nodes=min_nodes,
+        max_nodes=max_nodes,
+        total_min_nodes=total_min_nodes,
+        total_max_nodes=total_max_nodes,
         enable_autoupgrade=enable_autoupgrade,
         enable_autorepair=enable_autorepair,
+        workload_pool=workload_pool,
         logging=logging,
         monitoring=monitoring,
         labels=labels,
@@ -503,7 +673,8 @@ def create(
     )
     gke.check_name(name or gke.DEFAULT_NAME)
     endpoint = gke.resolve_endpoint(gke_endpoint)
-    proj, where = _resolve(project, zone, region, location)
+    # the summary shows where the project came from; a dry run has no summary
+    proj, where = _resolve(project, zone, region, location, note=err if dry_run else None)
     spec = gke.build_spec(
         opts, project=proj.value, location=where.value, regional=gc.is_region(where.value)
     )
@@ -517,9 +688,18 @@ def create(
         _confirm(f"Create cluster {spec.name}?")
     api = _api(gke_endpoint, err)
     resume = _resume(spec.name, spec.project, spec.location)
-    with _following(err, f"Creating cluster {spec.name} in {spec.location}", resume) as follow:
+    flags = _flags(spec.project, spec.location)
+    unsure = (
+        f"Interrupted while asking GKE to create cluster {spec.name}; GKE may have accepted "
+        "it, so the cluster may exist.",
+        f"Check with: knwalk cluster describe {spec.name} {flags} (and follow its creation "
+        f"with: {resume})",
+    )
+    title = f"Creating cluster {spec.name} in {spec.location}"
+    with _following(err, title, resume, unsure=unsure) as follow:
 
         def on_accepted(op: Any, adopted: bool) -> None:
+            follow.accepted = op
             if adopted:
                 _say(
                     err,
@@ -566,29 +746,74 @@ def _create_dry_run(spec: gke.ClusterSpec, fmt: str | None) -> None:
 def _print_summary(
     out: Console, spec: gke.ClusterSpec, proj: Resolved, where: Resolved, endpoint: gke.Endpoint
 ) -> None:
-    from kn_walk import gke
     from kn_walk.render import key_values
+
+    _say(out, f"Cluster {spec.name} to create:")
+    out.print(key_values(_summary_rows(spec, proj, where, endpoint)))
+
+
+def _summary_rows(
+    spec: gke.ClusterSpec, proj: Resolved, where: Resolved, endpoint: gke.Endpoint
+) -> list[tuple[str, str]]:
+    """The rows of the summary shown before a create (and with ``--yes``)."""
+    from kn_walk import gke
 
     cost = gke.estimate_cost(spec)
     kind = "region" if spec.regional else "zone"
     nodes = f"{spec.num_nodes} × {spec.machine_type}"
-    if spec.regional:
+    if spec.node_locations:
+        nodes += f" in each of {', '.join(spec.node_locations)} ({spec.total_nodes} nodes)"
+    elif spec.regional:
         nodes += f" in each of {gke.REGIONAL_ZONES} zones ({spec.total_nodes} nodes)"
-    version = f"{spec.cluster_version}" if spec.cluster_version else "the channel's default version"
-    channel = f"release channel {spec.release_channel.upper()}, " if spec.release_channel else ""
+    if spec.spot or spec.preemptible:
+        nodes += ", spot VMs" if spec.spot else ", preemptible VMs"
+    nodes += f", {spec.image_type}, {spec.disk_type} {spec.disk_size_gb} GB"
     rows = [
         ("Project", f"{spec.project} (from {proj.source})"),
         ("Location", f"{spec.location} ({kind}, from {where.source})"),
-        ("Nodes", f"{nodes}, {spec.image_type}, {spec.disk_type} {spec.disk_size_gb} GB"),
-        ("Version", channel + version),
-        ("Add-ons", ", ".join(spec.enabled_addons) or "none"),
-        ("Estimated cost", cost.describe()),
-        ("Price source", cost.source),
+        ("Nodes", nodes),
     ]
+    if spec.node_range is not None:
+        fewest, most = spec.node_range
+        per = " per zone" if spec.autoscaling and spec.autoscaling.per_zone else " in total"
+        rows.append(("Autoscaling", f"{fewest} to {most} nodes (limits given{per})"))
+    version = spec.cluster_version or "the channel's default version"
+    if spec.release_channel == gke.NO_CHANNEL:
+        version = f"no release channel (static version {spec.cluster_version or 'GKE default'})"
+    elif spec.release_channel:
+        version = f"release channel {spec.release_channel.upper()}, {version}"
+    elif spec.static_reason:
+        version = (
+            f"no release channel (static version {spec.cluster_version or 'GKE default'}), "
+            f"because of {spec.static_reason}"
+        )
+    elif spec.cluster_version:
+        version = f"{spec.cluster_version} (GKE enrolls it in the most mature channel that has it)"
+    rows.append(("Version", version))
+    if spec.addons is None:
+        addons = "GKE's defaults (--addons '': no add-on settings sent)"
+    else:
+        addons = ", ".join(spec.enabled_addons) or "none"
+    rows.append(("Add-ons", addons))
+    network = [
+        f"network {spec.network}" if spec.network else "",
+        f"subnetwork {spec.subnetwork}" if spec.subnetwork else "",
+        "private nodes" if spec.private_nodes else "",
+        f"control plane range {spec.master_ipv4_cidr}" if spec.master_ipv4_cidr else "",
+        f"tags {','.join(spec.tags)}" if spec.tags else "",
+    ]
+    if any(network):
+        rows.append(("Network", ", ".join(part for part in network if part)))
+    if spec.service_account or spec.workload_pool:
+        identity = [
+            f"nodes run as {spec.service_account}" if spec.service_account else "",
+            f"Workload Identity pool {spec.workload_pool}" if spec.workload_pool else "",
+        ]
+        rows.append(("Identity", ", ".join(part for part in identity if part)))
+    rows += [("Estimated cost", cost.describe()), ("Price source", cost.source)]
     if endpoint.url:
         rows.append(("GKE endpoint", f"{endpoint.url} (from {endpoint.source})"))
-    _say(out, f"Cluster {spec.name} to create:")
-    out.print(key_values(rows))
+    return rows
 
 
 def _already_exists(
@@ -634,13 +859,40 @@ def get_credentials(
     zone: ZoneOpt = None,
     region: RegionOpt = None,
     location: LocationOpt = None,
+    internal_ip: Annotated[
+        bool,
+        typer.Option(
+            "--internal-ip",
+            help="Use the private endpoint of a private cluster (from inside its network).",
+        ),
+    ] = False,
+    dns_endpoint: Annotated[
+        bool,
+        typer.Option(
+            "--dns-endpoint",
+            help="Use the cluster's DNS endpoint (gke-....gke.goog) instead of its IP; "
+            "clusters without IP access always use it.",
+        ),
+    ] = False,
     kubeconfig: KubeconfigOpt = None,
     gke_endpoint: EndpointOpt = None,
 ) -> None:
-    """Write the cluster's kubeconfig entry as gcloud does and make it the current context."""
+    """Write the cluster's kubeconfig entry as gcloud does and make it the current context.
+
+    As gcloud: the IP endpoint with the cluster's CA; the DNS endpoint (no CA data, its
+    certificate is publicly trusted) with --dns-endpoint or when IP access is disabled;
+    and `gke-gcloud-auth-plugin --use_application_default_credentials` when the gcloud
+    property container/use_application_default_credentials is true.
+    """
+    if internal_ip and dns_endpoint:
+        raise UsageError(
+            "--internal-ip and --dns-endpoint cannot be used together",
+            "pick the private IP endpoint or the DNS endpoint",
+        )
     p, loc = _target(name, gke_endpoint, project, zone, region, location)
+    access = _access(internal_ip=internal_ip, dns_endpoint=dns_endpoint)
     out, _, api = _connect(gke_endpoint)
-    _write_credentials(api, name, p, loc, kubeconfig, out)
+    _write_credentials(api, name, p, loc, kubeconfig, out, access)
 
 
 # --------------------------------------------------------------------------- describe
@@ -737,6 +989,8 @@ def list_clusters(
         ).value
     proj = gc.resolve_project(project, props, adc_project=gke.adc_project)
     out, err, api = _connect(gke_endpoint)
+    if proj.fallback:
+        _say(err, f"Note: using project {proj.value} (from {proj.source}).")
     clusters, missing = api.list_clusters(proj.value, chosen)
     if missing:
         _say(

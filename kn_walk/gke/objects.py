@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kn_walk.gke.spec import ADDONS, LOGGING_COMPONENTS, MONITORING_COMPONENTS
+from kn_walk.gke.spec import ADDONS, HIDDEN_ENUM_VALUES, LOGGING_COMPONENTS, MONITORING_COMPONENTS
 
 if TYPE_CHECKING:
     from google.cloud.container_v1 import Cluster, Operation
@@ -110,10 +110,26 @@ def cluster_dict(cluster: Cluster) -> dict[str, Any]:
     return data
 
 
-def _flag_names(table: Mapping[str, str], api_names: Sequence[str]) -> list[str]:
-    """API component names back to the ``--logging``/``--monitoring`` values."""
+def _raw_enums(config: Any) -> list[int]:
+    """``enable_components`` as numbers, read from the protobuf (proto-plus warns about
+    values its enum lacks, see HIDDEN_ENUM_VALUES)."""
+    return [int(v) for v in type(config).pb(config).enable_components]
+
+
+def _component_flags(
+    table: Mapping[str, str], enum: Any, key: str, values: Sequence[int]
+) -> list[str]:
+    """API component numbers back to the ``--logging``/``--monitoring`` values."""
+    hidden = {number: name for name, number in HIDDEN_ENUM_VALUES[key].items()}
     back = {api: flag for flag, api in table.items()}
-    return [back.get(name, name) for name in api_names]
+    names = []
+    for value in values:
+        try:
+            api_name = str(enum(value).name)
+        except ValueError:
+            api_name = hidden.get(int(value), str(int(value)))
+        names.append(back.get(api_name, api_name))
+    return names
 
 
 def cluster_summary(cluster: Cluster) -> dict[str, Any]:
@@ -156,19 +172,17 @@ def cluster_summary(cluster: Cluster) -> dict[str, Any]:
         "nodes": cluster.current_node_count,
         "nodePools": pools,
         "addons": enabled,
-        "logging": _flag_names(
+        "logging": _component_flags(
             LOGGING_COMPONENTS,
-            [
-                gke.LoggingComponentConfig.Component(c).name
-                for c in cluster.logging_config.component_config.enable_components
-            ],
+            gke.LoggingComponentConfig.Component,
+            "LoggingComponentConfig.Component",
+            _raw_enums(cluster.logging_config.component_config),
         ),
-        "monitoring": _flag_names(
+        "monitoring": _component_flags(
             MONITORING_COMPONENTS,
-            [
-                gke.MonitoringComponentConfig.Component(c).name
-                for c in cluster.monitoring_config.component_config.enable_components
-            ],
+            gke.MonitoringComponentConfig.Component,
+            "MonitoringComponentConfig.Component",
+            _raw_enums(cluster.monitoring_config.component_config),
         ),
         "labels": dict(cluster.resource_labels),
         "created": cluster.create_time,

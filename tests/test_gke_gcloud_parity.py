@@ -1,0 +1,330 @@
+"""knwalk against the real Google Cloud SDK 528: the same cluster, the same kubeconfig.
+
+``scripts/record_gcloud.py`` ran gcloud for every flag set a user would type and for
+every kind of cluster get-credentials meets, against ``tests/fake_gke.py``, and committed
+what gcloud sent and wrote to ``tests/fixtures/gcloud/``. Here:
+
+* knwalk, given a flag set, sends the CreateClusterRequest gcloud sent (in proto3-JSON
+  normal form; the encoding-only differences are listed once, in
+  ``tests/gcloud_env.ENCODING_ONLY``);
+* the "equivalent gcloud command" knwalk's ``--dry-run`` prints is the recorded gcloud
+  command line, so it creates the identical cluster; and, when gcloud is installed, the
+  printed commands are run through it again (a few here, all in the soak run);
+* get-credentials writes, field by field, the kubeconfig gcloud wrote (IP, DNS-only,
+  ``--dns-endpoint``, private ``--internal-ip``, application default credentials, the
+  plugin found only in the SDK's bin/), empties the plugin's token cache as gcloud does,
+  and refuses what gcloud refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import stat
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests import gcloud_env
+from tests.fake_gke import FakeGke
+from tests.test_cli_support import Output, run_main
+from tests.test_reliability_support import sizes
+
+CREATE = gcloud_env.load("create.json")
+CREDENTIALS = gcloud_env.load("get_credentials.json")
+P = CREATE["project"]
+Z = "us-central1-a"
+PLUGIN = "gke-gcloud-auth-plugin"
+CACHE = "gke_gcloud_auth_plugin_cache"
+
+
+def knwalk(*args: str) -> Output:
+    return Output(*run_main(*args))
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated gcloud configuration, kubeconfig, PATH entry for the plugin, no ADC."""
+    for var in list(os.environ):
+        if var.startswith(("CLOUDSDK_", "KNWALK_")) or var in (
+            "GOOGLE_CLOUD_PROJECT",
+            "GCLOUD_PROJECT",
+        ):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kube" / "config"))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-adc.json"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    return tmp_path
+
+
+@pytest.fixture
+def fake(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGke]:
+    with FakeGke() as server:
+        monkeypatch.setenv("KNWALK_GKE_ENDPOINT", server.url)
+        yield server
+
+
+def _parent(path: str) -> str:
+    """``projects/P/locations/L`` from ``/v1/projects/P/locations/L/clusters``."""
+    return path.removeprefix("/v1/").removesuffix("/clusters")
+
+
+def _printed_command(args: list[str]) -> list[str]:
+    result = knwalk("cluster", "create", *args, "--project", P, "--dry-run")
+    assert result.code == 0, result.err
+    command = result.out.split("# equivalent gcloud command\n", 1)[1].strip()
+    argv = shlex.split(command)
+    assert argv[0] == "gcloud"
+    return argv[1:]
+
+
+def _flag_set(argv: list[str]) -> list[tuple[str, str | None]]:
+    """A command line as (flag, value) pairs in any order; positionals keep their place."""
+    pairs: list[tuple[str, str | None]] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token.startswith("--") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            pairs.append((token, argv[i + 1]))
+            i += 2
+        elif token.startswith("--"):
+            pairs.append((token, None))
+            i += 1
+        else:
+            pairs.append((f"#{i}", token))
+            i += 1
+    return sorted(pairs, key=lambda p: (p[0], p[1] or ""))
+
+
+# --------------------------------------------------------------------------- create
+
+
+@pytest.mark.parametrize("case", sorted(CREATE["cases"]))
+def test_knwalk_sends_the_request_gcloud_sent(case: str, fake: FakeGke) -> None:
+    recorded = CREATE["cases"][case]
+    result = knwalk("cluster", "create", *recorded["knwalk"], "--project", P, "--yes", "--no-wait")
+    assert result.code == 0, result.err
+    [post] = fake.calls("POST")
+    assert post.path == recorded["path"]
+    parent = _parent(post.path)
+    ours = gcloud_env.normal_form(post.body, parent=parent)
+    theirs = gcloud_env.normal_form(recorded["request"], parent=parent)
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("case", sorted(CREATE["cases"]))
+def test_the_printed_gcloud_command_is_the_recorded_one(case: str, home: Path) -> None:
+    recorded = CREATE["cases"][case]
+    assert _flag_set(_printed_command(recorded["knwalk"])) == _flag_set(recorded["gcloud"])
+
+
+def test_every_recording_is_gclouds_answer_to_its_command_line() -> None:
+    """The recordings are what they say: gcloud 528, one per flag set, all sent."""
+    assert CREATE["sdk"] == CREDENTIALS["sdk"] == "528.0.0"
+    for case, recorded in CREATE["cases"].items():
+        assert recorded["gcloud"][:3] == ["container", "clusters", "create"], case
+        assert recorded["request"]["parent"] == _parent(recorded["path"]), case
+
+
+def test_encoding_only_differences_are_the_listed_ones() -> None:
+    """The normal form removes exactly the listed differences, and no real one."""
+    knwalk_body = {
+        "cluster": {
+            "releaseChannel": {},
+            "defaultMaxPodsConstraint": {"maxPodsPerNode": 110},
+            "loggingConfig": {"componentConfig": {"enableComponents": [1, 6]}},
+        }
+    }
+    gcloud_body = {
+        "parent": "projects/p/locations/l",
+        "cluster": {
+            "defaultMaxPodsConstraint": {"maxPodsPerNode": "110"},
+            "loggingConfig": {
+                "componentConfig": {"enableComponents": ["SYSTEM_COMPONENTS", "ADDON_MANAGER"]}
+            },
+            "releaseChannel": {"channel": "UNSPECIFIED"},
+        },
+    }
+    assert len(gcloud_env.ENCODING_ONLY) == 5
+    norm = gcloud_env.normal_form
+    assert norm(knwalk_body, parent="projects/p/locations/l") == norm(gcloud_body)
+    different = json.loads(json.dumps(gcloud_body))
+    different["cluster"]["releaseChannel"] = {"channel": "REGULAR"}
+    assert norm(knwalk_body) != norm(different)
+    with pytest.raises(AssertionError, match="parent"):
+        norm(gcloud_body, parent="projects/p/locations/other")
+
+
+LIVE_SHORT = ("defaults", "seed-walkthrough", "addons-empty", "no-autoupgrade", "private-nodes")
+
+
+@pytest.mark.skipif(gcloud_env.GCLOUD is None, reason=gcloud_env.SKIP_REASON)
+@pytest.mark.parametrize("cases", sizes((LIVE_SHORT,), (tuple(sorted(CREATE["cases"])),)))
+def test_printed_gcloud_commands_create_the_same_cluster_in_gcloud(
+    cases: tuple[str, ...], home: Path
+) -> None:
+    """Each printed command, run through the installed gcloud against a local fake GKE,
+    sends the request knwalk sends (knwalk's side: its ``--dry-run -o json``)."""
+    wanted = {}
+    for case in cases:
+        args = CREATE["cases"][case]["knwalk"]
+        result = knwalk("cluster", "create", *args, "--project", P, "--dry-run", "-o", "json")
+        assert result.code == 0, result.err
+        wanted[case] = (json.loads(result.out), _printed_command(args))
+
+    def through_gcloud(case: str) -> tuple[str, Any, str, str]:
+        with FakeGke() as server:
+            config = gcloud_env.write_config(home / "gcloud-runs" / case, server.url, project=P)
+            run = gcloud_env.run_gcloud([*wanted[case][1], "--async"], gcloud_env.environ(config))
+            posts = server.calls("POST")
+            return case, posts, run.stderr, posts[0].path if posts else ""
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for case, posts, stderr, path in pool.map(through_gcloud, cases):
+            assert len(posts) == 1, (case, stderr[-2000:])
+            parent = _parent(path)
+            assert gcloud_env.normal_form(posts[0].body, parent=parent) == (
+                gcloud_env.normal_form(wanted[case][0], parent=parent)
+            ), case
+
+
+# --------------------------------------------------------------------------- get-credentials
+
+
+def _credential_home(
+    home: Path, fake: FakeGke, recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, str | None]:
+    """The world gcloud saw: the served cluster, gcloud properties, the kubeconfig and the
+    plugin's cache before, and where the plugin is. Returns (kubeconfig, SDK bin dir)."""
+    fake.clusters[(P, Z, "knwalk")] = json.loads(json.dumps(recorded["cluster"]))
+    properties = {"core": {"project": P}, **recorded["properties"]}
+    config = home / "gcloud" / "configurations"
+    config.mkdir(parents=True)
+    (config / "config_default").write_text(
+        "".join(
+            f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
+            for section, values in properties.items()
+        )
+    )
+    kube = home / "kube"
+    kube.mkdir()
+    kubeconfig = kube / "config"
+    if recorded["kubeconfig_before"] is not None:
+        kubeconfig.write_text(recorded["kubeconfig_before"])
+    (kube / CACHE).write_text('{"cached": "token of another account"}')
+
+    def executable(path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("#!/bin/sh\nexit 0\n")
+        path.chmod(0o755)
+
+    path_dir = home / "path"
+    path_dir.mkdir()
+    sdk_bin = None
+    if recorded["plugin_on_path"]:
+        executable(path_dir / PLUGIN)
+    else:  # the plugin only in the bin/ of the SDK whose gcloud is on PATH
+        sdk = home / "google-cloud-sdk" / "bin"
+        executable(sdk / "gcloud")
+        executable(sdk / PLUGIN)
+        (path_dir / "gcloud").symlink_to(sdk / "gcloud")
+        sdk_bin = str(sdk)
+    monkeypatch.setenv("PATH", str(path_dir))
+    return kubeconfig, sdk_bin
+
+
+def _by_name(doc: dict[str, Any], section: str) -> dict[str, Any]:
+    return {entry["name"]: entry for entry in doc.get(section) or []}
+
+
+SUCCESSES = sorted(c for c, r in CREDENTIALS["cases"].items() if r["exit_code"] == 0)
+REFUSALS = sorted(c for c, r in CREDENTIALS["cases"].items() if r["exit_code"] != 0)
+
+
+@pytest.mark.parametrize("case", SUCCESSES)
+def test_get_credentials_writes_what_gcloud_wrote(
+    case: str, fake: FakeGke, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = CREDENTIALS["cases"][case]
+    kubeconfig, sdk_bin = _credential_home(home, fake, recorded, monkeypatch)
+    flags = recorded["gcloud"][6:]  # after: container clusters get-credentials knwalk --zone Z
+    result = knwalk("cluster", "get-credentials", "knwalk", "--zone", Z, *flags)
+    assert result.code == 0, result.err
+
+    text = (gcloud_env.FIXTURES / "kubeconfig" / f"{case}.yaml").read_text()
+    if sdk_bin is not None:
+        text = text.replace(recorded["sdk_bin"], sdk_bin)
+    theirs = yaml.safe_load(text)
+    ours = yaml.safe_load(kubeconfig.read_text())
+    for section in ("clusters", "users", "contexts"):
+        assert _by_name(ours, section) == _by_name(theirs, section), section
+    rest = {k: v for k, v in theirs.items() if k not in ("clusters", "users", "contexts")}
+    assert {k: ours.get(k) for k in rest} == rest
+    assert set(ours) == set(theirs)
+    assert (home / "kube" / CACHE).read_text() == recorded["cache_after"] == ""
+    assert oct(stat.S_IMODE(kubeconfig.stat().st_mode)) == recorded["kubeconfig_mode"]
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_get_credentials_refuses_what_gcloud_refuses(
+    case: str, fake: FakeGke, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = CREDENTIALS["cases"][case]
+    kubeconfig, _ = _credential_home(home, fake, recorded, monkeypatch)
+    flags = recorded["gcloud"][6:]
+    result = knwalk("cluster", "get-credentials", "knwalk", "--zone", Z, *flags)
+    assert result.code == 1, (result.out, result.err)
+    lines = result.err.splitlines()
+    assert lines[0].startswith("Error: ") and lines[1].startswith("Hint: "), result.err
+    assert "Traceback" not in result.err
+    assert not kubeconfig.exists()
+    assert (home / "kube" / CACHE).read_text() != ""  # nothing was written, nothing reset
+
+
+WORDS = {
+    "internal-ip-not-private": "is not a private cluster",
+    "internal-ip-dns-only": "IP access is disabled for cluster knwalk",
+    "dns-endpoint-closed": "allowExternalTraffic is disabled",
+    "dns-endpoint-adc": "container/use_application_default_credentials",
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_refusals_say_what_gcloud_says(
+    case: str, fake: FakeGke, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = CREDENTIALS["cases"][case]
+    _credential_home(home, fake, recorded, monkeypatch)
+    result = knwalk("cluster", "get-credentials", "knwalk", "--zone", Z, *recorded["gcloud"][6:])
+    assert WORDS[case] in result.err
+    gcloud_words = WORDS[case].replace("container/use_application_default_credentials", "")
+    assert gcloud_words in recorded["error"]
+
+
+@pytest.mark.skipif(gcloud_env.GCLOUD is None, reason=gcloud_env.SKIP_REASON)
+def test_the_recorded_kubeconfigs_are_still_what_gcloud_writes(home: Path) -> None:
+    """One case again through the installed gcloud: the recordings have not gone stale."""
+    recorded = CREDENTIALS["cases"]["adc"]
+    with FakeGke() as server:
+        server.clusters[(P, Z, "knwalk")] = json.loads(json.dumps(recorded["cluster"]))
+        config = gcloud_env.write_config(
+            home / "gcloud-live", server.url, project=P, properties=recorded["properties"]
+        )
+        target = home / "live" / "config"
+        target.parent.mkdir()
+        run = gcloud_env.run_gcloud(
+            recorded["gcloud"], gcloud_env.environ(config, KUBECONFIG=str(target))
+        )
+    assert run.returncode == 0, run.stderr[-2000:]
+    fixture = yaml.safe_load((gcloud_env.FIXTURES / "kubeconfig" / "adc.yaml").read_text())
+    live = yaml.safe_load(target.read_text())
+    if live["users"][0]["user"]["exec"]["command"] != PLUGIN:  # the plugin is not on PATH here
+        live["users"][0]["user"]["exec"]["command"] = PLUGIN
+    assert live == fixture
