@@ -16,8 +16,10 @@ leaves the cluster RUNNING with an endpoint and a CA; a delete removes it.
 
 Errors are injected with :meth:`FakeGke.fail` (the next N matching requests answer
 with a google.rpc error body: 400 INVALID_ARGUMENT, 403 PERMISSION_DENIED, 409
-ALREADY_EXISTS, 429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE, ...) and
-:attr:`FakeGke.operation_error` (the next create's operation ends with ``error``).
+ALREADY_EXISTS, 429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE, ..., optionally with an
+ErrorInfo ``reason``; code 0 closes the connection without an answer) and
+:attr:`FakeGke.operation_error` (the next create's operation ends with ``error``);
+:meth:`FakeGke.hold` keeps matching requests unanswered until released.
 A create asking for an ``initialClusterVersion`` the fake does not offer answers
 400 INVALID_ARGUMENT, as GKE does. Every request is recorded with its JSON body.
 """
@@ -65,6 +67,14 @@ class Recorded:
 
 
 @dataclass
+class Hold:
+    """A request held in flight by :meth:`FakeGke.hold`."""
+
+    arrived: threading.Event
+    release: threading.Event
+
+
+@dataclass
 class _Rule:
     method: str
     pattern: re.Pattern[str]
@@ -72,6 +82,7 @@ class _Rule:
     times: int
     message: str
     after: bool
+    reason: str = ""
 
 
 @dataclass
@@ -97,6 +108,7 @@ class FakeGke:
     operations: dict[str, _Op] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     _rules: list[_Rule] = field(default_factory=list)
+    _holds: list[tuple[str, re.Pattern[str], Hold]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _server: ThreadingHTTPServer | None = None
@@ -135,6 +147,8 @@ class FakeGke:
         return self
 
     def stop(self) -> None:
+        for _, _, held in self._holds:
+            held.release.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -157,11 +171,14 @@ class FakeGke:
         times: int = 1,
         message: str = "",
         after: bool = False,
+        reason: str = "",
     ) -> None:
         """The next ``times`` requests matching answer ``code`` with a google.rpc error.
 
         ``after=True`` handles the request first and only then answers with the error
-        (a create that GKE accepted although the client saw a 503).
+        (a create that GKE accepted although the client saw a 503). ``reason`` adds a
+        google.rpc.ErrorInfo detail. Code 0 closes the connection without an answer (a
+        dropped connection).
         """
         with self._lock:
             self._rules.append(
@@ -172,8 +189,17 @@ class FakeGke:
                     times,
                     message or f"injected {code}",
                     after,
+                    reason,
                 )
             )
+
+    def hold(self, method: str, path_regex: str) -> Hold:
+        """Matching requests are recorded, then wait unanswered until ``release`` is set
+        (or the server stops): a request in flight. ``arrived`` is set when one came."""
+        held = Hold(threading.Event(), threading.Event())
+        with self._lock:
+            self._holds.append((method, re.compile(path_regex), held))
+        return held
 
     def bodies(self, method: str, suffix: str = "") -> list[Any]:
         return [r.body for r in self.requests if r.method == method and r.path.endswith(suffix)]
@@ -205,6 +231,11 @@ class FakeGke:
         body = json.loads(raw) if raw else None
         with self._lock:
             self.requests.append(Recorded(method, parts.path, parse_qs(parts.query), body))
+            holds = [h for m, rx, h in self._holds if m == method and rx.search(parts.path)]
+        for held in holds:
+            held.arrived.set()
+            held.release.wait(timeout=60)
+        with self._lock:
             rule = next(
                 (r for r in self._rules if r.method == method and r.pattern.search(parts.path)),
                 None,
@@ -213,15 +244,18 @@ class FakeGke:
                 rule.times -= 1
                 if rule.times <= 0:
                     self._rules.remove(rule)
+                if rule.code == 0:
+                    h.close_connection = True  # dropped: no answer at all
+                    return
                 if not rule.after:
-                    self._send(h, rule.code, _error(rule.code, rule.message))
+                    self._send(h, rule.code, _error(rule.code, rule.message, rule.reason))
                     return
             try:
                 code, payload = self._route(method, parts.path, body)
             except _HttpError as exc:
                 code, payload = exc.code, _error(exc.code, exc.message)
             if rule is not None:
-                code, payload = rule.code, _error(rule.code, rule.message)
+                code, payload = rule.code, _error(rule.code, rule.message, rule.reason)
         self._send(h, code, payload)
 
     @staticmethod
@@ -426,7 +460,18 @@ class _HttpError(Exception):
         self.message = message
 
 
-def _error(code: int, message: str) -> dict[str, Any]:
-    return {
-        "error": {"code": code, "message": message, "status": STATUS_NAMES.get(code, "UNKNOWN")}
+def _error(code: int, message: str, reason: str = "") -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "status": STATUS_NAMES.get(code, "UNKNOWN"),
     }
+    if reason:
+        error["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": "container.googleapis.com",
+            }
+        ]
+    return {"error": error}

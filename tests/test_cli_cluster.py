@@ -408,8 +408,7 @@ def test_missing_project_says_how_to_set_it(fake: FakeGke) -> None:
     result.assert_error(2)
     assert "Error: no Google Cloud project is set" in result.error
     assert (
-        "Hint: pass --project PROJECT, or run `gcloud config set project PROJECT`"
-        in result.error
+        "Hint: pass --project PROJECT, or run `gcloud config set project PROJECT`" in result.error
     )
 
 
@@ -740,3 +739,189 @@ def test_no_wait_json_output_is_the_operation(fake: FakeGke) -> None:
     op = json.loads(result.out)
     assert (op["operationType"], op["status"]) == ("CREATE_CLUSTER", "PENDING")
     assert "Follow it with: knwalk cluster wait knwalk" in result.error
+
+
+# --------------------------------------------------------------------------- errors users meet
+
+QUOTA_MESSAGE = (
+    'Insufficient regional quota to satisfy request: resource "CPUS": request requires '
+    "'16.0' and is short '4.0'. project has a quota of '12.0' with '12.0' available. View "
+    "and manage quotas at https://console.cloud.google.com/iam-admin/quotas?usage=USED&project="
+    + P
+    + "."
+)
+QUOTA_HINT = (
+    "Hint: the project's quota does not cover this cluster: use a smaller --machine-type or "
+    "fewer --num-nodes, or ask for more quota at "
+    f"https://console.cloud.google.com/iam-admin/quotas?project={P}"
+)
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (QUOTA_MESSAGE, ""),  # GKE's words, as a 403 PERMISSION_DENIED without details
+        ("Request denied.", "QUOTA_EXCEEDED"),  # the ErrorInfo reason alone
+    ],
+)
+def test_a_403_for_quota_gets_the_quota_hint(fake: FakeGke, message: str, reason: str) -> None:
+    fake.fail("POST", "/clusters$", 403, message=message, reason=reason)
+    result = create("--yes")
+    result.assert_error(1)
+    assert (
+        f"Error: create cluster knwalk in projects/{P}/locations/{Z}: quota exceeded: {message}"
+        in result.error
+    )
+    assert QUOTA_HINT in result.error
+    assert "roles/container.admin" not in result.error
+    assert len(fake.calls("POST")) == 1  # a quota refusal is not retried
+
+
+def test_a_403_without_quota_still_points_at_the_api_and_roles(fake: FakeGke) -> None:
+    fake.fail("POST", "/clusters$", 403, message="Required 'container.clusters.create'.")
+    result = create("--yes")
+    result.assert_error(1)
+    assert "permission denied: Required 'container.clusters.create'." in result.error
+    assert "roles/container.admin" in result.error and "quota" not in result.error
+
+
+def test_a_connection_dropped_while_polling_says_how_to_follow_the_operation(
+    fake: FakeGke, home: Path
+) -> None:
+    fake.fail("GET", "/operations/", 0)  # the first poll's connection is closed unanswered
+    result = create("--yes")
+    result.assert_error(1)
+    assert f"Error: cannot reach the GKE API at {fake.url}" in result.error
+    assert (
+        "the operation goes on in GKE: follow it again with "
+        f"`knwalk cluster wait knwalk --project {P} --zone {Z}`"
+    ) in result.error
+    assert fake.clusters[(P, Z, "knwalk")]["status"] == "PROVISIONING"
+    assert len(fake.calls("POST")) == 1
+
+
+def test_a_persistent_429_is_one_note_and_one_error_with_the_right_count(
+    fake: FakeGke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kn_walk.gke import api
+
+    monkeypatch.setattr(api, "RETRY_INITIAL", 0.001)
+    monkeypatch.setattr(api, "RETRY_MAXIMUM", 0.002)
+    monkeypatch.setattr(api, "RETRY_DEADLINE", 0.2)
+    fake.fail("GET", "/clusters/knwalk$", 429, times=10**6, message="Too many requests.")
+    result = knwalk("cluster", "describe", "knwalk", "--project", P)
+    result.assert_error(1)
+    attempts = len(fake.calls("GET"))
+    assert attempts > 2
+    assert result.error.count("Note: GKE answered 429") == 1
+    assert (
+        f"the GKE API still answered 429 (Too many requests.) after {attempts} attempts"
+        in result.error
+    )
+
+
+def test_ctrl_c_during_the_create_request_says_the_cluster_may_exist(home: Path) -> None:
+    with FakeGke() as server:
+        held = server.hold("POST", "/clusters$")  # the create is in flight, unanswered
+        env = dict(os.environ, KNWALK_GKE_ENDPOINT=server.url, PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kn_walk", "cluster", "create", "--project", P, "--yes"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert held.arrived.wait(timeout=60), "the create never arrived"
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            held.release.set()
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 130, (out, err)
+    text = " ".join(err.split())
+    assert (
+        "Interrupted while asking GKE to create cluster knwalk; GKE may have accepted it, "
+        "so the cluster may exist."
+    ) in text
+    assert (
+        f"Check with: knwalk cluster describe knwalk --project {P} --zone {Z} (and follow its "
+        f"creation with: knwalk cluster wait knwalk --project {P} --zone {Z})"
+    ) in text
+    assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- release channels, summary
+
+
+def test_a_channel_with_autoupgrade_off_is_refused_before_asking(fake: FakeGke) -> None:
+    code, text = run_in_terminal(
+        ["cluster", "create", "--project", P, "--release-channel", "regular",
+         "--no-enable-autoupgrade"],
+        terminal_env(fake),
+        [("Create cluster knwalk? [y/N]", "y")],
+    )  # fmt: skip
+    flat = " ".join(text.split())
+    assert code == 2, text
+    assert (
+        "Error: --release-channel regular and --no-enable-autoupgrade cannot be used together"
+        in flat
+    )
+    assert "Create cluster knwalk?" not in text and "Estimated cost" not in text
+    assert fake.requests == []
+
+
+def test_autoupgrade_off_without_a_channel_is_a_static_version_said_in_the_summary(
+    fake: FakeGke,
+) -> None:
+    result = create("--no-enable-autoupgrade", "--no-wait")
+    assert result.code == 0, result.err
+    assert (
+        "Version no release channel (static version GKE default), because of "
+        "--no-enable-autoupgrade (release-channel clusters always have both)"
+    ) in result.text
+    assert "releaseChannel" not in sent(fake)
+
+
+def test_the_summary_shows_the_new_flags(fake: FakeGke) -> None:
+    result = create(
+        "--spot", "--enable-autoscaling", "--min-nodes", "1", "--max-nodes", "4",
+        "--network", "knwalk-net", "--enable-private-nodes", "--tags", "web",
+        "--workload-pool", f"{P}.svc.id.goog", "--addons", "", "--no-wait",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    text = result.text
+    assert "Nodes 2 × n1-standard-8, spot VMs, COS_CONTAINERD, pd-standard 100 GB" in text
+    assert "Autoscaling 1 to 4 nodes (limits given per zone)" in text
+    assert "Add-ons GKE's defaults (--addons '': no add-on settings sent)" in text
+    assert "Network network knwalk-net, private nodes, tags web" in text
+    assert f"Identity Workload Identity pool {P}.svc.id.goog" in text
+    assert "spot at $" in text and "with autoscaling between 1 and 4 nodes" in text
+
+
+def test_a_project_from_google_cloud_project_is_used_only_without_gcloud_and_noted(
+    fake: FakeGke, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "env-only-project")
+    config = home / "gcloud" / "configurations"
+    config.mkdir(parents=True)
+    (config / "config_default").write_text("[core]\nproject = gcloud-project\n")
+    listed = knwalk("cluster", "list")
+    assert listed.code == 0, listed.err
+    assert fake.calls("GET")[-1].path == "/v1/projects/gcloud-project/locations/-/clusters"
+    assert "Note: using project" not in listed.error
+    (config / "config_default").write_text("")
+    listed = knwalk("cluster", "list")
+    assert listed.code == 0, listed.err
+    assert fake.calls("GET")[-1].path == "/v1/projects/env-only-project/locations/-/clusters"
+    assert (
+        "Note: using project env-only-project (from GOOGLE_CLOUD_PROJECT; no gcloud project "
+        "is set)." in listed.error
+    )
+    made = knwalk("cluster", "create", "--yes", "--no-wait")
+    assert (
+        "Project env-only-project (from GOOGLE_CLOUD_PROJECT; no gcloud project is set)"
+        in made.text
+    )

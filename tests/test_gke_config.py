@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -189,3 +195,69 @@ def test_adc_project_reads_google_auth_default(
     assert gke.adc_project() == "adc-project"
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
     assert gke.adc_project() is None
+
+
+# --------------------------------------------------------------------------- the metadata server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _on_gce() -> bool:
+    try:
+        return Path("/sys/class/dmi/id/product_name").read_text().startswith("Google")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(_on_gce(), reason="on Google Compute Engine the metadata server answers")
+def test_no_project_anywhere_probes_the_metadata_server_once(tmp_path: Path) -> None:
+    """Off Google Cloud, google-auth's default probe is three tries of 3 s with backoff
+    (12.7 s before "no project"); knwalk bounds it to one try (google-auth's own
+    GCE_METADATA_DETECT_RETRIES/GCE_METADATA_TIMEOUT), as quick as gcloud."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    address = f"127.0.0.1:{listener.getsockname()[1]}"
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:  # a metadata server that never answers
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CLOUDSDK_", "KNWALK_", "GCE_", "GOOGLE_"))
+        and k not in ("GCLOUD_PROJECT", "NO_GCE_CHECK")
+    }
+    env.update(
+        CLOUDSDK_CONFIG=str(tmp_path / "gcloud"),
+        HOME=str(tmp_path),
+        GCE_METADATA_IP=address,
+        GCE_METADATA_HOST=address,
+    )
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "kn_walk", "cluster", "list"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() above
+        listener.close()
+        thread.join(timeout=10)
+        for conn in accepted:
+            conn.close()
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines()[0] == "Error: no Google Cloud project is set"
+    assert len(accepted) == 1  # one probe, not google-auth's default three

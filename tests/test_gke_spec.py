@@ -185,6 +185,162 @@ def test_addon_order_on_the_command_line_does_not_matter(names: list[str]) -> No
     assert [n for n, _ in parsed] == [n for n in gke.ADDONS if n in names]
 
 
+# --------------------------------------------------------------------------- release channel rules
+
+
+def test_turning_off_autoupgrade_or_autorepair_without_a_channel_means_no_channel() -> None:
+    """gcloud sends no channel then; knwalk's default REGULAR with auto-upgrade off is a
+    pair GKE refuses (400 "Auto_upgrade cannot be false when release_channel REGULAR")."""
+    for flag in ("enable_autoupgrade", "enable_autorepair"):
+        s = spec(**{flag: False})
+        assert s.release_channel is None, flag
+        assert s.static_reason.startswith("--no-" + flag.replace("_", "-")), s.static_reason
+    assert spec().static_reason == ""
+
+
+@pytest.mark.parametrize("channel", ["rapid", "regular", "stable", "extended"])
+def test_an_explicit_channel_with_autoupgrade_or_autorepair_off_is_refused(channel: str) -> None:
+    error = refused(release_channel=channel, enable_autoupgrade=False)
+    assert error.message.startswith(
+        f"--release-channel {channel} and --no-enable-autoupgrade cannot be used together"
+    )
+    assert "--release-channel None" in error.hint
+    both = refused(release_channel=channel, enable_autoupgrade=False, enable_autorepair=False)
+    assert "--no-enable-autoupgrade and --no-enable-autorepair" in both.message
+
+
+def test_release_channel_none_is_a_static_version() -> None:
+    for value in ("None", "none"):
+        s = spec(release_channel=value, enable_autoupgrade=False, cluster_version="1.33")
+        assert (s.release_channel, s.static_reason) == (gke.NO_CHANNEL, "")
+    request = gke.message_dict(gke.create_request(spec(release_channel="None")))
+    assert request["cluster"]["releaseChannel"] == {}
+    assert "--release-channel None" in gke.gcloud_command(spec(release_channel="None"))
+
+
+def test_a_version_with_a_channel_sends_both() -> None:
+    s = spec(release_channel="stable", cluster_version="1.33")
+    assert (s.release_channel, s.cluster_version) == ("stable", "1.33")
+
+
+# --------------------------------------------------------------------------- the flags users reach for
+
+
+@pytest.mark.parametrize(
+    ("value", "gb"),
+    [
+        ("100", 100),
+        ("100GB", 100),
+        ("100gib", 100),
+        ("51200MB", 50),
+        ("51200M", 50),
+        ("1.5TB", 1536),
+        ("10737418240B", 10),
+        ("1t", 1024),
+    ],
+)
+def test_disk_sizes_in_any_binary_unit_as_gcloud(value: str, gb: int) -> None:
+    assert spec(disk_size=value).disk_size_gb == gb
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("51201MB", "did you mean --disk-size 51GB?"),
+        ("9.5GB", "below the 10 GB minimum"),
+        ("100 GB", "not a size"),
+        ("100XB", "not a size"),
+        ("-5GB", "not a size"),
+        ("65TB", "above the 64 TB"),
+    ],
+)
+def test_disk_sizes_gcloud_refuses(value: str, words: str) -> None:
+    error = refused(disk_size=value)
+    assert words in error.message + " " + error.hint
+
+
+@pytest.mark.parametrize(
+    ("opts", "words"),
+    [
+        ({"min_nodes": 1}, "--min-nodes only apply with --enable-autoscaling"),
+        ({"enable_autoscaling": True, "min_nodes": 1}, "needs --max-nodes or --total-max-nodes"),
+        (
+            {"enable_autoscaling": True, "max_nodes": 3, "total_max_nodes": 9},
+            "cannot be used together",
+        ),
+        ({"enable_autoscaling": True, "min_nodes": 5, "max_nodes": 3}, "at least --min-nodes 5"),
+        ({"enable_autoscaling": True, "max_nodes": 0}, "must be at least 1"),
+        ({"enable_autoscaling": True, "max_nodes": 2**40}, "out of range"),
+        ({"master_ipv4_cidr": "172.16.0.32/28"}, "only applies with --enable-private-nodes"),
+        ({"enable_private_nodes": True, "enable_ip_alias": False}, "VPC-native"),
+        (
+            {"enable_private_nodes": True, "master_ipv4_cidr": "172.16.0.0/24"},
+            "not an IPv4 /28 range",
+        ),
+        ({"enable_private_nodes": True, "master_ipv4_cidr": "nope"}, "not an IPv4 /28 range"),
+        ({"node_locations": "europe-west1-b"}, "not in the cluster's region us-central1"),
+        ({"node_locations": "us-central1-b"}, "must include the cluster's zone us-central1-a"),
+        ({"node_locations": "us-central1"}, "is not a zone"),
+        ({"workload_pool": "other-project.svc.id.goog"}, "only the cluster project's pool"),
+        ({"spot": True, "preemptible": True}, "cannot be used together"),
+        ({"tags": "Web"}, "not a network tag"),
+        ({"tags": ","}, "at least one tag"),
+        ({"service_account": "not an email"}, "not a service account email"),
+        ({"network": "two words"}, "not a name or resource URL"),
+        ({"num_nodes": 1001}, "out of range for one node pool"),
+        ({"addons": "ConfigConnector", "workload_pool": f"{P}.svc.id.goog", "logging": "NONE"},
+         "needs SYSTEM logging and monitoring"),
+    ],
+)  # fmt: skip
+def test_new_flags_refuse_what_gke_or_gcloud_refuses(opts: dict[str, Any], words: str) -> None:
+    assert words in refused(**opts).message
+
+
+def test_autoscaling_range_counts_zones() -> None:
+    per_zone = spec(enable_autoscaling=True, min_nodes=1, max_nodes=5, regional=True)
+    assert per_zone.autoscaling == gke.Autoscaling(min_nodes=1, max_nodes=5)
+    assert per_zone.node_range == (3, 15)
+    total = spec(enable_autoscaling=True, total_max_nodes=6, regional=True)
+    assert total.node_range == (0, 6)
+    located = spec(node_locations="us-central1-c,us-central1-a")
+    assert located.node_locations == ("us-central1-a", "us-central1-c")
+    assert located.total_nodes == 4
+
+
+def test_gke_default_scopes_on_a_service_account_are_gclouds() -> None:
+    s = spec(scopes="gke-default", service_account=f"nodes@{P}.iam.gserviceaccount.com")
+    assert s.oauth_scopes == (
+        "https://www.googleapis.com/auth/cloud-platform",
+        "https://www.googleapis.com/auth/userinfo.email",
+    )
+    assert len(spec(scopes="gke-default").oauth_scopes) == 6
+
+
+def test_addons_empty_sends_no_addon_settings_and_says_so_in_gcloud_terms() -> None:
+    s = spec(addons="")
+    assert s.addons is None and s.enabled_addons == ()
+    assert "addonsConfig" not in gke.message_dict(gke.create_request(s))["cluster"]
+    assert "--addons '' " in gke.gcloud_command(s)
+    only_removed = spec(addons="Istio")
+    assert only_removed.addons is None and "Istio" in only_removed.notices[0]
+
+
+def test_labels_label_the_nodes_too() -> None:
+    body = gke.message_dict(gke.create_request(spec(labels="team=web")))["cluster"]
+    assert body["resourceLabels"] == {"team": "web"}
+    assert body["nodePools"][0]["config"]["resourceLabels"] == {"team": "web"}
+
+
+def test_components_the_client_library_lacks_travel_by_number() -> None:
+    s = spec(logging="SYSTEM,ADDON_MANAGER", monitoring="SYSTEM,WORKLOAD")
+    assert "--monitoring WORKLOAD is deprecated in gcloud" in s.notices[0]
+    body = gke.create_request(s).cluster
+    pb = type(body.logging_config.component_config).pb
+    assert list(pb(body.logging_config.component_config).enable_components) == [1, 6]
+    mpb = type(body.monitoring_config.component_config).pb
+    assert list(mpb(body.monitoring_config.component_config).enable_components) == [1, 2]
+
+
 # --------------------------------------------------------------------------- removed seed options
 
 
@@ -305,6 +461,27 @@ def test_cost_of_a_regional_cluster_counts_three_zones() -> None:
     cost = gke.estimate_cost(spec(regional=True, machine_type="e2-standard-4"))
     assert cost.nodes == 6
     assert math.isclose(cost.node_hourly or 0, 4 * 0.02181159 + 16 * 0.00292353)
+
+
+def test_spot_and_preemptible_nodes_are_priced_as_a_range_below_on_demand() -> None:
+    on_demand = gke.estimate_cost(spec())
+    for flag, word in (("spot", "spot"), ("preemptible", "preemptible")):
+        cost = gke.estimate_cost(spec(**{flag: True}))
+        node = on_demand.node_hourly or 0
+        assert cost.node_prices == pytest.approx((node * 0.09, node * 0.40))
+        low, high = cost.hourly(2)
+        assert low < high < on_demand.total
+        assert f"2 × n1-standard-8 {word} at $" in cost.describe()
+        assert "60–91% below the on-demand $0.3800" in cost.describe()
+
+
+def test_autoscaling_shows_the_cost_range() -> None:
+    cost = gke.estimate_cost(spec(enable_autoscaling=True, min_nodes=1, max_nodes=5))
+    low, _ = cost.hourly(1)
+    _, high = cost.hourly(5)
+    assert f"with autoscaling between 1 and 5 nodes, ${low:.2f}–${high:.2f}/hour" in (
+        cost.describe()
+    )
 
 
 def test_cost_says_what_it_cannot_price() -> None:
