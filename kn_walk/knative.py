@@ -80,6 +80,9 @@ L_CONFIG_GENERATION = "serving.knative.dev/configurationGeneration"
 
 CONFLICT_ATTEMPTS = 5
 DEFAULT_WAIT_TIMEOUT = 300.0
+#: seconds a Ready=False must last before a wait calls it a failure (kn's --wait-window):
+#: Knative passes through transient ones, e.g. RevisionMissing while a fixed revision starts
+DEFAULT_WAIT_WINDOW = 2.0
 
 INSTALL_HINT = "run `knwalk install` (or use the sandbox: `knwalk sandbox up`)"
 
@@ -513,19 +516,20 @@ class DeployOptions:
 
 
 def read_manifest(path: Path) -> Obj:
-    """A Knative Service manifest from a YAML/JSON file (``deploy -f``), checked."""
-    import yaml
+    """A Knative Service manifest from a YAML/JSON file (``deploy -f``; ``-`` is stdin), checked.
 
+    The file is read with :mod:`kn_walk.safeload`'s bounds: a regular file (or
+    stdin) of at most a few MiB, no YAML alias bomb.
+    """
+    from kn_walk import safeload
+
+    label = f"-f {safeload.shown(path)}"
+    hint = "give -f a Knative Service manifest file (or - for stdin)"
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}", "check the -f path") from exc
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise UsageError(f"{path} is not valid YAML{where}", "fix the file") from exc
+        found = safeload.read_yaml_all(path, label=label, hint=hint, usage=True, stdin=True)
+    except FileNotFoundError:
+        raise UsageError(f"cannot read {label}: no such file", "check the -f path") from None
+    docs = [d for d in found if d is not None]
     if len(docs) != 1 or not isinstance(docs[0], dict):
         raise UsageError(
             f"{path} must hold exactly one Knative Service (found {len(docs)} documents)",
@@ -1018,6 +1022,7 @@ def deploy(
     manifest: Obj | None = None,
     wait: bool = True,
     timeout: float = DEFAULT_WAIT_TIMEOUT,
+    window: float = DEFAULT_WAIT_WINDOW,
     on_plan: Callable[[DeployPlan], None] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> DeployResult:
@@ -1027,6 +1032,9 @@ def deploy(
     re-reads and recomputes without telling it again);
     ``on_progress(elapsed, ready_condition)`` sees each new Ready condition
     of the new generation. Stale events (observedGeneration behind) are ignored.
+    Nothing to change (action ``unchanged``) still waits for the Service as it
+    is, so a failed one is reported as failed, not as available. ``window``:
+    see :func:`wait_ready`.
     """
     started = time.monotonic()
 
@@ -1050,9 +1058,26 @@ def deploy(
         ),
     )
     plan, obj = written.plan, written.obj
+
+    def as_is(current: ServiceView) -> DeployResult:
+        # nothing new to roll out: the Service's own state is the outcome
+        if not wait:
+            return DeployResult("unchanged", current, False, None)
+        remaining = timeout - (time.monotonic() - started)
+        ready = wait_ready(
+            kube,
+            name,
+            current.generation,
+            max(remaining, 0.5),
+            on_progress,
+            started=started,
+            window=window,
+        )
+        return DeployResult("unchanged", ready, False, True)
+
     if obj is None:
         assert plan.current is not None
-        return DeployResult("unchanged", plan.current, False, None)
+        return as_is(plan.current)
     if plan.action == "unchanged":
         # an attempt of ours did apply (its answer was lost and the retry got 409):
         # report it as done and wait for it, against the state before it
@@ -1062,15 +1087,29 @@ def deploy(
     action = {"create": "created", "update": "updated", "apply": "applied"}[plan.action]
     before = plan.current
     if before is not None and svc.generation == before.generation:
-        return DeployResult("unchanged", svc, False, None)
+        return as_is(svc)
     if not wait:
         return DeployResult(action, svc, True, None)
     remaining = timeout - (time.monotonic() - started)
     ready = wait_ready(
-        kube, name, svc.generation, max(remaining, 0.5), on_progress, started=started
+        kube,
+        name,
+        svc.generation,
+        max(remaining, 0.5),
+        on_progress,
+        started=started,
+        window=window,
     )
     new_revision = before is None or ready.latest_created != before.latest_created
     return DeployResult(action, ready, new_revision, True)
+
+
+class _Failing(Exception):
+    """Ready=False seen for the awaited generation: a failure once it lasts the window."""
+
+    def __init__(self, condition: Condition) -> None:
+        super().__init__(condition.describe())
+        self.condition = condition
 
 
 def wait_ready(
@@ -1081,41 +1120,53 @@ def wait_ready(
     on_progress: ProgressFn | None = None,
     *,
     started: float | None = None,
+    window: float = DEFAULT_WAIT_WINDOW,
 ) -> ServiceView:
     """Watch the Service until generation ``generation`` (or later) is Ready=True.
 
-    Ready=False for that generation fails at once with its reason and message;
-    the timeout says which condition is not ready and why.
+    Only states that Knative reconciled from that generation count
+    (``status.observedGeneration >= generation``). Ready=False is a failure
+    only once it has lasted ``window`` seconds without a change to Unknown or
+    True (as kn's ``--wait-window``: Knative passes through RevisionMissing
+    while a fixed revision starts); then it fails with its reason and message.
+    The timeout says which condition is not ready and why.
     """
     t0 = time.monotonic() if started is None else started
+    deadline = time.monotonic() + timeout
     last: list[tuple[str, str, str]] = []
 
-    def until(obj: Obj | None) -> bool:
+    def observe(obj: Obj | None) -> Condition | None:
+        """The Ready condition of our generation (reported once per change), else None."""
         if obj is None:
             raise KnwalkError(
                 f"service {name!r} was deleted while waiting for it", "deploy it again"
             )
         svc = ServiceView.from_obj(obj)
         if svc.observed_generation is None or svc.observed_generation < generation:
-            return False  # a stale event: the controller has not seen our change yet
+            return None  # a stale event: the controller has not seen our change yet
         cond = svc.ready
         if cond is None:
-            return False
+            return None
         if cond.status == "True" and svc.latest_created != svc.latest_ready:
             # Knative never reports this (the Configuration is not Ready until its latest
             # created revision is); a lagging status must not end the wait early
-            return False
+            return None
         key = (cond.status, cond.reason, cond.message)
         if not last or last[-1] != key:
             last.append(key)
             if on_progress:
                 on_progress(time.monotonic() - t0, cond)
-        if cond.status == "False":
-            raise KnwalkError(
-                f"service {name!r} failed: {cond.describe()}",
-                f"see `knwalk status {name}`; fix the image or settings and deploy again",
-            )
-        return cond.status == "True"
+        return cond
+
+    def until(obj: Obj | None) -> bool:
+        cond = observe(obj)
+        if cond is not None and cond.status == "False":
+            raise _Failing(cond)
+        return cond is not None and cond.status == "True"
+
+    def failing(obj: Obj | None) -> bool:
+        cond = observe(obj)
+        return cond is not None and cond.status == "False"
 
     def describe(obj: Obj | None) -> str:
         if obj is None:
@@ -1129,18 +1180,44 @@ def wait_ready(
         bad = [c.describe() for c in _unsettled(svc.conditions)]
         return f"service {name!r} is not ready: " + ("; ".join(bad) or "no Ready condition yet")
 
-    try:
-        obj = kube.wait_for(
-            GROUP, VERSION, SERVICES, name, until, timeout=timeout, describe=describe
+    def failed(cond: Condition) -> KnwalkError:
+        return KnwalkError(
+            f"service {name!r} failed: {cond.describe()}",
+            f"see `knwalk status {name}`; fix the image or settings and deploy again",
         )
-    except WaitTimeout as exc:
-        raise WaitTimeout(
-            exc.message + _revision_detail(kube, exc.last),
-            f"see `knwalk status {name}`, or wait longer with --wait-timeout",
-            last=exc.last,
-        ) from None
-    assert obj is not None
-    return ServiceView.from_obj(obj)
+
+    while True:
+        try:
+            obj = kube.wait_for(
+                GROUP,
+                VERSION,
+                SERVICES,
+                name,
+                until,
+                timeout=max(deadline - time.monotonic(), 0.05),
+                describe=describe,
+            )
+        except _Failing as exc:
+            cond = exc.condition
+        except WaitTimeout as exc:
+            raise WaitTimeout(
+                exc.message + _revision_detail(kube, exc.last),
+                f"see `knwalk status {name}`, or wait longer with --wait-timeout",
+                last=exc.last,
+            ) from None
+        else:
+            assert obj is not None
+            return ServiceView.from_obj(obj)
+        # Ready=False: a failure only if it lasts the window (or until the deadline)
+        left = min(window, deadline - time.monotonic())
+        if left <= 0:
+            raise failed(cond)
+        try:
+            kube.wait_for(GROUP, VERSION, SERVICES, name, lambda o: not failing(o), timeout=left)
+        except WaitTimeout as exc:
+            now = ServiceView.from_obj(exc.last).ready if isinstance(exc.last, dict) else None
+            raise failed(now if now is not None and now.status == "False" else cond) from None
+        # it changed (to Unknown or True, or a later generation): wait on
 
 
 def _revision_detail(kube: Kube, last: object) -> str:
@@ -1234,7 +1311,9 @@ def split(
     on_plan: Callable[[SplitPlan], None] | None = None,
 ) -> SplitResult:
     """Patch ``spec.traffic`` (merge patch + resourceVersion; on 409 re-read and recompute),
-    then (``wait``) watch the Route until its ``status.traffic`` shows the new split."""
+    then (``wait``) watch the Service until its Route's traffic (``status.traffic``) shows the
+    new split; a split someone else writes meanwhile ends the wait at once (see
+    :func:`wait_traffic`)."""
     started = time.monotonic()
 
     def send(plan: SplitPlan) -> Obj:
@@ -1261,8 +1340,8 @@ def split(
     if not wait:
         return SplitResult(svc, plan.block, svc.traffic, True, attempt)
     remaining = max(0.5, timeout - (time.monotonic() - started))
-    route = wait_route(kube, name, plan.block, remaining)
-    return SplitResult(svc, plan.block, route.traffic, True, attempt)
+    done = wait_traffic(kube, svc, remaining)
+    return SplitResult(done, plan.block, done.traffic, True, attempt)
 
 
 def _route_traffic(kube: Kube, name: str) -> tuple[TrafficTarget, ...]:
@@ -1279,32 +1358,60 @@ def traffic_matches(block: Sequence[Mapping[str, Any]], status: Sequence[Traffic
     return want == have
 
 
-def wait_route(
-    kube: Kube, name: str, block: Sequence[Mapping[str, Any]], timeout: float
-) -> RouteView:
-    """Watch the Route until its ``status.traffic`` shows ``block`` and it is Ready."""
+def _show_block(block: Sequence[Mapping[str, Any]]) -> str:
+    """``[helloworld-go-00001 50%, current @latest 50%]``: a traffic block, briefly."""
+    shown = []
+    for tag, ref, percent in _normal(block):
+        shown.append(f"{tag + ' ' if tag else ''}{ref} {percent}%")
+    return "[" + ", ".join(shown) + "]"
+
+
+def wait_traffic(kube: Kube, written: ServiceView, timeout: float) -> ServiceView:
+    """Watch the Service we patched until its Route serves the ``spec.traffic`` we wrote.
+
+    ``written`` is the Service as our patch left it. Done when Knative has
+    observed that generation, RoutesReady is True and ``status.traffic`` (the
+    Route's, copied to the Service) realises our block. If ``spec.traffic``
+    becomes anything else (another split won), that is reported at once,
+    naming what it is now, instead of waiting for a split that will never come.
+    """
+    name, generation = written.name, written.generation
+    ours = written.spec_traffic
 
     def until(obj: Obj | None) -> bool:
         if obj is None:
+            raise KnwalkError(
+                f"service {name!r} was deleted while waiting for its traffic split",
+                "deploy it again, then split",
+            )
+        svc = ServiceView.from_obj(obj)
+        if _normal(svc.spec_traffic) != _normal(ours):
+            raise KnwalkError(
+                f"the traffic of service {name!r} was changed meanwhile by someone else: "
+                f"spec.traffic is now {_show_block(svc.spec_traffic)} "
+                f"(generation {svc.generation}), not {_show_block(ours)}",
+                f"see `knwalk status {name}`; run the split again to apply yours on top",
+            )
+        if svc.observed_generation is None or svc.observed_generation < generation:
             return False
-        route = RouteView.from_obj(obj)
-        ready = route.ready
-        return bool(ready and ready.status == "True" and traffic_matches(block, route.traffic))
+        routes = _find(svc.conditions, "RoutesReady")
+        return bool(routes and routes.status == "True" and traffic_matches(ours, svc.traffic))
 
     def describe(obj: Obj | None) -> str:
         if obj is None:
-            return f"route {name!r} does not exist yet"
-        route = RouteView.from_obj(obj)
+            return f"service {name!r} does not exist"
+        svc = ServiceView.from_obj(obj)
         shown = ", ".join(
             f"{t.tag + ' ' if t.tag else ''}{t.revision_name or '@latest'} {t.percent}%"
-            for t in route.traffic
+            for t in svc.traffic
         )
-        ready = route.ready.describe() if route.ready else "no Ready condition"
+        routes = _find(svc.conditions, "RoutesReady")
+        ready = routes.describe() if routes else "no RoutesReady condition"
         return f"route {name!r} still shows [{shown}] ({ready})"
 
-    obj = kube.wait_for(GROUP, VERSION, ROUTES, name, until, timeout=timeout, describe=describe)
+    obj = kube.wait_for(GROUP, VERSION, SERVICES, name, until, timeout=timeout, describe=describe)
     assert obj is not None
-    return RouteView.from_obj(obj)
+    return ServiceView.from_obj(obj)
 
 
 # --------------------------------------------------------------------------- delete

@@ -36,9 +36,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -117,10 +119,10 @@ def _shell_quote(text: str) -> str:
     return shlex.quote(text)
 
 
-def _context_names(paths: list[Path]) -> list[str]:
+def _context_names(paths: list[Path], origin: str | None = None) -> list[str]:
     names: list[str] = []
     for path in paths:
-        for entry in kubeconfig.load(path).get("contexts") or []:
+        for entry in kubeconfig.load(path, origin=origin).get("contexts") or []:
             name = entry.get("name") if isinstance(entry, dict) else None
             if isinstance(name, str) and name not in names:
                 names.append(name)
@@ -147,7 +149,12 @@ def resolve(
     if not existing:
         shown = ", ".join(str(p) for p in paths)
         raise KnwalkError(f"no kubeconfig found (looked at {shown})", NO_CONTEXT_HINT)
-    names = _context_names(existing)
+    # the first read of each file: refused here (naming where it came from) if it is not
+    # a bounded regular file, before anything else (the kubernetes library too) reads it
+    origin = "--kubeconfig" if kubeconfig_path is not None else None
+    if origin is None and os.environ.get("KUBECONFIG"):
+        origin = "$KUBECONFIG"
+    names = _context_names(existing, origin)
     if context is None:
         context = kubeconfig.current_context(
             kubeconfig_path if kubeconfig_path is not None else None
@@ -183,8 +190,6 @@ def _exists(path: Path) -> bool:
 
 
 def _check_namespace(namespace: str) -> None:
-    import re
-
     if len(namespace) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", namespace):
         raise UsageError(
             f"namespace {namespace!r} is not a valid name",
@@ -192,23 +197,68 @@ def _check_namespace(namespace: str) -> None:
         )
 
 
-def _cluster_entry(paths: list[Path], context: str) -> dict[str, Any]:
-    """The ``cluster`` mapping that ``context`` names (first file wins, as in kubectl)."""
-    cluster_name: object = None
-    for path in paths:
-        for entry in kubeconfig.load(path).get("contexts") or []:
-            if isinstance(entry, dict) and entry.get("name") == context:
-                body = entry.get("context")
-                cluster_name = body.get("cluster") if isinstance(body, dict) else None
-                break
-        if cluster_name is not None:
-            break
-    for path in paths:
-        for entry in kubeconfig.load(path).get("clusters") or []:
-            if isinstance(entry, dict) and entry.get("name") == cluster_name:
-                body = entry.get("cluster")
-                return body if isinstance(body, dict) else {}
-    return {}
+_Entry = tuple[dict[str, Any], Path | None]
+
+
+@dataclass(frozen=True)
+class _ContextEntries:
+    """The ``cluster`` and ``user`` bodies a context names, each with the file it came from
+    (first file wins, as in kubectl; relative paths in it are relative to that file's folder)."""
+
+    cluster: _Entry
+    user: _Entry
+
+
+def _context_entries(paths: list[Path], context: str) -> _ContextEntries:
+    configs = [(path, kubeconfig.load(path)) for path in paths]
+
+    def entry(section: str, name: object) -> _Entry:
+        key = {"clusters": "cluster", "users": "user", "contexts": "context"}[section]
+        if not isinstance(name, str) or not name:
+            return {}, None
+        for path, config in configs:
+            for item in config.get(section) or []:
+                if isinstance(item, dict) and item.get("name") == name:
+                    body = item.get(key)
+                    return (body if isinstance(body, dict) else {}), path
+        return {}, None
+
+    ctx, _ = entry("contexts", context)
+    return _ContextEntries(entry("clusters", ctx.get("cluster")), entry("users", ctx.get("user")))
+
+
+#: kubeconfig keys naming files the kubernetes library reads: checked first (bounded, regular)
+_FILE_KEYS = {
+    "cluster": ("certificate-authority",),
+    "user": ("client-certificate", "client-key", "tokenFile"),
+}
+
+
+def check_referenced_files(paths: list[Path], context: str) -> None:
+    """Refuse files the context's cluster and user name that are not small regular files.
+
+    The kubernetes library reads them whole (``tokenFile: /dev/zero`` would
+    fill memory); a missing one is left for it to report.
+    """
+    _check_referenced_files(_context_entries(paths, context), context)
+
+
+def _check_referenced_files(entries: _ContextEntries, context: str) -> None:
+    from kn_walk import safeload
+
+    for kind, (body, source) in (("cluster", entries.cluster), ("user", entries.user)):
+        for key in _FILE_KEYS[kind]:
+            value = body.get(key)
+            if not isinstance(value, str) or not value:
+                continue
+            file = Path(value).expanduser()
+            if not file.is_absolute() and source is not None:
+                file = source.parent / file
+            safeload.check_file(
+                file,
+                label=f"{key} {safeload.shown(value)} (context {context!r})",
+                hint="point it at a regular file in the kubeconfig (kubectl config view)",
+            )
 
 
 def tls_warnings(paths: list[Path], context: str) -> list[str]:
@@ -218,7 +268,10 @@ def tls_warnings(paths: list[Path], context: str) -> list[str]:
     ``"false"`` as *true*) and refuses it together with a certificate authority;
     a lone ``true`` is honoured, and knwalk warns about it every time.
     """
-    cluster = _cluster_entry(paths, context)
+    return _tls_warnings(_context_entries(paths, context).cluster[0], context)
+
+
+def _tls_warnings(cluster: dict[str, Any], context: str) -> list[str]:
     if "insecure-skip-tls-verify" not in cluster:
         return []
     value = cluster["insecure-skip-tls-verify"]
@@ -263,17 +316,20 @@ def connect(
     go to ``on_warning``, by default to stderr.
     """
     paths, ctx, ns = resolve(kubeconfig_path, context, namespace)
-    warnings = tls_warnings(paths, ctx)
+    entries = _context_entries(paths, ctx)
+    warnings = _tls_warnings(entries.cluster[0], ctx)
+    _check_referenced_files(entries, ctx)
     try:
         configuration = k8s.Configuration()
         # retries are ours (Kube.call): urllib3's own would multiply them
         configuration.retries = False
-        api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=os.pathsep.join(str(p) for p in paths),
-            context=ctx,
-            persist_config=False,
-            client_configuration=configuration,
-        )
+        with library_log() as logged:
+            api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=os.pathsep.join(str(p) for p in paths),
+                context=ctx,
+                persist_config=False,
+                client_configuration=configuration,
+            )
     except ConfigException as exc:
         raise KnwalkError(
             f"cannot use context {ctx!r}: {_first_line(str(exc))}",
@@ -286,6 +342,11 @@ def connect(
             "an auth plugin may be missing (for GKE: gke-gcloud-auth-plugin), "
             f"or {NO_CONTEXT_HINT}",
         ) from exc
+    user = entries.user[0]
+    if logged:
+        api_client.close()
+        raise credential_error(ctx, user, logged)
+    _guard_refresh(api_client.configuration, ctx, user)
     if not warnings:
         # knwalk itself never turns verification off: only the checked kubeconfig flag may
         api_client.configuration.verify_ssl = True
@@ -293,6 +354,111 @@ def connect(
     for text in warnings:
         (on_warning or _stderr_warning)(text)
     return Kube(api_client, Target(tuple(paths), ctx, ns, server), warnings=tuple(warnings))
+
+
+# --------------------------------------------------------------------------- credential plugins
+
+
+class _Capture(logging.Handler):
+    """What the kubernetes library logs on the root logger while it loads credentials.
+
+    It reports a credential plugin that cannot be run, fails or prints something
+    else than an ExecCredential only with ``logging.error`` (and then carries on
+    without credentials, so the API answers 401). As a handler this keeps
+    ``logging.error`` from configuring stderr logging (a stray ``ERROR:root:``
+    line); as a filter on the root logger it keeps any other handler from
+    printing the record.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - filtered first
+        pass
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # only the library's own calls of logging.error (on the root logger)
+        ours = record.name == "root" and "kubernetes" in Path(record.pathname).parts
+        if ours and record.levelno >= logging.WARNING:
+            self.messages.append(record.getMessage())
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def library_log() -> Iterator[list[str]]:
+    """Collect (and keep from being printed) what is logged on the root logger meanwhile."""
+    root = logging.getLogger()
+    capture = _Capture()
+    root.addHandler(capture)
+    root.addFilter(capture)
+    try:
+        yield capture.messages
+    finally:
+        root.removeFilter(capture)
+        root.removeHandler(capture)
+
+
+def credential_error(context: str, user: dict[str, Any], logged: list[str]) -> KnwalkError:
+    """What kubectl would say about the context's credentials, from what the library logged."""
+    text = " ".join(_first_line(m) for m in logged[:1])
+    plugin = user.get("exec")
+    if not isinstance(plugin, dict):
+        return KnwalkError(
+            f"cannot load the credentials of context {context!r}: {text}",
+            "check the context's user entry (kubectl config view)",
+        )
+    command = str(plugin.get("command") or "")
+    install = plugin.get("installHint")
+    hint = (
+        " ".join(install.split())
+        if isinstance(install, str) and install.strip()
+        else "install the plugin, or fix users[].user.exec in the kubeconfig (kubectl config "
+        "view); for GKE: gke-gcloud-auth-plugin"
+    )
+    where = f"the credential plugin of context {context!r}"
+    detail = text.removeprefix("exec: ")
+    if text.startswith("exec: process returned"):
+        code = detail.removeprefix("process returned ").split(".", 1)
+        said = f": {code[1].strip()}" if len(code) > 1 and code[1].strip() else ""
+        return KnwalkError(
+            f"{where} failed: {command} exited with code {code[0].strip()}{said}",
+            "run it by hand to see why, or fetch fresh credentials "
+            "(for GKE: `knwalk cluster get-credentials`)",
+        )
+    if text.startswith(("exec: failed to decode", "exec: malformed response", "exec: plugin api")):
+        return KnwalkError(
+            f"{where} ({command}) did not print an ExecCredential: {detail}",
+            "it must print a client.authentication.k8s.io ExecCredential as JSON on stdout; "
+            "run it by hand to see what it prints",
+        )
+    if text.startswith("exec: missing"):
+        return KnwalkError(
+            f"{where} ({command}) printed an ExecCredential without credentials: {detail}",
+            "its status needs a token, or clientCertificateData and clientKeyData",
+        )
+    if text.startswith("exec: malformed request"):
+        return KnwalkError(f"{where} is incomplete: {detail}", hint)
+    # an OSError from starting it: "[Errno 2] No such file or directory: 'name'"
+    started = re.fullmatch(r"\[Errno \d+\] (.*?)(?:: '.*')?", text)
+    reason = started.group(1) if started else text
+    return KnwalkError(f"{where} could not be run: {command}: {reason}", hint)
+
+
+def _guard_refresh(configuration: Any, context: str, user: dict[str, Any]) -> None:
+    """The library runs the plugin again when its credential expires: same capture, same error."""
+    hook = getattr(configuration, "refresh_api_key_hook", None)
+    if hook is None:
+        return
+
+    def refresh(conf: Any) -> None:
+        with library_log() as logged:
+            hook(conf)
+        if logged:
+            raise credential_error(context, user, logged)
+
+    configuration.refresh_api_key_hook = refresh
 
 
 def _first_line(text: str) -> str:
@@ -429,6 +595,37 @@ class Kube:
         self.read_timeout = READ_TIMEOUT
         self.retries = 0
         self.on_retry: Callable[[str, KnwalkError, float], None] | None = None
+        #: the command's deadline (time.monotonic()), bounding every request and pause
+        self.deadline: float | None = None
+        self.budget_seconds = 0.0
+        self.budget_option = ""
+
+    def limit(self, seconds: float, option: str) -> None:
+        """Bound everything this client does from now on to ``seconds`` in all.
+
+        Every request's timeouts, every retry pause and every wait end by then;
+        a call made after it fails at once. ``option`` names where the bound
+        came from (``--wait-timeout``) in the errors that say it ran out.
+        """
+        self.deadline = time.monotonic() + seconds
+        self.budget_seconds = seconds
+        self.budget_option = option
+
+    def remaining(self) -> float | None:
+        """Seconds left before :attr:`deadline` (None: unbounded)."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def _cap(self, deadline: float | None) -> float | None:
+        if self.deadline is None:
+            return deadline
+        return self.deadline if deadline is None else min(deadline, self.deadline)
+
+    def _budget(self) -> str:
+        return f"the {self.budget_seconds:g}s of {self.budget_option}"
+
+    def _more_time(self) -> str:
+        option = self.budget_option or "--wait-timeout"
+        return f"try again, or allow more time with {option}"
 
     # context management -------------------------------------------------------
 
@@ -499,10 +696,12 @@ class Kube:
             )
         if _timed_out(exc):
             limit = f" within {timeout:g}s" if timeout is not None else ""
+            if self.deadline is not None and time.monotonic() >= self.deadline - 0.1:
+                limit = f" within {self._budget()}"
             return Unreachable(
                 f"the Kubernetes API at {self.target.server} (context {self.context}) did not "
                 f"answer {what or 'a request'}{limit}{tried}",
-                "the cluster may be overloaded; try again, or wait longer with --wait-timeout",
+                f"the cluster may be overloaded or unreachable; {self._more_time()}",
                 sent=not _not_sent(exc),
             )
         return Unreachable(
@@ -524,6 +723,7 @@ class Kube:
         """Sleep before retry number ``attempt + 1``; False when the retries or time are used up."""
         if attempt >= self.max_retries:
             return False
+        deadline = self._cap(deadline)
         delay = (
             retry_after
             if retry_after is not None
@@ -545,7 +745,16 @@ class Kube:
 
     def _once(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """One attempt: the result, or :class:`ApiError` / :class:`Unreachable` (with the cause)."""
-        deadline = kwargs.pop("_deadline", None)
+        deadline = self._cap(kwargs.pop("_deadline", None))
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            # the command's time is up: nothing more is sent
+            raise Unreachable(
+                f"ran out of {self._budget()} before {what} (the Kubernetes API at "
+                f"{self.target.server}, context {self.context}, was too slow)",
+                f"the cluster may be overloaded or unreachable; {self._more_time()}",
+                sent=False,
+                refused=True,
+            )
         if "_request_timeout" not in kwargs:
             kwargs["_request_timeout"] = self._timeouts(deadline)
         try:
@@ -941,6 +1150,9 @@ class Kube:
         """
         ns = self._ns(namespace)
         deadline = time.monotonic() + timeout
+        if self.deadline is not None and self.deadline <= deadline + 1.0:
+            # the wait ends with the command's bound: report that one when it runs out
+            deadline, timeout = min(deadline, self.deadline), self.budget_seconds
         selector = f"metadata.name={name}"
         obj: Obj | None = None
         rv = ""
@@ -953,16 +1165,16 @@ class Kube:
                 if not listed:
                     raise WaitTimeout(
                         f"timed out after {timeout:g}s waiting for {plural}/{name}: {last_error}",
-                        "the API server is slow or failing; try again, or wait longer with "
-                        "--wait-timeout",
+                        f"the API server is slow or failing; {self._more_time()}",
                         last=None,
                     )
                 text = describe(obj) if describe else f"{plural}/{name} is still not there"
                 if last_error:
                     text += f" (last error: {last_error})"
+                option = self.budget_option or "--wait-timeout"
                 raise WaitTimeout(
                     f"timed out after {timeout:g}s: {text}",
-                    f"look at it with `knwalk status {name}`, or wait longer with --wait-timeout",
+                    f"look at it with `knwalk status {name}`, or wait longer with {option}",
                     last=obj,
                 )
             retry_after: float | None = None

@@ -30,6 +30,11 @@ DEFAULT_PATH = Path("~") / ".kube" / "config"
 
 _SECTIONS = {"clusters": "cluster", "users": "user", "contexts": "context"}
 
+READ_HINT = (
+    "fix or move the file, or pass another one with --kubeconfig (a regular file; "
+    "$KUBECONFIG lists the files used without it)"
+)
+
 
 def empty_config() -> dict[str, Any]:
     """A fresh, empty ``kind: Config`` document."""
@@ -71,29 +76,24 @@ def read_paths(
     return paths or [DEFAULT_PATH.expanduser()]
 
 
-def load(path: StrPath) -> dict[str, Any]:
-    """Parse a kubeconfig file; a missing or empty file gives :func:`empty_config`."""
+def load(path: StrPath, *, origin: str | None = None) -> dict[str, Any]:
+    """Parse a kubeconfig file; a missing or empty file gives :func:`empty_config`.
+
+    Read with :mod:`kn_walk.safeload`'s bounds: a regular file of at most a few
+    MiB, no YAML alias bomb (``KUBECONFIG=/dev/zero`` is refused, not read).
+    ``origin`` names where the path came from in errors (``--kubeconfig``: a
+    usage error, exit 2; ``$KUBECONFIG``).
+    """
+    from kn_walk import safeload
+
     file = Path(path)
+    label = f"{origin or 'kubeconfig'} {safeload.shown(file)}"
+    usage = origin == "--kubeconfig"
     try:
-        text = file.read_text(encoding="utf-8")
+        text = safeload.read_text(file, label=label, hint=READ_HINT, usage=usage)
     except FileNotFoundError:
         return empty_config()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnwalkError(
-            f"cannot read kubeconfig {file}: {exc}",
-            "check the file's permissions, or pass another file with --kubeconfig",
-        ) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})"
-        raise KnwalkError(
-            f"kubeconfig {file} is not valid YAML{where}",
-            "fix or move the file, or pass another one with --kubeconfig",
-        ) from exc
+    data = safeload.load_one(text, label=label, hint=READ_HINT, usage=usage)
     if data is None:
         return empty_config()
     if not isinstance(data, dict):

@@ -95,6 +95,24 @@ def _headers(host: str) -> dict[str, str]:
     return {"Host": host, "User-Agent": USER_AGENT}
 
 
+def check_path(path: str) -> str:
+    """``--path``: starts with ``/`` and holds no control character (CR/LF would split the
+    request line: httpx refuses them, and they are never part of a URL path)."""
+    from kn_walk.errors import UsageError
+
+    if not path.startswith("/"):
+        raise UsageError(f"--path {path!r} must start with '/'", "for example --path /healthz")
+    bad = next(((i, c) for i, c in enumerate(path) if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        i, c = bad
+        raise UsageError(
+            f"--path {path!r} contains the control character {c!r} (U+{ord(c):04X}) at "
+            f"position {i}",
+            f"percent-encode it (%{ord(c):02X}) or leave it out; a path is printable characters",
+        )
+    return path
+
+
 def request(gateway: str, host: str, path: str = "/", timeout: float = 10.0) -> Reply:
     """One GET ``gateway + path`` with ``Host: host``; network failures raise :class:`KnwalkError`."""
     try:

@@ -22,6 +22,7 @@ METAVARS = {
     "state_dir": "DIR",
     "output": "FORMAT",
     "wait_timeout": "SECONDS",
+    "wait_window": "SECONDS",
     "timeout": "SECONDS",
     "poll_interval": "SECONDS",
     "scale_to_zero_grace": "SECONDS",

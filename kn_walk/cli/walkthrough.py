@@ -73,8 +73,14 @@ NameArg = Annotated[
 ]
 WaitTimeoutOpt = Annotated[
     float,
-    typer.Option("--wait-timeout", help="Seconds to wait before giving up.", min=1, max=86400),
+    typer.Option(
+        "--wait-timeout",
+        help="Seconds the whole command may take before giving up.",
+        min=1,
+        max=86400,
+    ),
 ]
+WAIT_TIMEOUT = "--wait-timeout"
 DryRunOpt = Annotated[
     bool,
     typer.Option(
@@ -89,10 +95,19 @@ def _name(value: str | None) -> str:
     return check_service_name(value if value is not None else DEFAULT_SERVICE)
 
 
-def _connect(kubeconfig: Path | None, context: str | None, namespace: str | None) -> Kube:
+def _connect(
+    kubeconfig: Path | None,
+    context: str | None,
+    namespace: str | None,
+    timeout: float,
+    option: str,
+) -> Kube:
+    """A client whose every request, retry and wait ends within ``timeout`` (``option``)."""
     from kn_walk.kube import connect
 
-    return connect(kubeconfig, context, namespace)
+    kube = connect(kubeconfig, context, namespace)
+    kube.limit(timeout, option)
+    return kube
 
 
 def _out() -> Console:
@@ -162,6 +177,16 @@ def deploy(
         bool, typer.Option("--wait/--no-wait", help="Wait until the new revision is ready.")
     ] = True,
     wait_timeout: WaitTimeoutOpt = 300.0,
+    wait_window: Annotated[
+        float,
+        typer.Option(
+            "--wait-window",
+            help="Seconds Ready=False must last before it counts as a failure "
+            "(Knative passes through transient ones).",
+            min=0,
+            max=3600,
+        ),
+    ] = 2.0,
     dry_run: DryRunOpt = False,
     output: Annotated[
         str | None,
@@ -212,13 +237,13 @@ def deploy(
     opts = knative.DeployOptions(
         opts.image, opts.env, opts.port, knative.parse_revision_name(service, revision_name)
     )
-    with _connect(kubeconfig, context, namespace) as kube:
+    with _connect(kubeconfig, context, namespace, wait_timeout, WAIT_TIMEOUT) as kube:
         if dry_run:
             path = str(file) if file is not None else "FILE"
             plan = knative.plan_deploy(kube, service, opts, manifest, manifest_path=path)
             _deploy_dry_run(plan, fmt)
             return
-        _deploy(kube, service, opts, manifest, wait, wait_timeout, fmt)
+        _deploy(kube, service, opts, manifest, wait, wait_timeout, wait_window, fmt)
 
 
 def _deploy_dry_run(plan: DeployPlan, fmt: str | None) -> None:
@@ -246,6 +271,7 @@ def _deploy(
     manifest: dict[str, Any] | None,
     wait: bool,
     wait_timeout: float,
+    wait_window: float,
     fmt: str | None,
 ) -> None:
     from kn_walk import knative
@@ -255,8 +281,19 @@ def _deploy(
     quiet = fmt is not None
     where = f"service '{service}' in namespace '{kube.namespace}'"
 
+    said: dict[str, bool] = {"unchanged": False, "progress": False}
+
+    def no_new_revision(svc: knative.ServiceView) -> None:
+        rev = svc.latest_created or svc.latest_ready
+        _say(out, f"No new revision: {where} already runs this template (latest revision '{rev}').")
+        said["unchanged"] = True
+
     def on_plan(plan: knative.DeployPlan) -> None:
-        if quiet or plan.action == "unchanged":
+        if quiet:
+            return
+        if plan.action == "unchanged":
+            if plan.current is not None:
+                no_new_revision(plan.current)
             return
         verb = {"create": "Creating", "update": "Updating", "apply": "Applying"}[plan.action]
         _say(out, f"{verb} {where}:")
@@ -266,8 +303,11 @@ def _deploy(
     def on_progress(elapsed: float, cond: knative.Condition) -> None:
         if quiet:
             return
+        if said["unchanged"] and not said["progress"] and cond.status == "True":
+            return  # nothing was rolling out: "available at" below says it all
         text = cond.message or ("Ready to serve." if cond.status == "True" else cond.reason)
         if text:
+            said["progress"] = True
             _say(out, f"{elapsed:7.2f}s {text}")
 
     result = knative.deploy(
@@ -277,6 +317,7 @@ def _deploy(
         manifest=manifest,
         wait=wait,
         timeout=wait_timeout,
+        window=wait_window,
         on_plan=on_plan,
         on_progress=on_progress,
     )
@@ -286,8 +327,14 @@ def _deploy(
         return
     svc = result.service
     if result.action == "unchanged":
-        rev = svc.latest_ready or svc.latest_created
-        _say(out, f"No new revision: {where} already runs this template (latest revision '{rev}').")
+        if not said["unchanged"]:
+            no_new_revision(svc)
+        if svc.ready_status != "True":
+            # not waited for (--no-wait): say how it is, never that it is available
+            why = svc.ready.describe() if svc.ready else "no Ready condition yet"
+            _say(out, f"Service '{service}' is not ready: {why}")
+            _say(out, f"Not waiting for it (see `knwalk status {service}`).")
+            return
         if svc.url:
             _say(out, f"Service '{service}' is available at URL:")
     elif result.ready is None:
@@ -332,6 +379,15 @@ def status(
     all_namespaces: Annotated[
         bool, typer.Option("-A", "--all-namespaces", help="Every Service in every namespace.")
     ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            help="Seconds the whole command may take before giving up.",
+            min=1,
+            max=86400,
+        ),
+    ] = 60.0,
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     namespace: NamespaceOpt = None,
@@ -349,7 +405,7 @@ def status(
     if all_namespaces and namespace is not None:
         raise UsageError("-A/--all-namespaces and -n/--namespace conflict", "give only one of them")
     service = _name(name) if name is not None else None
-    with _connect(kubeconfig, context, namespace) as kube:
+    with _connect(kubeconfig, context, namespace, timeout, "--timeout") as kube:
         if service is not None:
             snap = knative.snapshot(kube, service)
             if fmt != "table":
@@ -509,7 +565,7 @@ def split(
 
     fmt = check_output(output, ("table", "json", "yaml"))
     name = _name(service)
-    with _connect(kubeconfig, context, namespace) as kube:
+    with _connect(kubeconfig, context, namespace, wait_timeout, WAIT_TIMEOUT) as kube:
         if dry_run:
             plan = knative.plan_split(kube, name, specs or [], tags=tag or [], untags=untag or [])
             if fmt != "table":
@@ -620,7 +676,13 @@ def curl(
         ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds per request.", min=0.01, max=3600)
+        float,
+        typer.Option(
+            "--timeout",
+            help="Seconds per request, and for the Kubernetes API reads before them.",
+            min=0.01,
+            max=3600,
+        ),
     ] = 10.0,
     output: Annotated[str, typer.Option("-o", "--output", help="table or json.")] = "table",
     verbose: Annotated[
@@ -637,8 +699,7 @@ def curl(
     from kn_walk import ingress, knative, probe
 
     fmt = check_output(output, ("table", "json"))
-    if not path.startswith("/"):
-        raise UsageError(f"--path {path!r} must start with '/'", "for example --path /healthz")
+    path = probe.check_path(path)
     gw = ingress.parse_gateway(gateway) if gateway is not None else None
     host_header = ingress.parse_host(host) if host is not None else None
     if tag is not None and host_header is not None:
@@ -646,7 +707,7 @@ def curl(
     snap = None
     if name is not None or gw is None or host_header is None:
         service = _name(name)
-        with _connect(kubeconfig, context, namespace) as kube:
+        with _connect(kubeconfig, context, namespace, timeout, "--timeout") as kube:
             snap = knative.snapshot(kube, service)
             _require_ready(snap)
             if host_header is None:
@@ -802,7 +863,7 @@ def delete(
     from kn_walk.render import print_text
 
     service = _name(name)
-    with _connect(kubeconfig, context, namespace) as kube:
+    with _connect(kubeconfig, context, namespace, wait_timeout, WAIT_TIMEOUT) as kube:
         knative.require_service(kube, service)
         where = f"service '{service}' in namespace '{kube.namespace}' (context {kube.context})"
         if dry_run:
@@ -813,6 +874,7 @@ def delete(
             return
         if not yes:
             _confirm(f"Delete {where}?")
+            kube.limit(wait_timeout, WAIT_TIMEOUT)  # the time spent answering does not count
         knative.delete(kube, service, wait=wait, timeout=wait_timeout)
     what = "and its Configuration, Revisions and Route " if wait else ""
     _say(_out(), f"Service '{service}' {what}deleted from namespace '{kube.namespace}'.")
