@@ -404,6 +404,21 @@ status: {}
     assert "spec.selector: Required value" in causes(dep, dep_schema)
 
 
+def test_builtin_required_fields_apply_to_the_spec_not_the_status() -> None:
+    pod_schema = schema_for(rt("", "pods"))
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"image": "nginx"}]},
+        # what a kubelet would write in full; Go decodes the rest as zero values
+        "status": {"containerStatuses": [{"name": "web", "state": {"waiting": {}}}]},
+    }
+    assert causes(pod, pod_schema) == ["spec.containers[0].name: Required value"]
+    pod["metadata"]["managedFields"] = [{"manager": "m", "fieldsV1": {"f:spec": {".": {}}}}]
+    assert unknown_fields(pod_schema, pod) == []  # FieldsV1 is raw JSON
+
+
 def test_resolve_refs_inlines_definitions() -> None:
     svc = resolve_refs({"$ref": "#/components/schemas/io.k8s.api.core.v1.Service"})
     port = svc["properties"]["spec"]["properties"]["ports"]["items"]["properties"]

@@ -743,18 +743,23 @@ def _resolve(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
 @cache
 def _builtin_schema(name: str) -> Mapping[str, Any]:
     resolved = resolve_refs({"$ref": REF_PREFIX + name})
-    _mark_go_decoding(resolved)
+    _mark_go_decoding(resolved, root=True)
     return resolved  # type: ignore[no-any-return]
 
 
-def _mark_go_decoding(node: Any) -> None:
+def _mark_go_decoding(node: Any, *, root: bool = False, status: bool = False) -> None:
     """Built-in kinds decode into Go structs: mark what that accepts.
 
     ``null`` means "unset", so every typed node is nullable; an object with
     neither properties nor additionalProperties (FieldsV1, RawExtension, JSON)
-    holds raw JSON, so it keeps every field.
+    holds raw JSON, so it keeps every field. A built-in's ``required`` only
+    says the field is always written (no ``omitempty``): kube-apiserver asks for
+    one where its validation does, which a status never does, so within
+    ``status`` nothing is required.
     """
     if isinstance(node, dict):
+        if status:
+            node.pop("required", None)
         if "type" in node or "x-kubernetes-int-or-string" in node:
             node["nullable"] = True
         if (
@@ -766,10 +771,10 @@ def _mark_go_decoding(node: Any) -> None:
             node["x-kubernetes-preserve-unknown-fields"] = True
         for key, value in node.items():
             if key == "properties" and isinstance(value, dict):
-                for sub in value.values():
-                    _mark_go_decoding(sub)
+                for prop, sub in value.items():
+                    _mark_go_decoding(sub, status=status or (root and prop == "status"))
             elif key in ("items", "additionalProperties"):
-                _mark_go_decoding(value)
+                _mark_go_decoding(value, status=status)
 
 
 @cache
