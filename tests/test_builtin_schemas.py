@@ -145,3 +145,46 @@ def test_host_aliases_are_published_as_a_list_keyed_by_ip(api: httpx.Client) -> 
         aliases = doc["properties"]["hostAliases"]
         assert {k: v for k, v in aliases.items() if k.startswith("x-")} == HOST_ALIASES
         assert aliases["items"] == {"$ref": ref + "io.k8s.api.core.v1.HostAlias"}
+
+
+def _workload(kind: str, name: str, aliases: list[dict[str, Any]]) -> dict[str, Any]:
+    spec: dict[str, Any] = {"template": {"spec": {"hostAliases": aliases}}}
+    if aliases and aliases[0]["ip"] == "10.0.0.1":  # the first applier writes a whole object
+        spec["selector"] = {"matchLabels": {"app": name}}
+        spec["template"]["metadata"] = {"labels": {"app": name}}
+        spec["template"]["spec"]["containers"] = [{"name": "web", "image": "nginx:1.27"}]
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def _alias(ip: str, host: str) -> dict[str, Any]:
+    return {"ip": ip, "hostnames": [host]}
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "StatefulSet"])
+def test_host_aliases_merge_by_ip_under_apply_and_strategic_merge_patch(
+    api: httpx.Client, namespace: str, kind: str
+) -> None:
+    url = f"/apis/apps/v1/namespaces/{namespace}/{kind.lower()}s/web"
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    for manager, alias in (("a", _alias("10.0.0.1", "a")), ("b", _alias("10.0.0.2", "b"))):
+        body = json.dumps(_workload(kind, "web", [alias]))
+        resp = api.patch(url, params={"fieldManager": manager}, content=body, headers=apply)
+        assert resp.status_code in (200, 201), resp.text
+    obj = resp.json()
+    assert obj["spec"]["template"]["spec"]["hostAliases"] == [
+        _alias("10.0.0.1", "a"),
+        _alias("10.0.0.2", "b"),
+    ]
+    owned = {e["manager"]: e["fieldsV1"] for e in obj["metadata"]["managedFields"]}
+    aliases = owned["b"]["f:spec"]["f:template"]["f:spec"]["f:hostAliases"]
+    assert aliases == {'k:{"ip":"10.0.0.2"}': {".": {}, "f:hostnames": {}, "f:ip": {}}}
+
+    smp = {"spec": {"template": {"spec": {"hostAliases": [_alias("10.0.0.3", "c")]}}}}
+    resp = api.patch(
+        url,
+        content=json.dumps(smp),
+        headers={"Content-Type": "application/strategic-merge-patch+json"},
+    )
+    assert resp.status_code == 200, resp.text
+    ips = [a["ip"] for a in resp.json()["spec"]["template"]["spec"]["hostAliases"]]
+    assert ips == ["10.0.0.3", "10.0.0.1", "10.0.0.2"]  # merged: new items go first

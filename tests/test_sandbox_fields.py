@@ -230,6 +230,49 @@ def test_list_keys_for_resource_types() -> None:
     assert list_keys_for(rt).root.fields["spec"].fields["traffic"].list_type == "atomic"
 
 
+def test_builtin_list_keys_come_from_the_published_schemas() -> None:
+    # OwnerReference is +structType=atomic upstream: an owner is one member, keyed by uid
+    cm = {"metadata": {"ownerReferences": [{"uid": "u1", "kind": "Deployment", "name": "d"}]}}
+    assert fields_of(cm, CM).to_json() == {
+        "f:metadata": {"f:ownerReferences": {'k:{"uid":"u1"}': {}}}
+    }
+    # kinds the hand-written tables never covered are keyed too
+    pod = builtin_list_keys("Pod")
+    assert pod is not None
+    status = pod.root.fields["status"]
+    assert (status.fields["podIPs"].list_type, status.fields["podIPs"].keys) == ("map", ("ip",))
+    job = builtin_list_keys("Job")
+    assert job is not None
+    conditions = job.root.fields["status"].fields["conditions"]
+    assert conditions.list_type == "atomic"  # +listType=atomic wins over its patch strategy
+
+
+def test_lists_without_a_list_type_follow_their_patch_strategy() -> None:
+    schema = list_keys_from_schema(
+        {
+            "type": "object",
+            "properties": {
+                "keyed": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"id": {"type": "string"}}},
+                    "x-kubernetes-patch-strategy": "merge,retainKeys",
+                    "x-kubernetes-patch-merge-key": "id",
+                },
+                "set": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "x-kubernetes-patch-strategy": "merge",
+                },
+                "plain": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+    )
+    lists = schema.root.fields
+    assert (lists["keyed"].list_type, lists["keyed"].keys) == ("map", ("id",))
+    assert lists["set"].list_type == "set"
+    assert lists["plain"].list_type == "atomic"
+
+
 # --------------------------------------------------------------------------- server-side apply
 
 

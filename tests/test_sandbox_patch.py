@@ -487,10 +487,28 @@ def test_smp_list_of_lists_is_422() -> None:
         ("ConfigMap", ("metadata", "finalizers"), ("merge", "")),
         ("Namespace", ("status", "conditions"), ("merge", "type")),
         ("Service.serving.knative.dev", ("spec", "traffic"), ("replace", "")),
+        # read from the published schemas, so every served built-in kind has them
+        ("StatefulSet", ("spec", "template", "spec", "hostAliases"), ("merge", "ip")),
+        ("Pod", ("status", "podIPs"), ("merge", "ip")),
+        ("Pod", ("spec", "volumes"), ("merge", "name")),  # "merge,retainKeys"
+        ("CustomResourceDefinition", ("status", "conditions"), ("replace", "")),
+        ("Job", ("spec", "template", "spec", "containers", "env"), ("merge", "name")),
+        ("Scale", ("spec",), ("replace", "")),
     ],
 )
 def test_smp_merge_key_table(kind: str, path: tuple[str, ...], expected: tuple[str, str]) -> None:
     assert smp_list_strategy(kind, path) == expected
+
+
+def test_maps_whose_patch_strategy_is_replace_are_replaced() -> None:
+    # PodDisruptionBudgetSpec.selector carries patchStrategy=replace
+    live = {"spec": {"selector": {"matchLabels": {"a": "1"}}, "minAvailable": 1}}
+    patch = {"spec": {"selector": {"matchLabels": {"b": "2"}}}}
+    out = strategic_merge_patch(live, patch, "PodDisruptionBudget")
+    assert out["spec"] == {"selector": {"matchLabels": {"b": "2"}}, "minAvailable": 1}
+    # other maps merge
+    merged = strategic_merge_patch(live, patch, "Deployment")
+    assert merged["spec"]["selector"] == {"matchLabels": {"a": "1", "b": "2"}}
 
 
 # --------------------------------------------------------------------------- properties

@@ -26,9 +26,11 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, Protocol
 
 from kn_walk.sandbox.patch import go_format, json_equal
+from kn_walk.sandbox.schema import builtin_kind_schema, object_meta_schema
 
 __all__ = [
     "BEFORE_FIRST_APPLY",
@@ -453,156 +455,74 @@ class Schema:
 ListKeys = Schema
 
 
-def _obj(
-    fields: Mapping[str, Node] | None = None, *, atomic: bool = False, extra: Node = AUTO
-) -> Node:
-    return Node("obj", fields=dict(fields or {}), extra=extra, extra_declared=True, atomic=atomic)
-
-
-def _map(elem: Node = SCALAR, *, atomic: bool = False) -> Node:
-    return Node("obj", extra=elem, atomic=atomic)
-
-
-def _assoc(keys: Sequence[str], elem: Node, defaults: Mapping[str, Any] | None = None) -> Node:
-    return Node(
-        "list", elem=elem, list_type="map", keys=tuple(keys), key_defaults=dict(defaults or {})
-    )
-
-
-def _set_list() -> Node:
-    return Node("list", elem=SCALAR, list_type="set")
-
-
-_ATOMIC_OBJ = _obj(atomic=True)
-
-OBJECT_META = _obj(
-    {
-        "labels": _map(),
-        "annotations": _map(),
-        "finalizers": _set_list(),
-        "ownerReferences": _assoc(("uid",), _obj()),
-        "managedFields": _ATOMIC_LIST,
-    }
-)
-
-_LABEL_SELECTOR = _obj({"matchLabels": _map(), "matchExpressions": _ATOMIC_LIST}, atomic=True)
-
-_CONTAINER = _obj(
-    {
-        "ports": _assoc(("containerPort", "protocol"), _obj(), {"protocol": "TCP"}),
-        "env": _assoc(
-            ("name",),
-            _obj(
-                {
-                    "valueFrom": _obj(
-                        {
-                            "configMapKeyRef": _ATOMIC_OBJ,
-                            "secretKeyRef": _ATOMIC_OBJ,
-                            "fieldRef": _ATOMIC_OBJ,
-                            "resourceFieldRef": _ATOMIC_OBJ,
-                        }
-                    )
-                }
-            ),
-        ),
-        "volumeMounts": _assoc(("mountPath",), _obj()),
-        "volumeDevices": _assoc(("devicePath",), _obj()),
-        "resources": _obj(
-            {"limits": _map(), "requests": _map(), "claims": _assoc(("name",), _obj())}
-        ),
-    }
-)
-
-_POD_SPEC = _obj(
-    {
-        "containers": _assoc(("name",), _CONTAINER),
-        "initContainers": _assoc(("name",), _CONTAINER),
-        "ephemeralContainers": _assoc(("name",), _CONTAINER),
-        "volumes": _assoc(("name",), _obj()),
-        "imagePullSecrets": _assoc(("name",), _ATOMIC_OBJ),
-        "nodeSelector": _map(atomic=True),
-        "hostAliases": _assoc(("ip",), _obj()),
-        "topologySpreadConstraints": _assoc(
-            ("topologyKey", "whenUnsatisfiable"), _obj({"labelSelector": _LABEL_SELECTOR})
-        ),
-        "resourceClaims": _assoc(("name",), _obj()),
-        "schedulingGates": _assoc(("name",), _obj()),
-    }
-)
-
-_CONDITIONS = _assoc(("type",), _obj())
-
-
-def _root(fields: Mapping[str, Node]) -> Node:
-    return _obj({"apiVersion": SCALAR, "kind": SCALAR, "metadata": OBJECT_META, **fields})
-
-
-_BUILTIN: dict[str, Schema] = {
-    "Namespace": Schema(
-        _root(
-            {
-                "spec": _obj({"finalizers": _ATOMIC_LIST}),
-                "status": _obj({"conditions": _CONDITIONS}),
-            }
-        ),
-        {"metadata": {}, "spec": {}, "status": {}},
-    ),
-    "ConfigMap": Schema(_root({"data": _map(), "binaryData": _map()}), {"metadata": {}}),
-    "Secret": Schema(_root({"data": _map(), "stringData": _map()}), {"metadata": {}}),
-    "ServiceAccount": Schema(
-        _root({"secrets": _assoc(("name",), _ATOMIC_OBJ), "imagePullSecrets": _ATOMIC_LIST}),
-        {"metadata": {}},
-    ),
-    "Service": Schema(
-        _root(
-            {
-                "spec": _obj(
-                    {
-                        "ports": _assoc(("port", "protocol"), _obj(), {"protocol": "TCP"}),
-                        "selector": _map(atomic=True),
-                    }
-                ),
-                "status": _obj({"conditions": _CONDITIONS}),
-            }
-        ),
-        {"metadata": {}, "spec": {}, "status": {"loadBalancer": {}}},
-    ),
-    "Deployment": Schema(
-        _root(
-            {
-                "spec": _obj(
-                    {
-                        "selector": _LABEL_SELECTOR,
-                        "template": _obj({"metadata": OBJECT_META, "spec": _POD_SPEC}),
-                    }
-                ),
-                "status": _obj({"conditions": _CONDITIONS}),
-            }
-        ),
-        {
-            "metadata": {},
-            "spec": {"template": {"metadata": {}, "spec": {"containers": None}}, "strategy": {}},
-            "status": {},
-        },
-    ),
-    "CustomResourceDefinition": Schema(
-        _root({"status": _obj({"conditions": _CONDITIONS})}),
-        {"metadata": {}, "spec": {"names": {}}, "status": {"acceptedNames": {}}},
-    ),
+#: The zero value of a built-in kind as Go's JSON encoding writes it: the "old" object
+#: of a create, where struct fields that are never nil exist as ``{}`` (a Go fact the
+#: published schemas do not state; kinds not listed start from ``{}``).
+_ZERO: Mapping[str, Mapping[str, Any]] = {
+    "Namespace": {"metadata": {}, "spec": {}, "status": {}},
+    "ConfigMap": {"metadata": {}},
+    "Secret": {"metadata": {}},
+    "ServiceAccount": {"metadata": {}},
+    "Service": {"metadata": {}, "spec": {}, "status": {"loadBalancer": {}}},
+    "Deployment": {
+        "metadata": {},
+        "spec": {"template": {"metadata": {}, "spec": {"containers": None}}, "strategy": {}},
+        "status": {},
+    },
+    "CustomResourceDefinition": {
+        "metadata": {},
+        "spec": {"names": {}},
+        "status": {"acceptedNames": {}},
+    },
 }
 
 
+@cache
 def builtin_list_keys(kind: str) -> Schema | None:
     """The :class:`Schema` of a built-in kind the sandbox serves, or None.
 
-    Associative lists use the ``+listType=map`` keys of k8s.io/api (which for
-    ``ports`` include ``protocol``, defaulted to ``TCP``), matching the SMP
-    merge keys of :mod:`kn_walk.sandbox.patch`; other lists are atomic.
+    Read from Kubernetes' published schema of the kind (the same one
+    ``/openapi`` serves and strategic merge patch reads): associative lists
+    keyed by their ``x-kubernetes-list-map-keys`` (``ports`` by port and
+    ``protocol``, defaulted to ``TCP``), sets, atomic lists and structs. Fields
+    the schema does not declare behave as struct fields.
     """
-    return _BUILTIN.get(kind)
+    schema = builtin_kind_schema(kind)
+    if schema is None:
+        return None
+    return Schema(_from_openapi(schema, builtin=True), _ZERO.get(kind, {}))
 
 
-def _from_openapi(schema: Any) -> Node:
+def _list_node(schema: Mapping[str, Any], elem: Node) -> Node:
+    """A list as structured-merge-diff types it: its list-type, else its patch strategy."""
+    list_type = schema.get("x-kubernetes-list-type")
+    keys: tuple[str, ...] = ()
+    if list_type == "map":
+        keys = tuple(str(k) for k in schema.get("x-kubernetes-list-map-keys") or ())
+    elif list_type is None and "merge" in str(
+        schema.get("x-kubernetes-patch-strategy") or ""
+    ).split(","):
+        merge_key = schema.get("x-kubernetes-patch-merge-key")
+        list_type, keys = ("map", (str(merge_key),)) if merge_key else ("set", ())
+    if list_type == "map":
+        item_props = (schema.get("items") or {}).get("properties") or {}
+        defaults = {
+            k: item_props[k]["default"]
+            for k in keys
+            if isinstance(item_props.get(k), Mapping) and "default" in item_props[k]
+        }
+        return Node("list", elem=elem, list_type="map", keys=keys, key_defaults=defaults)
+    if list_type == "set":
+        return Node("list", elem=elem, list_type="set")
+    return Node("list", elem=elem)
+
+
+def _from_openapi(schema: Any, *, builtin: bool = False) -> Node:
+    """The :class:`Node` of a resolved OpenAPI schema.
+
+    ``builtin``: a built-in kind's, whose objects decode into Go structs, so a
+    field the schema does not declare is a struct field (not an error).
+    """
     if not isinstance(schema, Mapping):
         return ANY
     if schema.get("x-kubernetes-int-or-string"):
@@ -612,39 +532,25 @@ def _from_openapi(schema: Any) -> Node:
     props = schema.get("properties")
     additional = schema.get("additionalProperties")
     if kind == "array" or (kind is None and "items" in schema):
-        elem = _from_openapi(schema.get("items"))
-        list_type = schema.get("x-kubernetes-list-type") or "atomic"
-        if list_type == "map":
-            keys = tuple(str(k) for k in schema.get("x-kubernetes-list-map-keys") or ())
-            item_props = (schema.get("items") or {}).get("properties") or {}
-            defaults = {
-                k: item_props[k]["default"]
-                for k in keys
-                if isinstance(item_props.get(k), Mapping) and "default" in item_props[k]
-            }
-            return Node("list", elem=elem, list_type="map", keys=keys, key_defaults=defaults)
-        if list_type == "set":
-            return Node("list", elem=elem, list_type="set")
-        return Node("list", elem=elem)
+        return _list_node(schema, _from_openapi(schema.get("items"), builtin=builtin))
     if kind == "object" or props is not None or additional is not None:
-        fields = {str(k): _from_openapi(v) for k, v in (props or {}).items()}
+        fields = {str(k): _from_openapi(v, builtin=builtin) for k, v in (props or {}).items()}
+        atomic = schema.get("x-kubernetes-map-type") == "atomic"
+        if builtin and fields and additional is None:
+            return Node("obj", fields=fields, extra=AUTO, extra_declared=True, atomic=atomic)
         extra: Node | None = None
         if isinstance(additional, Mapping):
-            extra = _from_openapi(additional)
+            extra = _from_openapi(additional, builtin=builtin)
         elif additional is True or preserve or not fields:
             extra = ANY
-        return Node(
-            "obj",
-            fields=fields,
-            extra=extra,
-            strict=extra is None,
-            atomic=schema.get("x-kubernetes-map-type") == "atomic",
-        )
-    if kind is None and preserve:
-        return ANY
-    if kind is None:
-        return ANY
-    return SCALAR
+        return Node("obj", fields=fields, extra=extra, strict=extra is None, atomic=atomic)
+    return ANY if kind is None else SCALAR
+
+
+@cache
+def _object_meta() -> Node:
+    """ObjectMeta's node: what ``metadata`` is in every object, custom or built-in."""
+    return _from_openapi(object_meta_schema(), builtin=True)
 
 
 def list_keys_from_schema(schema: Mapping[str, Any] | None) -> Schema:
@@ -660,7 +566,7 @@ def list_keys_from_schema(schema: Mapping[str, Any] | None) -> Schema:
     if root.kind != "obj":
         root = Node("obj", extra=ANY)
     fields = dict(root.fields)
-    fields.update({"apiVersion": SCALAR, "kind": SCALAR, "metadata": OBJECT_META})
+    fields.update({"apiVersion": SCALAR, "kind": SCALAR, "metadata": _object_meta()})
     return Schema(
         Node("obj", fields=fields, extra=root.extra, strict=root.strict, atomic=False),
         {},

@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kn_walk.sandbox.schema import builtin_kind_schema
 from kn_walk.sandbox.tables import go_float
 
 __all__ = [
@@ -452,42 +453,38 @@ _ERR_RETAIN_KEYS = "invalid patch format of retainKeys"
 _ERR_SET_ORDER = "invalid patch format of setElementOrder list"
 _ERR_LIST_OF_LISTS = "lists of lists are not supported"
 
-#: Kinds whose Go types carry patchStrategy/patchMergeKey tags. Custom
-#: resources have none (kube-apiserver refuses SMP for them with 415).
-BUILTIN_SMP_KINDS = frozenset(
-    {
-        "Namespace",
-        "ConfigMap",
-        "Secret",
-        "Service",
-        "ServiceAccount",
-        "Deployment",
-        "CustomResourceDefinition",
-        "Pod",
-        "ReplicaSet",
-    }
-)
 
-#: Lists of objects merged by key wherever they occur in a built-in kind:
-#: field name → patchMergeKey (from the ``patchMergeKey`` struct tags of
-#: k8s.io/api core/v1, apps/v1 and meta/v1).
-SMP_MERGE_KEYS: Mapping[str, str] = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath",
-    "hostAliases": "ip",
-    "topologySpreadConstraints": "topologyKey",
-    "resourceClaims": "name",
-    "schedulingGates": "name",
-    "conditions": "type",
-    "ownerReferences": "uid",
-}
+def _field_schema(kind: str, path: Sequence[str]) -> Mapping[str, Any] | None:
+    """The published schema of the field at ``path`` (field names and map keys) of ``kind``.
 
-_CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
+    Only built-in kinds have one: their Go types carry the patchStrategy /
+    patchMergeKey tags; custom resources have none (kube-apiserver refuses SMP
+    for them with 415).
+    """
+    node = builtin_kind_schema(kind)
+    for name in path:
+        while isinstance(node, Mapping) and node.get("type") == "array":
+            node = node.get("items")  # the path goes on inside the list's items
+        if not isinstance(node, Mapping):
+            return None
+        props = node.get("properties")
+        additional = node.get("additionalProperties")
+        if isinstance(props, Mapping) and name in props:
+            node = props[name]
+        elif isinstance(additional, Mapping):
+            node = additional
+        else:
+            return None
+    return node if isinstance(node, Mapping) else None
+
+
+def _strategies(kind: str, path: Sequence[str]) -> tuple[list[str], str]:
+    """``x-kubernetes-patch-strategy`` (split at commas) and ``-merge-key`` of a field."""
+    schema = _field_schema(kind, path) if path else None
+    if schema is None:
+        return [], ""
+    strategy = str(schema.get("x-kubernetes-patch-strategy") or "")
+    return strategy.split(","), str(schema.get("x-kubernetes-patch-merge-key") or "")
 
 
 def smp_list_strategy(kind: str, path: Sequence[str]) -> tuple[str, str]:
@@ -496,26 +493,8 @@ def smp_list_strategy(kind: str, path: Sequence[str]) -> tuple[str, str]:
     ``("merge", key)`` merges objects by ``key``; ``("merge", "")`` merges a
     list of scalars as a set; ``("replace", "")`` replaces the list.
     """
-    if kind not in BUILTIN_SMP_KINDS or not path:
-        return ("replace", "")
-    name = path[-1]
-    parent = path[-2] if len(path) > 1 else ""
-    if name == "ports":
-        if parent in _CONTAINER_LISTS:
-            return ("merge", "containerPort")
-        if kind == "Service" and tuple(path) == ("spec", "ports"):
-            return ("merge", "port")
-        return ("replace", "")
-    if name == "imagePullSecrets":
-        return ("merge", "name") if parent == "spec" else ("replace", "")
-    if name == "secrets":
-        return ("merge", "name") if kind == "ServiceAccount" and len(path) == 1 else ("replace", "")
-    if name == "finalizers":
-        return ("merge", "") if parent == "metadata" else ("replace", "")
-    key = SMP_MERGE_KEYS.get(name)
-    if key is None:
-        return ("replace", "")
-    return ("merge", key)
+    strategies, merge_key = _strategies(kind, path)
+    return ("merge", merge_key) if "merge" in strategies else ("replace", "")
 
 
 def _remove_directives(value: Any) -> tuple[Any, bool]:
@@ -872,7 +851,9 @@ def _merge_map(
             continue
         current = result[name]
         field_path = (*path, name)
-        if isinstance(current, dict):
+        if isinstance(current, dict) and "replace" in _strategies(kind, field_path)[0]:
+            result[name] = _copy(value)  # patchStrategy=replace: the patch's map as sent
+        elif isinstance(current, dict):
             result[name] = _merge_map(kind, field_path, current, value)
         elif isinstance(current, list):
             result[name] = _merge_list_field(kind, field_path, current, value, delete_list)
@@ -885,13 +866,15 @@ def strategic_merge_patch(target: Any, patch: Any, kind: str) -> dict[str, Any]:
     """Apply a Kubernetes strategic merge patch to an object of ``kind``.
 
     Maps merge recursively and ``null`` deletes; lists merge by the key
-    :func:`smp_list_strategy` gives for the field (containers by ``name``,
+    :func:`smp_list_strategy` reads from the kind's published schema
+    (``x-kubernetes-patch-strategy`` / ``-merge-key``: containers by ``name``,
     container ``ports`` by ``containerPort``, Service ``ports`` by ``port``,
-    ``conditions`` by ``type``, ``metadata.finalizers`` as a set, …) and are
-    replaced otherwise. Directives: ``$patch: replace|delete`` in maps and
-    list items (``$patch: merge`` is refused, as kube does), ``$retainKeys``,
-    ``$setElementOrder/<field>``, ``$deleteFromPrimitiveList/<field>``.
-    Kinds outside :data:`BUILTIN_SMP_KINDS` replace every list.
+    ``metadata.finalizers`` as a set, …) and are replaced otherwise, as are maps
+    whose strategy is ``replace``. Directives: ``$patch: replace|delete`` in
+    maps and list items (``$patch: merge`` is refused, as kube does),
+    ``$retainKeys``, ``$setElementOrder/<field>``,
+    ``$deleteFromPrimitiveList/<field>``. Kinds other than the built-in ones
+    the sandbox serves replace every list.
 
     Errors (source: apiserver ``interpretStrategicMergePatchError``):
     malformed directives → 400 BadRequest; lists of lists → 422 Invalid

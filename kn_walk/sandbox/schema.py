@@ -55,6 +55,7 @@ __all__ = [
     "builtin_definition_name",
     "builtin_definitions",
     "builtin_kind_schema",
+    "object_meta_schema",
     "prune",
     "resolve_refs",
     "schema_for",
@@ -573,7 +574,7 @@ class _Pruner:
         if not isinstance(value, Mapping):
             return copy.deepcopy(value)
         inner = _Pruner()
-        out = inner.node(_object_meta_schema(), value, path)
+        out = inner.node(object_meta_schema(), value, path)
         self.meta_unknown.extend(inner.unknown + inner.meta_unknown)
         return out
 
@@ -778,7 +779,8 @@ def _mark_go_decoding(node: Any, *, root: bool = False, status: bool = False) ->
 
 
 @cache
-def _object_meta_schema() -> Mapping[str, Any]:
+def object_meta_schema() -> Mapping[str, Any]:
+    """ObjectMeta's resolved schema: what ``metadata`` holds in every object."""
     return _builtin_schema(_META + "ObjectMeta")
 
 
