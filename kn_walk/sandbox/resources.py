@@ -61,6 +61,14 @@ DNS1035_MSG = (
 #: namespaces kube-apiserver refuses to delete (the NamespaceLifecycle admission plugin)
 PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 
+#: the garbage collector's finalizers (metav1.FinalizerOrphanDependents, FinalizerDeleteDependents)
+ORPHAN_FINALIZER = "orphan"
+FOREGROUND_FINALIZER = "foregroundDeletion"
+_GC_FINALIZERS = (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
+#: kube-apiserver's finalizer in a Namespace's ``spec.finalizers``: its content goes first
+NAMESPACE_FINALIZER = "kubernetes"
+_NAMESPACES = ("", "namespaces")
+
 #: kinds whose names must be DNS-1123 labels rather than subdomains
 _LABEL_NAMED = {("", "namespaces")}
 _DNS1035_NAMED = {("", "services")}
@@ -155,6 +163,10 @@ class Resources:
         #: called with (rt, obj) after a CRD is created/updated/deleted so discovery follows
         self.on_crd_change: list[Callable[[], None]] = []
         self._keys: dict[ResourceType, F.Schema] = {}
+        #: uids of the objects whose dependents are being collected now (cycles stop there)
+        self._collecting: set[str] = set()
+        #: namespaces whose content is being deleted now
+        self._terminating: set[str] = set()
 
     # ------------------------------------------------------------------ reads
     def get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
@@ -456,11 +468,31 @@ class Resources:
             meta["managedFields"] = managed
         if _comparable(new) == _comparable(old):
             return old  # a no-op write changes nothing, not even the resourceVersion
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            if opts.dry_run:
-                return new
-            return self.store.delete(rkey(rt), meta.get("namespace", ""), meta["name"])
-        return self._store(rt, new, old, opts)
+        if not meta.get("deletionTimestamp"):
+            return self._store(rt, new, old, opts)
+        added = [
+            f for f in meta.get("finalizers") or [] if f not in (ometa.get("finalizers") or [])
+        ]
+        if added:
+            shown = "[]string{" + ", ".join(json.dumps(f) for f in added) + "}"
+            raise E.invalid(
+                rt,
+                meta["name"],
+                [
+                    {
+                        "reason": "FieldValueForbidden",
+                        "message": "Forbidden: no new finalizers can be added if the object "
+                        f"is being deleted, found new finalizers {shown}",
+                        "field": "metadata.finalizers",
+                    }
+                ],
+            )
+        if opts.dry_run or _held(rt, new):
+            return self._store(rt, new, old, opts)
+        # the last finalizer is gone: instead of storing the update, kube-apiserver deletes
+        # the object (watchers see it go as it last was)
+        with self.store.transaction():
+            return self._remove(rt, old)
 
     def _store(self, rt: ResourceType, obj: Obj, old: Obj | None, opts: WriteOptions) -> Obj:
         if opts.dry_run:
@@ -520,27 +552,242 @@ class Resources:
         if dry_run:
             return obj
         with self.store.transaction():
-            if meta.get("finalizers"):
-                if not meta.get("deletionTimestamp"):
-                    meta["deletionTimestamp"] = now_rfc3339()
-                    meta["deletionGracePeriodSeconds"] = 0
-                    obj = self.store.put(rkey(rt), obj)
-                return obj
-            deleted = self.store.delete(rkey(rt), ns, name)
-            if rt.key == ("", "namespaces"):
-                self._delete_namespace_contents(name)
-            self._cascade(meta["uid"], orphan=propagation == "Orphan")
+            return self._delete_object(rt, obj, propagation)
+
+    # ------------------------------------------------ deletion and garbage collection
+    # kube-apiserver marks an object that something holds (a finalizer, or the garbage
+    # collector's own for Foreground and Orphan propagation; a Namespace's content) with a
+    # deletionTimestamp; the garbage collector and the namespace controller then do their
+    # part, and the object goes when its last finalizer does. The sandbox does their part
+    # at once, in the same transaction, in the order they would: watchers see the owner
+    # marked, then its dependents go, then the owner.
+
+    def _delete_object(self, rt: ResourceType, obj: Obj, propagation: str) -> Obj:
+        """Delete ``obj`` now, or mark it and collect what it waits for; its last state."""
+        meta = obj["metadata"]
+        had = list(meta.get("finalizers") or [])
+        kept = [f for f in had if f not in _GC_FINALIZERS]
+        if propagation == "Orphan":
+            kept.append(ORPHAN_FINALIZER)
+        elif propagation == "Foreground":
+            kept.append(FOREGROUND_FINALIZER)
+        is_namespace = rt.key == _NAMESPACES
+        if not kept and not is_namespace:
+            return self._remove(rt, obj)
+        changed = set(kept) != set(had)
+        if changed:
+            meta["finalizers"] = kept
+        if not meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = now_rfc3339()
+            meta["deletionGracePeriodSeconds"] = 0
+            changed = True
+        if is_namespace and (obj.get("status") or {}).get("phase") != "Terminating":
+            obj["status"] = {**(obj.get("status") or {}), "phase": "Terminating"}
+            changed = True
+        if changed:
+            obj = self.store.put(rkey(rt), obj)
+        return self._collect(rt, obj)
+
+    def _collect(self, rt: ResourceType, obj: Obj) -> Obj:
+        """The garbage collector's and namespace controller's work for an object being
+        deleted: orphan or delete its dependents, empty the namespace; its last state."""
+        meta = obj["metadata"]
+        uid = str(meta.get("uid") or "")
+        if uid in self._collecting:  # an ownership cycle: this object is being collected
+            return obj
+        self._collecting.add(uid)
+        try:
+            finalizers = meta.get("finalizers") or []
+            if ORPHAN_FINALIZER in finalizers:
+                self._orphan_dependents(uid)
+                obj = self._without_finalizer(rt, obj, ORPHAN_FINALIZER)
+            elif FOREGROUND_FINALIZER in finalizers:
+                # every dependent goes; the owner waits for those that block its deletion
+                for t, dep in sorted(self.dependents(uid), key=lambda d: not _blocks(d[1], uid)):
+                    self._collect_dependent(t, dep)
+        finally:
+            self._collecting.discard(uid)
+        current = self._alive(rt, obj)
+        if current is None:
+            return obj
+        if FOREGROUND_FINALIZER in (current["metadata"].get("finalizers") or []):
+            current = self._release_if_unblocked(rt, current)
+        if rt.key == _NAMESPACES and self._alive(rt, current) is not None:
+            current = self._finalize_namespace(rt, current)
+        return current
+
+    def _alive(self, rt: ResourceType, obj: Obj) -> Obj | None:
+        """The stored state of ``obj``, if that very object (same uid) still exists."""
+        meta = obj["metadata"]
+        current = self.store.get(rkey(rt), meta.get("namespace", ""), meta["name"])
+        if current is None or current["metadata"].get("uid") != meta.get("uid"):
+            return None
+        return current
+
+    def _remove(self, rt: ResourceType, obj: Obj) -> Obj:
+        """Remove ``obj`` from the store; collect its dependents, and tell what waited for it."""
+        meta = obj["metadata"]
+        deleted = self.store.delete(rkey(rt), meta.get("namespace", ""), meta["name"])
+        uid = str(meta.get("uid") or "")
+        if uid:
+            for t, dep in list(self.dependents(uid)):
+                self._collect_dependent(t, dep)
+        self._released(deleted)
         if rt.key == ("apiextensions.k8s.io", "customresourcedefinitions"):
             for cb in self.on_crd_change:
                 cb()
         return deleted
 
-    def _delete_namespace_contents(self, namespace: str) -> None:
-        for t in self._storage_types():
-            if not t.namespaced:
+    def _without_finalizer(self, rt: ResourceType, obj: Obj, finalizer: str) -> Obj:
+        """``obj`` without ``finalizer``, removed if that was the last thing holding it."""
+        current = self._alive(rt, obj)
+        if current is None:
+            return obj
+        meta = current["metadata"]
+        had = meta.get("finalizers") or []
+        left = [f for f in had if f != finalizer]
+        if left == had:
+            return current
+        if (
+            not left
+            and meta.get("deletionTimestamp")
+            and not _held(rt, {**current, "metadata": {}})
+        ):
+            # kube-apiserver deletes instead of storing an update that empties the
+            # finalizers: watchers see the object go, as it last was
+            return self._remove(rt, current)
+        if left:
+            meta["finalizers"] = left
+        else:
+            meta.pop("finalizers", None)
+        return self.store.put(rkey(rt), current)
+
+    def _owner(self, namespace: str, ref: Obj) -> tuple[ResourceType, Obj] | None:
+        """The object an ownerReference names, if it exists (same uid)."""
+        t = self.registry.by_kind(str(ref.get("apiVersion") or ""), str(ref.get("kind") or ""))
+        if t is None:
+            return None
+        owner = self.store.get(rkey(t), namespace if t.namespaced else "", str(ref.get("name")))
+        if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
+            return None
+        return t, owner
+
+    def _collect_dependent(self, t: ResourceType, dep: Obj) -> None:
+        """The garbage collector's verdict on a dependent one of whose owners is gone or
+        going: kept while another owner stays (the references to the others dropped),
+        else deleted (in the foreground when an owner waits for it and it has dependents
+        of its own; else as its own finalizers say)."""
+        current = self._alive(t, dep)
+        if current is None:
+            return
+        meta = current["metadata"]
+        refs = meta.get("ownerReferences") or []
+        solid, dropped, waiting = [], [], False
+        for ref in refs:
+            found = self._owner(meta.get("namespace", ""), ref)
+            if found is None:
+                dropped.append(ref)
+            elif _deleting_dependents(found[1]):
+                dropped.append(ref)
+                waiting = True
+            else:
+                solid.append(ref)
+        if solid:
+            if dropped:
+                meta["ownerReferences"] = solid
+                self.store.put(rkey(t), current)
+            return
+        finalizers = meta.get("finalizers") or []
+        if waiting and self.store.owned_by(str(meta.get("uid") or "")):
+            policy = "Foreground"
+        elif ORPHAN_FINALIZER in finalizers:
+            policy = "Orphan"
+        elif FOREGROUND_FINALIZER in finalizers:
+            policy = "Foreground"
+        else:
+            policy = "Background"
+        self._delete_object(t, current, policy)
+
+    def _orphan_dependents(self, uid: str) -> None:
+        for t, obj in list(self.dependents(uid)):
+            meta = obj["metadata"]
+            meta["ownerReferences"] = [r for r in meta["ownerReferences"] if r.get("uid") != uid]
+            if not meta["ownerReferences"]:
+                del meta["ownerReferences"]
+            self.store.put(rkey(t), obj)
+
+    def _release_if_unblocked(self, rt: ResourceType, owner: Obj) -> Obj:
+        """Drop an owner's foregroundDeletion finalizer once no dependent blocks it."""
+        uid = str(owner["metadata"].get("uid") or "")
+        if uid in self._collecting:
+            return owner  # its collection is under way; it looks again when done
+        if any(_blocks(dep, uid) for _, dep in self.dependents(uid)):
+            return owner
+        return self._without_finalizer(rt, owner, FOREGROUND_FINALIZER)
+
+    def _released(self, gone: Obj) -> None:
+        """``gone`` was removed: an owner deleting in the foreground, or its terminating
+        namespace, may have been waiting for it."""
+        meta = gone["metadata"]
+        namespace = str(meta.get("namespace") or "")
+        for ref in meta.get("ownerReferences") or []:
+            if not ref.get("blockOwnerDeletion"):
                 continue
-            for obj in self.store.list_objects(rkey(t), namespace):
-                self.store.delete(rkey(t), namespace, obj["metadata"]["name"])
+            found = self._owner(namespace, ref)
+            if found is not None and _deleting_dependents(found[1]):
+                self._release_if_unblocked(*found)
+        if namespace and namespace not in self._terminating:
+            ns_type = self.registry.get("", "v1", "namespaces")
+            assert ns_type is not None
+            ns = self.store.get(rkey(ns_type), "", namespace)
+            if ns is not None and ns["metadata"].get("deletionTimestamp"):
+                self._finalize_namespace(ns_type, ns)
+
+    def _finalize_namespace(self, rt: ResourceType, ns: Obj) -> Obj:
+        """The namespace controller: delete the namespace's content, report what remains in
+        its conditions, and once nothing does, drop the ``kubernetes`` finalizer and
+        remove it."""
+        name = ns["metadata"]["name"]
+        if name in self._terminating:
+            return ns
+        self._terminating.add(name)
+        try:
+            types = [t for t in self._storage_types() if t.namespaced]
+            for t in types:
+                for obj in self.store.list_objects(rkey(t), name):
+                    current = self._alive(t, obj)
+                    if current is not None:
+                        self._delete_object(t, current, "Background")
+            remaining: dict[str, int] = {}
+            held_by: dict[str, int] = {}
+            for t in types:
+                left = self.store.list_objects(rkey(t), name)
+                if left:
+                    remaining[f"{t.plural}.{t.group}"] = len(left)
+                for obj in left:
+                    for f in obj["metadata"].get("finalizers") or []:
+                        held_by[f] = held_by.get(f, 0) + 1
+        finally:
+            self._terminating.discard(name)
+        current = self._alive(rt, ns)
+        if current is None:
+            return ns
+        status = current.setdefault("status", {})
+        if _namespace_conditions(status, remaining, held_by):
+            current = self.store.put(rkey(rt), current)
+        if remaining:
+            return current
+        spec = current.get("spec") or {}
+        if NAMESPACE_FINALIZER in (spec.get("finalizers") or []):
+            left = [f for f in spec["finalizers"] if f != NAMESPACE_FINALIZER]
+            if left:
+                spec["finalizers"] = left
+            else:
+                del spec["finalizers"]
+            current = self.store.put(rkey(rt), current)
+        if _held(rt, current):
+            return current
+        return self._remove(rt, current)
 
     def _storage_types(self) -> list[ResourceType]:
         """One type per (group, plural): objects are stored version-independently."""
@@ -557,25 +804,6 @@ class Resources:
             refs = (obj.get("metadata") or {}).get("ownerReferences") or []
             if t is not None and any(r.get("uid") == uid for r in refs):
                 yield t, obj
-
-    def _cascade(self, uid: str, *, orphan: bool) -> None:
-        for t, obj in list(self.dependents(uid)):
-            meta = obj["metadata"]
-            if orphan:
-                meta["ownerReferences"] = [
-                    r for r in meta["ownerReferences"] if r.get("uid") != uid
-                ]
-                if not meta["ownerReferences"]:
-                    del meta["ownerReferences"]
-                self.store.put(rkey(t), obj)
-                continue
-            others = [r for r in meta["ownerReferences"] if r.get("uid") != uid]
-            if others:  # still owned by someone else: only drop the reference
-                meta["ownerReferences"] = others
-                self.store.put(rkey(t), obj)
-                continue
-            self.store.delete(rkey(t), meta.get("namespace", ""), meta["name"])
-            self._cascade(meta["uid"], orphan=False)
 
     # ---------------------------------------------------------------- helpers
     def _checked_body(
@@ -667,8 +895,29 @@ class Resources:
         ns = obj["metadata"]["namespace"]
         ns_type = self.registry.get("", "v1", "namespaces")
         assert ns_type is not None
-        if self.store.get(rkey(ns_type), "", ns) is None:
+        found = self.store.get(rkey(ns_type), "", ns)
+        if found is None:
             raise E.not_found(ns_type, ns)
+        if (found.get("status") or {}).get("phase") == "Terminating":
+            # the NamespaceLifecycle admission plugin
+            name = obj["metadata"].get("name") or obj["metadata"].get("generateName") or ""
+            details: dict[str, Any] = {"name": name, "kind": rt.plural}
+            if rt.group:
+                details["group"] = rt.group
+            details["causes"] = [
+                {
+                    "reason": "NamespaceTerminating",
+                    "message": f"namespace {ns} is being terminated",
+                    "field": "metadata.namespace",
+                }
+            ]
+            raise E.StatusError(
+                403,
+                "Forbidden",
+                f'{E.resource_name(rt)} "{name}" is forbidden: unable to create new content '
+                f"in namespace {ns} because it is being terminated",
+                details,
+            )
 
     def _admit(
         self, rt: ResourceType, obj: Obj, old: Obj | None, opts: WriteOptions, op: str
@@ -754,6 +1003,97 @@ class Resources:
             if cached is not None:
                 self._keys[rt] = cached
         return cached
+
+
+def _blocks(dependent: Obj, owner_uid: str) -> bool:
+    """Whether ``dependent``'s reference to its owner has ``blockOwnerDeletion``."""
+    refs = (dependent.get("metadata") or {}).get("ownerReferences") or []
+    return any(r.get("uid") == owner_uid and r.get("blockOwnerDeletion") is True for r in refs)
+
+
+def _deleting_dependents(obj: Obj) -> bool:
+    """Being deleted in the foreground: waiting for its dependents to go first."""
+    meta = obj.get("metadata") or {}
+    return bool(meta.get("deletionTimestamp")) and FOREGROUND_FINALIZER in (
+        meta.get("finalizers") or []
+    )
+
+
+def _held(rt: ResourceType, obj: Obj) -> bool:
+    """Whether something still holds ``obj`` from going: a finalizer (for a Namespace,
+    one in ``spec.finalizers`` too)."""
+    if (obj.get("metadata") or {}).get("finalizers"):
+        return True
+    return rt.key == _NAMESPACES and bool((obj.get("spec") or {}).get("finalizers"))
+
+
+#: the namespace controller's conditions, and their reason and message when all is well
+_NAMESPACE_OK = (
+    (
+        "NamespaceDeletionDiscoveryFailure",
+        "ResourcesDiscovered",
+        "All resources successfully discovered",
+    ),
+    (
+        "NamespaceDeletionGroupVersionParsingFailure",
+        "ParsedGroupVersions",
+        "All legacy kube types successfully parsed",
+    ),
+    (
+        "NamespaceDeletionContentFailure",
+        "ContentDeleted",
+        "All content successfully deleted, may be waiting on finalization",
+    ),
+    ("NamespaceContentRemaining", "ContentRemoved", "All content successfully removed"),
+    (
+        "NamespaceFinalizersRemaining",
+        "ContentHasNoFinalizers",
+        "All content-preserving finalizers finished",
+    ),
+)
+
+
+def _namespace_conditions(status: Obj, remaining: dict[str, int], held_by: dict[str, int]) -> bool:
+    """Set a terminating namespace's conditions as the namespace controller does; whether
+    they changed. ``remaining``: objects left per resource; ``held_by``: per finalizer."""
+    bad: dict[str, tuple[str, str]] = {}
+    if remaining:
+        parts = sorted(f"{r} has {n} resource instances" for r, n in remaining.items())
+        bad["NamespaceContentRemaining"] = (
+            "SomeResourcesRemain",
+            "Some resources are remaining: " + ", ".join(parts),
+        )
+    if held_by:
+        parts = sorted(f"{f} in {n} resource instances" for f, n in held_by.items())
+        bad["NamespaceFinalizersRemaining"] = (
+            "SomeFinalizersRemain",
+            "Some content in the namespace has finalizers remaining: " + ", ".join(parts),
+        )
+    conditions = status.setdefault("conditions", [])
+    changed = False
+    now = now_rfc3339()
+    for kind, ok_reason, ok_message in _NAMESPACE_OK:
+        value, (reason, message) = (
+            ("True", bad[kind]) if kind in bad else ("False", (ok_reason, ok_message))
+        )
+        old = next((c for c in conditions if isinstance(c, dict) and c.get("type") == kind), None)
+        if old is None:
+            conditions.append(
+                {
+                    "type": kind,
+                    "status": value,
+                    "lastTransitionTime": now,
+                    "reason": reason,
+                    "message": message,
+                }
+            )
+            changed = True
+        elif (old.get("status"), old.get("reason"), old.get("message")) != (value, reason, message):
+            if old.get("status") != value:
+                old["lastTransitionTime"] = now
+            old.update(status=value, reason=reason, message=message)
+            changed = True
+    return changed
 
 
 #: ObjectMeta's fields and their Go types (what kube-apiserver decodes a body into)
