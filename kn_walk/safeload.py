@@ -29,14 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from kn_walk.errors import KnwalkError, UsageError
+from kn_walk.yamlbounds import excessive_aliasing
 
 #: the most a manifest or kubeconfig may hold (kube-apiserver takes 3 MiB request bodies)
 MAX_BYTES = 4 * 1024 * 1024
-#: go-yaml's alias bounds: below LOW decoded nodes 99% may come from aliases, above HIGH 10%
-ALIAS_MIN_DECODES = 1000
-ALIAS_MIN_ALIASED = 100
-ALIAS_RATIO_LOW = 400_000
-ALIAS_RATIO_HIGH = 4_000_000
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -159,16 +155,6 @@ def _decode(data: bytes, label: str, hint: str, usage: bool) -> str:
 # --------------------------------------------------------------------------- YAML
 
 
-def allowed_alias_ratio(decodes: int) -> float:
-    """The share of decoded nodes that may come from alias expansion (go-yaml's scale)."""
-    if decodes <= ALIAS_RATIO_LOW:
-        return 0.99
-    if decodes >= ALIAS_RATIO_HIGH:
-        return 0.10
-    span = ALIAS_RATIO_HIGH - ALIAS_RATIO_LOW
-    return 0.99 - 0.89 * (decodes - ALIAS_RATIO_LOW) / span
-
-
 class _Recursive(Exception):
     """A node reachable from itself: an alias inside the value of its own anchor."""
 
@@ -262,11 +248,7 @@ def _check_aliases(node: Any, label: str, hint: str, usage: bool) -> None:
             usage,
         ) from None
     aliased = expanded - written
-    if (
-        aliased > ALIAS_MIN_ALIASED
-        and expanded > ALIAS_MIN_DECODES
-        and aliased / expanded > allowed_alias_ratio(expanded)
-    ):
+    if excessive_aliasing(aliased, expanded):
         raise _fail(
             f"{label}: the YAML document contains excessive aliasing "
             f"({written} nodes written expand to {expanded:,})",

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kn_walk import safeload
+from kn_walk import safeload, yamlbounds
 from kn_walk.errors import KnwalkError, UsageError
 from tests.conftest import Sandbox
 from tests.test_cli_support import Cluster, knwalk
@@ -199,8 +199,8 @@ def test_aliases_within_bounds_and_recursive_ones() -> None:
     with pytest.raises(KnwalkError, match=r"t is not valid YAML \(line 2, column 1\)"):
         safeload.load_all("a: [1\n", label="t", hint="h")
     # go-yaml's scale: 99% from aliases is fine for a small document, not for a large one
-    assert safeload.allowed_alias_ratio(1_000) == 0.99
-    assert safeload.allowed_alias_ratio(10_000_000) == 0.10
+    assert yamlbounds.allowed_alias_ratio(1_000) == 0.99
+    assert yamlbounds.allowed_alias_ratio(10_000_000) == 0.10
 
 
 # --------------------------------------------------------------------------- 4: curl's options

@@ -38,6 +38,7 @@ import yaml
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.schema import go_repr
 from kn_walk.sandbox.tables import go_float
+from kn_walk.yamlbounds import EXCESSIVE_ALIASING, excessive_aliasing
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -58,13 +59,6 @@ THREAD_MIN_BYTES = 64 * 1024
 MAX_DEPTH = 256
 NESTED_TOO_DEEPLY = f"the request body is nested too deeply (more than {MAX_DEPTH} levels)"
 
-#: go-yaml's alias bound (decode.go): once more than ALIAS_MIN_ALIASED of more than
-#: ALIAS_MIN_DECODES decoded nodes come from aliases, their share may not pass
-#: :func:`allowed_alias_ratio`
-ALIAS_MIN_DECODES = 1000
-ALIAS_MIN_ALIASED = 100
-ALIAS_RATIO_LOW = 400_000
-ALIAS_RATIO_HIGH = 4_000_000
 
 _TAG = "tag:yaml.org,2002:"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -195,16 +189,6 @@ def _child(path: str, key: str) -> str:
 # -------------------------------------------------------------------------- YAML
 
 
-def allowed_alias_ratio(decodes: int) -> float:
-    """go-yaml's ``allowedAliasRatio``: 99% up to 400,000 decoded nodes, 10% from
-    4,000,000, scaled linearly between."""
-    if decodes <= ALIAS_RATIO_LOW:
-        return 0.99
-    if decodes >= ALIAS_RATIO_HIGH:
-        return 0.10
-    return 0.99 - 0.89 * (decodes - ALIAS_RATIO_LOW) / (ALIAS_RATIO_HIGH - ALIAS_RATIO_LOW)
-
-
 class _YAMLError(Exception):
     """What go-yaml (or sigs.k8s.io/yaml's conversion to JSON) says about a document."""
 
@@ -293,12 +277,8 @@ class _Composer:
         """go-yaml's bound: aliases may not make up too much of what is decoded."""
         self.decodes += decodes
         self.aliased += aliased
-        if (
-            self.aliased > ALIAS_MIN_ALIASED
-            and self.decodes > ALIAS_MIN_DECODES
-            and self.aliased / self.decodes > allowed_alias_ratio(self.decodes)
-        ):
-            raise _YAMLError("yaml: document contains excessive aliasing")
+        if excessive_aliasing(self.aliased, self.decodes):
+            raise _YAMLError(EXCESSIVE_ALIASING)
 
     def alias(self, anchor: str, line: int) -> _Done:
         if anchor in self.open_anchors:
