@@ -14,7 +14,7 @@ import yaml
 from kn_walk.sandbox import control
 from tests.conftest import Sandbox, start_sandbox
 from tests.test_cli_support import Result, knwalk
-from tests.test_install import FIXTURES, client_for
+from tests.test_install import FIXTURES, client_for, make_unready
 from tests.test_install import api as api
 from tests.test_install import bare as bare
 from tests.test_install import lb as lb
@@ -50,8 +50,6 @@ def patch(sb: Sandbox, kind: str, name: str, namespace: str, body: dict[str, Any
             core.patch_namespaced_config_map(name, namespace, body)
         elif kind == "service-status":
             core.patch_namespaced_service_status(name, namespace, body)
-        elif kind == "deployment-status":
-            client.AppsV1Api(api_client).patch_namespaced_deployment_status(name, namespace, body)
     finally:
         api_client.close()
 
@@ -111,21 +109,11 @@ def test_a_deployment_that_is_not_available(bare: Sandbox, lb: Any, tmp_path: Pa
     assert (
         knwalk("install", "--manifests", str(FIXTURES), "--ingress", "kourier", env=env).code == 0
     )
-    patch(
-        bare,
-        "deployment-status",
-        "autoscaler",
-        "knative-serving",
-        {
-            "status": {
-                "readyReplicas": 0,
-                "availableReplicas": 0,
-                "conditions": [
-                    {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"}
-                ],
-            }
-        },
-    )
+    api_client = client_for(bare)
+    try:
+        make_unready(api_client, "knative-serving", "autoscaler")
+    finally:
+        api_client.close()
     result = doctor(bare.kubeconfig, "-o", "json")
     assert result.code == 1
     check = checks(result)["Knative Serving"]

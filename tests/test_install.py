@@ -385,31 +385,35 @@ def test_gateway_without_an_address_times_out_naming_it(bare: Sandbox) -> None:
     assert "--wait-timeout" in info.value.hint
 
 
-def test_deployment_not_available_times_out_naming_it(bare: Sandbox, api: Any, lb: Any) -> None:
+def make_unready(api_client: Any, namespace: str, name: str) -> None:
+    """Report a Deployment's (simulated) Pods not ready, as a kubelet would; wait until the
+    replicaset and deployment controllers report the Deployment not Available."""
     from kubernetes import client
 
-    apps = client.AppsV1Api(api)
+    apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+    labels = apps.read_namespaced_deployment(name, namespace).spec.selector.match_labels
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    deadline = time.monotonic() + 20
+    while not (pods := core.list_namespaced_pod(namespace, label_selector=selector).items):
+        assert time.monotonic() < deadline, f"no Pods for {namespace}/{name}"
+        time.sleep(0.05)
+    unready = {"status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+    for pod in pods:
+        core.patch_namespaced_pod_status(pod.metadata.name, namespace, unready)
 
+    def available() -> str:
+        conditions = apps.read_namespaced_deployment(name, namespace).status.conditions or []
+        return next((c.status for c in conditions if c.type == "Available"), "")
+
+    while available() != "False":
+        assert time.monotonic() < deadline, f"{namespace}/{name} stays Available"
+        time.sleep(0.05)
+
+
+def test_deployment_not_available_times_out_naming_it(bare: Sandbox, api: Any, lb: Any) -> None:
     def break_activator(event: I.Event) -> None:
         if isinstance(event, I.StepDone) and event.step.name == "serving-core":
-            status = {
-                "status": {
-                    "observedGeneration": 1,
-                    "replicas": 1,
-                    "readyReplicas": 0,
-                    "availableReplicas": 0,
-                    "updatedReplicas": 1,
-                    "conditions": [
-                        {
-                            "type": "Available",
-                            "status": "False",
-                            "reason": "MinimumReplicasUnavailable",
-                            "message": "Deployment does not have minimum availability.",
-                        }
-                    ],
-                }
-            }
-            apps.patch_namespaced_deployment_status("activator", M.SERVING_NAMESPACE, status)
+            make_unready(api, M.SERVING_NAMESPACE, "activator")
 
     rows: list[tuple[I.DeploymentRow, ...]] = []
 
@@ -661,6 +665,20 @@ def test_sandbox_noop_apply_keeps_the_resource_version(seeded: Sandbox, kind: st
         body = {**body, "metadata": {**body["metadata"], "namespace": "default"}}
     api_client = client_for(seeded)
     try:
+        _apply(api_client, body)
+        if kind == "Deployment":  # its controller writes its revision and status first
+            from kubernetes import client
+
+            apps = client.AppsV1Api(api_client)
+            deadline = time.monotonic() + 20
+            while not (
+                (
+                    d := apps.read_namespaced_deployment(body["metadata"]["name"], "default")
+                ).status.observed_generation
+                and any(c.reason == "NewReplicaSetAvailable" for c in d.status.conditions or [])
+            ):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
         first = _apply(api_client, body)["metadata"]["resourceVersion"]
         second_started = time.time()
         # apply the same body again until the wall clock is in the next second

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import ssl
@@ -244,11 +245,15 @@ def test_kubectl_logs_errors_and_warnings(sandbox: Sandbox, svc: Running) -> Non
         "Error from server (BadRequest): previous terminated container "
         f'"user-container" in pod "{svc.pod}" not found\n'
     )
-    # no time is kept per line: the lines come as they are, with a warning saying so
+    # each line with the time it was written, as the kubelet prints it
     p = kubectl(sandbox, "logs", "-n", svc.namespace, svc.pod, "--timestamps")
-    assert p.returncode == 0
-    assert p.stdout == svc.log_file.read_text()
-    assert p.stderr == "Warning: the sandbox records no time for each log line: none are shown\n"
+    assert p.returncode == 0 and p.stderr == ""
+    stamped = p.stdout.splitlines(keepends=True)
+    assert [line.split(" ", 1)[1] for line in stamped] == svc.log_file.read_text().splitlines(
+        keepends=True
+    )
+    for line in stamped:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", line.split(" ", 1)[0])
 
 
 @needs_kubectl
@@ -308,11 +313,20 @@ def test_kubectl_logs_of_a_pod_the_sandbox_does_not_run(sandbox: Sandbox) -> Non
     ns = "logs-" + uuid.uuid4().hex[:8]
     ok(sandbox, "create", "namespace", ns)
     ok(sandbox, "run", "-n", ns, "mine", "--image=nginx")
+    # the sandbox answers for the Pod as a kubelet would (see test_sandbox_k8s_semantics)
+    ok(
+        sandbox,
+        "wait",
+        "-n",
+        ns,
+        "pod/mine",
+        "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ImageNotSupported",
+    )
     p = kubectl(sandbox, "logs", "-n", ns, "mine")
     assert p.returncode == 1
     assert p.stderr == (
         'Error from server (BadRequest): container "mine" in pod "mine" '
-        "is waiting to start - no logs yet\n"
+        "is waiting to start: ImageNotSupported\n"
     )
     kubectl(sandbox, "delete", "namespace", ns, "--wait=false")
 
@@ -388,10 +402,10 @@ def test_log_response(sandbox: Sandbox, svc: Running) -> None:
             assert r.content == content
         r = h.get(svc.path(), params={"insecureSkipTLSVerifyBackend": "true"})
         assert r.content == content
-        # a since that reaches before the last write shows every line (no per-line time)
+        # a since before the first line shows every line (each line's time is recorded)
         r = h.get(svc.path(), params={"sinceSeconds": "3600"})
         assert r.content == content
-        assert "lines written before the time asked for are shown too" in r.headers["Warning"]
+        assert "Warning" not in r.headers
         r = h.get(svc.path(), params={"sinceTime": "2000-01-01T00:00:00Z"})
         assert r.content == content
         # one after it: nothing was written since
@@ -539,17 +553,26 @@ def test_log_of_pods_the_sandbox_does_not_run(sandbox: Sandbox) -> None:
             "BadRequest",
             "a container name must be specified for pod pair, choose one of: [setup web side]",
         )
+        # once the sandbox has answered for the Pod: its init container cannot start
+        deadline = time.monotonic() + 15
+        while (
+            not h.get(f"/api/v1/namespaces/{ns}/pods/pair")
+            .json()["status"]
+            .get("initContainerStatuses")
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         _status(
             h.get(path, params={"container": "side"}),
             400,
             "BadRequest",
-            'container "side" in pod "pair" is waiting to start - no logs yet',
+            'container "side" in pod "pair" is waiting to start: PodInitializing',
         )
         _status(
             h.get(path, params={"container": "setup", "follow": "true"}),
             400,
             "BadRequest",
-            'container "setup" in pod "pair" is waiting to start - no logs yet',
+            'container "setup" in pod "pair" is waiting to start: ImageNotSupported',
         )
         # the kubelet's words for the state the Pod's status gives
         status = {

@@ -1,10 +1,9 @@
 """Server-side defaulting for the built-in kinds the sandbox serves.
 
 Namespaces get their phase, Pods ``Pending`` and their QoS class, core
-Services a cluster IP and node ports,
-Deployments report their replicas as available (the sandbox cannot run
-container images, so a Deployment is "available" as soon as it is accepted),
-and CustomResourceDefinitions become Established.
+Services a cluster IP and node ports, Deployments their defaults (their status
+is the deployment controller's: :mod:`kn_walk.sandbox.deployments`), and
+CustomResourceDefinitions become Established.
 """
 
 from __future__ import annotations
@@ -66,8 +65,8 @@ class BuiltinDefaults:
     @staticmethod
     def _namespaces(new: Obj, old: Obj | None, ctx: WriteContext) -> None:
         new.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-        if not ctx.subresource:
-            new["status"] = {"phase": "Active"}
+        if not ctx.subresource:  # a terminating namespace stays so (resources.delete)
+            new["status"] = (old or {}).get("status") or {"phase": "Active"}
         labels = new["metadata"].setdefault("labels", {})
         if isinstance(labels, dict):
             labels["kubernetes.io/metadata.name"] = new["metadata"]["name"]
@@ -142,7 +141,7 @@ class BuiltinDefaults:
         spec = new.setdefault("spec", {})
         if not isinstance(spec, dict):
             return
-        replicas = spec.setdefault("replicas", 1)
+        spec.setdefault("replicas", 1)
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
         spec.setdefault(
@@ -152,37 +151,6 @@ class BuiltinDefaults:
                 "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
             },
         )
-        n = replicas if isinstance(replicas, int) else 1
-        now = now_rfc3339()
-        new["status"] = {
-            "observedGeneration": new["metadata"].get("generation", 1),
-            "replicas": n,
-            "readyReplicas": n,
-            "availableReplicas": n,
-            "updatedReplicas": n,
-            "conditions": [
-                {
-                    "type": "Available",
-                    "status": "True",
-                    "reason": "MinimumReplicasAvailable",
-                    "message": "Deployment has minimum availability.",
-                    "lastTransitionTime": now,
-                    "lastUpdateTime": now,
-                },
-                {
-                    "type": "Progressing",
-                    "status": "True",
-                    "reason": "NewReplicaSetAvailable",
-                    "message": f'ReplicaSet "{new["metadata"]["name"]}" has successfully progressed.',
-                    "lastTransitionTime": now,
-                    "lastUpdateTime": now,
-                },
-            ],
-        }
-        if n == 0:
-            for k in ("readyReplicas", "availableReplicas", "updatedReplicas"):
-                new["status"].pop(k)
-        _keep_transition_times(new, old)
 
     @staticmethod
     def _apiextensions_k8s_io_customresourcedefinitions(

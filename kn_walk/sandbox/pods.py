@@ -42,12 +42,18 @@ from typing import Any
 
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.events import NORMAL, WARNING, EventRecorder
-from kn_walk.sandbox.podlogs import LogSource
+from kn_walk.sandbox.podlogs import LogClock, LogSource
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.serving import L_CONFIGURATION, L_SERVICE, owner_ref
-from kn_walk.sandbox.store import Obj
-from kn_walk.sandbox.workloads import ENV_NOT_APPLIED_NOTE, RuntimeStatus, env_not_applied
+from kn_walk.sandbox.store import Conflict, Obj
+from kn_walk.sandbox.workloads import (
+    ENV_NOT_APPLIED_NOTE,
+    RuntimeStatus,
+    env_not_applied,
+    runnable,
+    unsupported_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,8 @@ L_REVISION_UID = "serving.knative.dev/revisionUID"
 L_POD_TEMPLATE_HASH = "pod-template-hash"
 #: marks the Pods this module owns (removed at start: their processes are gone)
 A_MANAGED = "sandbox.knwalk.dev/mirrors"
+#: marks the Pods that stand for replicas of ReplicaSets (:mod:`kn_walk.sandbox.replicasets`)
+A_SIMULATED = "sandbox.knwalk.dev/simulated"
 A_PID = "sandbox.knwalk.dev/pid"
 A_LOG = "sandbox.knwalk.dev/log"
 #: the container env that is set but not given to the process (it runs on this machine)
@@ -120,14 +128,11 @@ class RevisionPods:
         self._crashed_at: dict[tuple[str, str], str] = {}
         #: (namespace, pod) -> offsets in the Revision's log file where each run began
         self._runs: dict[tuple[str, str], list[int]] = {}
+        #: records when each line of the running processes' logs was written
+        self.clock = LogClock()
 
     def _opts(self, subresource: str = "") -> WriteOptions:
-        return WriteOptions(
-            manager=MANAGER,
-            field_validation="Ignore",
-            subresource=subresource,
-            user=f"system:node:{NODE_NAME}",
-        )
+        return _kubelet_opts(subresource)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -145,6 +150,7 @@ class RevisionPods:
     def forget(self, namespace: str, revision: str) -> None:
         """The Revision is gone: delete its Pod (the cascade may have done so already)."""
         key = (namespace, revision)
+        self.clock.unwatch(self._log_path(namespace, revision))
         name = self._pods.pop(key, None)
         self._restarts.pop(key, None)
         self._crashed_at.pop(key, None)
@@ -198,6 +204,7 @@ class RevisionPods:
         rev = self._revision(namespace, revision)
         if rev is None:
             return
+        self.clock.watch(self._log_path(namespace, revision))
         if status.reason == "CrashLoopBackOff" and (
             previous is None or previous.reason != "CrashLoopBackOff"
         ):
@@ -209,6 +216,8 @@ class RevisionPods:
         name = self._pods.get(key)
         current = self.res.find(self.rt, namespace, name) if name else None
         if current is None:
+            if rev["metadata"].get("deletionTimestamp"):
+                return  # its Pods are going with it (a foreground deletion): none is made
             name = pod_name(revision, rev["metadata"].get("uid", ""))
             self._restarts[key] = 0 if status.reason != "CrashLoopBackOff" else 1
             try:
@@ -289,7 +298,7 @@ class RevisionPods:
             return None
         runs = self._runs.get((namespace, pod), [0])
         previous = (runs[-2], runs[-1]) if len(runs) > 1 else None
-        return LogSource(self._log_path(namespace, str(revision)), runs[-1], previous)
+        return LogSource(self._log_path(namespace, str(revision)), runs[-1], previous, self.clock)
 
     # ----------------------------------------------------------------- objects
 
@@ -465,3 +474,161 @@ def _exit_code(message: str) -> int:
         if digits.lstrip("-").isdigit():
             return int(digits)
     return 1
+
+
+#: the waiting reason of a container in a Pod the sandbox does not run (see NotRunPods)
+NOT_SUPPORTED = "ImageNotSupported"
+POD_NOT_SUPPORTED = "PodNotSupported"
+
+
+def not_run_message(image: str) -> tuple[str, str]:
+    """The waiting reason and message for a container of a Pod the sandbox does not run."""
+    if not runnable(image):
+        return NOT_SUPPORTED, unsupported_message(image)
+    return POD_NOT_SUPPORTED, (
+        f'The sandbox runs image "{image}" only for Knative Revisions, not in Pods of their '
+        "own. Deploy it as a Knative Service, or use a real cluster for Pods."
+    )
+
+
+class NotRunPods:
+    """The scheduler's and kubelet's answer for the Pods the sandbox does not run.
+
+    A Pod someone creates (``kubectl run``, a Job's, ...) is neither a Revision
+    process (``sandbox.knwalk.dev/mirrors``) nor a ReplicaSet's simulated replica
+    (``sandbox.knwalk.dev/simulated``): nothing will run it. Rather than leaving it
+    ``Pending`` with no reason, as no scheduler would, it is bound to the sandbox's
+    node (``PodScheduled``) and its containers wait with a reason the kubelet does
+    not have, ``ImageNotSupported`` (the one Revision Pods show for such images), or
+    ``PodNotSupported`` for the helloworld sample itself, which runs only for
+    Revisions; the message says what the sandbox runs. No pull is pretended
+    (``ErrImagePull`` would say an image was tried and failed). Events: ``Scheduled``
+    from the scheduler and a ``Failed`` warning from the kubelet per container.
+    """
+
+    def __init__(self, resources: Resources, events: EventRecorder) -> None:
+        self.res = resources
+        self.events = events
+        rt = resources.registry.get("", "v1", "pods")
+        assert rt is not None
+        self.rt: ResourceType = rt
+
+    def resync(self) -> None:
+        for pod in self.res.store.list_objects(rkey(self.rt)):
+            self.observe(pod)
+
+    def observe(self, pod: Obj) -> None:
+        """A Pod was created: answer for it if the sandbox does not run it."""
+        meta = pod.get("metadata") or {}
+        annotations = meta.get("annotations") or {}
+        status = pod.get("status") or {}
+        if A_MANAGED in annotations or A_SIMULATED in annotations:
+            return
+        if meta.get("deletionTimestamp") or status.get("phase", "Pending") != "Pending":
+            return
+        if status.get("containerStatuses") or status.get("initContainerStatuses"):
+            return  # answered already
+        ns, name = meta.get("namespace", ""), meta.get("name", "")
+        try:
+            self._answer(ns, name)
+        except (E.StatusError, LookupError, Conflict) as err:  # gone or changed meanwhile
+            log.debug("pod %s/%s: %s", ns, name, err)
+        except Exception:  # one odd Pod must not stop the others
+            log.exception("answering for pod %s/%s", ns, name)
+
+    def _answer(self, ns: str, name: str) -> None:
+        pod = self.res.find(self.rt, ns, name)
+        if pod is None:
+            return
+        spec = pod.get("spec") or {}
+        if not spec.get("nodeName"):  # what the scheduler's binding writes
+            bound = copy.deepcopy(pod)
+            bound["spec"]["nodeName"] = NODE_NAME
+            pod = self.res.store.put(
+                rkey(self.rt), bound, expect_rv=pod["metadata"]["resourceVersion"]
+            )
+            self.events.record(
+                pod,
+                NORMAL,
+                "Scheduled",
+                f"Successfully assigned {ns}/{name} to {NODE_NAME}",
+                component="default-scheduler",
+            )
+        new = copy.deepcopy(pod)
+        new["status"] = self._status(pod)
+        self.res.update(self.rt, ns, name, new, _kubelet_opts("status"))
+        inits = [c for c in spec.get("initContainers") or [] if isinstance(c, dict)]
+        waiting = inits[:1] or [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+        for c in waiting:
+            _, message = not_run_message(str(c.get("image", "")))
+            self.events.record(
+                pod,
+                WARNING,
+                "Failed",
+                message,
+                component="kubelet",
+                host=NODE_NAME,
+                field_path=f"spec.{'initContainers' if inits else 'containers'}{{{c.get('name', '')}}}",
+            )
+
+    def _status(self, pod: Obj) -> Obj:
+        spec = pod.get("spec") or {}
+        old = pod.get("status") or {}
+        now = now_rfc3339()
+        inits = [c for c in spec.get("initContainers") or [] if isinstance(c, dict)]
+        containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+
+        def container_status(c: Obj, waiting: Obj) -> Obj:
+            return {
+                "name": c.get("name", ""),
+                "image": c.get("image", ""),
+                "imageID": "",
+                "ready": False,
+                "started": False,
+                "restartCount": 0,
+                "state": {"waiting": waiting},
+            }
+
+        def not_run(c: Obj) -> Obj:
+            reason, message = not_run_message(str(c.get("image", "")))
+            return {"reason": reason, "message": message}
+
+        status: Obj = {
+            "phase": "Pending",
+            "conditions": pod_conditions(
+                False, " ".join(str(c.get("name", "")) for c in containers), old, now
+            ),
+            **loopback_addresses(),
+            "startTime": old.get("startTime") or now,
+            "qosClass": old.get("qosClass", "BestEffort"),
+        }
+        if inits:
+            # the first init container cannot start, so the others and the app containers wait
+            status["initContainerStatuses"] = [
+                container_status(c, not_run(c) if i == 0 else {"reason": "PodInitializing"})
+                for i, c in enumerate(inits)
+            ]
+            status["containerStatuses"] = [
+                container_status(c, {"reason": "PodInitializing"}) for c in containers
+            ]
+            for cond in status["conditions"]:
+                if cond["type"] == "Initialized":
+                    cond.update(
+                        status="False",
+                        reason="ContainersNotInitialized",
+                        message="containers with incomplete status: ["
+                        + " ".join(str(c.get("name", "")) for c in inits)
+                        + "]",
+                    )
+        else:
+            status["containerStatuses"] = [container_status(c, not_run(c)) for c in containers]
+        return status
+
+
+def _kubelet_opts(subresource: str = "") -> WriteOptions:
+    return WriteOptions(
+        manager=MANAGER,
+        field_validation="Ignore",
+        subresource=subresource,
+        user=f"system:node:{NODE_NAME}",
+    )

@@ -15,6 +15,7 @@ from typing import Any
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import resources
 from kn_walk.sandbox.registry import ResourceType
+from kn_walk.sandbox.replicasets import selector_text
 from kn_walk.sandbox.resources import (
     JSON_PATCH,
     MERGE_PATCH,
@@ -26,24 +27,6 @@ from kn_walk.sandbox.store import Obj
 
 DEPLOYMENTS = ("apps", "deployments")
 SCALE_PATCH_TYPES = (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH)
-
-
-def _selector(deployment: Obj) -> str:
-    selector = (deployment.get("spec") or {}).get("selector") or {}
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        if not isinstance(expr, dict):
-            continue
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In":
-            parts.append(f"{key} in ({','.join(sorted(values))})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(sorted(values))})")
-        elif op == "Exists":
-            parts.append(str(key))
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
 
 
 def scale_of(deployment: Obj) -> Obj:
@@ -60,7 +43,10 @@ def scale_of(deployment: Obj) -> Obj:
             if k in meta
         },
         "spec": {"replicas": replicas},
-        "status": {"replicas": status.get("replicas", 0), "selector": _selector(deployment)},
+        "status": {
+            "replicas": status.get("replicas", 0),
+            "selector": selector_text((deployment.get("spec") or {}).get("selector")),
+        },
     }
 
 

@@ -385,6 +385,21 @@ def _print_deployment(obj: Mapping[str, Any], now: datetime | None) -> list[Any]
     ]
 
 
+def _print_replica_set(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    spec_replicas = _get(obj, "spec", "replicas")
+    names, images = _containers(obj)
+    return [
+        _name(obj),
+        1 if spec_replicas is None else _int(spec_replicas),
+        _int(_get(obj, "status", "replicas")),
+        _int(_get(obj, "status", "readyReplicas")),
+        _age(obj, now),
+        names,
+        images,
+        format_label_selector(_get(obj, "spec", "selector")),
+    ]
+
+
 def _pod_state(obj: Mapping[str, Any]) -> tuple[str, int, int, str]:
     """kubectl's pod STATUS, ready containers, restarts, and the last restart's time."""
     reason = str(_get(obj, "status", "reason") or _get(obj, "status", "phase") or "")
@@ -661,6 +676,45 @@ _BUILTIN: dict[tuple[str, str], tuple[Callable[[], list[dict[str, Any]]], _Print
             _column_definition("Selector", "string", "Label selector for pods.", priority=1),
         ],
         _print_deployment,
+    ),
+    ("apps", "ReplicaSet"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Desired",
+                "integer",
+                "Replicas is the number of desired pods. This is a pointer to distinguish between "
+                "explicit zero and unspecified. Defaults to 1. More info: "
+                "https://kubernetes.io/docs/concepts/workloads/controllers/replicaset/"
+                "#how-a-replicaset-works",
+            ),
+            _column_definition(
+                "Current",
+                "integer",
+                "Replicas is the most recently observed number of non-terminating pods. More "
+                "info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset/"
+                "#how-a-replicaset-works",
+            ),
+            _column_definition(
+                "Ready",
+                "integer",
+                "The number of non-terminating pods targeted by this ReplicaSet with a Ready "
+                "Condition.",
+            ),
+            _age_col(),
+            *_containers_cols(),
+            _column_definition(
+                "Selector",
+                "string",
+                "Selector is a label query over pods that should match the replica count. Label "
+                "keys and values that must match in order to be controlled by this replica set. "
+                "It must match the pod template's labels. More info: "
+                "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/"
+                "#label-selectors",
+                priority=1,
+            ),
+        ],
+        _print_replica_set,
     ),
 }
 
