@@ -47,9 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
-from kn_walk import __version__
+from kn_walk import __version__, safeload
 from kn_walk.errors import KnwalkError, UsageError
 
 Obj = dict[str, Any]
@@ -453,6 +451,12 @@ def fetch(
 
 def _read_local(source: Source, file: ManifestFile) -> Fetched:
     path = Path(source.location) / file.name
+    safeload.check_file(
+        path,
+        label=f"--manifests {source.location}: {file.name}",
+        hint=f"put the release file there (from {file.url})",
+        limit=MAX_BYTES,
+    )
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -640,15 +644,7 @@ class ManifestObject:
 
 def parse_documents(name: str, text: str) -> list[ManifestObject]:
     """The objects of a multi-document YAML file (``kind: List`` items flattened)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        docs = list(yaml.load_all(text, Loader=loader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise KnwalkError(
-            f"{name} is not valid YAML{where}", "download the release file again"
-        ) from None
+    docs = safeload.load_all(text, label=name, hint="download the release file again", fast=True)
     out: list[ManifestObject] = []
     for i, doc in enumerate(docs):
         if doc is None:

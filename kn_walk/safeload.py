@@ -199,18 +199,24 @@ def expansion(root: Any) -> tuple[int, int]:
     return len(expanded), expanded[id(root)]
 
 
-def load_all(text: str, *, label: str, hint: str, usage: bool = False) -> list[Any]:
+def load_all(
+    text: str, *, label: str, hint: str, usage: bool = False, fast: bool = False
+) -> list[Any]:
     """Every document of ``text`` as ``yaml.safe_load_all`` gives them, refusing bombs.
 
     Each document's aliases are measured before it is constructed (see
     :func:`expansion`): refused when their expansion exceeds go-yaml's bound.
+    ``fast`` parses with libyaml where it is available (release manifests of
+    megabytes), at the price of coarser messages for broken text.
     """
     import yaml
 
     docs: list[Any] = []
-    loader: yaml.SafeLoader | None = None
+    loader: Any = None
     try:
-        loader = yaml.SafeLoader(text)  # its reader refuses non-printable characters at once
+        # the pure-Python reader refuses non-printable characters at once
+        make = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if fast else yaml.SafeLoader
+        loader = make(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -596,3 +597,26 @@ def test_a_cut_download_is_not_cached(server: FileServer, tmp_path: Path) -> Non
 def test_cache_root_follows_xdg(tmp_path: Path) -> None:
     assert M.cache_root({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "knwalk" / "manifests"
     assert M.cache_root({}).parts[-3:] == (".cache", "knwalk", "manifests")
+
+
+def test_dir_source_refuses_a_release_file_that_is_a_device_or_a_pipe(tmp_path: Path) -> None:
+    """``--manifests DIR`` holding /dev/zero (or a FIFO) under a release file's name is
+    refused unread, instead of read until memory runs out (or forever)."""
+    first = RELEASE.files("kourier")[0].name
+    (tmp_path / first).symlink_to("/dev/zero")
+    with pytest.raises(KnwalkError, match="character device") as info:
+        M.fetch(RELEASE, "kourier", M.parse_source(str(tmp_path)))
+    assert first in info.value.message
+    (tmp_path / first).unlink()
+    os.mkfifo(tmp_path / first)
+    with pytest.raises(KnwalkError, match="a pipe"):
+        M.fetch(RELEASE, "kourier", M.parse_source(str(tmp_path)))
+
+
+def test_a_release_file_that_is_a_yaml_alias_bomb_is_refused_unexpanded() -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    text = "\n".join(levels) + "\n"  # under 1 KB; 9^9 nodes once expanded
+    with pytest.raises(KnwalkError, match="excessive aliasing") as info:
+        M.parse_documents("serving-core.yaml", text)
+    assert "serving-core.yaml" in info.value.message
