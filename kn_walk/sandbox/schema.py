@@ -799,16 +799,17 @@ def _builtin_kind_names() -> dict[str, str]:
     for rt in BUILTIN_TYPES:
         name = builtin_definition_name(rt.group, rt.version, rt.kind)
         if name is not None:
-            out[rt.kind] = name
+            out.setdefault(rt.kind, name)
     return out
 
 
 def builtin_kind_schema(kind: str) -> Mapping[str, Any] | None:
     """The resolved schema of the built-in kind the sandbox serves as ``kind``, or None.
 
-    The kinds of :data:`~kn_walk.sandbox.registry.BUILTIN_TYPES` are unique, so
-    the kind alone names one (a custom resource's kind may share it: callers
-    that know the resource type use :func:`schema_for`).
+    By kind alone, as strategic merge patch and server-side apply are asked:
+    where two groups serve one kind, the first of
+    :data:`~kn_walk.sandbox.registry.BUILTIN_TYPES` (the core group's). Callers
+    that know the resource type use :func:`schema_for`.
     """
     name = _builtin_kind_names().get(kind)
     return None if name is None else _builtin_schema(name)
