@@ -19,6 +19,7 @@ from kn_walk.sandbox.openapi import (
     openapi_v3_index,
 )
 from kn_walk.sandbox.registry import Registry
+from tests.test_builtin_schemas import schema_nodes
 
 REG = Registry.default()
 SMP = "application/strategic-merge-patch+json"
@@ -79,15 +80,6 @@ def refs(node: Any) -> list[str]:
     if isinstance(node, list):
         return [r for v in node for r in refs(v)]
     return []
-
-
-def schema_nodes(schema: Any) -> list[dict[str, Any]]:
-    """``schema`` and every schema in it (property names are not keywords)."""
-    if not isinstance(schema, dict):
-        return []
-    subs = [*(schema.get("properties") or {}).values(), *(schema.get("allOf") or ())]
-    subs += [schema.get("items"), schema.get("additionalProperties")]
-    return [schema, *(n for sub in subs for n in schema_nodes(sub))]
 
 
 def test_index_lists_every_group_version_with_its_hash() -> None:
@@ -300,8 +292,8 @@ def test_openapi_v2_swagger_document() -> None:
     text = json.dumps(doc)
     assert "#/components/schemas/" not in text
     for name, schema in defs.items():  # Swagger 2.0 has none of OpenAPI 3's keywords
-        for node in schema_nodes(schema):
-            assert not {"nullable", "anyOf", "allOf"} & set(node), name
+        for path, node in schema_nodes(schema, name):
+            assert not {"nullable", "anyOf", "allOf"} & set(node), path
     for ref in refs(doc):
         assert ref.startswith("#/definitions/") and ref.rsplit("/", 1)[-1] in defs, ref
     ksvc_patch = doc["paths"][

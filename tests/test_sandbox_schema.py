@@ -23,6 +23,7 @@ from kn_walk.sandbox.schema import (
     unknown_fields,
     validate,
 )
+from tests.test_builtin_schemas import schema_nodes
 
 REG = Registry.default()
 
@@ -347,16 +348,7 @@ def test_builtin_schemas_exist_for_every_builtin_kind() -> None:
             assert sch["x-kubernetes-group-version-kind"] == [
                 {"group": t.group, "kind": t.kind, "version": t.version}
             ]
-            assert not any("$ref" in node or "allOf" in node for node in schema_nodes(sch))
-
-
-def schema_nodes(schema: Any) -> list[dict[str, Any]]:
-    """``schema`` and every schema in it (property names are not keywords)."""
-    if not isinstance(schema, dict):
-        return []
-    subs = [*(schema.get("properties") or {}).values(), *(schema.get("allOf") or ())]
-    subs += [schema.get("items"), schema.get("additionalProperties")]
-    return [schema, *(n for sub in subs for n in schema_nodes(sub))]
+            assert not any("$ref" in node or "allOf" in node for _, node in schema_nodes(sch))
 
 
 def test_builtin_configmap_and_deployment() -> None:
