@@ -52,8 +52,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from kn_walk import knative_rules
 from kn_walk.errors import ApiError, KnwalkError, UsageError, WaitTimeout
+from kn_walk.knative_rules import templates
 
 if TYPE_CHECKING:
     from kn_walk.kube import Kube
@@ -468,10 +468,10 @@ def parse_env(
             if not name:
                 raise UsageError(f"-e {item!r} has no variable name", "write -e NAME=VALUE")
             _check_env_name(name, item)
-            if knative_rules.is_reserved_env(name):
+            if templates.is_reserved_env(name):
                 raise UsageError(
-                    f"-e/--env {name}: {knative_rules.reserved_env_message(name)}",
-                    knative_rules.reserved_env_hint(),
+                    f"-e/--env {name}: {templates.reserved_env_message(name)}",
+                    templates.reserved_env_hint(),
                 )
             if name in sets:
                 raise UsageError(f"-e sets {name} twice", "give each variable once")
@@ -900,9 +900,9 @@ def _check_revision_name(kube: Kube, service: str, revision: str, spec: Obj | No
     refs = [_dict(r) for r in _list(_dict(obj.get("metadata")).get("ownerReferences"))]
     owner = next((r for r in refs if r.get("controller")), {})
     ours = owner.get("kind") == "Configuration" and owner.get("name") == service
-    if spec is not None and ours and knative_rules.revision_reusable(_dict(obj.get("spec")), spec):
+    if spec is not None and ours and templates.revision_reusable(_dict(obj.get("spec")), spec):
         return
-    taken = knative_rules.revision_exists_message(revision)
+    taken = templates.revision_exists_message(revision)
     raise UsageError(
         f"--revision-name {revision}: revision {revision!r} already exists with another "
         f"template, so Knative cannot use the name ({taken})",

@@ -1,7 +1,7 @@
 """What Knative refuses, the sandbox and knwalk refuse too, with Knative's words.
 
 * Reserved env vars (``PORT``, ``K_SERVICE``, ``K_CONFIGURATION``,
-  ``K_REVISION``): one rule (:mod:`kn_walk.knative_rules`), checked against the
+  ``K_REVISION``): one rule (:mod:`kn_walk.knative_rules.templates`), checked against the
   upstream table (knative/serving ``pkg/apis/serving/k8s_validation_test.go``),
   applied by the sandbox's webhook and by ``knwalk deploy`` before it sends
   anything.
@@ -23,7 +23,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kn_walk import knative_rules
+from kn_walk.knative_rules import templates
 from tests.kube_helpers import GROUP, IMAGE, VERSION, ksvc, ready, wait_for
 from tests.test_cli_support import Cluster
 
@@ -96,27 +96,27 @@ UPSTREAM_ENV_CASES: list[tuple[str, list[dict[str, Any]], list[tuple[str, str]]]
 def test_env_rule_matches_the_upstream_table(
     containers: list[dict[str, Any]], want: list[tuple[str, str]]
 ) -> None:
-    assert knative_rules.env_errors(containers) == want
+    assert templates.env_errors(containers) == want
 
 
-@pytest.mark.parametrize("name", knative_rules.RESERVED_ENV_VARS)
+@pytest.mark.parametrize("name", templates.RESERVED_ENV_VARS)
 def test_every_reserved_name_is_refused_in_the_serving_container(name: str) -> None:
     containers = [{"image": "x", "env": [{"name": "A", "value": "1"}, {"name": name}]}]
-    assert knative_rules.env_errors(containers) == [
+    assert templates.env_errors(containers) == [
         (f'"{name}" is a reserved environment variable', "containers[0].env[1].name")
     ]
 
 
 @pytest.mark.parametrize("name", ["port", "PORT_NUMBER", "K_SERVICES", "TARGET", "KPORT"])
 def test_names_near_the_reserved_ones_are_allowed(name: str) -> None:
-    assert knative_rules.env_errors([{"image": "x", "env": [{"name": name}]}]) == []
+    assert templates.env_errors([{"image": "x", "env": [{"name": name}]}]) == []
 
 
 @pytest.mark.parametrize(
     "hostile", [None, "x", 3, [None, 1, "s"], [{"env": "PORT"}], [{"env": [7]}]]
 )
 def test_the_rule_never_fails_on_malformed_input(hostile: Any) -> None:
-    assert knative_rules.env_errors(hostile) == []
+    assert templates.env_errors(hostile) == []
 
 
 # --------------------------------------------------------------------------- reserved env: the webhook
@@ -132,7 +132,7 @@ def _denied(api_client: Any, ns: str, plural: str, body: dict[str, Any]) -> str:
     return str(status["message"][len(WEBHOOK_PREFIX) :])
 
 
-@pytest.mark.parametrize("name", knative_rules.RESERVED_ENV_VARS)
+@pytest.mark.parametrize("name", templates.RESERVED_ENV_VARS)
 def test_the_webhook_refuses_a_reserved_env_var(api_client: Any, namespace: str, name: str) -> None:
     body = ksvc("reserved")
     body["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": name, "value": "1"})
@@ -186,7 +186,7 @@ def test_the_webhook_refuses_it_on_update_too(api_client: Any, namespace: str) -
 # --------------------------------------------------------------------------- reserved env: knwalk
 
 
-@pytest.mark.parametrize("name", knative_rules.RESERVED_ENV_VARS)
+@pytest.mark.parametrize("name", templates.RESERVED_ENV_VARS)
 def test_knwalk_deploy_refuses_a_reserved_env_var_before_sending(
     cluster: Cluster, name: str
 ) -> None:

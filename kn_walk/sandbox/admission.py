@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kn_walk import knative_rules
+from kn_walk.knative_rules import templates
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
 from kn_walk.sandbox.resources import DNS1035_MSG, WriteContext, dns1035_errors, rkey
@@ -210,7 +210,7 @@ def validate_revision_spec(spec: Any, errs: Errors, base: str) -> None:
                 errs.add("missing field(s)", f"{base}.containers[{i}].image")
         if len([c for c in containers if isinstance(c, dict) and c.get("ports")]) > 1:
             errs.add("more than one container port is set", f"{base}.containers[*].ports")
-        for message, path in knative_rules.env_errors(containers):
+        for message, path in templates.env_errors(containers):
             errs.add(message, f"{base}.{path}")
     timeout = _int(spec.get("timeoutSeconds"))
     if timeout is not None and not 0 <= timeout <= MAX_TIMEOUT_SECONDS:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kn_walk import knative_rules
+from kn_walk.knative_rules import templates
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.events import NORMAL, EventRecorder
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
@@ -575,13 +575,13 @@ class ServingController:
 
         rev = self.res.find(self.t_rev, ns, rev_name)
         if rev is not None and not self._name_available(cfg, gen, template, rev):
-            message = knative_rules.revision_exists_message(rev_name)
+            message = templates.revision_exists_message(rev_name)
             conds.append(
                 condition(
                     "Ready",
                     "False",
-                    knative_rules.REVISION_FAILED,
-                    knative_rules.revision_creation_failed(message),
+                    templates.REVISION_FAILED,
+                    templates.revision_creation_failed(message),
                 )
             )
             status["conditions"] = set_conditions(cfg.get("status") or {}, conds, "Ready", [])
@@ -654,7 +654,7 @@ class ServingController:
         labels = rev["metadata"].get("labels") or {}
         if labels.get(L_CONFIG_GENERATION) == str(gen):
             return True
-        return knative_rules.revision_reusable(rev.get("spec") or {}, template.get("spec") or {})
+        return templates.revision_reusable(rev.get("spec") or {}, template.get("spec") or {})
 
     def _revisions_of(self, ns: str, configuration: str, also: str) -> list[Obj]:
         """The stored Revisions labelled with ``configuration``, by name, as a label-selected
