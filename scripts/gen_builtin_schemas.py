@@ -25,8 +25,9 @@ of associative lists, which server-side apply needs to key items that omit them,
 and :data:`ENUMS` the ``enum`` of the ``+enum`` fields the sandbox validates.
 
 Only the closure of the definitions the sandbox needs is written: the built-in
-kinds of :data:`kn_walk.sandbox.registry.BUILTIN_TYPES`, their List kinds, and
-the meta/v1 types its OpenAPI documents name (:data:`META_TYPES`).
+kinds of :data:`kn_walk.sandbox.registry.BUILTIN_TYPES`, their List kinds, the
+reviews of :data:`kn_walk.sandbox.registry.REVIEW_TYPES` (never listed, so without
+one), and the meta/v1 types its OpenAPI documents name (:data:`META_TYPES`).
 ``tests/test_builtin_schemas.py`` fails when the data file differs from what this
 script writes.
 """
@@ -45,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kn_walk.sandbox.api import KUBE_VERSION  # noqa: E402
-from kn_walk.sandbox.registry import BUILTIN_TYPES  # noqa: E402
+from kn_walk.sandbox.registry import BUILTIN_TYPES, REVIEW_TYPES  # noqa: E402
 
 #: the release whose definitions are used: the one ``/version`` reports
 KUBERNETES_VERSION = f"v{KUBE_VERSION['major']}.{KUBE_VERSION['minor']}.0"
@@ -175,8 +176,8 @@ def roots(defs: Mapping[str, Any]) -> list[str]:
     """The definitions the sandbox serves directly: its built-in kinds, their Lists, meta types."""
     index = _kind_index(defs)
     names: list[str] = []
-    for rt in BUILTIN_TYPES:
-        for kind in (rt.kind, rt.kind_list):
+    for rt in (*BUILTIN_TYPES, *REVIEW_TYPES):
+        for kind in (rt.kind, rt.kind_list) if "list" in rt.verbs else (rt.kind,):
             name = index.get((rt.group, rt.version, kind))
             if name is None:
                 raise SystemExit(f"no definition of {rt.group}/{rt.version} {kind} upstream")

@@ -136,7 +136,7 @@ def _collections(a: Api) -> list[str]:
     groups = a.request("GET", "/apis").json()["groups"]
     for gv in ["/api/v1"] + [f"/apis/{v['groupVersion']}" for g in groups for v in g["versions"]]:
         for res in a.request("GET", gv).json()["resources"]:
-            if "/" not in res["name"]:
+            if "/" not in res["name"] and "list" in res["verbs"]:  # not the reviews
                 paths.append(f"{gv}/{res['name']}")
     return paths
 

@@ -19,11 +19,20 @@ from aiohttp import web
 
 from kn_walk import __version__
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox import (
+    authz,
+    deleteoptions,
+    discovery,
+    eventsv1,
+    openapi,
+    openapi_pb,
+    scale,
+    tables,
+)
 from kn_walk.sandbox import decoding as D
-from kn_walk.sandbox import deleteoptions, openapi, scale, tables
 from kn_walk.sandbox.faults import Faults, parse_rules
 from kn_walk.sandbox.podlogs import LogSource, pod_log
-from kn_walk.sandbox.registry import ResourceType
+from kn_walk.sandbox.registry import RETURNS_DELETED_OBJECT, Registry, ResourceType
 from kn_walk.sandbox.resources import (
     APPLY_PATCH,
     APPLY_PATCH_CBOR,
@@ -32,6 +41,7 @@ from kn_walk.sandbox.resources import (
     STRATEGIC_PATCH,
     Resources,
     WriteOptions,
+    patched,
     rkey,
     unsupported_patch,
 )
@@ -44,7 +54,6 @@ MAX_BODY = 3 * 1024 * 1024
 KUBE_VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-knwalk-sandbox"}
 _TABLE_RE = re.compile(r"as=Table")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_PODS = ("", "pods")
 
 
 @dataclass
@@ -61,8 +70,9 @@ class ApiState:
 def _json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
+    """``body`` as compact JSON and a newline, as Go's json.Encoder writes every answer."""
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=json.dumps(body, separators=(",", ":")).encode() + b"\n",
         status=status,
         content_type="application/json",
         headers=headers,
@@ -211,86 +221,59 @@ async def _version(request: web.Request) -> web.Response:
 
 async def _api_versions(request: web.Request) -> web.Response:
     state: ApiState = request.app["state"]
-    return _json_response(
-        {
-            "kind": "APIVersions",
-            "versions": ["v1"],
-            "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": state.server_address}
-            ],
-        }
-    )
-
-
-def _group_doc(group: str, versions: list[str]) -> Obj:
-    gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-    return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
+    return _discovery(request, core=True, legacy=discovery.api_versions(state.server_address))
 
 
 async def _api_groups(request: web.Request) -> web.Response:
     reg = request.app["state"].resources.registry
-    groups = [_group_doc(g, vs) for g, vs in reg.group_versions().items() if g]
-    return _json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+    return _discovery(request, core=False, legacy=discovery.api_group_list(reg))
 
 
-def _resource_list(types: list[ResourceType], group_version: str) -> Obj:
-    resources: list[Obj] = []
-    for t in sorted(types, key=lambda t: t.plural):
-        entry: Obj = {
-            "name": t.plural,
-            "singularName": t.singular,
-            "namespaced": t.namespaced,
-            "kind": t.kind,
-            "verbs": list(t.verbs),
-        }
-        if t.short_names:
-            entry["shortNames"] = list(t.short_names)
-        if t.categories:
-            entry["categories"] = list(t.categories)
-        resources.append(entry)
-        if t.key == _PODS:  # kube-apiserver lists subresources by name: log before status
-            resources.append(
-                {
-                    "name": "pods/log",
-                    "singularName": "",
-                    "namespaced": True,
-                    "kind": "Pod",
-                    "verbs": ["get"],
-                }
-            )
-        if t.key == scale.DEPLOYMENTS:
-            resources.append(
-                {
-                    "name": f"{t.plural}/scale",
-                    "singularName": "",
-                    "namespaced": True,
-                    "group": "autoscaling",
-                    "version": "v1",
-                    "kind": "Scale",
-                    "verbs": ["get", "patch", "update"],
-                }
-            )
-        if t.status_subresource:
-            resources.append(
-                {
-                    "name": f"{t.plural}/status",
-                    "singularName": "",
-                    "namespaced": t.namespaced,
-                    "kind": t.kind,
-                    "verbs": ["get", "patch", "update"],
-                }
-            )
-    return {
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": group_version,
-        "resources": resources,
-    }
+def _discovery(request: web.Request, *, core: bool, legacy: Obj) -> web.Response:
+    """``/api`` or ``/apis``: the aggregated document when the client asks for it (ETag,
+    304 on a match), else the unaggregated one; 406 for an Accept naming neither."""
+    version = discovery.discovery_format(request.headers.get("Accept"))
+    if not version:
+        return _json_response(legacy)
+    reg = request.app["state"].resources.registry
+    body = discovery.encode(discovery.aggregated(reg, core=core, version=version))
+    tag = discovery.etag(body)
+    headers = {"ETag": tag, "Vary": "Accept", "Cache-Control": "public"}
+    if request.headers.get("If-None-Match") == tag:
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = discovery.aggregated_content_type(version)
+    return web.Response(body=body, headers=headers)
 
 
 async def _openapi_v2(request: web.Request) -> web.Response:
-    reg = request.app["state"].resources.registry
-    return _json_response(openapi.openapi_v2(reg))
+    """Swagger 2.0 as JSON, or as gnostic protobuf for kubectl; 406 (no body) for an Accept
+    naming neither, as kube-openapi answers."""
+    reg: Registry = request.app["state"].resources.registry
+    proto = False
+    if (request.headers.get("Accept") or "").strip():
+        for clause in discovery.parse_accept(request.headers.get("Accept")):
+            if clause.matches(D.JSON):
+                break
+            if any(clause.matches(t) for t in openapi_pb.ACCEPT_TYPES):
+                proto = True
+                break
+        else:
+            return web.Response(status=406)
+    key = tuple((t, id(t.schema)) for t in reg.all())
+
+    def build() -> bytes:
+        doc = openapi.openapi_v2(reg)
+        if proto:
+            return openapi_pb.document(doc)
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    body = await asyncio.to_thread(openapi_pb.cached, key, "pb" if proto else "json", build)
+    tag = discovery.etag(body)
+    headers = {"ETag": tag, "Vary": "Accept"}
+    if request.headers.get("If-None-Match") == tag:
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = openapi_pb.CONTENT_TYPE if proto else D.JSON
+    return web.Response(body=body, headers=headers)
 
 
 async def _openapi_v3_index(request: web.Request) -> web.Response:
@@ -328,12 +311,10 @@ async def _grouped(request: web.Request) -> web.StreamResponse:
     state: ApiState = request.app["state"]
     reg = state.resources.registry
     if not rest:
-        versions = reg.group_versions().get(group)
-        if not versions:
+        doc = discovery.api_group(reg, group)
+        if doc is None:
             raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
-        return _json_response(
-            {"kind": "APIGroup", "apiVersion": "v1", **_group_doc(group, versions)}
-        )
+        return _json_response(doc)
     return await _dispatch(request, group, rest[0], rest[1:])
 
 
@@ -344,12 +325,12 @@ async def _dispatch(
     reg = state.resources.registry
     types = reg.in_group_version(group, version)
     if not types:
-        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
+        raise _not_served(reg, group)
     gv = f"{group}/{version}" if group else version
     if not rest:
         if request.method != "GET":
             raise E.method_not_allowed()
-        return _json_response(_resource_list(types, gv))
+        return _json_response(discovery.resource_list(types, gv))
     namespace = ""
     if rest[0] == "watch":  # legacy /watch/ paths
         rest = rest[1:]
@@ -357,20 +338,16 @@ async def _dispatch(
     if len(rest) >= 3 and rest[0] == "namespaces" and reg.get(group, version, rest[2]) is not None:
         namespace, rest = rest[1], rest[2:]
     rt = reg.get(group, version, rest[0])
-    if rt is None or len(rest) > 3:
-        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
     name = rest[1] if len(rest) > 1 else ""
     sub = rest[2] if len(rest) > 2 else ""
-    if sub and not (
-        (sub == "status" and rt.status_subresource)
-        or (sub == "log" and rt.key == _PODS)
-        or (sub == "scale" and rt.key == scale.DEPLOYMENTS)
+    if (
+        rt is None
+        or len(rest) > 3
+        or (sub and not discovery.has_subresource(rt, sub))
+        or (namespace and not rt.namespaced)
+        or (rt.namespaced and name and not namespace)
     ):
-        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
-    if namespace and not rt.namespaced:
-        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
-    if rt.namespaced and name and not namespace:
-        raise E.StatusError(404, "NotFound", "the server could not find the requested resource")
+        raise _not_served(reg, group)
     method = request.method
     if sub == "log":
         if method != "GET":
@@ -387,6 +364,8 @@ async def _dispatch(
     if sub == "scale":
         return await _scale(request, rt, namespace, name)
     _check_verb(rt, method, name, sub)
+    if rt.key == discovery.APISERVICES:
+        return _api_services(request, rt, name)
     if not name:
         if method == "GET":
             if D.query_flag(request.query, "watch"):
@@ -406,6 +385,34 @@ async def _dispatch(
     if method == "DELETE" and not sub:
         return await _delete(request, rt, namespace, name)
     raise E.method_not_allowed()
+
+
+def _not_served(reg: Registry, group: str) -> E.StatusError:
+    """kube-apiserver's 404 for a path nothing serves. Under a built-in group-version its
+    REST router answers, with empty ``details``; elsewhere (a CRD's group, an unknown one)
+    its last handler, without."""
+    builtin = not group or any(t.group == group and not t.custom for t in reg.all())
+    return E.StatusError(
+        404, "NotFound", "the server could not find the requested resource", {} if builtin else None
+    )
+
+
+def _api_services(request: web.Request, rt: ResourceType, name: str) -> web.Response:
+    """``apiregistration.k8s.io/v1`` APIServices: one per served group-version, all Local."""
+    if D.query_flag(request.query, "watch"):
+        raise E.method_not_allowed()
+    res: Resources = request.app["state"].resources
+    rv = str(res.store.resource_version)
+    items = discovery.api_services(res.registry)
+    if name:
+        found = [i for i in items if i["metadata"]["name"] == name]
+        if not found:
+            raise E.not_found(rt, name)
+        return _render(request, rt, found, single=True, rv=rv)
+    labels_ok = label_selector(request.query.get("labelSelector"))
+    fields_ok = field_selector(request.query.get("fieldSelector"), rt.plural)
+    items = [i for i in items if labels_ok(i["metadata"].get("labels") or {}) and fields_ok(i)]
+    return _render(request, rt, items, single=False, rv=rv)
 
 
 #: the verb a request on a resource (not a subresource) is, by method and whether it names
@@ -524,12 +531,8 @@ def _render(
         include = request.query.get("includeObject", "Metadata")
         if include not in ("None", "Metadata", "Object"):
             raise E.bad_request(f'unrecognized includeObject value: "{include}"')
-        table = tables.to_table(
-            rt,
-            objs,
-            resource_version=rv,
-            continue_token=cont,
-            include_object=include,
+        table = _table(
+            request, rt, objs, resource_version=rv, continue_token=cont, include_object=include
         )
         return _json_response(table)
     if single:
@@ -544,32 +547,71 @@ def _render(
     )
 
 
+def _table(request: web.Request, rt: ResourceType, objs: list[Obj], **options: Any) -> Obj:
+    """``objs`` as a Table; a kind served in two groups prints as its stored form does."""
+    srt = _storage(request, rt)
+    if srt is rt:
+        return tables.to_table(rt, objs, **options)
+    table = tables.to_table(srt, [_stored(rt, o) for o in objs], **options)
+    for row in table["rows"]:
+        if isinstance(row.get("object"), dict) and row["object"].get("kind") == rt.kind:
+            row["object"] = _shown(rt, row["object"])
+    return table
+
+
 # --------------------------------------------------------------------- verbs
+# A kind served in two groups (Events: core/v1 and events.k8s.io/v1) is stored once, in
+# its core/v1 form: _stored() is the type and shape it is stored as, _shown() the shape
+# the request's group shows it in.
+def _storage(request: web.Request, rt: ResourceType) -> ResourceType:
+    if rt.key != eventsv1.KEY:
+        return rt
+    reg: Registry = request.app["state"].resources.registry
+    core = reg.get("", "v1", "events")
+    assert core is not None
+    return core
+
+
+def _shown(rt: ResourceType, obj: Obj) -> Obj:
+    return eventsv1.to_events_v1(obj) if rt.key == eventsv1.KEY else obj
+
+
+def _stored(rt: ResourceType, body: Any) -> Any:
+    return eventsv1.to_core(body) if rt.key == eventsv1.KEY and isinstance(body, dict) else body
+
+
 def _get(request: web.Request, rt: ResourceType, namespace: str, name: str) -> web.Response:
     D.resource_version(request.query.get("resourceVersion", ""))  # read as storage reads it
-    obj = request.app["state"].resources.get(rt, namespace, name)
-    return _render(request, rt, [obj], single=True, rv=obj["metadata"].get("resourceVersion", ""))
+    obj = request.app["state"].resources.get(_storage(request, rt), namespace, name)
+    return _render(
+        request, rt, [_shown(rt, obj)], single=True, rv=obj["metadata"].get("resourceVersion", "")
+    )
 
 
 def _list(request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
     q = request.query
     opts = D.list_options(q, watch=False)
+    fields = q.get("fieldSelector")
     items, rv, cont, remaining = request.app["state"].resources.list_objects(
-        rt,
+        _storage(request, rt),
         namespace,
         label_sel=q.get("labelSelector"),
-        field_sel=q.get("fieldSelector"),
+        field_sel=eventsv1.field_selector(fields) if rt.key == eventsv1.KEY else fields,
         limit=max(opts.limit, 0),
         continue_token=opts.continue_token,
     )
+    items = [_shown(rt, i) for i in items]
     return _render(request, rt, items, single=False, rv=rv, cont=cont, remaining=remaining)
 
 
 async def _create(request: web.Request, rt: ResourceType, namespace: str) -> web.Response:
     body = await _read_object(request, rt)
     opts = _opts(request, body=body)
-    obj = request.app["state"].resources.create(rt, namespace, body.value, opts)
-    return _write_response(obj, opts, 201)
+    if authz.is_review(rt):  # asked and answered, never stored
+        return _json_response(authz.review(rt, body.value, request.app["state"].token), 201)
+    res: Resources = request.app["state"].resources
+    obj = res.create(_storage(request, rt), namespace, _stored(rt, body.value), opts)
+    return _write_response(_shown(rt, obj), opts, 201)
 
 
 async def _scale(request: web.Request, rt: ResourceType, namespace: str, name: str) -> web.Response:
@@ -597,8 +639,9 @@ async def _update(
 ) -> web.Response:
     body = await _read_object(request, rt)
     opts = _opts(request, sub, body)
-    obj = request.app["state"].resources.update(rt, namespace, name, body.value, opts)
-    return _write_response(obj, opts)
+    res: Resources = request.app["state"].resources
+    obj = res.update(_storage(request, rt), namespace, name, _stored(rt, body.value), opts)
+    return _write_response(_shown(rt, obj), opts)
 
 
 async def _patch(
@@ -619,10 +662,21 @@ async def _patch(
         raise E.StatusError(
             422, "Invalid", "force: Forbidden: may not be specified for non-apply patch"
         )
-    obj, created = request.app["state"].resources.patch(
-        rt, namespace, name, ctype, body, opts, force=force
-    )
-    return _write_response(obj, opts, 201 if created else 200)
+    res: Resources = request.app["state"].resources
+    srt = _storage(request, rt)
+    if srt is not rt and ctype not in (APPLY_PATCH, APPLY_PATCH_CBOR):
+        # patched in the shape the client sees, stored in the shape it is stored in
+        old = res.get(srt, namespace, name)
+        new = patched(_shown(rt, old), ctype, body, rt)
+        if not isinstance(new, dict):
+            raise E.bad_request("the patch produced an object that is not a JSON object")
+        new.setdefault("metadata", {}).setdefault(
+            "resourceVersion", old["metadata"].get("resourceVersion")
+        )
+        obj = res.update(srt, namespace, name, _stored(rt, new), opts)
+        return _write_response(_shown(rt, obj), opts)
+    obj, created = res.patch(srt, namespace, name, ctype, _stored(rt, body), opts, force=force)
+    return _write_response(_shown(rt, obj), opts, 201 if created else 200)
 
 
 def _delete_options(request: web.Request, body: Any) -> deleteoptions.DeleteOptions:
@@ -635,7 +689,7 @@ async def _delete(
     body = await _read_body(request)
     opts = _delete_options(request, body)
     obj = request.app["state"].resources.delete(
-        rt,
+        _storage(request, rt),
         namespace,
         name,
         propagation=opts.policy,
@@ -643,11 +697,13 @@ async def _delete(
         precondition_uid=opts.precondition_uid,
         dry_run=opts.dry_run,
     )
-    if rt.custom or rt.key == ("", "namespaces"):
-        return _json_response(obj)
-    details: Obj = {"name": name, "kind": rt.plural, "uid": obj["metadata"].get("uid")}
+    if _returns_object(rt, obj):
+        return _json_response(_shown(rt, obj))
+    details: Obj = {"name": name}
     if rt.group:
         details["group"] = rt.group
+    details["kind"] = rt.plural  # kube-apiserver puts the resource here
+    details["uid"] = obj["metadata"].get("uid")
     return _json_response(
         {
             "kind": "Status",
@@ -659,17 +715,37 @@ async def _delete(
     )
 
 
+_NAMESPACES = ("", "namespaces")
+_CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
+
+
+def _returns_object(rt: ResourceType, obj: Obj) -> bool:
+    """Whether kube-apiserver answers a DELETE of ``obj`` with the object, not a Status:
+    for a kind whose storage returns the deleted object (pods, services, ...; custom
+    resources); for a Namespace and a CustomResourceDefinition, whose delete marks them
+    for their finalizers first; and for any object still held by finalizers."""
+    meta = obj.get("metadata") or {}
+    return (
+        rt.key in RETURNS_DELETED_OBJECT
+        or rt.custom
+        or rt.key in (_NAMESPACES, _CRDS)
+        or bool(meta.get("finalizers"))
+    )
+
+
 async def _delete_collection(
     request: web.Request, rt: ResourceType, namespace: str | None
 ) -> web.Response:
     body = await _read_body(request)
     opts = _delete_options(request, body)
     res: Resources = request.app["state"].resources
+    srt = _storage(request, rt)
+    fields = request.query.get("fieldSelector")
     items, _, _, _ = res.list_objects(
-        rt,
+        srt,
         namespace,
         label_sel=request.query.get("labelSelector"),
-        field_sel=request.query.get("fieldSelector"),
+        field_sel=eventsv1.field_selector(fields) if srt is not rt else fields,
     )
     deleted = []
     for obj in items:
@@ -677,7 +753,7 @@ async def _delete_collection(
         try:
             deleted.append(
                 res.delete(
-                    rt,
+                    srt,
                     meta.get("namespace", ""),
                     meta["name"],
                     propagation=opts.policy,
@@ -694,7 +770,7 @@ async def _delete_collection(
             "kind": rt.kind_list,
             "apiVersion": rt.api_version,
             "metadata": {"resourceVersion": str(res.store.resource_version)},
-            "items": deleted,
+            "items": [_shown(rt, d) for d in deleted],
         }
     )
 
@@ -706,9 +782,13 @@ async def _watch(
     res: Resources = request.app["state"].resources
     q = request.query
     opts = D.list_options(q, watch=True)
+    srt = _storage(request, rt)
+    fields = q.get("fieldSelector")
     labels_ok = label_selector(q.get("labelSelector"))
-    fields_ok = field_selector(q.get("fieldSelector"), rt.plural)
-    key = rkey(rt)
+    fields_ok = field_selector(
+        eventsv1.field_selector(fields) if srt is not rt else fields, rt.plural
+    )
+    key = rkey(srt)
     # 0 (or none): the server's default; a negative timeout has passed already
     timeout = 1800.0 if not opts.timeout_seconds else max(float(opts.timeout_seconds), 0.0)
 
@@ -725,14 +805,14 @@ async def _watch(
         if opts.rv == 0 or opts.send_initial_events:
             for obj in res.store.list_objects(key, namespace):
                 if matches(obj):
-                    initial.append(("ADDED", res._versioned(rt, obj)))
+                    initial.append(("ADDED", _shown(rt, res._versioned(srt, obj))))
         else:
             # events after the one asked for: none for a resourceVersion yet to come
             last_rv = max(last_rv, opts.rv)
             try:
                 for past in res.store.events_since(opts.rv, key, namespace):
                     if matches(past.obj):
-                        initial.append((past.type, res._versioned(rt, past.obj)))
+                        initial.append((past.type, _shown(rt, res._versioned(srt, past.obj))))
             except Gone as gone:
                 resp = await _start_stream(request)
                 err = E.StatusError(410, "Expired", str(gone))
@@ -772,7 +852,7 @@ async def _stream_events(
         if cut_after is not None and sent >= cut_after:
             return
         sent += 1
-        await _send(resp, {"type": etype, "object": _event_object(rt, obj, as_table, res)})
+        await _send(resp, {"type": etype, "object": _event_object(request, rt, obj, as_table)})
     if opts.allow_watch_bookmarks and opts.send_initial_events:
         await _send(resp, _bookmark(rt, last_rv, initial_done=True))
     loop = asyncio.get_running_loop()
@@ -796,7 +876,8 @@ async def _stream_events(
         last_rv = ev.rv
         if matches(ev.obj):
             sent += 1
-            obj = _event_object(rt, res._versioned(rt, ev.obj), as_table, res)
+            shown = _shown(rt, res._versioned(_storage(request, rt), ev.obj))
+            obj = _event_object(request, rt, shown, as_table)
             await _send(resp, {"type": ev.type, "object": obj})
 
 
@@ -824,7 +905,7 @@ def _bookmark(rt: ResourceType, rv: int, *, initial_done: bool = False) -> Obj:
     }
 
 
-def _event_object(rt: ResourceType, obj: Obj, as_table: bool, res: Resources) -> Obj:
+def _event_object(request: web.Request, rt: ResourceType, obj: Obj, as_table: bool) -> Obj:
     if not as_table:
         return obj
-    return tables.to_table(rt, [obj], resource_version=obj["metadata"].get("resourceVersion", ""))
+    return _table(request, rt, [obj], resource_version=obj["metadata"].get("resourceVersion", ""))

@@ -27,6 +27,7 @@ class StatusError(Exception):
         self.headers = headers or {}
 
     def status(self) -> dict[str, Any]:
+        """The ``Status`` body, its fields in the order kube-apiserver writes them."""
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -34,11 +35,32 @@ class StatusError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details is not None:
-            body["details"] = self.details
+            body["details"] = ordered_details(self.details)
+        body["code"] = self.code
         return body
+
+
+#: ``metav1.StatusDetails`` and ``metav1.StatusCause`` fields, in the order of their Go structs
+#: (encoding/json writes a struct's fields in that order)
+_DETAIL_FIELDS = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+_CAUSE_FIELDS = ("reason", "message", "field")
+
+
+def _in_order(obj: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: obj[k] for k in order if k in obj}
+    out.update((k, v) for k, v in obj.items() if k not in out)
+    return out
+
+
+def ordered_details(details: dict[str, Any]) -> dict[str, Any]:
+    """``details`` (and its causes) with their fields in kube-apiserver's order."""
+    out = _in_order(details, _DETAIL_FIELDS)
+    causes = out.get("causes")
+    if isinstance(causes, list):
+        out["causes"] = [_in_order(c, _CAUSE_FIELDS) if isinstance(c, dict) else c for c in causes]
+    return out
 
 
 def resource_name(rt: ResourceType) -> str:

@@ -35,7 +35,7 @@ from kn_walk.sandbox.definitions import (
     builtin_definition_name,
     builtin_definitions,
 )
-from kn_walk.sandbox.registry import ResourceType
+from kn_walk.sandbox.registry import RETURNS_DELETED_OBJECT, ResourceType
 from kn_walk.sandbox.schema import unmodelled_schema
 
 __all__ = [
@@ -471,14 +471,15 @@ def _path_items(rt: ResourceType) -> dict[str, _PathItem]:
             body=delete_options,
         ),
     ]
-    if "deletecollection" not in rt.verbs:  # namespaces
-        collection = [op for op in collection if op.action != "deletecollection"]
+    # what DELETE answers, as upstream publishes it: the object for kinds whose storage
+    # returns it (pods, services, ...), else a Status
+    deleted = obj if rt.key in RETURNS_DELETED_OBJECT else status_ref
     delete = _Op(
         "delete",
         "delete",
         f"delete{prefix}{scope}{kind}",
         f"delete a {kind}",
-        {"200": ("OK", status_ref), "202": ("Accepted", status_ref)},
+        {"200": ("OK", deleted), "202": ("Accepted", deleted)},
         media,
         query=_DELETE_PARAMS,
         body=delete_options,
@@ -513,7 +514,27 @@ def _path_items(rt: ResourceType) -> dict[str, _PathItem]:
         items[f"{base}/watch/{rt.plural}"] = get_only(
             (), "watchlist", f"watch{prefix}{kind}ListForAllNamespaces", watch_list_doc, event
         )
-    return items
+    # only what the kind serves (the reviews: create; APIServices: get and list)
+    served = {
+        path: _PathItem(pi.path_params, pi.path_query, ops)
+        for path, pi in items.items()
+        if (ops := [op for op in pi.ops if _ACTION_VERBS[op.action] in rt.verbs])
+    }
+    return served
+
+
+#: the verb behind each operation's ``x-kubernetes-action``
+_ACTION_VERBS = {
+    "get": "get",
+    "list": "list",
+    "watch": "watch",
+    "watchlist": "watch",
+    "post": "create",
+    "put": "update",
+    "patch": "patch",
+    "delete": "delete",
+    "deletecollection": "deletecollection",
+}
 
 
 def _param(name: str, where: str, rt: ResourceType, *, v2: bool) -> dict[str, Any]:

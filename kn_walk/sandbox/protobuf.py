@@ -547,6 +547,34 @@ ServiceAccountTokenProjection
   2 expirationSeconds int64 keep
   3 path string keep
 
+# k8s.io/api/authorization/v1/generated.proto (kubectl auth can-i sends these)
+SelfSubjectAccessReview
+  1 metadata ObjectMeta
+  2 spec SelfSubjectAccessReviewSpec
+SelfSubjectAccessReviewSpec
+  1 resourceAttributes ResourceAttributes
+  2 nonResourceAttributes NonResourceAttributes
+ResourceAttributes
+  1 namespace string
+  2 verb string
+  3 group string
+  4 version string
+  5 resource string
+  6 subresource string
+  7 name string
+NonResourceAttributes
+  1 path string
+  2 verb string
+SelfSubjectRulesReview
+  1 metadata ObjectMeta
+  2 spec SelfSubjectRulesReviewSpec
+SelfSubjectRulesReviewSpec
+  1 namespace string
+
+# k8s.io/api/authentication/v1/generated.proto (kubectl auth whoami)
+SelfSubjectReview
+  1 metadata ObjectMeta
+
 # k8s.io/api/apps/v1/generated.proto
 Deployment
   1 metadata ObjectMeta
@@ -725,6 +753,9 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "ServiceAccount"): "ServiceAccount",
     ("v1", "Service"): "Service",
     ("apps/v1", "Deployment"): "Deployment",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
 }
 ANY_VERSION_KINDS = frozenset({"DeleteOptions"})
 

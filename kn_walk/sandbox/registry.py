@@ -166,8 +166,25 @@ def _builtin(
 
 
 #: kube-apiserver offers no deletecollection for namespaces (api/discovery/api__v1.json);
-#: every other built-in kind served here has all of ALL_VERBS
+#: every other stored built-in kind served here has all of ALL_VERBS
 NAMESPACE_VERBS = tuple(v for v in ALL_VERBS if v != "deletecollection")
+#: the access and identity reviews: asked, answered, never stored
+CREATE_ONLY = ("create",)
+#: APIServices are the served group-versions themselves: listed, never written
+#: (the sandbox aggregates no other API server)
+READ_ONLY = ("get", "list")
+
+#: (group, plural) of the kinds whose storage answers DELETE with the object, not a Status
+#: (``ReturnDeletedObject`` in kube's registry; the upstream OpenAPI declares ``200 -> the
+#: object`` for their delete operations)
+RETURNS_DELETED_OBJECT = frozenset(
+    {
+        ("", "pods"),
+        ("", "services"),
+        ("", "persistentvolumeclaims"),
+        ("", "serviceaccounts"),
+    }
+)
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin(
@@ -338,6 +355,56 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         categories=("api-extensions",),
         status=True,
     ),
+    _builtin("", "v1", "nodes", "Node", namespaced=False, short_names=("no",), status=True),
+    # the same Events as core/v1's, converted (kn_walk.sandbox.eventsv1)
+    _builtin("events.k8s.io", "v1", "events", "Event", namespaced=True, short_names=("ev",)),
+    _builtin("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", namespaced=True),
+    _builtin(
+        "apiregistration.k8s.io",
+        "v1",
+        "apiservices",
+        "APIService",
+        namespaced=False,
+        categories=("api-extensions",),
+        verbs=READ_ONLY,
+    ),
+)
+
+#: the access and identity reviews that ``kubectl auth`` and permission-checking tools
+#: ask for (kn_walk.sandbox.authz): answered, never stored, so they have no List kind
+REVIEW_TYPES: tuple[ResourceType, ...] = (
+    _builtin(
+        "authentication.k8s.io",
+        "v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+    ),
+    _builtin(
+        "authentication.k8s.io",
+        "v1",
+        "tokenreviews",
+        "TokenReview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+    ),
+    _builtin(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+    ),
+    _builtin(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        namespaced=False,
+        verbs=CREATE_ONLY,
+    ),
 )
 
 
@@ -354,7 +421,7 @@ class Registry:
 
     @classmethod
     def default(cls) -> Registry:
-        reg = cls(BUILTIN_TYPES)
+        reg = cls((*BUILTIN_TYPES, *REVIEW_TYPES))
         for crd in knative_crds():
             reg.add_crd(crd)
         return reg

@@ -29,6 +29,7 @@ from kn_walk.sandbox.decoding import JSON_PATCH as JSON_PATCH
 from kn_walk.sandbox.decoding import MERGE_PATCH as MERGE_PATCH
 from kn_walk.sandbox.decoding import STRATEGIC_PATCH as STRATEGIC_PATCH
 from kn_walk.sandbox.decoding import go_int
+from kn_walk.sandbox.nulls import drop_nulls
 from kn_walk.sandbox.registry import Registry, ResourceType
 from kn_walk.sandbox.selectors import parse_field_selector, parse_label_selector
 from kn_walk.sandbox.store import Conflict, Obj, Store
@@ -832,6 +833,7 @@ class Resources:
             meta = obj["metadata"] = {}
         if not isinstance(meta, dict):
             raise E.bad_request("metadata must be an object")
+        drop_nulls(S.schema_for(rt), obj)  # typed clients send null for what they leave unset
         wrong = _meta_type_error(meta)
         if wrong:
             prefix = (

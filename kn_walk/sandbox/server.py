@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox import controlplane
 from kn_walk.sandbox.admission import KnativeWebhook
 from kn_walk.sandbox.api import ApiState, create_app
 from kn_walk.sandbox.builtin import BuiltinDefaults
@@ -181,6 +182,7 @@ class Sandbox:
         api_port = api_sock.getsockname()[1]
         gateway_port = gw_sock.getsockname()[1]
         self.seed(res, gateway_port)
+        controlplane.seed(res, api_port=api_port, state_dir=self.state_dir, manager=SEED_MANAGER)
         reload_crds()
 
         controller = ServingController(res)
