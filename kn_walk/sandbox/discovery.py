@@ -170,6 +170,15 @@ def api_group(registry: RegistryLike, group: str) -> Obj | None:
     return None
 
 
+def _with_names(entry: Obj, t: ResourceType) -> Obj:
+    """``entry`` with the kind's short names and categories, when it has any."""
+    if t.short_names:
+        entry["shortNames"] = list(t.short_names)
+    if t.categories:
+        entry["categories"] = list(t.categories)
+    return entry
+
+
 def resource_list(types: list[ResourceType], group_version: str) -> Obj:
     """The ``APIResourceList`` of one group-version (subresources as ``plural/sub``)."""
     resources: list[Obj] = []
@@ -181,11 +190,7 @@ def resource_list(types: list[ResourceType], group_version: str) -> Obj:
             "kind": t.kind,
             "verbs": list(t.verbs),
         }
-        if t.short_names:
-            entry["shortNames"] = list(t.short_names)
-        if t.categories:
-            entry["categories"] = list(t.categories)
-        resources.append(entry)
+        resources.append(_with_names(entry, t))
         for sub in subresources(t):
             item: Obj = {
                 "name": f"{t.plural}/{sub.name}",
@@ -225,10 +230,7 @@ def _resource_discovery(t: ResourceType) -> Obj:
         "singularResource": t.singular,
         "verbs": list(t.verbs),
     }
-    if t.short_names:
-        entry["shortNames"] = list(t.short_names)
-    if t.categories:
-        entry["categories"] = list(t.categories)
+    _with_names(entry, t)
     subs = [
         {
             "subresource": s.name,
