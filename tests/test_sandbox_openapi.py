@@ -305,3 +305,10 @@ def test_openapi_v2_swagger_document() -> None:
     assert SMP in cm_patch["consumes"]
     body = [p for p in cm_patch["parameters"] if p["in"] == "body"]
     assert body[0]["schema"] == {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}
+
+
+def test_the_openapi_version_is_the_version_the_api_reports() -> None:
+    from kn_walk.sandbox import api, openapi
+
+    git = api.KUBE_VERSION["gitVersion"]
+    assert git.startswith(openapi.KUBERNETES_VERSION + "-"), (git, openapi.KUBERNETES_VERSION)

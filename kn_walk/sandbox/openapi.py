@@ -50,7 +50,7 @@ __all__ = [
     "openapi_v3_path",
 ]
 
-KUBERNETES_VERSION = "v1.32.0"
+KUBERNETES_VERSION = "v1.33.0"  # the minor version /version reports (api.KUBE_VERSION)
 
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 _V2_PREFIX = "#/definitions/"
