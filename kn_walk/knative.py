@@ -53,14 +53,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kn_walk.errors import ApiError, KnwalkError, UsageError, WaitTimeout
-from kn_walk.knative_rules import templates
+from kn_walk.knative_rules import sample, templates
+from kn_walk.knative_rules.labels import CONFIGURATION_GENERATION_LABEL, SERVICE_LABEL
+from kn_walk.knative_rules.labels import GROUP as GROUP
 
 if TYPE_CHECKING:
     from kn_walk.kube import Kube
 
 Obj = dict[str, Any]
 
-GROUP = "serving.knative.dev"
 VERSION = "v1"
 API_VERSION = f"{GROUP}/{VERSION}"
 SERVICES = "services"
@@ -71,12 +72,6 @@ ROUTES = "routes"
 DEFAULT_SERVICE = "helloworld-go"
 DEFAULT_IMAGE = "gcr.io/knative-samples/helloworld-go"
 DEFAULT_TARGET = "Go Sample v1"
-TARGET_ENV = "TARGET"
-#: what the helloworld samples answer when TARGET is unset
-SAMPLE_DEFAULT_TARGET = "World"
-
-L_SERVICE = "serving.knative.dev/service"
-L_CONFIG_GENERATION = "serving.knative.dev/configurationGeneration"
 
 CONFLICT_ATTEMPTS = 5
 DEFAULT_WAIT_TIMEOUT = 300.0
@@ -310,9 +305,9 @@ class RevisionView(_Ready):
         return cls(
             m.name,
             m.namespace,
-            _int(m.labels.get(L_CONFIG_GENERATION)),
+            _int(m.labels.get(CONFIGURATION_GENERATION_LABEL)),
             m.created,
-            m.labels.get(L_SERVICE, ""),
+            m.labels.get(SERVICE_LABEL, ""),
             _conditions(obj),
             _str(first.get("image")),
             env,
@@ -332,12 +327,12 @@ class RevisionView(_Ready):
     @property
     def target(self) -> str | None:
         """The ``TARGET`` environment variable the helloworld sample greets, if set."""
-        return next((v for k, v in self.env if k == TARGET_ENV), None)
+        return next((v for k, v in self.env if k == sample.TARGET_ENV), None)
 
     @property
     def sample_body(self) -> str:
         """What the helloworld sample answers for this revision."""
-        return f"Hello {self.target or SAMPLE_DEFAULT_TARGET}!\n"
+        return sample.reply(self.target)
 
 
 @dataclass(frozen=True)
@@ -487,9 +482,9 @@ def parse_env(
         _check_env_name(name, name)
         unsets.append(name)
     if target is not None:
-        if TARGET_ENV in sets:
+        if sample.TARGET_ENV in sets:
             raise UsageError("--target and -e TARGET=... both set TARGET", "give only one of them")
-        sets[TARGET_ENV] = target
+        sets[sample.TARGET_ENV] = target
     both = sorted(set(sets) & set(unsets))
     if both:
         raise UsageError(
@@ -578,7 +573,7 @@ def _set_port(container: Obj, port: int) -> None:
 def service_manifest(name: str, namespace: str, opts: DeployOptions) -> Obj:
     """A new Service with the walkthrough's defaults, changed by ``opts``."""
     container: Obj = {"image": opts.image or DEFAULT_IMAGE}
-    defaults = EnvChange(((TARGET_ENV, DEFAULT_TARGET),))
+    defaults = EnvChange(((sample.TARGET_ENV, DEFAULT_TARGET),))
     _set_env(container, defaults)
     _set_env(container, opts.env)
     if opts.port:
@@ -690,7 +685,7 @@ def require_service(kube: Kube, name: str) -> ServiceView:
 
 def list_revisions(kube: Kube, service: str) -> list[RevisionView]:
     """The Service's revisions, newest first."""
-    items = list_objects(kube, REVISIONS, label_selector=f"{L_SERVICE}={service}")
+    items = list_objects(kube, REVISIONS, label_selector=f"{SERVICE_LABEL}={service}")
     revs = [RevisionView.from_obj(o) for o in items]
     return sorted(revs, key=lambda r: (r.generation, r.created, r.name), reverse=True)
 
@@ -700,7 +695,7 @@ def _assemble(
 ) -> Snapshot:
     def owned(obj: Mapping[str, Any]) -> bool:
         m = _meta(obj)
-        return m.namespace == svc.namespace and m.labels.get(L_SERVICE) == svc.name
+        return m.namespace == svc.namespace and m.labels.get(SERVICE_LABEL) == svc.name
 
     config = next((ConfigurationView.from_obj(c) for c in configs if owned(c)), None)
     route = next((RouteView.from_obj(r) for r in routes if owned(r)), None)
@@ -715,7 +710,7 @@ def _assemble(
 def snapshot(kube: Kube, name: str) -> Snapshot:
     """The Service ``name`` with its Configuration, Revisions and Route (error if missing)."""
     svc = require_service(kube, name)
-    selector = f"{L_SERVICE}={name}"
+    selector = f"{SERVICE_LABEL}={name}"
     configs = list_objects(kube, CONFIGURATIONS, label_selector=selector)
     revisions = list_objects(kube, REVISIONS, label_selector=selector)
     routes = list_objects(kube, ROUTES, label_selector=selector)

@@ -62,6 +62,8 @@ from typing import TYPE_CHECKING, Any
 
 from kn_walk import knative
 from kn_walk.errors import KnwalkError
+from kn_walk.knative_rules import sample
+from kn_walk.knative_rules.labels import SERVICE_LABEL
 
 if TYPE_CHECKING:
     from kn_walk.ingress import Gateway
@@ -534,7 +536,7 @@ class Tour:
         gw = self._gateway()
         host = ingress.host_of(svc.url)
         reply = probe.request(gw.url, host, "/", self.request_timeout)
-        expected = f"Hello {target}!\n"
+        expected = sample.reply(target)
         result = {
             "gateway": gw.url,
             "gatewaySource": gw.source,
@@ -643,14 +645,12 @@ class Tour:
         doc = knative.status_document(snap)
         kubectl = [
             shell_line(self.where.kubectl("get", "ksvc,configuration,revision,route")),
-            shell_line(
-                self.where.kubectl("get", "pods", "-l", f"{knative.L_SERVICE}={self.service}")
-            ),
+            shell_line(self.where.kubectl("get", "pods", "-l", f"{SERVICE_LABEL}={self.service}")),
         ]
         return {"status": doc, "roles": dict(ROLES)}, kubectl
 
     def _remaining(self) -> Obj:
-        selector = f"{knative.L_SERVICE}={self.service}"
+        selector = f"{SERVICE_LABEL}={self.service}"
         return {
             plural: len(knative.list_objects(self.kube, plural, label_selector=selector))
             for plural in (knative.CONFIGURATIONS, knative.REVISIONS, knative.ROUTES)

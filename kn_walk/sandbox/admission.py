@@ -14,17 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kn_walk.knative_rules import templates
+from kn_walk.knative_rules.labels import (
+    CLUSTER_LOCAL,
+    GROUP_PREFIX,
+    SERVICE_LABEL,
+    VISIBILITY_LABEL,
+)
+from kn_walk.knative_rules.labels import CREATOR_ANNOTATION as CREATOR
+from kn_walk.knative_rules.labels import LAST_MODIFIER_ANNOTATION as LAST_MODIFIER
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
 from kn_walk.sandbox.resources import DNS1035_MSG, WriteContext, dns1035_errors, rkey
 from kn_walk.sandbox.store import Obj
 
 VALIDATION_WEBHOOK = "validation.webhook.serving.knative.dev"
-GROUP_PREFIX = "serving.knative.dev/"
-CREATOR = "serving.knative.dev/creator"
-LAST_MODIFIER = "serving.knative.dev/lastModifier"
-SERVICE_LABEL = "serving.knative.dev/service"
-VISIBILITY_LABEL = "networking.knative.dev/visibility"
 
 DEFAULT_TIMEOUT_SECONDS = 300
 MAX_TIMEOUT_SECONDS = 600
@@ -286,7 +289,7 @@ class KnativeWebhook:
         labels = meta.get("labels") or {}
         if isinstance(labels, dict):
             for key, val in labels.items():
-                if key == VISIBILITY_LABEL and val != "cluster-local":
+                if key == VISIBILITY_LABEL and val != CLUSTER_LOCAL:
                     errs.add(
                         f"invalid value {json.dumps(val)}", f"metadata.labels.{VISIBILITY_LABEL}"
                     )

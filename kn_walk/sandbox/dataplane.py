@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kn_walk.knative_rules.labels import CONFIGURATION_LABEL, SERVICE_LABEL
 from kn_walk.sandbox.deployments import DeploymentPods
 from kn_walk.sandbox.gateway import Backend, Gateway
 from kn_walk.sandbox.pods import RevisionPods
@@ -27,8 +28,6 @@ from kn_walk.sandbox.registry import SERVING_GROUP
 from kn_walk.sandbox.resources import Resources, rkey
 from kn_walk.sandbox.serving import (
     CLUSTER_LOCAL_DOMAIN,
-    L_CONFIGURATION,
-    L_SERVICE,
     SYSTEM_NAMESPACE,
     RevisionRuntime,
     ServingController,
@@ -71,8 +70,8 @@ def workload_of(rev: Obj) -> RevisionWorkload:
         env=env,
         container_port=port if isinstance(port, int) else None,
         timeout_seconds=int(spec.get("timeoutSeconds") or 300),
-        configuration=str(labels.get(L_CONFIGURATION, "")),
-        service=str(labels.get(L_SERVICE, "")),
+        configuration=str(labels.get(CONFIGURATION_LABEL, "")),
+        service=str(labels.get(SERVICE_LABEL, "")),
     )
 
 

@@ -31,6 +31,8 @@ import socket
 import sys
 import time
 
+from kn_walk.knative_rules.sample import reply
+
 #: a request head larger than this is refused (Go's DefaultMaxHeaderBytes is 1 MiB)
 MAX_HEAD = 1 << 20
 #: how often the parent check runs when PR_SET_PDEATHSIG is unavailable or as a backstop
@@ -66,7 +68,7 @@ class _DateCache:
 
 
 def greeting(target: str | None) -> bytes:
-    return f"Hello {target or 'World'}!\n".encode()
+    return reply(target).encode()
 
 
 class _BadRequest(Exception):

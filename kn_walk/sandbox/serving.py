@@ -23,6 +23,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from kn_walk.knative_rules import templates
+from kn_walk.knative_rules.labels import (
+    CLUSTER_LOCAL,
+    CONFIGURATION_LABEL,
+    SERVICE_LABEL,
+    VISIBILITY_LABEL,
+)
+from kn_walk.knative_rules.labels import CONFIGURATION_GENERATION_LABEL as L_CONFIG_GENERATION
+from kn_walk.knative_rules.labels import CONFIGURATION_UID_LABEL as L_CONFIGURATION_UID
+from kn_walk.knative_rules.labels import CREATOR_ANNOTATION as A_CREATOR
+from kn_walk.knative_rules.labels import ROUTE_LABEL as L_ROUTE
+from kn_walk.knative_rules.labels import ROUTES_ANNOTATION as A_ROUTES
+from kn_walk.knative_rules.labels import ROUTING_STATE_LABEL as L_ROUTING_STATE
+from kn_walk.knative_rules.labels import (
+    ROUTING_STATE_MODIFIED_ANNOTATION as A_ROUTING_STATE_MODIFIED,
+)
+from kn_walk.knative_rules.labels import SERVICE_UID_LABEL as L_SERVICE_UID
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.events import NORMAL, EventRecorder
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
@@ -32,18 +48,10 @@ from kn_walk.sandbox.store import Event, Obj
 log = logging.getLogger("knwalk.sandbox.serving")
 
 SYSTEM_NAMESPACE = "knative-serving"
-L_SERVICE = "serving.knative.dev/service"
-L_SERVICE_UID = "serving.knative.dev/serviceUID"
-L_CONFIGURATION = "serving.knative.dev/configuration"
-L_CONFIGURATION_UID = "serving.knative.dev/configurationUID"
-L_CONFIG_GENERATION = "serving.knative.dev/configurationGeneration"
-L_ROUTE = "serving.knative.dev/route"
-L_ROUTING_STATE = "serving.knative.dev/routingState"
-A_ROUTES = "serving.knative.dev/routes"
-A_ROUTING_STATE_MODIFIED = "serving.knative.dev/routingStateModified"
-A_CREATOR = "serving.knative.dev/creator"
+#: the labels' names other sandbox modules import from here (pods.py)
+L_SERVICE = SERVICE_LABEL
+L_CONFIGURATION = CONFIGURATION_LABEL
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-VISIBILITY_LABEL = "networking.knative.dev/visibility"
 CLUSTER_LOCAL_DOMAIN = "svc.cluster.local"
 MANAGER = "controller"
 
@@ -768,7 +776,7 @@ class ServingController:
     # ---------------------------------------------------------------- Route
     def domain_for(self, route: Obj) -> str:
         labels = route["metadata"].get("labels") or {}
-        if labels.get(VISIBILITY_LABEL) == "cluster-local":
+        if labels.get(VISIBILITY_LABEL) == CLUSTER_LOCAL:
             return CLUSTER_LOCAL_DOMAIN
         cm = self.res.store.get(rkey(self.t_cm), SYSTEM_NAMESPACE, "config-domain")
         data = (cm or {}).get("data") or {}

@@ -1,0 +1,36 @@
+"""Knative Serving's API group, labels and annotations (``pkg/apis/serving/register.go``).
+
+Plain constants, no imports. The controllers put these labels on what they make
+(a Revision carries its Configuration, generation and Service), knwalk selects
+by them, and the webhook guards some of them.
+"""
+
+#: the API group of Services, Configurations, Revisions and Routes
+GROUP = "serving.knative.dev"
+#: what every key below (but the visibility label) starts with
+GROUP_PREFIX = GROUP + "/"
+
+#: on a Configuration, Route and Revision: the Service that owns them
+SERVICE_LABEL = GROUP_PREFIX + "service"
+SERVICE_UID_LABEL = GROUP_PREFIX + "serviceUID"
+#: on a Revision: the Configuration that made it, and from which of its generations
+CONFIGURATION_LABEL = GROUP_PREFIX + "configuration"
+CONFIGURATION_UID_LABEL = GROUP_PREFIX + "configurationUID"
+CONFIGURATION_GENERATION_LABEL = GROUP_PREFIX + "configurationGeneration"
+#: on a Revision's Pods: the Revision
+REVISION_LABEL = GROUP_PREFIX + "revision"
+REVISION_UID_LABEL = GROUP_PREFIX + "revisionUID"
+#: on a Route's placeholder Services: the Route
+ROUTE_LABEL = GROUP_PREFIX + "route"
+#: on a Revision: ``active`` while a Route sends it traffic, else ``reserve``
+ROUTING_STATE_LABEL = GROUP_PREFIX + "routingState"
+#: on a Revision: the Routes that send it traffic, and when its routing state changed
+ROUTES_ANNOTATION = GROUP_PREFIX + "routes"
+ROUTING_STATE_MODIFIED_ANNOTATION = GROUP_PREFIX + "routingStateModified"
+#: set by the webhook: who created the object, and who last changed its spec
+CREATOR_ANNOTATION = GROUP_PREFIX + "creator"
+LAST_MODIFIER_ANNOTATION = GROUP_PREFIX + "lastModifier"
+
+#: on a Service or Route: ``cluster-local`` keeps it off the external domain
+VISIBILITY_LABEL = "networking.knative.dev/visibility"
+CLUSTER_LOCAL = "cluster-local"
