@@ -26,7 +26,18 @@ Answers of its own, shaped like Istio's Envoy gateway:
 * the Revision's ``timeoutSeconds`` passing before the response starts:
   ``504 upstream request timeout`` (after it starts, both connections are reset);
 * the process refusing the connection: ``503``; closing it or answering garbage
-  before a response: ``502``.
+  before a response: ``502``;
+* a request Envoy's parser refuses, before any of it reaches a process:
+  ``400`` and close (a NUL, a bare CR or another control character in the
+  head, a method or field name that is not a token, a Content-Length or chunk
+  size that is not a number up to 2^64 - 1); a line may end in a bare LF, as
+  Envoy (and Go) accept;
+* a request head not complete within the header timeout of its first byte
+  (or of the connection's start): ``408 request header timeout`` and close, as
+  Envoy's ``request_headers_timeout``. A connection that sent nothing, or that
+  stays idle between requests past the idle timeout, is closed without an
+  answer. Connections are accepted through :class:`conns.Listener` (a cap,
+  resource exhaustion logged once per interval).
 
 A Revision scaled to zero is started by :meth:`Workloads.activate` and the
 request is held until it is ready (Knative's activator).
@@ -47,6 +58,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 
+from kn_walk.sandbox.conns import Limits, Listener, Slot, gateway_limits
 from kn_walk.sandbox.workloads import Endpoint, NotReady, Workloads
 
 log = logging.getLogger(__name__)
@@ -69,6 +81,8 @@ CONNECT_TIMEOUT = 5.0
 DRAIN_TIMEOUT = 5.0
 #: the Server header of the gateway's own answers
 SERVER = b"knwalk-sandbox"
+#: the largest Content-Length or chunk size accepted, as Envoy's (2^64 - 1)
+MAX_BODY_LENGTH = (1 << 64) - 1
 
 _HOP_BY_HOP = frozenset(
     {
@@ -87,10 +101,18 @@ _HOP_RE = re.compile(
     re.IGNORECASE,
 )
 _CONTENT_LENGTH_RE = re.compile(rb"\r\ncontent-length:([^\r]*)", re.IGNORECASE)
+#: a token (RFC 9110 section 5.6.2): methods and field names
+_TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
+_TOKEN_RE = re.compile(rb"[" + _TCHAR + rb"]+")
+#: control characters a request head must not hold (HTAB, CR and LF are checked apart)
+_CTL_RE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: a field line that does not start with ``token:`` (in a head whose lines end in CRLF)
+_BAD_FIELD_RE = re.compile(rb"\r\n(?![" + _TCHAR + rb"]+:)")
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _REASONS = {
     400: b"Bad Request",
     404: b"Not Found",
+    408: b"Request Timeout",
     431: b"Request Header Fields Too Large",
     501: b"Not Implemented",
     502: b"Bad Gateway",
@@ -201,6 +223,9 @@ class ChunkedDecoder:
                 size_text = line.split(b";", 1)[0].strip()
                 if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
                     raise _BadMessage(400, "invalid chunk size")
+                size_text = size_text.lstrip(b"0") or b"0"
+                if len(size_text) > 16:  # over 2^64 - 1, where Envoy stops too
+                    raise _BadMessage(400, "chunk size too large")
                 size = int(size_text, 16)
                 if size == 0:
                     self.state = self.TRAILER
@@ -222,6 +247,39 @@ def _chunk(data: bytes) -> bytes:
 
 def _connection_tokens(value: bytes) -> set[bytes]:
     return {t.strip().lower() for t in value.split(b",") if t.strip()}
+
+
+def _parse_length(value: bytes) -> int | None:
+    """A Content-Length value: decimal digits only, at most 2^64 - 1; None if it is not one."""
+    if not value.isdigit() or len(value.lstrip(b"0")) > 20:
+        return None
+    length = int(value)
+    return length if length <= MAX_BODY_LENGTH else None
+
+
+def _head_end(buf: bytearray) -> tuple[int, int]:
+    """The length of the head at the front of ``buf`` and of the head with its blank line.
+
+    ``(-1, -1)`` while the head is incomplete. A line ends at LF, with or without
+    a CR before it (RFC 9112 section 2.2 allows a bare LF; Envoy's parser and Go's
+    accept one), so the head ends at the first LF LF or LF CR LF.
+    """
+    crlf = buf.find(b"\n\r\n")
+    lf = buf.find(b"\n\n", 0, len(buf) if crlf < 0 else crlf + 1)
+    if lf >= 0:
+        end, size = lf, lf + 2
+    elif crlf >= 0:
+        end, size = crlf, crlf + 3
+    else:
+        return -1, -1
+    if end and buf[end - 1] == 13:  # the CR of the last field line's CRLF
+        end -= 1
+    return end, size
+
+
+def _crlf_lines(head: bytes) -> bytes:
+    """``head`` with every line ending in CRLF, bare LFs included."""
+    return b"\r\n".join(line[:-1] if line.endswith(b"\r") else line for line in head.split(b"\n"))
 
 
 # --------------------------------------------------------------------------- exchange
@@ -398,13 +456,23 @@ class _Exchange:
 
 
 class _Downstream(asyncio.Protocol):
-    """A client connection: one request at a time, in order."""
+    """A client connection: one request at a time, in order.
+
+    While no request is in flight the connection has a deadline, which
+    :meth:`Gateway._sweep` enforces: a request head must be complete within the
+    header timeout of the connection's start, and of the first byte after an
+    idle time (Envoy's ``request_headers_timeout``: ``408`` and close; a
+    connection that has sent nothing is closed without an answer); a connection
+    idle between requests is closed after the idle timeout (Envoy's
+    ``idle_timeout``).
+    """
 
     PAUSE_PIPELINE = 1  # much pipelined input while a request is in flight
     PAUSE_UPSTREAM = 2  # the process takes the request body slower than the client sends it
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, slot: Slot) -> None:
         self.gateway = gateway
+        self.slot = slot
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self.exchange: _Exchange | None = None
@@ -413,6 +481,10 @@ class _Downstream(asyncio.Protocol):
         self.closing = False
         self.client_ip = b"127.0.0.1"
         self.forwarded_for = b"for=127.0.0.1"
+        #: when the head being waited for must be complete, or the idle time ends; 0: none
+        self.deadline = 0.0
+        #: the deadline is the idle timeout (no byte of the next request yet)
+        self.idle = False
 
     # ----------------------------------------------------------- asyncio
 
@@ -420,6 +492,7 @@ class _Downstream(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.gateway.downstreams.add(self)
+        self.deadline = time.monotonic() + self.gateway.limits.header_timeout
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             ip = str(peer[0])
@@ -429,6 +502,7 @@ class _Downstream(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.closing = True
+        self.slot.release()
         self.gateway.downstreams.discard(self)
         ex = self.exchange
         self.exchange = None
@@ -450,14 +524,16 @@ class _Downstream(asyncio.Protocol):
         self.buf += data
         ex = self.exchange
         if ex is None:
+            if self.idle:  # the first byte of the next request: its head has a deadline now
+                self.idle = False
+                self.deadline = time.monotonic() + self.gateway.limits.header_timeout
             self.next_request()
             return
         if not ex.request_done:
             try:
                 ex.pump_request_body()
-            except _BadMessage:
-                ex.abort()
-                self.abort()
+            except _BadMessage as exc:  # 400 if the response has not started, else a reset
+                ex.fail(exc.status, str(exc).encode())
                 return
         if len(self.buf) > HIGH_WATER:
             self.pause(self.PAUSE_PIPELINE)
@@ -482,30 +558,62 @@ class _Downstream(asyncio.Protocol):
         """Start the next complete request in the buffer, if none is in flight."""
         buf = self.buf
         while self.exchange is None and buf and not self.closing:
-            end = buf.find(b"\r\n\r\n")
+            if buf[0] in b"\r\n":  # empty lines before a request are ignored (RFC 9112 2.2)
+                del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+                continue
+            end, size = _head_end(buf)
             if end < 0:
-                while buf[:2] == b"\r\n":  # stray CRLFs between requests are allowed
-                    del buf[:2]
                 if len(buf) > MAX_HEAD:
                     self.respond(431, b"", False)
-                return
+                break
             if end > MAX_HEAD:
                 self.respond(431, b"", False)
                 return
             head = bytes(buf[:end])
-            del buf[: end + 4]
+            del buf[:size]
+            self.deadline = 0.0
             try:
-                self.start_request(head.lstrip(b"\r\n"))
+                self.start_request(head)
             except _BadMessage as exc:
                 self.respond(exc.status, str(exc).encode(), False)
                 return
+        if self.exchange is None and not self.closing and not self.deadline:
+            # between requests: the next head's deadline, or the idle one until it starts
+            self.idle = not buf
+            limits = self.gateway.limits
+            wait = limits.idle_timeout if self.idle else limits.header_timeout
+            self.deadline = time.monotonic() + wait
+
+    def expire(self) -> None:
+        """The deadline passed with no request in flight."""
+        if self.idle or not self.buf:
+            self.closing = True  # idle, or nothing sent: closed without an answer
+            if self.transport is not None:
+                self.transport.close()
+        else:
+            self.respond(408, b"request header timeout", False)
 
     def start_request(self, head: bytes) -> None:
+        """Parse and check a request head (without its blank line), then route and send it.
+
+        As Envoy: a line may end in a bare LF; a NUL, a bare CR or another control
+        character (but HTAB) anywhere, or a field name that is not a token, is a 400.
+        """
+        crlf = head.count(b"\r\n")
+        if head.count(b"\n") != crlf:
+            head = _crlf_lines(head)
+            crlf = head.count(b"\r\n")
+        if head.count(b"\r") != crlf or _CTL_RE.search(head) is not None:
+            raise _BadMessage(400, "invalid character in request head")
+        if _BAD_FIELD_RE.search(head) is not None:
+            raise _BadMessage(400, "malformed header field")
         lines = head.split(b"\r\n")
         parts = lines[0].split(b" ")
         if len(parts) != 3:
             raise _BadMessage(400, "malformed request line")
         method, target, version = parts
+        if _TOKEN_RE.fullmatch(method) is None or not target:
+            raise _BadMessage(400, "malformed request line")
         if version == b"HTTP/1.1":
             http10 = False
         elif version == b"HTTP/1.0":
@@ -524,13 +632,12 @@ class _Downstream(asyncio.Protocol):
         kept: list[bytes] = []
         connection: set[bytes] = set()
         content_length: bytes | None = None
+        remaining = 0
         transfer_encoding: bytes | None = None
         xff: bytes | None = None
         host_field: bytes | None = None
         for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name[-1:] in b" \t":
-                raise _BadMessage(400, "malformed header field")
+            name, _, value = line.partition(b":")  # checked by _BAD_FIELD_RE
             lname = name.lower()
             if lname == b"host":
                 value = value.strip()
@@ -540,9 +647,11 @@ class _Downstream(asyncio.Protocol):
                 kept.append(line)
             elif lname == b"content-length":
                 value = value.strip()
-                if not value.isdigit() or (content_length is not None and value != content_length):
+                length = _parse_length(value)
+                if length is None or (content_length is not None and value != content_length):
                     raise _BadMessage(400, "invalid Content-Length")
                 content_length = value
+                remaining = length
             elif lname == b"x-forwarded-for":
                 value = value.strip()
                 xff = value if xff is None else xff + b", " + value
@@ -564,15 +673,12 @@ class _Downstream(asyncio.Protocol):
             ]
         keep_alive = (b"keep-alive" in connection) if http10 else (b"close" not in connection)
         chunked = False
-        remaining = 0
         if transfer_encoding is not None:
             if http10 or content_length is not None:
                 raise _BadMessage(400, "Transfer-Encoding with Content-Length or in HTTP/1.0")
             if transfer_encoding.rsplit(b",", 1)[-1].strip() != b"chunked":
                 raise _BadMessage(501, "unsupported Transfer-Encoding")
             chunked = True
-        elif content_length is not None:
-            remaining = int(content_length)
         host = host or host_field or b""
         if not host and not http10:
             raise _BadMessage(400, "missing Host header")
@@ -605,7 +711,11 @@ class _Downstream(asyncio.Protocol):
         self.exchange = ex
         gateway.exchange_started(ex)
         if chunked or remaining:
-            ex.pump_request_body()
+            try:
+                ex.pump_request_body()
+            except _BadMessage as exc:  # e.g. a bad chunk size: the process never sees it
+                ex.fail(exc.status, str(exc).encode())
+                return
         gateway.dispatch(ex)
 
     def fail_early(self, status: int, body: bytes, keep_alive: bool, has_body: bool) -> None:
@@ -644,8 +754,7 @@ class _Downstream(asyncio.Protocol):
             transport.close()
             return
         self.resume(self.PAUSE_PIPELINE | self.PAUSE_UPSTREAM)
-        if self.buf:
-            self.next_request()
+        self.next_request()
 
     def abort(self) -> None:
         self.closing = True
@@ -942,10 +1051,13 @@ class _Upstream(asyncio.Protocol):
             self.keep_alive = False
         content_length: bytes | None = None
         match = _CONTENT_LENGTH_RE.search(fields)
+        length = 0
         if match is not None:
             content_length = match.group(1).strip()
-            if not content_length.isdigit():
+            parsed = _parse_length(content_length)
+            if parsed is None:
                 raise _BadMessage(502, "invalid Content-Length")
+            length = parsed
         no_body = ex.method == b"HEAD" or code in (204, 304)
         extra = b""
         self.remaining = 0
@@ -956,7 +1068,7 @@ class _Upstream(asyncio.Protocol):
             if content_length is not None:  # chunked wins (RFC 9112 section 6.3)
                 fields = _CONTENT_LENGTH_RE.sub(b"", fields)
         elif content_length is not None:
-            self.remaining = int(content_length)
+            self.remaining = length
         else:
             self.until_close = True
             self.keep_alive = False
@@ -1084,10 +1196,13 @@ class Gateway:
         port: int = 0,
         *,
         sock: socket.socket | None = None,
+        limits: Limits | None = None,
     ) -> None:
         """``sock``, if given, is a listening socket to serve on instead of binding host:port.
 
         Loopback only: any other address (or socket) is refused with ValueError.
+        ``limits`` default to :func:`conns.gateway_limits` (Envoy's timeouts, a cap
+        from the open-file limit, overridden by the environment).
         """
         address = sock.getsockname()[0] if sock is not None else host
         if not _loopback(address):
@@ -1096,6 +1211,7 @@ class Gateway:
         self.host = host
         self.port = port
         self.sock = sock
+        self.limits = limits or gateway_limits()
         self.routes: dict[str, _Route] = {}
         self._host_cache: dict[bytes, _Route | None] = {}
         self.pools: dict[tuple[str, int], _Pool] = {}
@@ -1103,7 +1219,7 @@ class Gateway:
         self.active: set[_Exchange] = set()
         self.dates = _Dates()
         self.draining = False
-        self._server: asyncio.Server | None = None
+        self.listener: Listener | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -1131,21 +1247,23 @@ class Gateway:
         """Listen; returns the port."""
         loop = asyncio.get_running_loop()
         self.draining = False
-        if self.sock is not None:
-            self._server = await loop.create_server(lambda: _Downstream(self), sock=self.sock)
-        else:
-            self._server = await loop.create_server(
-                lambda: _Downstream(self), self.host, self.port, reuse_address=True, backlog=1024
-            )
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        sock = self.sock or socket.create_server((self.host, self.port), backlog=1024)
+        self.listener = Listener(
+            sock,
+            lambda slot: _Downstream(self, slot),
+            name="gateway",
+            max_connections=self.limits.max_connections,
+        )
+        self.listener.start()
+        self.port = self.listener.port
         self.track(loop.create_task(self._sweep()))
         return self.port
 
     async def stop(self) -> None:
         """Stop accepting, let requests in flight finish (a few seconds at most), close all."""
         self.draining = True
-        if self._server is not None:
-            self._server.close()
+        if self.listener is not None:
+            self.listener.close()
         for down in list(self.downstreams):
             if down.exchange is None and down.transport is not None:
                 down.closing = True
@@ -1160,9 +1278,7 @@ class Gateway:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for pool in list(self.pools.values()):
             pool.close()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        self.listener = None
 
     # ----------------------------------------------------------- bookkeeping
 
@@ -1181,12 +1297,16 @@ class Gateway:
             self._idle.set()
 
     async def _sweep(self) -> None:
-        """Enforce the revisions' request timeouts."""
+        """Enforce the revisions' request timeouts and the connections' header and idle ones."""
         while True:
             await asyncio.sleep(TIMEOUT_TICK)
             now = time.monotonic()
             for ex in [ex for ex in self.active if 0 < ex.deadline <= now]:
                 ex.on_timeout()
+            for down in [
+                d for d in self.downstreams if d.exchange is None and 0 < d.deadline <= now
+            ]:
+                down.expire()
 
     # ----------------------------------------------------------- dispatch
 

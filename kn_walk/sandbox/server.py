@@ -34,6 +34,7 @@ from kn_walk.sandbox.admission import KnativeWebhook
 from kn_walk.sandbox.api import ApiState, create_app
 from kn_walk.sandbox.builtin import BuiltinDefaults
 from kn_walk.sandbox.certs import ensure_certificates
+from kn_walk.sandbox.conns import Listener, api_limits, api_protocol_factory, raise_open_file_limit
 from kn_walk.sandbox.control import (
     DB_FILE,
     EXIT_LOCKED,
@@ -206,9 +207,25 @@ class Sandbox:
                 pod_logs=dataplane.pods.log_file,
             )
         )
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        limits = api_limits()
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=2.0,
+            keepalive_timeout=limits.idle_timeout,
+        )
         await runner.setup()
-        await web.SockSite(runner, api_sock, ssl_context=tls).start()
+        assert runner.server is not None
+        api_listener = Listener(
+            api_sock,
+            api_protocol_factory(runner.server, limits),
+            name="API",
+            max_connections=limits.max_connections,
+            ssl_context=tls,
+            handshake_timeout=limits.header_timeout,  # Go bounds the handshake by it too
+        )
+        api_listener.start()
         write_private_json(
             self.state_dir / STATE_FILE,
             {
@@ -228,6 +245,7 @@ class Sandbox:
             log.info("stopping")
             with contextlib.suppress(FileNotFoundError):
                 (self.state_dir / STATE_FILE).unlink()
+            api_listener.close()
             await dataplane.stop()
             await controller.stop()
             await runner.cleanup()
@@ -417,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    log.info("open-file limit %d", raise_open_file_limit())
     sandbox = Sandbox(
         state_dir,
         api_port=args.api_port,
