@@ -26,6 +26,7 @@ import pytest
 from kn_walk.sandbox import control
 from tests.conftest import start_sandbox
 from tests.test_cli_support import knwalk
+from tests.test_reliability_support import sizes
 from tests.test_sandbox_pods import apply_service, pods_of, running, wait_pods
 
 SERVER_MODULE = b"kn_walk.sandbox.server"
@@ -128,10 +129,13 @@ def _assert_one_key_pair(state_dir: Path) -> None:
 # --------------------------------------------------------------------------- one server per dir
 
 
-def test_concurrent_ups_start_exactly_one_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("racers", sizes(4, 12))
+def test_concurrent_ups_start_exactly_one_server(tmp_path: Path, racers: int) -> None:
     state = tmp_path / "state"
     env = {"KUBECONFIG": str(tmp_path / "kubeconfig"), "HOME": str(tmp_path)}
-    procs = [_knwalk_process("sandbox", "up", "--state-dir", str(state), env=env) for _ in range(4)]
+    procs = [
+        _knwalk_process("sandbox", "up", "--state-dir", str(state), env=env) for _ in range(racers)
+    ]
     try:
         results = [p.communicate(timeout=120) for p in procs]
         servers = _servers(state)
