@@ -1,13 +1,15 @@
 """Requests to a Knative Service through its gateway, and what their answers say about the split.
 
 :func:`request` sends one GET with a Host header (httpx); :func:`run` sends
-many with bounded concurrency (httpx async) and :func:`compare` sets the bodies
+many with bounded concurrency (:mod:`kn_walk.load`) and :func:`compare` sets the bodies
 seen against the bodies expected from the Route's traffic, with a chi-square
 goodness-of-fit test (:func:`chi_square`): is the observed split consistent
 with the configured one? (``p >= ALPHA`` → consistent.)
 
-Failures are counted by kind: ``timeout``, ``connect error``, ``read error``,
-``protocol error``, or ``HTTP <status>`` for answers of 400 and above.
+Failures are counted by kind: ``timeout``, ``connect error``, ``tls error``,
+``read error``, ``protocol error``, or ``HTTP <status>`` for answers of 400 and
+above. ``knwalk curl`` adds latencies, status codes and the error rate to this
+document (:func:`kn_walk.load.document`).
 
 ``knwalk curl -o json`` shape, stable:
 
@@ -29,9 +31,7 @@ Failures are counted by kind: ``timeout``, ``connect error``, ``read error``,
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -149,30 +149,6 @@ class Summary:
         return self.count / self.elapsed if self.elapsed > 0 else 0.0
 
 
-async def _run(
-    gateway: str, host: str, path: str, count: int, concurrency: int, timeout: float
-) -> list[Reply]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    replies: list[Reply] = []
-    pending = iter(range(count))
-    headers = _headers(host)
-    async with httpx.AsyncClient(
-        base_url=gateway, timeout=timeout, limits=limits, trust_env=False
-    ) as client:
-
-        async def worker() -> None:
-            for _ in pending:
-                try:
-                    resp = await client.get(path, headers=headers)
-                except httpx.HTTPError as exc:
-                    replies.append(Reply(None, "", _kind(exc)))
-                else:
-                    replies.append(Reply(resp.status_code, resp.text))
-
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
-    return replies
-
-
 def run(
     gateway: str,
     host: str,
@@ -182,16 +158,15 @@ def run(
     concurrency: int = 10,
     timeout: float = 10.0,
 ) -> Summary:
-    """Send ``count`` GETs, at most ``concurrency`` at a time; tally bodies and failures."""
-    start = time.perf_counter()
-    replies = asyncio.run(_run(gateway, host, path, count, concurrency, timeout))
-    summary = Summary(count, concurrency, time.perf_counter() - start)
-    for r in replies:
-        if r.failure:
-            summary.failures[r.failure] += 1
-        else:
-            summary.bodies[r.body] += 1
-    return summary
+    """Send ``count`` GETs, at most ``concurrency`` at a time; tally bodies and failures.
+
+    The requests go through :mod:`kn_walk.load` (closed loop); its :class:`~kn_walk.load.
+    LoadResult` has the latencies and status codes this summary leaves out.
+    """
+    from kn_walk import load
+
+    spec = load.LoadSpec(gateway, host, path, count=count, concurrency=concurrency, timeout=timeout)
+    return load.run(spec).summary()
 
 
 # --------------------------------------------------------------------------- statistics
