@@ -53,10 +53,14 @@ def _state_dir(value: Path | None) -> Path:
 @sandbox_app.command("up", cls=KnwalkCommand)
 def up(
     api_port: Annotated[
-        int | None, typer.Option("--api-port", help="API port [default: a free one].")
+        int | None,
+        typer.Option("--api-port", help="API port [default: the last one if free, else any]."),
     ] = None,
     gateway_port: Annotated[
-        int | None, typer.Option("--gateway-port", help="Gateway port [default: a free one].")
+        int | None,
+        typer.Option(
+            "--gateway-port", help="Gateway port [default: the last one if free, else any]."
+        ),
     ] = None,
     state_dir: StateDir = None,
     kubeconfig: KubeconfigOpt = None,
@@ -115,6 +119,8 @@ def up(
         out.print(
             f"Sandbox started (pid {info.pid}); context {control.CONTEXT} is now current in {path}."
         )
+        for move in info.moved:  # a port it had before is someone else's now
+            out.print(move.message())
     out.print(
         key_values(
             [

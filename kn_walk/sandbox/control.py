@@ -47,6 +47,8 @@ DB_FILE = "state.db"
 LOG_FILE = "sandbox.log"
 #: the private kubeconfig ``knwalk tour`` keeps in the state dir and connects through
 TOUR_KUBECONFIG = "kubeconfig"
+#: the ports the last server of the state dir listened on: the next one takes them again
+PORTS_FILE = "ports.json"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 #: after SIGKILL, how long the lock may stay held before stop gives up
@@ -76,6 +78,7 @@ STATE_ENTRIES = frozenset(
         LOG_FILE,
         "workloads",
         TOUR_KUBECONFIG,
+        PORTS_FILE,
     }
 )
 
@@ -173,6 +176,57 @@ def lock_holder(state_dir: Path) -> tuple[bool, int | None]:
     return True, int(text) if text.isdigit() and int(text) > 1 else None
 
 
+# --------------------------------------------------------------------------- ports
+
+#: the listeners whose ports a state dir remembers, as named in PORTS_FILE
+LISTENERS = ("api", "gateway")
+
+
+def read_ports(state_dir: Path) -> dict[str, int]:
+    """The port each listener of the state dir's last server had (PORTS_FILE); a listener
+    with no port remembered, or a file that cannot be read, gives none."""
+    try:
+        data = json.loads((state_dir / PORTS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        name: port
+        for name in LISTENERS
+        if type(port := data.get(name)) is int and 0 < port <= 65535
+    }
+
+
+@dataclass(frozen=True)
+class PortMove:
+    """A listener that could not have its remembered port again: someone else has it."""
+
+    listener: str  # one of LISTENERS
+    was: int
+    port: int
+
+    def message(self) -> str:
+        """What ``up`` says of it: where the listener is now, and what to do about it."""
+        if self.listener == "gateway":
+            return (
+                f"port {self.was} was taken; the gateway now listens on {self.port}: "
+                "re-export INGRESS_PORT"
+            )
+        return (
+            f"port {self.was} was taken; the API now listens on {self.port}: "
+            f"the {CONTEXT} context points there"
+        )
+
+
+def _moves(data: object) -> tuple[PortMove, ...]:
+    moves = []
+    for entry in data if isinstance(data, list) else []:
+        if isinstance(entry, dict) and entry.get("listener") in LISTENERS:
+            moves.append(PortMove(str(entry["listener"]), int(entry["was"]), int(entry["port"])))
+    return tuple(moves)
+
+
 # --------------------------------------------------------------------------- finding it
 
 
@@ -185,6 +239,8 @@ class SandboxInfo:
     gateway_port: int
     state_dir: Path
     domain: str
+    #: the listeners that found their remembered port taken when this server started
+    moved: tuple[PortMove, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -242,6 +298,7 @@ def _read_info(state_dir: Path) -> SandboxInfo | None:
             gateway_port=int(data["gateway_port"]),
             state_dir=state_dir,
             domain=str(data.get("domain", "")),
+            moved=_moves(data.get("moved")),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

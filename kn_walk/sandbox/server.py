@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import errno
 import fcntl
 import json
 import logging
@@ -38,11 +39,14 @@ from kn_walk.sandbox.conns import Listener, api_limits, api_protocol_factory, ra
 from kn_walk.sandbox.control import (
     DB_FILE,
     EXIT_LOCKED,
+    LISTENERS,
     LOCK_FILE,
     LOG_FILE,
+    PORTS_FILE,
     STATE_FILE,
     TOKEN_FILE,
     lock_holder,
+    read_ports,
     try_lock,
     write_holder,
 )
@@ -122,11 +126,47 @@ def write_private_json(path: Path, data: dict[str, Any]) -> None:
 
 def bind_loopback(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((LOOPBACK, port))
-    sock.listen(512)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, port))
+        sock.listen(512)
+    except BaseException:
+        sock.close()
+        raise
     sock.setblocking(False)
     return sock
+
+
+def bind_listeners(
+    state_dir: Path, asked: dict[str, int]
+) -> tuple[dict[str, socket.socket], list[dict[str, int | str]]]:
+    """Bind each listener (:data:`LISTENERS`) on 127.0.0.1: the port ``asked`` for it, else
+    the one it had under the state dir's last server while that is free (so that an
+    ``INGRESS_PORT`` exported before a restart still holds), else a new one. Returns the
+    sockets and the listeners whose remembered port was taken (``moved``: what ``up``
+    says), and remembers the ports for the next server (PORTS_FILE)."""
+    previous = read_ports(state_dir)
+    socks: dict[str, socket.socket] = {}
+    moved: list[dict[str, int | str]] = []
+    for name in LISTENERS:
+        was = 0 if asked.get(name) else previous.get(name, 0)
+        sock = None
+        if was:
+            try:
+                sock = bind_loopback(was)
+            except OSError as exc:
+                if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                    raise
+        if sock is None:
+            sock = bind_loopback(asked.get(name, 0))
+            if was:
+                moved.append({"listener": name, "was": was, "port": sock.getsockname()[1]})
+                log.info("port %d of the %s was taken; now %d", was, name, moved[-1]["port"])
+        socks[name] = sock
+    write_private_json(
+        state_dir / PORTS_FILE, {name: sock.getsockname()[1] for name, sock in socks.items()}
+    )
+    return socks, moved
 
 
 class Sandbox:
@@ -178,8 +218,10 @@ class Sandbox:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.minimum_version = ssl.TLSVersion.TLSv1_2
         tls.load_cert_chain(str(crt), str(key))
-        api_sock = bind_loopback(self.api_port)
-        gw_sock = bind_loopback(self.gateway_port)
+        socks, moved = bind_listeners(
+            self.state_dir, {"api": self.api_port, "gateway": self.gateway_port}
+        )
+        api_sock, gw_sock = socks["api"], socks["gateway"]
         api_port = api_sock.getsockname()[1]
         gateway_port = gw_sock.getsockname()[1]
         self.seed(res, gateway_port)
@@ -236,6 +278,7 @@ class Sandbox:
                 "gateway": f"http://{LOOPBACK}:{gateway_port}",
                 "started": time.time(),
                 "domain": self.current_domain(res),
+                "moved": moved,
             },
         )
         log.info("sandbox API on https://%s:%d, gateway port %d", LOOPBACK, api_port, gateway_port)
