@@ -177,9 +177,11 @@ class DataPlane:
             t = self._t[plural]
             for obj in self.res.store.list_objects(rkey(t)) if t else []:
                 self._observe(plural, (obj["metadata"]["namespace"], obj["metadata"]["name"]), obj)
-        self.pods.clean_stale()
         await self.deployments.start()
         await self.workloads.start()
+        # after the Workloads read what the previous sandbox ran: its ready Revisions keep
+        # their Pods, whose containers restart
+        self.pods.clean_stale(self.workloads.previous_run)
         await self.gateway.start()
         self._apply_autoscaler()
         self._task = asyncio.create_task(self._pump())
@@ -196,7 +198,9 @@ class DataPlane:
     # ------------------------------------------------------------------ status
     def runtime(self, rev: Obj) -> RevisionRuntime:
         meta = rev["metadata"]
-        st = self.status.get((meta["namespace"], meta["name"]))
+        st = self.status.get((meta["namespace"], meta["name"])) or self.workloads.restored(
+            meta["namespace"], meta["name"], meta.get("uid", "")
+        )
         if st is None:
             return RevisionRuntime(None, "Deploying", "", 0, 1)
         return RevisionRuntime(

@@ -5,7 +5,9 @@ unset) and answers every request, whatever its method or path (the sample
 registers ``http.HandleFunc("/", handler)``), with ``Hello $TARGET!\\n``
 (``Hello World!\\n`` when ``TARGET`` is unset or empty). The response carries
 the headers Go's net/http writes for it: ``Date``, ``Content-Length`` and the
-sniffed ``Content-Type: text/plain; charset=utf-8``.
+sniffed ``Content-Type: text/plain; charset=utf-8``. Its log line names
+``$KN_WALK_SHOWN_PORT`` when the sandbox sets it: the container port the Pod shows
+(8080, or the Service's ``containerPort``), not the free port it really listens on.
 
 It is a small HTTP/1.1 server on a plain ``selectors`` loop (keep-alive,
 pipelining, request bodies read and discarded whether sized or chunked). It
@@ -35,6 +37,8 @@ from kn_walk.knative_rules.sample import reply
 
 #: a request head larger than this is refused (Go's DefaultMaxHeaderBytes is 1 MiB)
 MAX_HEAD = 1 << 20
+#: the container port the Pod shows, set by the sandbox: the one the log line names
+SHOWN_PORT_ENV = "KN_WALK_SHOWN_PORT"
 #: how often the parent check runs when PR_SET_PDEATHSIG is unavailable or as a backstop
 PARENT_CHECK_INTERVAL = 1.0
 
@@ -291,8 +295,13 @@ def _set_parent_death_signal() -> None:
 OUT_HIGH_WATER = 1 << 20
 
 
-def serve(port: int, target: str | None, host: str = "127.0.0.1") -> None:
-    """Serve until SIGTERM or SIGINT, or until the parent named in the env is gone."""
+def serve(
+    port: int, target: str | None, host: str = "127.0.0.1", shown_port: int | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, or until the parent named in the env is gone.
+
+    ``shown_port`` is the port the log line names (the Pod's container port), when the
+    process listens on another one (``port``: the sandbox gives each process its own)."""
     import ipaddress
 
     if not ipaddress.ip_address(host).is_loopback:
@@ -321,7 +330,7 @@ def serve(port: int, target: str | None, host: str = "127.0.0.1") -> None:
     listener.setblocking(False)
     sel.register(listener, selectors.EVENT_READ, None)
     sel.register(wake_r, selectors.EVENT_READ, wake_r)
-    _log(f"helloworld: listening on port {port}")
+    _log(f"helloworld: listening on port {shown_port or port}")
     conns: dict[int, HelloConnection] = {}
 
     def close(conn: HelloConnection) -> None:
@@ -453,8 +462,11 @@ def main() -> None:
     except ValueError:
         _log(f'helloworld: invalid PORT "{port_text}"')
         raise SystemExit(1) from None
+    # the port the Pod shows (its containerPort): what the sample's log line says
+    shown_text = os.environ.get(SHOWN_PORT_ENV, "")
+    shown_port = int(shown_text) if shown_text.isdigit() else None
     try:
-        serve(port, os.environ.get("TARGET"))
+        serve(port, os.environ.get("TARGET"), shown_port=shown_port)
     except OSError as exc:  # e.g. the port is taken
         _log(f"helloworld: listen tcp 127.0.0.1:{port}: {exc.strerror or exc}")
         raise SystemExit(1) from None

@@ -13,6 +13,12 @@ a Pod object with Knative's labels, written from the process's reported state:
 * crashed and backing off: ``Running``, container waiting ``CrashLoopBackOff``
   with the exit and the last log line, ``restartCount`` one more each time;
 * scaled to zero, or the Revision deleted: the Pod is deleted;
+* the sandbox restarted: a Revision that was running keeps its Pod, as a node
+  that restarts keeps its Pods, and the container restarts in it, since the
+  process died with the sandbox: ``restartCount`` one more, the run before in
+  ``lastState`` (``Completed``: it exited 0 on the sandbox's SIGTERM) and in
+  ``kubectl logs --previous``, a kubelet ``SandboxChanged`` Event, ``Ready=False``
+  until the new process answers;
 * deleted by someone else (``kubectl delete pod``): a new Pod takes its place,
   as a ReplicaSet would make one (the process itself keeps running);
 * an image the sandbox cannot run: ``Pending``, waiting ``ImageNotSupported``
@@ -37,6 +43,7 @@ import logging
 import secrets
 import zlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +55,10 @@ from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.serving import L_CONFIGURATION, L_SERVICE, owner_ref
 from kn_walk.sandbox.store import Conflict, Obj
 from kn_walk.sandbox.workloads import (
+    DEFAULT_USER_PORT,
     ENV_NOT_APPLIED_NOTE,
+    RESTARTING,
+    PreviousRun,
     RuntimeStatus,
     env_not_applied,
     runnable,
@@ -128,6 +138,9 @@ class RevisionPods:
         self._crashed_at: dict[tuple[str, str], str] = {}
         #: (namespace, pod) -> offsets in the Revision's log file where each run began
         self._runs: dict[tuple[str, str], list[int]] = {}
+        #: (namespace, revision) -> the state its container ended in under the previous
+        #: sandbox, for the Pods kept across a restart (see clean_stale), until written
+        self._restarted: dict[tuple[str, str], Obj] = {}
         #: records when each line of the running processes' logs was written
         self.clock = LogClock()
 
@@ -136,16 +149,50 @@ class RevisionPods:
 
     # ----------------------------------------------------------------- lifecycle
 
-    def clean_stale(self) -> int:
-        """Delete the Pods a previous sandbox run left: their processes are gone."""
+    def clean_stale(
+        self, previous_run: Callable[[str, str, str], PreviousRun | None] | None = None
+    ) -> int:
+        """Deal with the Pods a previous sandbox run left: their processes are gone. The
+        Pod of a Revision whose process that sandbox had ready (``previous_run``) is kept,
+        and its container restarts (:meth:`_keep`); the others are deleted."""
         self.events.expire()
         removed = 0
         for obj in self.res.store.list_objects(rkey(self.rt)):
             meta = obj["metadata"]
-            if A_MANAGED in (meta.get("annotations") or {}):
-                self._delete(meta["namespace"], meta["name"])
-                removed += 1
+            if A_MANAGED not in (meta.get("annotations") or {}):
+                continue
+            labels = meta.get("labels") or {}
+            key = (meta["namespace"], str(labels.get(L_REVISION) or ""))
+            run = None
+            if previous_run is not None and key[1] and key not in self._pods:
+                run = previous_run(*key, str(labels.get(L_REVISION_UID) or ""))
+            if run is not None and not meta.get("deletionTimestamp"):
+                self._keep(obj, run)
+                continue
+            self._delete(meta["namespace"], meta["name"])
+            removed += 1
         return removed
+
+    def _keep(self, pod: Obj, run: PreviousRun) -> None:
+        """Take the Pod of a process the previous sandbox ran as this Revision's: its
+        container restarts, as on a node that restarted. Its last run ended with the
+        sandbox, which stopped it with SIGTERM (exit 0), or was killed (the process
+        then exits 0 on the SIGTERM the kernel sends it when its parent dies)."""
+        meta = pod["metadata"]
+        key = (meta["namespace"], str((meta.get("labels") or {}).get(L_REVISION)))
+        cs = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
+        terminated: Obj = {"exitCode": 0, "reason": "Completed"}
+        started = ((cs.get("state") or {}).get("running") or {}).get("startedAt")
+        if started:
+            terminated["startedAt"] = started
+        if run.stopped is not None:
+            when = datetime.fromtimestamp(run.stopped, UTC)
+            terminated["finishedAt"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        restarts = cs.get("restartCount")
+        self._pods[key] = meta["name"]
+        self._restarts[key] = (restarts if type(restarts) is int else 0) + 1
+        self._runs[(meta["namespace"], meta["name"])] = [run.log_start, self._log_size(*key)]
+        self._restarted[key] = terminated
 
     def forget(self, namespace: str, revision: str) -> None:
         """The Revision is gone: delete its Pod (the cascade may have done so already)."""
@@ -154,6 +201,7 @@ class RevisionPods:
         name = self._pods.pop(key, None)
         self._restarts.pop(key, None)
         self._crashed_at.pop(key, None)
+        self._restarted.pop(key, None)
         self._last.pop(key, None)
         if name:
             pod = self.res.find(self.rt, namespace, name)
@@ -187,6 +235,7 @@ class RevisionPods:
         self._runs.pop((key[0], str(meta.get("name"))), None)
         self._restarts.pop(key, None)
         self._crashed_at.pop(key, None)
+        self._restarted.pop(key, None)
         status = self._last.get(key)
         if status is not None:
             self.observe(*key, status)
@@ -215,7 +264,9 @@ class RevisionPods:
                 self._runs.setdefault((namespace, pod), []).append(self._log_size(*key))
         name = self._pods.get(key)
         current = self.res.find(self.rt, namespace, name) if name else None
+        terminated = self._restarted.pop(key, None)  # a kept Pod's container restarts
         if current is None:
+            terminated = None
             if rev["metadata"].get("deletionTimestamp"):
                 return  # its Pods are going with it (a foreground deletion): none is made
             name = pod_name(revision, rev["metadata"].get("uid", ""))
@@ -235,11 +286,20 @@ class RevisionPods:
                 component="default-scheduler",
             )
         assert name is not None
+        if terminated is not None:
+            self._kubelet(
+                current,
+                NORMAL,
+                "SandboxChanged",
+                "Pod sandbox changed, it will be killed and re-created.",
+            )
         self._report(current, previous, status)
         new = copy.deepcopy(current)
         new["status"] = self._status(
             current, status, self._restarts.get(key, 0), self._crashed_at.get(key, "")
         )
+        if terminated is not None:
+            new["status"]["containerStatuses"][0]["lastState"] = {"terminated": terminated}
         annotations = new["metadata"].setdefault("annotations", {})
         pid = self._pid(namespace, revision)
         if pid is not None and status.actual_replicas:
@@ -320,7 +380,7 @@ class RevisionPods:
             "terminationMessagePolicy": "FallbackToLogsOnError",
         }
         ports = [p for p in c.get("ports") or [] if isinstance(p, dict)]
-        port = ports[0].get("containerPort") if ports else 8080
+        port = ports[0].get("containerPort") if ports else DEFAULT_USER_PORT
         container["ports"] = [{"name": "user-port", "containerPort": port, "protocol": "TCP"}]
         env = [dict(e) for e in c.get("env") or [] if isinstance(e, dict)]
         env.append({"name": "PORT", "value": str(port)})
@@ -386,7 +446,9 @@ class RevisionPods:
         now = now_rfc3339()
         start = old.get("startTime") or now
         image = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("image", "")
-        running = bool(st.ready) and st.actual_replicas > 0
+        # a container restarting in a kept Pod (see _keep) runs, and is not ready yet
+        restarting = st.reason == RESTARTING
+        running = bool(st.ready) and st.actual_replicas > 0 and not restarting
         container: dict[str, Any] = {
             "name": CONTAINER,
             "image": image,
@@ -398,6 +460,14 @@ class RevisionPods:
         if running:
             prev_state = ((old.get("containerStatuses") or [{}])[0]).get("state") or {}
             since = (prev_state.get("running") or {}).get("startedAt") or now
+            container["state"] = {"running": {"startedAt": since}}
+            phase = "Running"
+        elif restarting:
+            before = (old.get("containerStatuses") or [{}])[0]
+            started_at = ((before.get("state") or {}).get("running") or {}).get("startedAt")
+            # the new container's start: now, unless this is it already (not ready yet)
+            since = started_at if started_at and not before.get("ready") else now
+            container["started"] = True
             container["state"] = {"running": {"startedAt": since}}
             phase = "Running"
         else:

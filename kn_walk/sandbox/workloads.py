@@ -25,6 +25,14 @@ Lifecycle, following Knative Serving's defaults:
   it starts again, until a request comes, as Knative keeps a Revision at zero
   across restarts of its controllers. ``workloads.json`` records those
   Revisions (by uid); any other Revision starts, as it was running.
+* A Revision whose process was ready when the sandbox stopped (or was killed)
+  keeps its status when it starts again: a restart of the sandbox is a restart of
+  the control plane, which leaves running Pods alone. Its process dies with the
+  sandbox, though, so it starts again as a container restarts in its Pod: the
+  status says ``ready=True`` with reason ``Restarting`` (the Revision shows it
+  as it was) until the new process is ready. ``workloads.json`` records those
+  Revisions too, with where their last run's output began in their log
+  (:meth:`Workloads.previous_run`, for the Pod's ``--previous`` log).
 
 Processes are children of the sandbox in their own session, with
 ``KN_WALK_PARENT_PID`` set so they exit when the sandbox dies, even by
@@ -60,6 +68,7 @@ from typing import Any
 
 import kn_walk
 from kn_walk.kubeconfig import private_dirs
+from kn_walk.sandbox.helloworld import SHOWN_PORT_ENV
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +80,8 @@ RUNNABLE_IMAGES = (
 )
 #: the module each Revision process runs
 HELLOWORLD_MODULE = "kn_walk.sandbox.helloworld"
+#: Knative's user port: a container's PORT when its spec names no containerPort
+DEFAULT_USER_PORT = 8080
 #: the pid file under state_dir
 PID_FILE = "workloads.json"
 #: seconds between SIGTERM and SIGKILL when stopping a process
@@ -106,6 +117,9 @@ ENV_NOT_APPLIED_NOTE = (
 )
 
 NO_TRAFFIC_MESSAGE = "The target is not receiving traffic."
+#: the reason of a ready Revision whose process starts again after the sandbox restarted
+RESTARTING = "Restarting"
+RESTARTING_MESSAGE = "The sandbox restarted: the container is restarting."
 QUEUED_MESSAGE = "Requests to the target are being buffered as resources are provisioned."
 
 _IMAGE = re.compile(
@@ -186,7 +200,8 @@ class RevisionWorkload:
     #: container env (name, value); valueFrom entries are skipped by the caller
     env: tuple[tuple[str, str], ...]
     #: spec.containers[0].ports[0].containerPort if set. Informational: every process
-    #: gets its own free port on 127.0.0.1 in PORT, as there is no network namespace.
+    #: gets its own free port on 127.0.0.1 in PORT, as there is no network namespace;
+    #: its log line names this one (or DEFAULT_USER_PORT), as the Pod shows.
     container_port: int | None
     #: spec.timeoutSeconds: the gateway's request timeout
     timeout_seconds: int
@@ -203,6 +218,16 @@ class RuntimeStatus:
     message: str
     actual_replicas: int
     desired_replicas: int
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """The run of a Revision's process that the previous sandbox had ready."""
+
+    #: where its output began in the Revision's log file
+    log_start: int
+    #: when that sandbox stopped (Unix time), None if it was killed
+    stopped: float | None
 
 
 @dataclass(frozen=True)
@@ -313,6 +338,11 @@ class _Revision:
         self.crashing = False
         self.crash_message = ""
         self.supervisor: asyncio.Task[None] | None = None
+        #: its process was ready under the previous sandbox and starts again: the status
+        #: stays ready (RESTARTING) until the new one is
+        self.restarting = False
+        #: where the current process's output began in the log file
+        self.log_start = 0
         self.changed = asyncio.Event()
         self.status: RuntimeStatus | None = None
 
@@ -352,6 +382,12 @@ class Workloads:
         self._at_zero_before: set[tuple[str, str, str]] = set()
         #: the Revisions at zero when stop() began: what its own pid file writes record
         self._at_zero_on_stop: list[dict[str, str]] | None = None
+        #: (namespace, name, uid) -> the run the previous sandbox had ready, for each such
+        #: Revision; _ready_before holds those the first sync has not seen yet
+        self._previous_runs: dict[tuple[str, str, str], PreviousRun] = {}
+        self._ready_before: set[tuple[str, str, str]] = set()
+        #: the Revisions with a ready process when stop() began
+        self._ready_on_stop: list[dict[str, object]] | None = None
         self._pythonpath = str(Path(kn_walk.__file__).resolve().parent.parent)
 
     # ----------------------------------------------------------------- public API
@@ -360,6 +396,8 @@ class Workloads:
         """Remove processes a previous sandbox left behind, then start the idle reaper."""
         private_dirs(self.state_dir)
         self._at_zero_before = _recorded_at_zero(self.state_dir)
+        self._previous_runs = _recorded_ready(self.state_dir)
+        self._ready_before = set(self._previous_runs)
         await self._clean_orphans()
         self._write_pid_file()
         if self._reaper is None:
@@ -368,6 +406,7 @@ class Workloads:
     async def stop(self) -> None:
         """Stop every process; nothing is left running."""
         self._at_zero_on_stop = self._at_zero()  # not those it stops: they were running
+        self._ready_on_stop = self._ready()
         self._stopping = True
         if self._reaper is not None:
             self._reaper.cancel()
@@ -384,7 +423,7 @@ class Workloads:
         tasks.extend(self._retired)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        self._write_pid_file()
+        self._write_pid_file(stopped=time.time())
 
     def sync(
         self, revisions: Sequence[RevisionWorkload], routed: Collection[tuple[str, str]]
@@ -409,6 +448,7 @@ class Workloads:
                     self._report(rev, rev.refusal)
                     continue
                 if not self._kept_at_zero(rev):
+                    self._restarts(rev)
                     self._scale_up(rev)
                 continue
             if rev.routed and not is_routed:
@@ -417,6 +457,7 @@ class Workloads:
         for key in [k for k in self._revs if k not in seen]:
             self._remove(self._revs[key])
         self._at_zero_before.clear()  # the first sync saw every Revision there is
+        self._ready_before.clear()
         self._wake_reaper.set()
 
     async def endpoint(self, namespace: str, name: str, timeout: float) -> tuple[str, int]:
@@ -489,6 +530,24 @@ class Workloads:
         rev = self._revs.get((namespace, name))
         return rev.status if rev is not None else None
 
+    def restored(self, namespace: str, name: str, uid: str) -> RuntimeStatus | None:
+        """The status a Revision the previous sandbox left at zero, or with a ready process,
+        will report when the first sync sees it; None for any other (or after that sync).
+        The control plane reads it for Revisions it reconciles before that sync."""
+        entry = (namespace, name, uid)
+        if not uid:
+            return None
+        if entry in self._at_zero_before:
+            return RuntimeStatus(True, "NoTraffic", NO_TRAFFIC_MESSAGE, 0, 0)
+        if entry in self._ready_before:
+            return RuntimeStatus(True, RESTARTING, RESTARTING_MESSAGE, 1, 1)
+        return None
+
+    def previous_run(self, namespace: str, name: str, uid: str) -> PreviousRun | None:
+        """The run of the Revision's process the previous sandbox had ready, if it had one:
+        this sandbox's process for it is a restart of that one."""
+        return self._previous_runs.get((namespace, name, uid)) if uid else None
+
     def pids(self) -> dict[tuple[str, str], int]:
         """The pid of each running process, by (namespace, name)."""
         return {
@@ -524,6 +583,8 @@ class Workloads:
         rev.last_active = time.monotonic()
         if rev.endpoint is not None:  # scaled down a moment ago, but still running
             self._report(rev, RuntimeStatus(True, "", "", 1, 1))
+        elif rev.restarting:
+            self._report(rev, RuntimeStatus(True, RESTARTING, RESTARTING_MESSAGE, 1, 1))
         elif rev.ever_ready:
             self._report(rev, RuntimeStatus(True, "Queued", QUEUED_MESSAGE, 0, 1))
         else:
@@ -542,6 +603,37 @@ class Workloads:
         rev.ever_ready = True  # it served before: activation reports Queued, not Deploying
         self._report(rev, RuntimeStatus(True, "NoTraffic", NO_TRAFFIC_MESSAGE, 0, 0))
         return True
+
+    def _restarts(self, rev: _Revision) -> None:
+        """A new Revision whose process the previous sandbox had ready starts again as a
+        container restarts: its status stays ready (RESTARTING) until the process is."""
+        entry = (rev.spec.namespace, rev.spec.name, rev.spec.uid)
+        if rev.spec.uid and entry in self._ready_before:
+            self._ready_before.discard(entry)
+            rev.ever_ready = True
+            rev.restarting = True
+            rev.log_start = self._previous_runs[entry].log_start  # until its process starts
+
+    def _ready(self) -> list[dict[str, object]]:
+        """The Revisions with a ready process (or one restarting, see _restarts), for the
+        next sandbox to restart; and those the previous one had that the first sync has not
+        seen yet."""
+        if self._ready_on_stop is not None:
+            return self._ready_on_stop
+        found = {
+            (rev.spec.namespace, rev.spec.name, rev.spec.uid): rev.log_start
+            for rev in self._revs.values()
+            if (rev.endpoint is not None or rev.restarting)
+            and rev.want_running
+            and not rev.removed
+            and rev.spec.uid
+        }
+        for entry in self._ready_before:
+            found.setdefault(entry, self._previous_runs[entry].log_start)
+        return [
+            {"revision": f"{ns}/{name}", "uid": uid, "log": found[(ns, name, uid)]}
+            for ns, name, uid in sorted(found)
+        ]
 
     def _at_zero(self) -> list[dict[str, str]]:
         """The Revisions at zero, with no process, for the next sandbox to keep there; and
@@ -621,6 +713,7 @@ class Workloads:
                             await _exit_or_change(exited, rev.changed, None)
                 finally:
                     rev.endpoint = None
+                    rev.restarting = False
                     if not exited.done():
                         deliberate = True
                         await self._terminate(proc, exited)
@@ -666,6 +759,8 @@ class Workloads:
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONUTF8": "1",
                 "KN_WALK_PARENT_PID": str(os.getpid()),
+                # the port the Pod shows (the process listens on PORT): for its log line
+                SHOWN_PORT_ENV: str(spec.container_port or DEFAULT_USER_PORT),
             }
         )
         if spec.service:
@@ -676,6 +771,7 @@ class Workloads:
         private_dirs(log_path.parent)
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.fchmod(fd, 0o600)
+        rev.log_start = os.fstat(fd).st_size
         with os.fdopen(fd, "ab") as out:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -712,11 +808,13 @@ class Workloads:
     def _became_ready(self, rev: _Revision, port: int) -> None:
         now = time.monotonic()
         rev.endpoint = Endpoint("127.0.0.1", port, float(rev.spec.timeout_seconds))
+        rev.restarting = False
         rev.ever_ready = True
         rev.crashing = False
         rev.ready_since = now
         rev.last_active = max(rev.last_active, now)
         self._report(rev, RuntimeStatus(True, "", "", 1, 1))
+        self._write_pid_file()  # a killed sandbox's successor restarts it (see _restarts)
         rev.notify()
         self._wake_reaper.set()
 
@@ -773,7 +871,7 @@ class Workloads:
 
     # ----------------------------------------------------------------- pid file
 
-    def _write_pid_file(self) -> None:
+    def _write_pid_file(self, stopped: float | None = None) -> None:
         children: list[dict[str, object]] = []
         for rev in self._revs.values():
             proc = rev.proc
@@ -785,7 +883,7 @@ class Workloads:
                         "revision": f"{rev.spec.namespace}/{rev.spec.name}",
                     }
                 )
-        write_pid_file(self.state_dir, children, self._at_zero())
+        write_pid_file(self.state_dir, children, self._at_zero(), self._ready(), stopped)
 
     async def _clean_orphans(self) -> None:
         """Stop the helloworld processes recorded by a sandbox that did not stop them."""
@@ -879,38 +977,69 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _recorded_at_zero(state_dir: Path) -> set[tuple[str, str, str]]:
-    """(namespace, name, uid) of the Revisions ``workloads.json`` records as at zero."""
+def _read_record(state_dir: Path) -> dict[str, Any]:
+    """What ``workloads.json`` holds ({} when it cannot be read)."""
     try:
         record = json.loads((state_dir / PID_FILE).read_text())
     except (OSError, ValueError):
-        return set()
-    entries = record.get("at_zero") if isinstance(record, dict) else None
-    found = set()
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _recorded(record: dict[str, Any], kind: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The Revisions a record lists under ``kind`` ("at_zero", "ready"):
+    (namespace, name, uid) -> the entry."""
+    entries = record.get(kind)
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
     for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict):
             continue
         revision, uid = entry.get("revision"), entry.get("uid")
         if isinstance(revision, str) and "/" in revision and isinstance(uid, str) and uid:
             namespace, name = revision.split("/", 1)
-            found.add((namespace, name, uid))
+            found[(namespace, name, uid)] = entry
     return found
+
+
+def _recorded_at_zero(state_dir: Path) -> set[tuple[str, str, str]]:
+    """(namespace, name, uid) of the Revisions ``workloads.json`` records as at zero."""
+    return set(_recorded(_read_record(state_dir), "at_zero"))
+
+
+def _recorded_ready(state_dir: Path) -> dict[tuple[str, str, str], PreviousRun]:
+    """The Revisions ``workloads.json`` records with a ready process, and their runs."""
+    record = _read_record(state_dir)
+    stopped = record.get("stopped")
+    when = float(stopped) if isinstance(stopped, int | float) else None
+    return {
+        key: PreviousRun(at if type(at := entry.get("log")) is int and at >= 0 else 0, when)
+        for key, entry in _recorded(record, "ready").items()
+    }
 
 
 def write_pid_file(
     state_dir: Path,
     children: list[dict[str, object]],
     at_zero: Sequence[dict[str, str]] = (),
+    ready: Sequence[dict[str, object]] = (),
+    stopped: float | None = None,
 ) -> None:
-    """Record the running processes and the Revisions at zero atomically (``workloads.json``
-    under ``state_dir``)."""
+    """Record the running processes, the Revisions at zero and those with a ready process
+    atomically (``workloads.json`` under ``state_dir``); ``stopped``: when the sandbox
+    stopped, in its last write."""
     private_dirs(state_dir)
     path = state_dir / PID_FILE
     tmp = path.with_name(f".{PID_FILE}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
+    record: dict[str, object] = {
+        "sandbox": os.getpid(),
+        "children": children,
+        "at_zero": list(at_zero),
+        "ready": list(ready),
+    }
+    if stopped is not None:
+        record["stopped"] = stopped
     with os.fdopen(fd, "w") as f:
-        f.write(
-            json.dumps({"sandbox": os.getpid(), "children": children, "at_zero": list(at_zero)})
-        )
+        f.write(json.dumps(record))
     os.replace(tmp, path)
