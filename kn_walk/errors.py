@@ -10,14 +10,21 @@ class KnwalkError(Exception):
     """A failure reported to the user without a traceback.
 
     ``message`` says what went wrong, ``hint`` what to do about it.
-    ``exit_code`` is 1 for failures and 2 for usage errors.
+    ``exit_code`` is 1 for failures and 2 for usage errors. ``detail`` is what a
+    user who asks for more sees too (``--debug``, or a command's ``--dry-run``):
+    e.g. the field path and text the server would answer with.
     """
 
-    def __init__(self, message: str, hint: str = "", *, exit_code: int = EXIT_FAILURE) -> None:
+    def __init__(
+        self, message: str, hint: str = "", *, exit_code: int = EXIT_FAILURE, detail: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.exit_code = exit_code
+        self.detail = detail
+        #: set by a command that shows ``detail`` without ``--debug`` (``--dry-run``)
+        self.show_detail = False
 
     def __str__(self) -> str:
         return self.message
@@ -26,8 +33,8 @@ class KnwalkError(Exception):
 class UsageError(KnwalkError):
     """Bad input on the command line: exit code 2."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message, hint, exit_code=EXIT_USAGE)
+    def __init__(self, message: str, hint: str = "", *, detail: str = "") -> None:
+        super().__init__(message, hint, exit_code=EXIT_USAGE, detail=detail)
 
 
 class ApiError(KnwalkError):

@@ -53,9 +53,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kn_walk.errors import ApiError, KnwalkError, UsageError, WaitTimeout
-from kn_walk.knative_rules import sample, templates
+from kn_walk.knative_rules import fielderror, names, sample, templates
+from kn_walk.knative_rules import traffic as traffic_rules
 from kn_walk.knative_rules.labels import CONFIGURATION_GENERATION_LABEL, SERVICE_LABEL
 from kn_walk.knative_rules.labels import GROUP as GROUP
+from kn_walk.traffic import webhook_answer
 
 if TYPE_CHECKING:
     from kn_walk.kube import Kube
@@ -81,7 +83,6 @@ DEFAULT_WAIT_WINDOW = 2.0
 
 INSTALL_HINT = "run `knwalk install` (or use the sandbox: `knwalk sandbox up`)"
 
-_DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?", re.ASCII)
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*", re.ASCII)
 
 
@@ -185,13 +186,12 @@ class TrafficTarget:
 
     @classmethod
     def from_obj(cls, raw: Mapping[str, Any]) -> TrafficTarget:
-        latest = raw.get("latestRevision")
         return cls(
             _int(raw.get("percent")),
             _str(raw.get("revisionName")),
             _str(raw.get("tag")),
             _str(raw.get("url")),
-            latest is True or (latest is None and not raw.get("revisionName")),
+            traffic_rules.follows_latest(raw),
         )
 
     def as_dict(self) -> Obj:
@@ -400,7 +400,7 @@ class Snapshot:
 
 
 def check_service_name(name: str) -> str:
-    if len(name) > 63 or not _DNS1035.fullmatch(name):
+    if not names.is_dns1035_label(name):
         raise UsageError(
             f"service name {name!r} is not a DNS-1035 label",
             "use lower-case letters, digits and '-', starting with a letter, at most 63 characters",
@@ -413,10 +413,12 @@ def parse_revision_name(service: str, text: str | None) -> str | None:
     if text is None:
         return None
     name = text if text.startswith(f"{service}-") else f"{service}-{text}"
-    if len(name) > 63 or not _DNS1035.fullmatch(name):
+    errors = names.revision_name_errors(name, "", service)
+    if errors:
         raise UsageError(
             f"revision name {name!r} is not a DNS-1035 label of at most 63 characters",
             f"use a suffix of lower-case letters, digits and '-', e.g. --revision-name {service}-v2",
+            detail=webhook_answer(fielderror.via("spec.template", errors)),
         )
     return name
 
@@ -1248,9 +1250,7 @@ def _normal(block: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, int]]:
     """Comparable form of a traffic block: (tag, revision or @latest, percent), sorted."""
     out = []
     for t in block:
-        latest = t.get("latestRevision")
-        floats = latest is True or (latest is None and not t.get("revisionName"))
-        ref = "@latest" if floats else _str(t.get("revisionName"))
+        ref = "@latest" if traffic_rules.follows_latest(t) else _str(t.get("revisionName"))
         out.append((_str(t.get("tag")), ref, _int(t.get("percent"))))
     return sorted(out)
 
@@ -1278,7 +1278,7 @@ def plan_split(
         untags=untags,
         latest_ready=svc.latest_ready or None,
     )
-    if _normal(block) == _normal(svc.spec_traffic or [{"latestRevision": True, "percent": 100}]):
+    if _normal(block) == _normal(svc.spec_traffic or traffic_rules.default_block()):
         return SplitPlan(svc, tuple(revisions), block, None, "")
     patch = {"metadata": {"resourceVersion": svc.resource_version}, "spec": {"traffic": block}}
     command = _kubectl_patch(kube, name, {"spec": {"traffic": block}})

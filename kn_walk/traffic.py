@@ -30,13 +30,14 @@ Service are never silently moved: re-tagging needs ``--untag`` first.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kn_walk.errors import KnwalkError, UsageError
+from kn_walk.knative_rules import fielderror
+from kn_walk.knative_rules import traffic as traffic_rules
 
 LATEST_REF = "@latest"
 CURRENT_TAG = "current"
@@ -48,9 +49,6 @@ FORMS_HINT = (
     "use A/B (e.g. 50/50), REV=PCT, TAG=PCT, @latest=PCT (summing to 100), or 100 / @latest alone"
 )
 
-_DNS1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?", re.ASCII)
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", re.ASCII)
-_QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]", re.ASCII)
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 
@@ -64,128 +62,30 @@ class RevisionInfo:
 
 # --------------------------------------------------------------------------- validation
 
-
-def dns1035_errors(value: str) -> list[str]:
-    """Why ``value`` is not a DNS-1035 label (empty list when it is one)."""
-    errors = []
-    if len(value) > 63:
-        errors.append("must be no more than 63 characters")
-    if not _DNS1035.fullmatch(value):
-        errors.append(
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-            "start with an alphabetic character, and end with an alphanumeric character "
-            "(regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-        )
-    return errors
+#: how a tag must look, in the user's terms
+TAG_HINT = (
+    "tags are lower-case letters, digits and '-', start with a letter, "
+    "end with a letter or digit, at most 63 characters"
+)
 
 
-def is_dns1035_label(value: str) -> bool:
-    return not dns1035_errors(value)
+def validate_block(traffic: object, *, field: str = traffic_rules.FIELD) -> list[str]:
+    """What the API server answers about ``traffic`` as a Service's ``spec.traffic``.
 
-
-def _qualified_name_errors(value: str) -> list[str]:
-    """Kubernetes' IsQualifiedName: ``[prefix/]name``, as required for revisionName."""
-    parts = value.split("/")
-    if len(parts) > 2:
-        return ["a qualified name may contain at most one '/'"]
-    errors = []
-    name = parts[-1]
-    if len(parts) == 2:
-        prefix = parts[0]
-        labels = prefix.split(".")
-        if not prefix:
-            errors.append("prefix part must be non-empty")
-        elif len(prefix) > 253 or not all(_DNS1123_LABEL.fullmatch(x) for x in labels):
-            errors.append("prefix part must be a lowercase RFC 1123 subdomain")
-    if not name:
-        errors.append("name part must be non-empty")
-    elif len(name) > 63:
-        errors.append("name part must be no more than 63 characters")
-    elif not _QUALIFIED_NAME.fullmatch(name):
-        errors.append(
-            "name part must consist of alphanumeric characters, '-', '_' or '.', "
-            "and must start and end with an alphanumeric character"
-        )
-    return errors
-
-
-def _quote(value: object) -> str:
-    return json.dumps(value) if isinstance(value, str) else repr(value)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def validate_block(traffic: object, *, field: str = "spec.traffic") -> list[str]:
-    """Knative Serving's admission rules for a Service's ``spec.traffic``.
-
-    Returns one message per problem, Knative-style (``message: path``); an
-    empty list means Knative would accept the block. Checks: each target is an
-    object; ``percent`` is an integer in 0..100 and all of them sum to exactly
-    100; ``latestRevision: true`` never comes with ``revisionName`` (and
-    ``false`` always does); ``revisionName`` is a qualified name; tags are
-    DNS-1035 labels and unique; ``configurationName`` and ``url`` are not set.
+    Fields of the wrong type are refused by the CRD's schema (``path: Invalid
+    value: ...``); otherwise Knative's webhook applies :mod:`kn_walk.knative_rules.traffic`
+    and lists its errors, one per line (``message: path, path``, merged and
+    sorted as Knative does). Empty: the block is accepted.
     """
-    if not isinstance(traffic, list):
-        return [f"expected a list of traffic targets: {field}"]
-    errors: list[str] = []
-    first_with_tag: dict[str, int] = {}
-    total = 0
-    for i, target in enumerate(traffic):
-        at = f"{field}[{i}]"
-        if not isinstance(target, Mapping):
-            errors.append(f"expected an object: {at}")
-            continue
-        revision = target.get("revisionName")
-        if revision is not None and not isinstance(revision, str):
-            errors.append(f"expected a string: {at}.revisionName")
-            revision = None
-        latest = target.get("latestRevision")
-        if latest is not None and not isinstance(latest, bool):
-            errors.append(f"expected a boolean: {at}.latestRevision")
-        elif latest is not None and bool(revision) == latest:
-            errors.append(
-                f"may not set revisionName {_quote(revision or '')} when latestRevision is "
-                f"{'true' if latest else 'false'}: {at}.latestRevision"
-            )
-        if target.get("configurationName"):
-            errors.append(f"must not set the field(s): {at}.configurationName")
-        if revision:
-            details = _qualified_name_errors(revision)
-            if details:
-                errors.append(
-                    f"invalid key name {_quote(revision)}: {at}.revisionName; {'; '.join(details)}"
-                )
-        if target.get("url"):
-            errors.append(f"must not set the field(s): {at}.url")
-        percent = target.get("percent")
-        if percent is not None:
-            if not _is_int(percent):
-                errors.append(f"expected an integer: {at}.percent")
-            else:
-                total += percent
-                if not 0 <= percent <= 100:
-                    errors.append(f"expected 0 <= {percent} <= 100: {at}.percent")
-        tag = target.get("tag")
-        if tag is None or tag == "":
-            continue
-        if not isinstance(tag, str):
-            errors.append(f"expected a string: {at}.tag")
-            continue
-        details = dns1035_errors(tag)
-        if details:
-            errors.append(f"invalid value: not a DNS 1035 label: [{'; '.join(details)}]: {at}.tag")
-        if tag in first_with_tag:
-            errors.append(
-                f"Multiple definitions for {_quote(tag)}: "
-                f"{field}[{first_with_tag[tag]}].tag, {at}.tag"
-            )
-        else:
-            first_with_tag[tag] = i
-    if total != 100:
-        errors.append(f"Traffic targets sum to {total}, want 100: {field}")
-    return errors
+    wrong = traffic_rules.type_errors(traffic, field)
+    if wrong:
+        return [e.text() for e in wrong]
+    return [e.text() for e in fielderror.merged(traffic_rules.validate(traffic, base=field))]
+
+
+def webhook_answer(errors: Sequence[fielderror.FieldError]) -> str:
+    """The detail a usage error carries: what Knative's webhook would say."""
+    return "Knative's webhook would answer: " + fielderror.validation_failed(errors)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -199,14 +99,6 @@ def _percent_of(target: Mapping[str, Any]) -> int:
 def _tag_of(target: Mapping[str, Any]) -> str:
     value = target.get("tag")
     return value if isinstance(value, str) else ""
-
-
-def _floats(target: Mapping[str, Any]) -> bool:
-    """Whether the target follows the latest ready revision (Knative's defaulting rule)."""
-    latest = target.get("latestRevision")
-    if latest is None:
-        return not target.get("revisionName")
-    return latest is True
 
 
 def _with_tag(target: Mapping[str, Any], tag: str) -> dict[str, Any]:
@@ -316,21 +208,47 @@ def _ratio_block(
     return block
 
 
+def _landing(block: Sequence[Mapping[str, Any]], ref: str) -> int | None:
+    """The target a new tag for ``ref`` goes on: for @latest the one that follows the
+    latest revision, else the revision's first untagged pinned one; None: a new one."""
+    if ref == LATEST_REF:
+        return next((i for i, t in enumerate(block) if traffic_rules.follows_latest(t)), None)
+    return next(
+        (
+            i
+            for i, t in enumerate(block)
+            if t.get("revisionName") == ref
+            and not traffic_rules.follows_latest(t)
+            and not _tag_of(t)
+        ),
+        None,
+    )
+
+
 def _parse_tags(
-    tags: Sequence[str], revision_names: set[str], service: str, described: str
+    tags: Sequence[str],
+    revision_names: set[str],
+    service: str,
+    described: str,
+    block: Sequence[Mapping[str, Any]],
 ) -> list[tuple[str, str]]:
+    """``--tag`` items as (ref, tag); ``block`` is what they will be applied to."""
     pairs: list[tuple[str, str]] = []
     seen_tags: set[str] = set()
     latest_seen = False
+    appended = 0
     for item in tags:
         ref, tag = _split_pair(item.strip(), "--tag REV=TAG or @latest=TAG", described)
-        details = dns1035_errors(tag)
-        if details:
+        landing = _landing(block, ref)
+        index = landing if landing is not None else len(block) + appended
+        bad = traffic_rules.tag_error(tag, index)
+        if bad is not None:
             raise UsageError(
                 f"tag {tag!r} in --tag {item!r} is not a DNS-1035 label",
-                "tags are lower-case letters, digits and '-', start with a letter, "
-                "end with a letter or digit, at most 63 characters",
+                TAG_HINT,
+                detail=webhook_answer(fielderror.via(traffic_rules.FIELD, [bad])),
             )
+        appended += landing is None
         if tag in seen_tags:
             raise UsageError(f"tag {tag!r} is given twice with --tag", "each tag names one target")
         seen_tags.add(tag)
@@ -375,8 +293,8 @@ def _apply_untags(block: list[dict[str, Any]], untags: Sequence[str], service: s
 def _apply_tags(block: list[dict[str, Any]], pairs: Sequence[tuple[str, str]]) -> None:
     for ref, tag in pairs:
         owner = next((i for i, t in enumerate(block) if _tag_of(t) == tag), None)
+        idx = _landing(block, ref)
         if ref == LATEST_REF:
-            idx = next((i for i, t in enumerate(block) if _floats(t)), None)
             if owner is not None and owner == idx:
                 continue
             if owner is not None:
@@ -396,20 +314,13 @@ def _apply_tags(block: list[dict[str, Any]], pairs: Sequence[tuple[str, str]]) -
                 block[idx] = _with_tag(block[idx], tag)
             continue
         if owner is not None:
-            if block[owner].get("revisionName") == ref and not _floats(block[owner]):
+            pinned = not traffic_rules.follows_latest(block[owner])
+            if block[owner].get("revisionName") == ref and pinned:
                 continue
             raise UsageError(
                 f"tag {tag!r} is already on another traffic target",
                 f"add --untag {tag} to move it to {ref}",
             )
-        idx = next(
-            (
-                i
-                for i, t in enumerate(block)
-                if t.get("revisionName") == ref and not _floats(t) and not _tag_of(t)
-            ),
-            None,
-        )
         if idx is None:
             block.append({"tag": tag, "revisionName": ref, "percent": 0})
         else:
@@ -444,7 +355,7 @@ def _apply_percents(
     for ref, pct, item in parsed:
         fresh: dict[str, Any]
         if ref == LATEST_REF:
-            idx = next((i for i, t in enumerate(block) if _floats(t)), None)
+            idx = next((i for i, t in enumerate(block) if traffic_rules.follows_latest(t)), None)
             fresh = {"latestRevision": True, "percent": pct}
         else:
             tagged = next((i for i, t in enumerate(block) if _tag_of(t) == ref), None)
@@ -462,7 +373,7 @@ def _apply_percents(
                     (
                         i
                         for i, t in enumerate(block)
-                        if t.get("revisionName") == ref and not _floats(t)
+                        if t.get("revisionName") == ref and not traffic_rules.follows_latest(t)
                     ),
                     None,
                 )
@@ -521,7 +432,7 @@ def compute(
 
     block: list[dict[str, Any]] = [dict(t) for t in current or []]
     if not block:
-        block = [{"latestRevision": True, "percent": 100}]
+        block = traffic_rules.default_block()
 
     ratios = [item for item in items if "/" in item and "=" not in item]
     if ratios:
@@ -549,12 +460,12 @@ def compute(
         reset = True
 
     _apply_untags(block, untags, service)
-    pairs = _parse_tags(tags, revision_names, service, described)
     if reset:
-        block = [{"latestRevision": True, "percent": 100}]
-        _apply_tags(block, pairs)
-        return block
+        block = traffic_rules.default_block()
+    pairs = _parse_tags(tags, revision_names, service, described, block)
     _apply_tags(block, pairs)
+    if reset:
+        return block
     if items:
         _apply_percents(block, items, revision_names, service, described)
 

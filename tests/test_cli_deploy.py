@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.test_cli_support import Cluster, env_of
+from tests.test_cli_support import Cluster, env_of, knwalk
 
 URL_RE = "http://helloworld-go.{ns}.example.com"
 
@@ -307,3 +307,19 @@ def test_api_rejection_shows_the_status_message(cluster: Cluster, tmp_path: Path
     result.assert_error(1)
     assert "want 100" in result.error
     assert cluster.rv() == rv
+
+
+def test_bad_revision_name_with_dry_run_shows_the_webhooks_answer() -> None:
+    """--revision-name is checked with Knative's own rule before anything is read or sent;
+    --dry-run adds the webhook's path and text (Knative's validateRevisionName)."""
+    result = knwalk("deploy", "--revision-name", "V_2", "--dry-run")
+    result.assert_error(2)
+    assert "revision name 'helloworld-go-V_2' is not a DNS-1035 label" in result.error
+    assert (
+        "Knative's webhook would answer: validation failed: invalid value: not a DNS 1035 "
+        "label: [a DNS-1035 label must consist of lower case alphanumeric characters"
+    ) in result.err
+    assert result.err.rstrip().endswith(": spec.template.metadata.name")
+    plain = knwalk("deploy", "--revision-name", "V_2")
+    plain.assert_error(2)
+    assert "webhook" not in plain.err

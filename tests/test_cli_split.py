@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli_support import Cluster
+from tests.test_cli_support import Cluster, knwalk
 
 V1, V2, V3 = "helloworld-go-00001", "helloworld-go-00002", "helloworld-go-00003"
 
@@ -273,3 +273,49 @@ def test_dry_run_kubectl_command_does_the_same_with_real_kubectl(two: Cluster) -
     ]
     # and knwalk now sees nothing left to do
     assert "unchanged" in split(two, "50/50").lines[0]
+
+
+def test_bad_tag_with_dry_run_or_debug_also_shows_the_webhooks_answer(two: Cluster) -> None:
+    """The usage error is in the user's terms; --dry-run and --debug add the path and text
+    Knative's webhook gives for the block, which is what the sandbox answers to it."""
+    split(two, "50/50")
+    item = f"{V1}=Bad_Tag"
+    prefix = "Knative's webhook would answer: "
+    plain = two.run("split", "--tag", item)
+    plain.assert_error(2)
+    assert f"tag 'Bad_Tag' in --tag '{item}' is not a DNS-1035 label" in plain.error
+    assert "Hint: tags are lower-case letters, digits and '-'" in plain.err
+    assert prefix not in plain.err
+    rv = two.rv()
+    shown = two.run("split", "--tag", item, "--dry-run")
+    shown.assert_error(2)
+    (detail,) = [line for line in shown.err.splitlines() if line.startswith(prefix)]
+    # V1 carries 'candidate', so the tag would go on a new target at the end: index 3
+    assert detail.endswith(": spec.traffic.tag[3]"), detail
+    assert two.rv() == rv
+    debug = knwalk(
+        "--debug",
+        "split",
+        "--kubeconfig",
+        str(two.kubeconfig),
+        "-n",
+        two.namespace,
+        "--tag",
+        item,
+    )
+    assert debug.code == 2 and detail in debug.err.splitlines()
+    # what the sandbox's webhook answers to that very block
+    block = [*spec_traffic(two), {"tag": "Bad_Tag", "revisionName": V1, "percent": 0}]
+    from kubernetes.client.exceptions import ApiException
+
+    with pytest.raises(ApiException) as info:
+        two.custom.patch_namespaced_custom_object(
+            "serving.knative.dev",
+            "v1",
+            two.namespace,
+            "services",
+            "helloworld-go",
+            {"spec": {"traffic": block}},
+        )
+    message = json.loads(str(info.value.body))["message"]
+    assert message.endswith("denied the request: " + detail.removeprefix(prefix)), message

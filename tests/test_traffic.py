@@ -418,9 +418,9 @@ VALIDATE_CASES: list[tuple[str, object, list[str]]] = [
         ['may not set revisionName "" when latestRevision is false'],
     ),
     (
-        "tag not DNS-1035",
+        "tag not DNS-1035: Knative's path is tag[0] (apis.ErrInvalidArrayValue)",
         [{**DEFAULT[0], "tag": "Bad_Tag"}],
-        ["not a DNS 1035 label", "spec.traffic[0].tag"],
+        ["invalid value: not a DNS 1035 label: [a DNS-1035 label", ": spec.traffic.tag[0]"],
     ),
     ("tag too long", [{**DEFAULT[0], "tag": "a" * 64}], ["no more than 63 characters"]),
     (
@@ -430,14 +430,26 @@ VALIDATE_CASES: list[tuple[str, object, list[str]]] = [
     ),
     ("url in spec", [{**DEFAULT[0], "url": "http://x"}], ["spec.traffic[0].url"]),
     ("bad revisionName", [{"revisionName": "Bad Name!", "percent": 100}], ["invalid key name"]),
-    ("not a list", {"percent": 100}, ["expected a list"]),
-    ("not an object", ["x", *DEFAULT], ["expected an object: spec.traffic[0]"]),
     (
-        "string percent",
-        [{"latestRevision": True, "percent": "100"}],
-        ["expected an integer", "sum to 0"],
+        "not a list: the API server's schema answers",
+        {"percent": 100},
+        ['spec.traffic: Invalid value: "object": spec.traffic in body must be of type array'],
     ),
-    ("boolean percent", [{"latestRevision": True, "percent": True}], ["expected an integer"]),
+    (
+        "not an object",
+        ["x", *DEFAULT],
+        ['spec.traffic[0]: Invalid value: "string": spec.traffic[0] in body must be of type object'],
+    ),
+    (
+        "string percent: a type error, not a sum",
+        [{"latestRevision": True, "percent": "100"}],
+        ['spec.traffic[0].percent: Invalid value: "string": spec.traffic[0].percent in body'],
+    ),
+    (
+        "boolean percent",
+        [{"latestRevision": True, "percent": True}],
+        ['in body must be of type integer: "boolean"'],
+    ),
     ("empty block", [], ["Traffic targets sum to 0, want 100: spec.traffic"]),
 ]
 
@@ -451,6 +463,8 @@ def test_validate_block(case: str, block: object, needles: list[str]) -> None:
         assert errors == []
     for needle in needles:
         assert any(needle in error for error in errors), (needle, errors)
+    if "type" in case:
+        assert not any("sum to" in error for error in errors), errors
 
 
 # --------------------------------------------------------------------------- properties

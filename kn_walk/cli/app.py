@@ -61,6 +61,8 @@ def main() -> None:
         err.print(f"Error: {exc.message}", markup=False, soft_wrap=True)
         if exc.hint:
             err.print(f"Hint: {exc.hint}", markup=False, soft_wrap=True)
+        if exc.detail and (_state["debug"] or exc.show_detail):
+            err.print(exc.detail, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from kn_walk.errors import UsageError
+from kn_walk.errors import KnwalkError, UsageError
 
 #: metavars of options whose name in capitals would say less than this
 METAVARS = {
@@ -162,3 +164,14 @@ def parse_state_dir(value: str) -> Path:
             "($XDG_STATE_HOME/knwalk/sandbox)",
         )
     return Path(value)
+
+
+@contextlib.contextmanager
+def details_shown(show: bool) -> Iterator[None]:
+    """Errors raised inside print their ``detail`` too when ``show`` (``--dry-run``: the
+    user asked what the server would be sent, so also what it would answer)."""
+    try:
+        yield
+    except KnwalkError as exc:
+        exc.show_detail = exc.show_detail or show
+        raise

@@ -38,6 +38,7 @@ from kn_walk.cli.common import (
     KubeconfigOpt,
     NamespaceOpt,
     check_output,
+    details_shown,
 )
 from kn_walk.cli.index import short_help
 from kn_walk.errors import UsageError
@@ -234,9 +235,9 @@ def deploy(
             )
         namespace = namespace or manifest_ns
     service = _name(name)
-    opts = knative.DeployOptions(
-        opts.image, opts.env, opts.port, knative.parse_revision_name(service, revision_name)
-    )
+    with details_shown(dry_run):
+        revision = knative.parse_revision_name(service, revision_name)
+    opts = knative.DeployOptions(opts.image, opts.env, opts.port, revision)
     with _connect(kubeconfig, context, namespace, wait_timeout, WAIT_TIMEOUT) as kube:
         if dry_run:
             path = str(file) if file is not None else "FILE"
@@ -567,7 +568,10 @@ def split(
     name = _name(service)
     with _connect(kubeconfig, context, namespace, wait_timeout, WAIT_TIMEOUT) as kube:
         if dry_run:
-            plan = knative.plan_split(kube, name, specs or [], tags=tag or [], untags=untag or [])
+            with details_shown(True):
+                plan = knative.plan_split(
+                    kube, name, specs or [], tags=tag or [], untags=untag or []
+                )
             if fmt != "table":
                 emit(plan.patch, fmt)
             else:

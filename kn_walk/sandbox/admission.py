@@ -9,11 +9,12 @@ denied the request: validation failed: ...``.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kn_walk.knative_rules import templates
+from kn_walk.knative_rules import fielderror, names, templates
+from kn_walk.knative_rules import traffic as traffic_rules
+from kn_walk.knative_rules.fielderror import FieldError
 from kn_walk.knative_rules.labels import (
     CLUSTER_LOCAL,
     GROUP_PREFIX,
@@ -24,7 +25,7 @@ from kn_walk.knative_rules.labels import CREATOR_ANNOTATION as CREATOR
 from kn_walk.knative_rules.labels import LAST_MODIFIER_ANNOTATION as LAST_MODIFIER
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
-from kn_walk.sandbox.resources import DNS1035_MSG, WriteContext, dns1035_errors, rkey
+from kn_walk.sandbox.resources import WriteContext, rkey
 from kn_walk.sandbox.store import Obj
 
 VALIDATION_WEBHOOK = "validation.webhook.serving.knative.dev"
@@ -34,34 +35,19 @@ MAX_TIMEOUT_SECONDS = 600
 MAX_CONTAINER_CONCURRENCY = 1000
 USER_CONTAINER = "user-container"
 
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-
-
-@dataclass
-class FieldError:
-    message: str
-    paths: list[str]
-    details: str = ""
-
 
 @dataclass
 class Errors:
+    """The errors of one admission, as Knative collects them with ``FieldError.Also``."""
+
     items: list[FieldError] = field(default_factory=list)
 
     def add(self, message: str, *paths: str, details: str = "") -> None:
-        self.items.append(FieldError(message, list(paths), details))
+        self.items.append(FieldError(message, paths, details))
 
-    def text(self) -> str:
-        """Knative's FieldError.Error(): merge equal messages, sort, one per line."""
-        merged: dict[tuple[str, str], list[str]] = {}
-        for e in self.items:
-            paths = merged.setdefault((e.message, e.details), [])
-            paths.extend(p for p in e.paths if p not in paths)
-        lines = []
-        for (message, details), paths in sorted(merged.items()):
-            line = f"{message}: {', '.join(sorted(paths))}"
-            lines.append(f"{line}\n{details}" if details else line)
-        return "\n".join(lines)
+    def extend(self, errors: list[FieldError], base: str = "") -> None:
+        """Errors whose paths are below ``base`` (``metadata``, ``spec.template``)."""
+        self.items += fielderror.via(base, errors) if base else errors
 
 
 def _int(value: Any) -> int | None:
@@ -98,107 +84,15 @@ def default_revision_spec(spec: Obj) -> None:
                 vm["readOnly"] = True
 
 
-def default_traffic(spec: Obj, *, in_service: bool) -> None:
-    traffic = spec.get("traffic")
-    if not traffic and in_service:
-        spec["traffic"] = [{"latestRevision": True, "percent": 100}]
-        return
-    if isinstance(traffic, list):
-        for t in traffic:
-            if isinstance(t, dict) and t.get("latestRevision") is None:
-                t["latestRevision"] = not t.get("revisionName")
-
-
 # ------------------------------------------------------------------ validation
 def validate_object_meta(meta: Obj, errs: Errors) -> None:
-    name, generate = meta.get("name") or "", meta.get("generateName") or ""
-    if generate:
-        msgs = (
-            dns1035_errors(generate.rstrip("-") or "a")
-            if len(generate) <= 58
-            else ["must be no more than 63 characters"]
-        )
-        if msgs:
-            errs.add(f"not a DNS 1035 label prefix: [{'; '.join(msgs)}]", "metadata.generateName")
-    if name:
-        msgs = dns1035_errors(name)
-        if msgs:
-            errs.add(f"not a DNS 1035 label: [{'; '.join(msgs)}]", "metadata.name")
-    if not name and not generate:
-        errs.add("name or generateName is required", "metadata.name")
+    errs.extend(names.object_meta_errors(meta), "metadata")
 
 
 def validate_traffic(
-    traffic: Any, errs: Errors, *, in_service: bool, base: str = "spec.traffic"
+    traffic: Any, errs: Errors, *, in_service: bool, base: str = traffic_rules.FIELD
 ) -> None:
-    if traffic is None:
-        return
-    if not isinstance(traffic, list):
-        errs.add("expected a list", base)
-        return
-    seen_tags: dict[str, int] = {}
-    total = 0
-    for i, t in enumerate(traffic):
-        p = f"{base}[{i}]"
-        if not isinstance(t, dict):
-            errs.add("expected an object", p)
-            continue
-        rev, cfg = t.get("revisionName") or "", t.get("configurationName") or ""
-        latest = t.get("latestRevision")
-        if isinstance(latest, bool) and (rev != "") == latest:
-            errs.add(
-                f"may not set revisionName {json.dumps(rev)} when latestRevision is {str(latest).lower()}",
-                f"{p}.latestRevision",
-            )
-        if in_service and cfg:
-            errs.add("must not set the field(s)", f"{p}.configurationName")
-        elif rev and cfg:
-            errs.add(
-                "expected exactly one, got both", f"{p}.revisionName", f"{p}.configurationName"
-            )
-        elif rev:
-            if len(rev) > 63 or not _QUALIFIED_NAME.match(rev):
-                errs.add(
-                    f"invalid key name {json.dumps(rev)}",
-                    f"{p}.revisionName",
-                    details=(
-                        "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
-                        "start and end with an alphanumeric character"
-                    ),
-                )
-        elif cfg:
-            if len(cfg) > 63 or not _QUALIFIED_NAME.match(cfg):
-                errs.add(f"invalid key name {json.dumps(cfg)}", f"{p}.configurationName")
-        elif not in_service:
-            errs.add(
-                "expected exactly one, got neither", f"{p}.revisionName", f"{p}.configurationName"
-            )
-        percent = t.get("percent")
-        if percent is not None:
-            if _int(percent) is None:
-                errs.add(f"invalid value: {percent}", f"{p}.percent")
-            else:
-                if percent < 0 or percent > 100:
-                    errs.add(f"expected 0 <= {percent} <= 100", f"{p}.percent")
-                total += percent
-        if t.get("url"):
-            errs.add("must not set the field(s)", f"{p}.url")
-        tag = t.get("tag") or ""
-        if tag:
-            if dns1035_errors(tag):
-                errs.add(
-                    f"invalid value: not a DNS 1035 label: [{DNS1035_MSG}]", f"{base}.tag[{i}]"
-                )
-            if tag in seen_tags:
-                errs.add(
-                    f"Multiple definitions for {json.dumps(tag)}",
-                    f"{base}[{i}].tag",
-                    f"{base}[{seen_tags[tag]}].tag",
-                )
-            else:
-                seen_tags[tag] = i
-    if total != 100:
-        errs.add(f"Traffic targets sum to {total}, want 100", base)
+    errs.extend(traffic_rules.validate(traffic, in_service=in_service, base=base))
 
 
 def validate_revision_spec(spec: Any, errs: Errors, base: str) -> None:
@@ -225,19 +119,16 @@ def validate_revision_spec(spec: Any, errs: Errors, base: str) -> None:
         )
 
 
-def validate_template(template: Any, parent: str, errs: Errors, base: str) -> None:
+def validate_template(
+    template: Any, parent: str, errs: Errors, base: str, parent_generate_name: str = ""
+) -> None:
     if not isinstance(template, dict):
         template = {}  # Knative's Go types always have a (zero) template
-    tmeta = template.get("metadata") or {}
-    name = tmeta.get("name") if isinstance(tmeta, dict) else None
-    if name:
-        if not name.startswith(parent + "-"):
-            errs.add(
-                f"invalid value: {json.dumps(name)} must have prefix {json.dumps(parent + '-')}",
-                f"{base}.metadata.name",
-            )
-        elif dns1035_errors(name):
-            errs.add(f"not a DNS 1035 label: [{DNS1035_MSG}]", f"{base}.metadata.name")
+    tmeta = template.get("metadata")
+    tmeta = tmeta if isinstance(tmeta, dict) else {}
+    name, generate = tmeta.get("name") or "", tmeta.get("generateName") or ""
+    errors = names.revision_name_errors(str(name), str(generate), parent, parent_generate_name)
+    errs.extend(errors, base)
     validate_revision_spec(template.get("spec"), errs, f"{base}.spec")
 
 
@@ -267,7 +158,7 @@ class KnativeWebhook:
             if kind == "Revision":
                 default_revision_spec(spec)
             if kind in ("Service", "Route"):
-                default_traffic(spec, in_service=kind == "Service")
+                traffic_rules.set_defaults(spec, in_service=kind == "Service")
         annotations = meta.get("annotations")
         if kind != "Revision" and not meta.get("ownerReferences"):
             if not isinstance(annotations, dict):
@@ -298,7 +189,13 @@ class KnativeWebhook:
         if not isinstance(spec, dict):
             errs.add("expected an object", "spec")
         elif kind in ("Service", "Configuration"):
-            validate_template(spec.get("template"), meta.get("name", ""), errs, "spec.template")
+            validate_template(
+                spec.get("template"),
+                meta.get("name") or "",
+                errs,
+                "spec.template",
+                meta.get("generateName") or "",
+            )
             if old is not None:
                 self._verify_name_change(old, new, errs)
         elif kind == "Revision":
@@ -314,7 +211,7 @@ class KnativeWebhook:
             if kind == "Service" and not errs.items:
                 self._check_revision_owners(meta, spec.get("traffic") or [], errs, ctx)
         if errs.items:
-            raise E.admission_denied(VALIDATION_WEBHOOK, "validation failed: " + errs.text())
+            raise E.admission_denied(VALIDATION_WEBHOOK, fielderror.validation_failed(errs.items))
 
     @staticmethod
     def _verify_name_change(old: Obj, new: Obj, errs: Errors) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN, host_of, route_host
 from kn_walk.knative_rules.labels import CONFIGURATION_LABEL, SERVICE_LABEL
 from kn_walk.sandbox.deployments import DeploymentPods
 from kn_walk.sandbox.gateway import Backend, Gateway
@@ -27,7 +28,6 @@ from kn_walk.sandbox.pods import RevisionPods
 from kn_walk.sandbox.registry import SERVING_GROUP
 from kn_walk.sandbox.resources import Resources, rkey
 from kn_walk.sandbox.serving import (
-    CLUSTER_LOCAL_DOMAIN,
     SYSTEM_NAMESPACE,
     RevisionRuntime,
     ServingController,
@@ -75,10 +75,6 @@ def workload_of(rev: Obj) -> RevisionWorkload:
     )
 
 
-def host_of(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
-
-
 @dataclass(frozen=True)
 class RouteParts:
     """What one Route adds to the data plane: the Revisions its status sends traffic to
@@ -100,7 +96,7 @@ def route_parts(route: Obj, taken: Callable[[str], bool] = lambda name: False) -
         main = [Backend(ns, t["revisionName"], int(t.get("percent") or 0)) for t in traffic]
         for host in {
             host_of(status["url"]),
-            f"{meta['name']}.{ns}.{CLUSTER_LOCAL_DOMAIN}",
+            route_host(meta["name"], ns, CLUSTER_LOCAL_DOMAIN),
             f"{meta['name']}.{ns}.svc",
         }:
             hosts[host] = main

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kn_walk.knative_rules import templates
+from kn_walk.knative_rules import hosts, templates
+from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
 from kn_walk.knative_rules.labels import (
     CLUSTER_LOCAL,
     CONFIGURATION_LABEL,
@@ -52,7 +52,6 @@ SYSTEM_NAMESPACE = "knative-serving"
 L_SERVICE = SERVICE_LABEL
 L_CONFIGURATION = CONFIGURATION_LABEL
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-CLUSTER_LOCAL_DOMAIN = "svc.cluster.local"
 MANAGER = "controller"
 
 #: (namespace, name) -> names: the reverse side of the controller's indexes
@@ -804,8 +803,8 @@ class ServingController:
         domain = self.domain_for(route)
         status: Obj = dict(route.get("status") or {})
         status["observedGeneration"] = route["metadata"].get("generation")
-        status["url"] = f"http://{name}.{ns}.{domain}"
-        status["address"] = {"url": f"http://{name}.{ns}.{CLUSTER_LOCAL_DOMAIN}"}
+        status["url"] = hosts.url(name, ns, domain)
+        status["address"] = {"url": hosts.url(name, ns, CLUSTER_LOCAL_DOMAIN)}
         problem: Obj | None = None
         traffic: list[Obj] = []
         for t in (route.get("spec") or {}).get("traffic") or []:
@@ -873,19 +872,19 @@ class ServingController:
             if t.get("percent") is not None:
                 resolved["percent"] = t["percent"]
             if t.get("tag"):
-                hostname = f"{t['tag']}-{name}"
-                if len(hostname) > MAX_HOSTNAME_LABEL:
+                hostname = hosts.tag_hostname(t["tag"], name)
+                bad_host = hosts.hostname_error(hostname, ns, domain)
+                if bad_host is not None:
                     problem = problem or condition(
-                        "AllTrafficAssigned",
-                        "False",
-                        "ErrorConfig",
-                        domain_name_error(f"{hostname}.{ns}.{domain}", hostname),
+                        "AllTrafficAssigned", "False", "ErrorConfig", bad_host
                     )
-                resolved["url"] = f"http://{hostname}.{ns}.{domain}"
+                resolved["url"] = hosts.url(hostname, ns, domain)
             traffic.append(dict(sorted(resolved.items())))
         taken = None
         if problem is None:
-            hostnames = [name] + [f"{t['tag']}-{name}" for t in traffic if t.get("tag")]
+            hostnames = [name] + [
+                hosts.tag_hostname(t["tag"], name) for t in traffic if t.get("tag")
+            ]
             taken = self._reconcile_placeholders(route, domain, hostnames)
         if taken is not None:
             status["traffic"] = traffic
@@ -990,7 +989,7 @@ class ServingController:
             },
             "spec": {
                 "type": "ExternalName",
-                "externalName": f"{host}.{meta['namespace']}.{domain}",
+                "externalName": hosts.route_host(host, meta["namespace"], domain),
                 "sessionAffinity": "None",
                 "ports": [
                     {
@@ -1040,18 +1039,6 @@ class ServingController:
     def _notify(self) -> None:
         for cb in self.on_routes_changed:
             cb()
-
-
-#: a DNS label's length limit: a tag's hostname ``{tag}-{route}`` must fit in one
-MAX_HOSTNAME_LABEL = 63
-
-
-def domain_name_error(domain: str, label: str) -> str:
-    """Knative's Route message when a hostname is no valid domain name (ErrDomainName)."""
-    return (
-        f"domain name error: invalid domain name {json.dumps(domain)}: url: Invalid value: "
-        f"{json.dumps(label)}: must be no more than {MAX_HOSTNAME_LABEL} characters"
-    )
 
 
 def placeholder_not_owned(name: str) -> str:
