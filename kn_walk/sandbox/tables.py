@@ -492,6 +492,98 @@ def _print_event(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
     ]
 
 
+def _print_node(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """printNode: Ready/NotReady (Unknown without the condition), SchedulingDisabled,
+    the roles from ``node-role.kubernetes.io/<role>`` and ``kubernetes.io/role``."""
+    status: list[str] = []
+    for cond in _as_list(_get(obj, "status", "conditions")):
+        if isinstance(cond, Mapping) and cond.get("type") == "Ready":
+            status = ["Ready" if cond.get("status") == "True" else "NotReady"]
+    if not status:
+        status = ["Unknown"]
+    if _get(obj, "spec", "unschedulable") is True:
+        status.append("SchedulingDisabled")
+    roles: set[str] = set()
+    labels = _get(obj, "metadata", "labels")
+    for key, value in labels.items() if isinstance(labels, Mapping) else ():
+        key = str(key)
+        if key.startswith(_NODE_ROLE_PREFIX) and key[len(_NODE_ROLE_PREFIX) :]:
+            roles.add(key[len(_NODE_ROLE_PREFIX) :])
+        elif key == "kubernetes.io/role" and value:
+            roles.add(str(value))
+    info = _get(obj, "status", "nodeInfo")
+
+    def address(kind: str) -> str:
+        for a in _as_list(_get(obj, "status", "addresses")):
+            if isinstance(a, Mapping) and a.get("type") == kind:
+                return _str(a.get("address"))
+        return "<none>"
+
+    return [
+        _name(obj),
+        ",".join(status),
+        ",".join(sorted(roles)) or "<none>",
+        _age(obj, now),
+        _str(_get(info, "kubeletVersion")),
+        address("InternalIP"),
+        address("ExternalIP"),
+        _str(_get(info, "osImage")) or "<unknown>",
+        _str(_get(info, "kernelVersion")) or "<unknown>",
+        _str(_get(info, "containerRuntimeVersion")) or "<unknown>",
+    ]
+
+
+def _list_with_more(items: list[str], count: int, limit: int = 3) -> str:
+    """listWithMoreString: the first three, then ``+ N more...``; ``<unset>`` for none."""
+    text = ",".join(items[:limit])
+    if count > limit:
+        return f"{text} + {count - limit} more..."
+    return text or "<unset>"
+
+
+def _print_endpoint_slice(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    ports: list[str] = []
+    for p in _as_list(obj.get("ports")):
+        if not isinstance(p, Mapping):
+            p = {}
+        number = p.get("port")
+        if isinstance(number, int) and not isinstance(number, bool):
+            ports.append(str(number))
+        elif isinstance(p.get("name"), str):
+            ports.append(p["name"])
+        else:
+            ports.append("*")
+    addresses = [
+        _str(a)
+        for e in _as_list(obj.get("endpoints"))
+        if isinstance(e, Mapping)
+        for a in _as_list(e.get("addresses"))
+    ]
+    return [
+        _name(obj),
+        _str(obj.get("addressType")),
+        _list_with_more(ports, len(ports)),
+        _list_with_more(addresses, len(addresses)),
+        _age(obj, now),
+    ]
+
+
+def _print_api_service(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """kube-aggregator's ConvertToTable: the Service ``ns/name`` or Local, and Available
+    (``False (Reason)`` when it is not)."""
+    service = _get(obj, "spec", "service")
+    where = "Local"
+    if isinstance(service, Mapping):
+        where = f"{_str(service.get('namespace'))}/{_str(service.get('name'))}"
+    available = "Unknown"
+    for cond in _as_list(_get(obj, "status", "conditions")):
+        if isinstance(cond, Mapping) and cond.get("type") == "Available":
+            value, reason = _str(cond.get("status")), _str(cond.get("reason"))
+            available = f"{value} ({reason})" if value != "True" and reason else value
+            break
+    return [_name(obj), where, available, _age(obj, now)]
+
+
 def _print_default(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
     ts = parse_timestamp(_get(obj, "metadata", "creationTimestamp"))
     created = "0001-01-01T00:00:00Z"
@@ -499,6 +591,20 @@ def _print_default(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
         with contextlib.suppress(OverflowError, ValueError):
             created = ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return [_name(obj), created]
+
+
+_NODE_ROLE_PREFIX = "node-role.kubernetes.io/"
+_CORE = "io.k8s.api.core.v1."
+_SLICE = "io.k8s.api.discovery.v1.EndpointSlice"
+
+
+def _doc(definition: str, field: str) -> str:
+    """A field's description in the published schemas (the ``SwaggerDoc`` that
+    kube-apiserver's column definitions quote)."""
+    from kn_walk.sandbox.definitions import builtin_definitions
+
+    found = _get(builtin_definitions().get(definition), "properties", field, "description")
+    return found if isinstance(found, str) else ""
 
 
 def _age_col() -> dict[str, Any]:
@@ -654,6 +760,60 @@ _BUILTIN: dict[tuple[str, str], tuple[Callable[[], list[dict[str, Any]]], _Print
             _column_definition("Readiness Gates", "string", "Pod readiness gates.", priority=1),
         ],
         _print_pod,
+    ),
+    ("", "Node"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Status", "string", "The status of the node"),
+            _column_definition("Roles", "string", "The roles of the node"),
+            _age_col(),
+            _column_definition(
+                "Version", "string", _doc(_CORE + "NodeSystemInfo", "kubeletVersion")
+            ),
+            _column_definition(
+                "Internal-IP", "string", _doc(_CORE + "NodeStatus", "addresses"), priority=1
+            ),
+            _column_definition(
+                "External-IP", "string", _doc(_CORE + "NodeStatus", "addresses"), priority=1
+            ),
+            _column_definition(
+                "OS-Image", "string", _doc(_CORE + "NodeSystemInfo", "osImage"), priority=1
+            ),
+            _column_definition(
+                "Kernel-Version",
+                "string",
+                _doc(_CORE + "NodeSystemInfo", "kernelVersion"),
+                priority=1,
+            ),
+            _column_definition(
+                "Container-Runtime",
+                "string",
+                _doc(_CORE + "NodeSystemInfo", "containerRuntimeVersion"),
+                priority=1,
+            ),
+        ],
+        _print_node,
+    ),
+    ("discovery.k8s.io", "EndpointSlice"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("AddressType", "string", _doc(_SLICE, "addressType")),
+            _column_definition("Ports", "string", _doc(_SLICE, "ports")),
+            _column_definition("Endpoints", "string", _doc(_SLICE, "endpoints")),
+            _age_col(),
+        ],
+        _print_endpoint_slice,
+    ),
+    ("apiregistration.k8s.io", "APIService"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Service", "string", "The reference to the service that hosts this API endpoint."
+            ),
+            _column_definition("Available", "string", "Whether this service is available."),
+            _age_col(),
+        ],
+        _print_api_service,
     ),
     ("apps", "Deployment"): (
         lambda: [
