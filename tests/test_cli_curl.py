@@ -140,6 +140,7 @@ def test_even_answers_are_consistent_with_50_50(split_app: Cluster) -> None:
     assert list(doc) == [
         "gateway", "host", "path", "count", "concurrency", "ok", "failed", "failures",
         "elapsedSeconds", "requestsPerSecond", "responses", "verdict",
+        "mode", "rate", "durationSeconds", "stopped", "errorRate", "statusCodes", "latency",
     ]  # fmt: skip
     assert doc["gateway"] == gw.url
     assert doc["count"] == doc["ok"] == 200

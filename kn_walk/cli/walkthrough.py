@@ -20,7 +20,8 @@ Machine-readable output (``-o json|yaml``), stable:
     ``traffic`` the Route's ``status.traffic`` after the wait. With
     ``--dry-run``: the JSON merge patch that would be sent (null if none).
 ``curl -o json``
-    The summary document of :mod:`kn_walk.probe` (``summary_document``).
+    The load document of :mod:`kn_walk.load` (``document``): the summary of
+    :mod:`kn_walk.probe` plus latencies, status codes and the error rate.
 """
 
 from __future__ import annotations
@@ -41,15 +42,17 @@ from kn_walk.cli.common import (
     details_shown,
 )
 from kn_walk.cli.index import short_help
+from kn_walk.cli.printers import traffic_ref, traffic_table
 from kn_walk.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from kn_walk.ingress import Gateway
-    from kn_walk.knative import DeployOptions, DeployPlan, Snapshot, SplitPlan, TrafficTarget
+    from kn_walk.knative import DeployOptions, DeployPlan, Snapshot, SplitPlan
     from kn_walk.kube import Kube
-    from kn_walk.probe import Row, Summary, Verdict
+    from kn_walk.load import LoadProgress, LoadResult, LoadSpec
+    from kn_walk.probe import Row, Verdict
 
 
 def register(app: typer.Typer) -> None:
@@ -477,10 +480,7 @@ def _print_snapshot(out: Console, snap: Snapshot) -> None:
     out.print()
     lines = []
     for t in snap.traffic:
-        ref = t.revision_name or "?"
-        if t.latest_revision:
-            ref = f"@latest ({t.revision_name or 'none ready'})"
-        line = f"{t.percent:>3}% → {ref}"
+        line = f"{t.percent:>3}% → {traffic_ref(t.latest_revision, t.revision_name)}"
         if t.tag:
             line += f"  tag {t.tag}"
         if t.url:
@@ -587,16 +587,7 @@ def split(
             timeout=wait_timeout,
         )
     if fmt != "table":
-        emit(
-            {
-                "name": name,
-                "namespace": kube.namespace,
-                "changed": result.changed,
-                "spec": result.block,
-                "traffic": [t.as_dict() for t in result.traffic],
-            },
-            fmt,
-        )
+        emit(knative.split_document(result), fmt)
         return
     out = _out()
     if not result.changed:
@@ -605,7 +596,7 @@ def split(
         _say(out, f"Traffic of service '{name}' updated; not waiting for the Route.")
     else:
         _say(out, f"Traffic of service '{name}' updated; the Route now sends:")
-    _print_traffic(out, result.traffic if wait or not result.changed else None, result.block)
+    traffic_table(out, result.traffic if wait or not result.changed else None, result.block)
 
 
 def _split_dry_run(kube: Kube, plan: SplitPlan) -> None:
@@ -623,30 +614,6 @@ def _split_dry_run(kube: Kube, plan: SplitPlan) -> None:
     print_text(f"# equivalent kubectl command\n{plan.kubectl}")
 
 
-def _print_traffic(
-    out: Console, traffic: Sequence[TrafficTarget] | None, block: Sequence[dict[str, Any]]
-) -> None:
-    """The split as a table (tag, revision, percent), then the tag URLs: fits 80 columns."""
-    from kn_walk.render import grid
-
-    rows: list[tuple[object, ...]] = []
-    urls: list[tuple[str, str]] = []
-    if traffic is not None:
-        for t in traffic:
-            ref = f"@latest ({t.revision_name})" if t.latest_revision else t.revision_name
-            rows.append((t.tag, ref, f"{t.percent}%"))
-            if t.tag and t.url:
-                urls.append((t.tag, t.url))
-    else:
-        for target in block:
-            name = "@latest" if target.get("latestRevision") else target.get("revisionName")
-            rows.append((target.get("tag", ""), name, f"{target.get('percent', 0)}%"))
-    out.print(grid(["TAG", "REVISION", "PERCENT"], rows))
-    if urls:
-        out.print()
-        out.print(grid(["TAG", "URL"], urls))
-
-
 # --------------------------------------------------------------------------- curl
 
 
@@ -659,11 +626,42 @@ def curl(
         ),
     ] = None,
     count: Annotated[
-        int, typer.Option("--count", "-c", help="Number of requests.", min=1, max=1_000_000)
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--count",
+            "-c",
+            help="Number of requests [default: 1].",
+            min=1,
+            max=1_000_000,
+            show_default=False,
+        ),
+    ] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option(
+            "--duration",
+            help="Send for this long (30s, 2m, 1m30s) instead of a --count.",
+            show_default=False,
+        ),
+    ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", help="Requests in flight at once.", min=1, max=1000)
+        int,
+        typer.Option(
+            "--concurrency",
+            help="Connections: requests in flight at once (with --rate, at most).",
+            min=1,
+            max=1000,
+        ),
     ] = 10,
+    rate: Annotated[
+        str | None,
+        typer.Option(
+            "--rate",
+            help="Open loop: send at this rate (50/s, 600/m) whatever the answers take; "
+            "latency counts from each request's due time.",
+            show_default=False,
+        ),
+    ] = None,
     path: Annotated[str, typer.Option("--path", help="Request path.")] = "/",
     gateway: Annotated[
         str | None,
@@ -698,12 +696,21 @@ def curl(
 ) -> None:
     """Request the Service through the ingress gateway with its Host header, as curl would.
 
-    With --count N: N requests, then the responses grouped by body next to the split the Route configures, and a chi-square verdict. With --gateway and --host and no NAME, no Kubernetes API is used.
+    With --count N or --duration D: many requests (closed loop: --concurrency connections, each sending when its last answer is in; with --rate: open loop, requests sent on schedule), then latency percentiles and a histogram, status codes, and the responses grouped by body next to the split the Route configures, with a chi-square verdict. With --gateway and --host and no NAME, no Kubernetes API is used.
     """
-    from kn_walk import ingress, knative, probe
+    from kn_walk import ingress, knative, load, probe
 
     fmt = check_output(output, ("table", "json"))
     path = probe.check_path(path)
+    seconds = load.parse_duration(duration) if duration is not None else None
+    per_second = load.parse_rate(rate) if rate is not None else None
+    if count is not None and seconds is not None:
+        raise UsageError("--count and --duration both say when to stop", "give only one of them")
+    if per_second is not None and count is None and seconds is None:
+        raise UsageError(
+            "--rate needs --duration or --count: how long to send at that rate",
+            "for example --rate 50/s --duration 10s",
+        )
     gw = ingress.parse_gateway(gateway) if gateway is not None else None
     host_header = ingress.parse_host(host) if host is not None else None
     if tag is not None and host_header is not None:
@@ -719,28 +726,38 @@ def curl(
             if gw is None:
                 gw = ingress.discover(kube)
     assert gw is not None and host_header is not None
-    if count == 1 and fmt == "table":
-        _curl_once(gw, host_header, path, timeout, verbose)
-        return
-    summary = probe.run(
-        gw.url, host_header, path, count=count, concurrency=concurrency, timeout=timeout
+    if count is None and seconds is None:
+        if fmt == "table":
+            _curl_once(gw, host_header, path, timeout, verbose)
+            return
+        count = 1
+    spec = load.LoadSpec(
+        gw.url,
+        host_header,
+        path,
+        count=count,
+        duration=seconds,
+        concurrency=concurrency,
+        rate=per_second,
+        timeout=timeout,
     )
+    result = _curl_load(spec, show_progress=fmt == "table")
     expected = []
     if snap is not None:
         expected = [(e.body, e.percent, e.revisions) for e in knative.expected_responses(snap, tag)]
-    rows, verdict = probe.compare(summary.bodies, expected)
+    rows, verdict = result.compare(expected)
     if fmt == "json":
         from kn_walk.render import emit
 
-        emit(probe.summary_document(gw.url, host_header, path, summary, rows, verdict), "json")
+        emit(load.document(result, rows, verdict), "json")
     else:
-        _print_summary(gw, host_header, path, summary, rows, verdict)
-    if summary.failed:
+        _print_summary(gw, result, rows, verdict)
+    if result.failed:
         from kn_walk.errors import KnwalkError
 
-        kinds = ", ".join(f"{k}: {v}" for k, v in sorted(summary.failures.items()))
+        kinds = ", ".join(f"{k}: {v}" for k, v in sorted(result.failures.items()))
         raise KnwalkError(
-            f"{summary.failed} of {summary.count} requests failed ({kinds})",
+            f"{result.failed} of {result.count} requests failed ({kinds})",
             "see `knwalk status` for revisions that are not ready, or raise --timeout",
         )
 
@@ -794,30 +811,77 @@ def _curl_once(gw: Gateway, host: str, path: str, timeout: float, verbose: bool)
         )
 
 
+def _curl_load(spec: LoadSpec, *, show_progress: bool) -> LoadResult:
+    """Run the load; a transient progress bar on stderr when it is a terminal."""
+    from kn_walk import load
+
+    if not (show_progress and sys.stderr.isatty()):
+        return load.run(spec)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kn_walk.render import console
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[state]}"),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("requests", total=None, state="")
+
+        def tick(p: LoadProgress) -> None:
+            if p.planned is not None:
+                bar.update(task, total=p.planned, completed=p.done)
+            elif p.duration is not None:
+                bar.update(task, total=p.duration, completed=min(p.elapsed, p.duration))
+            bar.update(task, state=f"{p.done} done, {p.failed} failed")
+
+        return load.run(spec, tick)
+
+
+def _ms(seconds: float) -> str:
+    """Milliseconds with three significant digits or more: 0.123, 1.23, 12.3, 123."""
+    ms = seconds * 1000
+    if ms < 1:
+        return f"{ms:.3f}"
+    if ms < 10:
+        return f"{ms:.2f}"
+    if ms < 100:
+        return f"{ms:.1f}"
+    return f"{ms:.0f}"
+
+
 def _print_summary(
-    gw: Gateway,
-    host: str,
-    path: str,
-    summary: Summary,
-    rows: Sequence[Row],
-    verdict: Verdict | None,
+    gw: Gateway, result: LoadResult, rows: Sequence[Row], verdict: Verdict | None
 ) -> None:
     from kn_walk.render import bar, grid, key_values, show_body
 
+    spec = result.spec
     out = _out()
-    out.print(
-        key_values(
-            [
-                ("Gateway", f"{gw.url}{path}"),
-                ("Host", host),
-                (
-                    "Requests",
-                    f"{summary.count} (concurrency {summary.concurrency}): {summary.ok} ok, "
-                    f"{summary.failed} failed, {summary.elapsed:.2f}s, {summary.rate:.0f} req/s",
-                ),
-            ]
+    if spec.rate is None:
+        how = f"closed loop, {spec.concurrency} connections; latency from each send"
+    else:
+        how = (
+            f"open loop at {spec.rate:g}/s, up to {spec.concurrency} connections; latency "
+            "from each request's due time"
         )
-    )
+    summary = [
+        ("Gateway", f"{gw.url}{spec.path}"),
+        ("Host", spec.host),
+        (
+            "Requests",
+            f"{result.count} (concurrency {spec.concurrency}): {result.ok} ok, "
+            f"{result.failed} failed, {result.elapsed:.2f}s, "
+            f"{result.requests_per_second:.0f} req/s",
+        ),
+        ("Load", how),
+        ("Errors", f"{100 * result.error_rate:.2f}% (failures and answers >= 400)"),
+    ]
+    if result.stopped or result.truncated:
+        summary.append(("Stopped", "before everything planned was sent"))
+    out.print(key_values(summary))
     out.print()
     table_rows = [
         (
@@ -830,9 +894,42 @@ def _print_summary(
         for r in rows
     ]
     out.print(grid(["RESPONSE", "COUNT", "OBSERVED", "EXPECTED", ""], table_rows))
-    if summary.failures:
+    overall = result.latency()
+    if overall is not None:
+        by_answer = result.latency_by_answer()
+        revisions = {r.body: ", ".join(r.revisions) for r in rows}
+        lat_rows = [("all answers", overall)]
+        lat_rows += [
+            (revisions.get(body) or show_body(body, 28), stats) for body, stats in by_answer.items()
+        ]
         out.print()
-        out.print(grid(["FAILURE", "COUNT"], sorted(summary.failures.items())))
+        out.print(
+            grid(
+                ["LATENCY (ms)", "COUNT", "P50", "P90", "P99", "MAX"],
+                [
+                    (label[:28], s.count, _ms(s.p50), _ms(s.p90), _ms(s.p99), _ms(s.max))
+                    for label, s in lat_rows
+                ],
+            )
+        )
+        buckets = result.histogram()
+        most = max(b.count for b in buckets)
+        out.print()
+        out.print(
+            grid(
+                ["HISTOGRAM (ms)", "COUNT", ""],
+                [
+                    (f"{_ms(b.low)} - {_ms(b.high)}", b.count, bar(b.count / most, 30))
+                    for b in buckets
+                ],
+            )
+        )
+    out.print()
+    codes = [(str(code), n) for code, n in result.status_counts().items()]
+    out.print(grid(["STATUS", "COUNT"], codes or [("none", 0)]))
+    if result.failed:
+        out.print()
+        out.print(grid(["FAILURE", "COUNT"], sorted(result.failures.items())))
     out.print()
     if verdict is not None:
         word = "consistent" if verdict.consistent else "NOT consistent"
@@ -840,7 +937,7 @@ def _print_summary(
             out,
             f"Verdict: {word} with the configured split (chi-square p = {verdict.p_value:.3g}).",
         )
-    elif summary.ok == 0:
+    elif result.ok == 0:
         _say(out, "Verdict: none; no request succeeded.")
     else:
         _say(out, "Verdict: none; no configured split to compare with (no Route traffic known).")
