@@ -39,6 +39,14 @@ wrote first, so the operation re-reads and recomputes, up to
     }
 
 Several services (``knwalk status`` without NAME): ``{"items": [<the above>, ...]}``.
+
+``split_document`` output (``knwalk split -o json|yaml``), stable:
+
+.. code-block:: text
+
+    {"name": str, "namespace": str, "changed": bool,
+     "spec": [target, ...],                # the spec.traffic block sent (or already there)
+     "traffic": [<as in status>, ...]}     # the Route's status.traffic after the wait
 """
 
 from __future__ import annotations
@@ -1292,6 +1300,17 @@ class SplitResult:
     traffic: tuple[TrafficTarget, ...]  # the Route's status.traffic (after the wait)
     changed: bool
     attempts: int
+
+
+def split_document(result: SplitResult) -> Obj:
+    """The stable ``knwalk split -o json`` shape (see the module docstring)."""
+    return {
+        "name": result.service.name,
+        "namespace": result.service.namespace,
+        "changed": result.changed,
+        "spec": result.block,
+        "traffic": [t.as_dict() for t in result.traffic],
+    }
 
 
 def split(

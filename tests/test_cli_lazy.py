@@ -199,3 +199,22 @@ def test_options_take_a_metavar_and_panels_become_sections() -> None:
     assert "--kubeconfig" not in options and "-h, --help" in options
     assert "SPEC..." in pages["split"]  # a variadic argument shows its name, then ...
     assert "Examples:\n    knwalk split 50/50\n    knwalk split @latest\n" in pages["split"]
+
+
+def test_no_command_module_imports_anothers_private_names() -> None:
+    """What two commands print alike is a public function of kn_walk/cli/printers.py: no
+    ``from kn_walk.cli.X import _name`` across the command modules."""
+    import ast
+    from pathlib import Path
+
+    cli = Path(lazy.__file__).parent
+    private = []
+    for path in sorted(cli.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kn_walk.cli"):
+                private += [
+                    f"{path.name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_")
+                ]
+    assert private == []

@@ -319,3 +319,23 @@ def test_bad_tag_with_dry_run_or_debug_also_shows_the_webhooks_answer(two: Clust
         )
     message = json.loads(str(info.value.body))["message"]
     assert message.endswith("denied the request: " + detail.removeprefix(prefix)), message
+
+
+def test_a_block_target_without_latest_revision_or_revision_name_shows_as_latest() -> None:
+    """``split --no-wait`` prints the block it sent: a target with neither latestRevision
+    nor revisionName follows @latest (Knative's defaulting), and is shown so."""
+    import io
+
+    from rich.console import Console
+
+    from kn_walk.cli.printers import traffic_table
+
+    out = io.StringIO()
+    block = [
+        {"tag": "x", "percent": 60},
+        {"revisionName": V1, "percent": 40},
+        {"tag": "old", "revisionName": V2, "latestRevision": False},
+    ]
+    traffic_table(Console(file=out, width=80, no_color=True), None, block)
+    rows = [line.split() for line in out.getvalue().splitlines()[1:]]
+    assert rows == [["x", "@latest", "60%"], [V1, "40%"], ["old", V2, "0%"]]

@@ -500,7 +500,9 @@ def _objects(out: Console, result: StepResult) -> None:
 
 
 def _target(t: dict[str, Any]) -> str:
-    ref = f"@latest ({t['revisionName']})" if t["latestRevision"] else t["revisionName"]
+    from kn_walk.cli.printers import traffic_ref
+
+    ref = traffic_ref(t["latestRevision"], t["revisionName"])
     return f"{t['percent']}% → {ref}" + (f" (tag {t['tag']})" if t["tag"] else "")
 
 
@@ -538,11 +540,11 @@ def _curl(out: Console, result: StepResult) -> None:
 
 
 def _split(out: Console, result: StepResult) -> None:
-    from kn_walk.cli.walkthrough import _print_traffic
+    from kn_walk.cli.printers import traffic_table
     from kn_walk.knative import TrafficTarget
 
     r = result.result
-    _print_traffic(out, [TrafficTarget.from_obj(t) for t in r["traffic"]], r["spec"])
+    traffic_table(out, [TrafficTarget.from_obj(t) for t in r["traffic"]], r["spec"])
 
 
 def _curl_split(out: Console, result: StepResult) -> None:

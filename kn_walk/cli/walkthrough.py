@@ -42,13 +42,14 @@ from kn_walk.cli.common import (
     details_shown,
 )
 from kn_walk.cli.index import short_help
+from kn_walk.cli.printers import traffic_ref, traffic_table
 from kn_walk.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from kn_walk.ingress import Gateway
-    from kn_walk.knative import DeployOptions, DeployPlan, Snapshot, SplitPlan, TrafficTarget
+    from kn_walk.knative import DeployOptions, DeployPlan, Snapshot, SplitPlan
     from kn_walk.kube import Kube
     from kn_walk.load import LoadProgress, LoadResult, LoadSpec
     from kn_walk.probe import Row, Verdict
@@ -479,10 +480,7 @@ def _print_snapshot(out: Console, snap: Snapshot) -> None:
     out.print()
     lines = []
     for t in snap.traffic:
-        ref = t.revision_name or "?"
-        if t.latest_revision:
-            ref = f"@latest ({t.revision_name or 'none ready'})"
-        line = f"{t.percent:>3}% → {ref}"
+        line = f"{t.percent:>3}% → {traffic_ref(t.latest_revision, t.revision_name)}"
         if t.tag:
             line += f"  tag {t.tag}"
         if t.url:
@@ -589,16 +587,7 @@ def split(
             timeout=wait_timeout,
         )
     if fmt != "table":
-        emit(
-            {
-                "name": name,
-                "namespace": kube.namespace,
-                "changed": result.changed,
-                "spec": result.block,
-                "traffic": [t.as_dict() for t in result.traffic],
-            },
-            fmt,
-        )
+        emit(knative.split_document(result), fmt)
         return
     out = _out()
     if not result.changed:
@@ -607,7 +596,7 @@ def split(
         _say(out, f"Traffic of service '{name}' updated; not waiting for the Route.")
     else:
         _say(out, f"Traffic of service '{name}' updated; the Route now sends:")
-    _print_traffic(out, result.traffic if wait or not result.changed else None, result.block)
+    traffic_table(out, result.traffic if wait or not result.changed else None, result.block)
 
 
 def _split_dry_run(kube: Kube, plan: SplitPlan) -> None:
@@ -623,30 +612,6 @@ def _split_dry_run(kube: Kube, plan: SplitPlan) -> None:
     )
     print_text("# JSON merge patch\n" + dump_yaml(plan.patch))
     print_text(f"# equivalent kubectl command\n{plan.kubectl}")
-
-
-def _print_traffic(
-    out: Console, traffic: Sequence[TrafficTarget] | None, block: Sequence[dict[str, Any]]
-) -> None:
-    """The split as a table (tag, revision, percent), then the tag URLs: fits 80 columns."""
-    from kn_walk.render import grid
-
-    rows: list[tuple[object, ...]] = []
-    urls: list[tuple[str, str]] = []
-    if traffic is not None:
-        for t in traffic:
-            ref = f"@latest ({t.revision_name})" if t.latest_revision else t.revision_name
-            rows.append((t.tag, ref, f"{t.percent}%"))
-            if t.tag and t.url:
-                urls.append((t.tag, t.url))
-    else:
-        for target in block:
-            name = "@latest" if target.get("latestRevision") else target.get("revisionName")
-            rows.append((target.get("tag", ""), name, f"{target.get('percent', 0)}%"))
-    out.print(grid(["TAG", "REVISION", "PERCENT"], rows))
-    if urls:
-        out.print()
-        out.print(grid(["TAG", "URL"], urls))
 
 
 # --------------------------------------------------------------------------- curl

@@ -1,0 +1,57 @@
+"""Printers more than one command uses: each takes core results and a console, prints.
+
+Commands keep their own one-off rendering; what two commands show alike lives
+here, public, so that neither imports the other's private helpers. Heavy imports
+(rich) happen inside the functions, as in the commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kn_walk.knative import TrafficTarget
+
+
+def traffic_ref(latest: bool, revision: str | None) -> str:
+    """How a target's revision reads: ``@latest (NAME)`` when it follows the latest ready
+    Revision (``@latest (none ready)`` before there is one), else the Revision's name."""
+    if latest:
+        return f"@latest ({revision or 'none ready'})"
+    return revision or "?"
+
+
+def traffic_table(
+    out: Console,
+    traffic: Sequence[TrafficTarget] | None,
+    block: Sequence[Mapping[str, Any]],
+) -> None:
+    """A split as a table (tag, revision, percent), then the tag URLs; fits 80 columns.
+
+    ``traffic`` is the Route's ``status.traffic`` (what it serves); when None the
+    ``spec.traffic`` ``block`` is shown instead, a target that follows the latest
+    Revision as ``@latest`` (Knative's rule: ``latestRevision`` true, or absent
+    without a ``revisionName``).
+    """
+    from kn_walk.knative_rules.traffic import follows_latest
+    from kn_walk.render import grid
+
+    rows: list[tuple[object, ...]] = []
+    urls: list[tuple[str, str]] = []
+    if traffic is not None:
+        for t in traffic:
+            rows.append((t.tag, traffic_ref(t.latest_revision, t.revision_name), f"{t.percent}%"))
+            if t.tag and t.url:
+                urls.append((t.tag, t.url))
+    else:
+        for target in block:
+            latest = follows_latest(target)
+            ref = "@latest" if latest else str(target.get("revisionName") or "?")
+            rows.append((target.get("tag") or "", ref, f"{target.get('percent') or 0}%"))
+    out.print(grid(["TAG", "REVISION", "PERCENT"], rows))
+    if urls:
+        out.print()
+        out.print(grid(["TAG", "URL"], urls))
