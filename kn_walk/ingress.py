@@ -131,6 +131,12 @@ def _url(address: str, port: int) -> str:
     return f"http://{address}" + ("" if port == 80 else f":{port}")
 
 
+def service_url(svc: dict[str, Any]) -> str | None:
+    """A gateway Service's URL from its external address and HTTP port; None while it has none."""
+    address = _address(svc)
+    return None if address is None else _url(address, _port(svc))
+
+
 def discover(kube: Kube) -> Gateway:
     """The gateway of the context's Knative networking layer, by its external address."""
     klass = ingress_class(kube)
@@ -149,12 +155,12 @@ def discover(kube: Kube) -> Gateway:
             f"in context {kube.context} (ingress class {klass})",
             f"install the networking layer with `knwalk install`, or {GATEWAY_HINT}",
         )
-    address = _address(svc)
-    if address is None:
+    url = service_url(svc)
+    if url is None:
         raise KnwalkError(
             f"the ingress gateway {namespace}/{name} has no external address yet "
             "(its LoadBalancer is pending)",
             "wait a minute and retry; or run `kubectl -n "
             f"{namespace} port-forward svc/{name} 8080:80` and {GATEWAY_HINT.replace('HOST:PORT', '127.0.0.1:8080')}",
         )
-    return Gateway(_url(address, _port(svc)), f"{namespace}/{name}", klass)
+    return Gateway(url, f"{namespace}/{name}", klass)

@@ -383,6 +383,14 @@ def status(
     all_namespaces: Annotated[
         bool, typer.Option("-A", "--all-namespaces", help="Every Service in every namespace.")
     ] = False,
+    graph: Annotated[
+        bool,
+        typer.Option(
+            "--graph",
+            help="Every object Knative, Kubernetes and the networking layer made for the "
+            "Service, as a tree: owners, references, readiness, where the chain breaks.",
+        ),
+    ] = False,
     timeout: Annotated[
         float,
         typer.Option(
@@ -410,6 +418,10 @@ def status(
         raise UsageError("-A/--all-namespaces and -n/--namespace conflict", "give only one of them")
     service = _name(name) if name is not None else None
     with _connect(kubeconfig, context, namespace, timeout, "--timeout") as kube:
+        if graph:
+            from kn_walk.cli.graph_view import show
+
+            return show(kube, service, fmt, all_namespaces)
         if service is not None:
             snap = knative.snapshot(kube, service)
             if fmt != "table":
