@@ -939,15 +939,16 @@ def _route_edges(graph: Graph, route: Node) -> None:
 
 
 def _ingress_edges(graph: Graph, ingress: Node, services_read: bool) -> None:
-    """One edge per split; rules with the same splits (a target's external and
-    cluster-local hosts) share their labels' host list."""
+    """One edge per split; a traffic target's rules (its external and cluster-local
+    hosts, which start with the same name) share their labels' host list."""
     groups: dict[str, tuple[list[str], list[Obj]]] = {}
     for rule in _list(_dict(ingress.obj.get("spec")).get("rules")):
         rule = _dict(rule)
         hosts = [_str(h) for h in _list(rule.get("hosts"))]
         for path in _list(_dict(rule.get("http")).get("paths")):
             splits = [_dict(s) for s in _list(_dict(path).get("splits"))]
-            key = repr([(s.get("serviceName"), s.get("percent")) for s in splits])
+            first = hosts[0].split(".")[0] if hosts else ""
+            key = repr([first] + [(s.get("serviceName"), s.get("percent")) for s in splits])
             shown, _ = groups.setdefault(key, ([], splits))
             if hosts and _str(rule.get("visibility")) in ("", "ExternalIP"):
                 shown.insert(0, hosts[0])  # the external host first

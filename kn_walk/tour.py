@@ -40,7 +40,8 @@ The steps reuse the core: :func:`kn_walk.knative.deploy`, :func:`~kn_walk.knativ
     6 curl-split  {"requests": <knwalk curl -o json document>, "seen": [body],
                    "tags": [{"tag", "url", "host", "revision", "body", "expected",
                              "failure"}]}
-    7 summary     {"status": <document>, "roles": {"Service": str, ...}}
+    7 summary     {"status": <document>, "roles": {"Service": str, ...},
+                   "graph": <knwalk status --graph -o json document>}
     8 cleanup     {"kept": bool, "deleted": str | null,
                    "owned": {"configurations": int, "revisions": int, "routes": int},
                    "remaining": {...the same, after the delete; 0 unless kept}}
@@ -60,7 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kn_walk import knative
+from kn_walk import graph, knative
 from kn_walk.errors import KnwalkError
 from kn_walk.knative_rules import sample
 from kn_walk.knative_rules.labels import SERVICE_LABEL
@@ -82,12 +83,7 @@ COMMAND_WIDTH = 78
 #: the shell variables the curl commands use, set from the gateway Service
 GATEWAY_VARIABLES = ("INGRESS_HOST=", "INGRESS_PORT=")
 
-ROLES = {
-    "Service": "what you write: a template and traffic rules; owns the other three",
-    "Configuration": "the current template; each change stamps a new Revision",
-    "Revision": "an immutable snapshot of code and configuration; runs the pods",
-    "Route": "sends the URL's requests to Revisions by percent; a URL per tag",
-}
+ROLES = {kind: graph.role(kind) for kind in ("Service", "Configuration", "Revision", "Route")}
 
 
 @dataclass(frozen=True)
@@ -156,12 +152,14 @@ STEPS: tuple[StepInfo, ...] = (
     StepInfo(
         7,
         "summary",
-        "The four objects in one picture",
+        "The whole graph in one picture",
         "You wrote one Service; Knative owns the rest and keeps it in step: the "
         "Service owns the Configuration and the Route, the Configuration owns the "
         "Revisions, and the Route points at Revisions by name and percent. Each "
         "Revision runs as pods, as many as its traffic needs: none once it has had "
-        "no requests for a while (scale to zero), one again on the next request.",
+        "no requests for a while (scale to zero), one again on the next request. "
+        "Below them, what Knative, Kubernetes and the networking layer made to do "
+        "that, each with what it is for.",
     ),
     StepInfo(
         8,
@@ -365,7 +363,7 @@ class Tour:
         if name == "split":
             return w.knwalk("split", SPLIT)
         if name == "summary":
-            return w.knwalk("status")
+            return w.knwalk("status", "--graph")
         if self.keep:
             return ""
         return w.knwalk("delete", "--yes", "--wait")
@@ -643,11 +641,12 @@ class Tour:
     def _summary(self, say: Progress) -> tuple[Obj, list[str]]:
         snap = knative.snapshot(self.kube, self.service)
         doc = knative.status_document(snap)
+        drawn = graph.read(self.kube, self.service).document()
         kubectl = [
             shell_line(self.where.kubectl("get", "ksvc,configuration,revision,route")),
             shell_line(self.where.kubectl("get", "pods", "-l", f"{SERVICE_LABEL}={self.service}")),
         ]
-        return {"status": doc, "roles": dict(ROLES)}, kubectl
+        return {"status": doc, "roles": dict(ROLES), "graph": drawn}, kubectl
 
     def _remaining(self) -> Obj:
         selector = f"{SERVICE_LABEL}={self.service}"

@@ -28,6 +28,8 @@ from kn_walk.cli.index import short_help
 from kn_walk.errors import KnwalkError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from rich.console import Console
 
     from kn_walk.ingress import Gateway
@@ -592,47 +594,32 @@ def _curl_split(out: Console, result: StepResult) -> None:
     out.print(grid(["TAG URL", "REVISION", "ANSWER"], tag_rows))
 
 
-def _pods(rev: dict[str, Any]) -> str:
-    """A second line for a Revision: its pods running and wanted (the Revision's
-    actualReplicas/desiredReplicas), or nothing if the cluster does not report them."""
-    actual, desired = rev.get("actualReplicas"), rev.get("desiredReplicas")
-    if actual is None and desired is None:
-        return ""
-    if actual == 0 and desired == 0:
-        return "\nno pods: scaled to zero"
-    running = "?" if actual is None else str(actual)
-    wanted = "?" if desired is None else str(desired)
-    return f"\npods: {running} running, {wanted} wanted"
-
-
 def _summary(out: Console, result: StepResult) -> None:
-    from kn_walk.render import Node, nested_tree
+    """The graph of step 7 (:mod:`kn_walk.cli.graph_view`), each Revision with its TARGET
+    and tags, then a line on each of the objects that make scaling and routing work."""
+    from kn_walk.cli.graph_view import print_graph
+    from kn_walk.graph import EXPLAIN
 
-    doc = result.result["status"]
-    roles = result.result["roles"]
-    revisions: list[Node] = [
-        (
-            f"Revision {rev['name']}  TARGET={rev['target']}"
-            + (f"  tags {','.join(rev['tags'])}" if rev["tags"] else "")
-            + _pods(rev),
-            [],
-        )
-        for rev in doc["revisions"]
-    ]
-    traffic: list[Node] = [(_target(t), []) for t in doc["traffic"]]
-    tree = nested_tree(
-        f"Service {doc['name']}\n{roles['Service']}\n{doc['url']}",
-        [
-            (
-                f"Configuration {doc['name']}\n{roles['Configuration']}",
-                revisions,
-            ),
-            (f"Route {doc['name']}\n{roles['Route']}", traffic),
-        ],
-    )
-    out.print(tree)
+    revisions = {rev["name"]: rev for rev in result.result["status"]["revisions"]}
+
+    def annotate(node: Mapping[str, Any]) -> tuple[str, str | None]:
+        rev = revisions.get(node["name"]) if node["kind"] == "Revision" else None
+        if rev is None:
+            return "", None
+        tags = f"  tags {','.join(rev['tags'])}" if rev["tags"] else ""
+        return f"  TARGET={rev['target']}{tags}", None
+
+    drawn = result.result["graph"]
+    print_graph(out, drawn, annotate)
     out.print()
-    out.print(f"Revision: {roles['Revision']}.", markup=False, highlight=False)
+    kinds = {n["kind"] for n in drawn["nodes"] if not n["missing"]}
+    for key, kind in (
+        ("queue-proxy", "Deployment"),
+        ("scale-to-zero", "ServerlessService"),
+        ("net-istio", "VirtualService"),
+    ):
+        if kind in kinds:
+            out.print(EXPLAIN[key], markup=False, highlight=False)
     out.print(
         "A request: Host header → gateway → Route → a Revision, by percent (or by tag URL).",
         markup=False,
