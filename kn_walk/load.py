@@ -652,14 +652,14 @@ class _Engine:
 
     # ------------------------------------------------------------ closed loop
 
-    def _claim(self) -> bool:
-        """May a closed-loop worker send one more request?"""
+    def _claim(self, now: float) -> bool:
+        """May a closed-loop worker send one more request at loop time ``now``?"""
         if self._stop_asked():
             return False
         if self.planned is not None:
             if self.claimed >= self.planned:
                 return False
-        elif self.loop.time() >= self.deadline:
+        elif now >= self.deadline:
             return False
         elif self.claimed >= MAX_REQUESTS:
             self.truncated = True
@@ -669,8 +669,10 @@ class _Engine:
 
     async def _closed_worker(self) -> None:
         conn: http1.Connection | None = None
-        while self._claim():
-            conn = await self._one(conn, self.loop.time())
+        now = self.loop.time()
+        while self._claim(now):
+            conn = await self._one(conn, now, now)
+            now = self.loop.time()
 
     # ------------------------------------------------------------ open loop
 
@@ -689,7 +691,7 @@ class _Engine:
                 idle[0] -= 1
                 if intended is None:
                     return
-                conn = await self._one(conn, intended)
+                conn = await self._one(conn, intended, self.loop.time())
 
         i = 0
         try:
@@ -717,10 +719,11 @@ class _Engine:
 
     # ------------------------------------------------------------ one request
 
-    async def _one(self, conn: http1.Connection | None, intended: float) -> http1.Connection | None:
-        """Send one request on ``conn`` (or a new connection) and record it; the connection
-        to use next, if it stays open."""
-        sent = self.loop.time()
+    async def _one(
+        self, conn: http1.Connection | None, intended: float, sent: float
+    ) -> http1.Connection | None:
+        """Send one request due at ``intended`` on ``conn`` (or a new connection), begun at
+        ``sent``, and record it; the connection to use next, if it stays open."""
         retried = False
         while True:
             reused = conn is not None and conn.reusable
