@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -48,6 +48,9 @@ from kn_walk.sandbox.resources import (
 from kn_walk.sandbox.selectors import field_selector, label_selector
 from kn_walk.sandbox.store import Event, Gone, Obj, Watcher
 
+if TYPE_CHECKING:
+    from kn_walk.sandbox.portforward import LocalPorts
+
 log = logging.getLogger("knwalk.sandbox.api")
 
 MAX_BODY = 3 * 1024 * 1024
@@ -65,6 +68,9 @@ class ApiState:
     #: ``(namespace, pod) -> where its log is`` for a Pod whose container the sandbox
     #: runs (``kubectl logs``); None for any other Pod. Without it no Pod has logs.
     pod_logs: Callable[[str, str], LogSource | None] | None = None
+    #: the local addresses behind the ports of the Pods the sandbox runs (``kubectl
+    #: port-forward``); without it no Pod's port can be reached
+    local_ports: LocalPorts | None = None
 
 
 def _json_response(
@@ -361,6 +367,8 @@ async def _dispatch(
             log_file=state.pod_logs,
             closing=request.app[_CLOSING],
         )
+    if sub in _POD_CONNECT and rt.key == ("", "pods"):
+        return await _pod_connect(request, rt, namespace, name, sub)
     if sub == "scale":
         return await _scale(request, rt, namespace, name)
     _check_verb(rt, method, name, sub)
@@ -385,6 +393,28 @@ async def _dispatch(
     if method == "DELETE" and not sub:
         return await _delete(request, rt, namespace, name)
     raise E.method_not_allowed()
+
+
+#: the Pod subresources a kubelet serves through kube-apiserver's upgrade-aware proxy
+_POD_CONNECT = ("attach", "exec", "portforward")
+
+
+async def _pod_connect(
+    request: web.Request, rt: ResourceType, namespace: str, name: str, sub: str
+) -> web.StreamResponse:
+    """``pods/portforward`` (served for the Pods the sandbox runs), ``pods/exec`` and
+    ``pods/attach`` (refused with a Status): GET or POST, as kube-apiserver connects them."""
+    from kn_walk.sandbox import portforward
+
+    if request.method not in ("GET", "POST"):
+        raise E.method_not_allowed()
+    state: ApiState = request.app["state"]
+    pod = state.resources.get(rt, namespace, name)
+    if sub == "portforward":
+        return await portforward.port_forward(
+            request, pod, state.local_ports, request.app[_CLOSING]
+        )
+    raise portforward.refuse_exec(pod, sub, request.query)
 
 
 def _not_served(reg: Registry, group: str) -> E.StatusError:

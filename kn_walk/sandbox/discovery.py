@@ -88,6 +88,12 @@ class Subresource:
 _PODS = ("", "pods")
 _DEPLOYMENTS = ("apps", "deployments")
 _READ_WRITE = ("get", "patch", "update")
+#: the Pod subresources kube-apiserver connects to the kubelet, with their options' kinds
+_POD_CONNECT = (
+    ("attach", "PodAttachOptions"),
+    ("exec", "PodExecOptions"),
+    ("portforward", "PodPortForwardOptions"),
+)
 
 
 def subresources(rt: ResourceType) -> list[Subresource]:
@@ -95,6 +101,8 @@ def subresources(rt: ResourceType) -> list[Subresource]:
     out: list[Subresource] = []
     if rt.key == _PODS:
         out.append(Subresource("log", ("get",)))
+        for name, kind in _POD_CONNECT:
+            out.append(Subresource(name, ("create", "get"), kind=kind))
     if rt.key == _DEPLOYMENTS:
         out.append(Subresource("scale", _READ_WRITE, "autoscaling", "v1", "Scale"))
     if rt.status_subresource:

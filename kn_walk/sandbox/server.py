@@ -52,6 +52,7 @@ from kn_walk.sandbox.control import (
 )
 from kn_walk.sandbox.dataplane import DataPlane, parse_duration
 from kn_walk.sandbox.faults import Faults, load_rules
+from kn_walk.sandbox.portforward import LocalPorts, ensure_gateway_pod
 from kn_walk.sandbox.registry import Registry, knative_crds
 from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
 from kn_walk.sandbox.serving import SYSTEM_NAMESPACE, ServingController
@@ -226,6 +227,7 @@ class Sandbox:
         gateway_port = gw_sock.getsockname()[1]
         self.seed(res, gateway_port)
         controlplane.seed(res, api_port=api_port, state_dir=self.state_dir, manager=SEED_MANAGER)
+        ensure_gateway_pod(res, gateway_port, SEED_MANAGER)
         reload_crds()
 
         controller = ServingController(res)
@@ -247,6 +249,7 @@ class Sandbox:
                 f"{LOOPBACK}:{api_port}",
                 self.faults,
                 pod_logs=dataplane.pods.log_file,
+                local_ports=LocalPorts(dataplane.workloads, gateway_port),
             )
         )
         limits = api_limits()
