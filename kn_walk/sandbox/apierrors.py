@@ -118,6 +118,38 @@ def invalid(rt: ResourceType, name: str, causes: list[dict[str, str]]) -> Status
     return StatusError(422, "Invalid", f'{qualified_kind(rt)} "{name}" is invalid: {text}', details)
 
 
+def go_json_kind(value: Any) -> str:
+    """The word Go's ``json.UnmarshalTypeError`` uses for what a JSON value is."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def options_invalid(kind: str, name: str, errors: list[tuple[str, str, str]]) -> StatusError:
+    """422 for request options (``DeleteOptions``, ``PodLogOptions``) that fail validation.
+
+    ``errors`` are ``(field, reason, message)``; like ``field.Error`` the text is
+    ``<field>: <message>`` (an empty field too), several in brackets.
+    """
+    texts = [f"{f}: {m}" for f, _, m in errors]
+    text = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    causes = [{"reason": r, "message": m, **({"field": f} if f else {})} for f, r, m in errors]
+    details: dict[str, Any] = {"name": name} if name else {}
+    group, _, short = kind.rpartition("/")
+    if group:
+        details["group"] = group
+    details["kind"] = short
+    details["causes"] = causes
+    shown = f"{short}.{group}" if group else short
+    return StatusError(422, "Invalid", f'{shown} "{name}" is invalid: {text}', details)
+
+
 def bad_request(message: str) -> StatusError:
     return StatusError(400, "BadRequest", message)
 

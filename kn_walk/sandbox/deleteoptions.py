@@ -126,12 +126,12 @@ def _from_query(query: Mapping[str, str], dry_run_values: Sequence[str]) -> Dele
 
 
 def _validate(opts: DeleteOptions, body: Any, dry_run_values: Sequence[str]) -> None:
-    causes: list[tuple[str, str, str]] = []  # (reason, field, message)
+    causes: list[tuple[str, str, str]] = []  # (field, reason, message)
     if opts.orphan_dependents is not None and opts.propagation is not None:
         causes.append(
             (
-                "FieldValueInvalid",
                 "propagationPolicy",
+                "FieldValueInvalid",
                 f'Invalid value: "{opts.propagation}": '
                 "orphanDependents and deletionPropagation cannot be both set",
             )
@@ -139,8 +139,8 @@ def _validate(opts: DeleteOptions, body: Any, dry_run_values: Sequence[str]) -> 
     if opts.propagation is not None and opts.propagation not in PROPAGATION_POLICIES:
         causes.append(
             (
-                "FieldValueNotSupported",
                 "propagationPolicy",
+                "FieldValueNotSupported",
                 f'Unsupported value: "{opts.propagation}": supported values: '
                 '"Foreground", "Background", "Orphan", "nil"',
             )
@@ -150,40 +150,17 @@ def _validate(opts: DeleteOptions, body: Any, dry_run_values: Sequence[str]) -> 
         shown = "[]string{" + ", ".join(json.dumps(d) for d in dry) + "}"
         causes.append(
             (
-                "FieldValueNotSupported",
                 "dryRun",
+                "FieldValueNotSupported",
                 f'Unsupported value: {shown}: supported values: "All"',
             )
         )
     if causes:
-        parts = [f"{f}: {m}" for _, f, m in causes]
-        text = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
-        raise E.StatusError(
-            422,
-            "Invalid",
-            f'DeleteOptions.meta.k8s.io "" is invalid: {text}',
-            {
-                "group": "meta.k8s.io",
-                "kind": "DeleteOptions",
-                "causes": [{"reason": r, "message": m, "field": f} for r, f, m in causes],
-            },
-        )
+        raise E.options_invalid("meta.k8s.io/DeleteOptions", "", causes)
 
 
 def _decode_error(field: str, go_type: str, value: Any) -> E.StatusError:
     return E.bad_request(
-        f"json: cannot unmarshal {_json_kind(value)} into Go struct field "
+        f"json: cannot unmarshal {E.go_json_kind(value)} into Go struct field "
         f"DeleteOptions.{field} of type {go_type}"
     )
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"

@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.schema import builtin_kind_schema
 from kn_walk.sandbox.tables import go_float
 
@@ -177,18 +178,10 @@ def _go_type_name(value: Any) -> str:
     }[_go_type(value)]
 
 
-def _go_json_kind(value: Any) -> str:
-    """The JSON kind word Go's ``UnmarshalTypeError`` uses (``null`` for non-JSON values)."""
-    if isinstance(value, dict):
-        return "object"
-    kinds = {"bool": "bool", "number": "number", "string": "string", "slice": "array"}
-    return kinds.get(_go_type(value), "null")
-
-
 def _unmarshal_error(value: Any, go_type: str) -> PatchError:
     """A body of the wrong JSON kind: Go's ``UnmarshalTypeError`` text, 400."""
     return _bad_request(
-        f"json: cannot unmarshal {_go_json_kind(value)} into Go value of type {go_type}"
+        f"json: cannot unmarshal {E.go_json_kind(value)} into Go value of type {go_type}"
     )
 
 

@@ -151,16 +151,7 @@ def _log_options(request: web.Request, name: str) -> _LogOptions:
             )
         )
     if errors:
-        # field.Error prints "<field>: <message>", an empty field too (": Forbidden: ...")
-        texts = [f"{f}: {m}" for f, _, m in errors]
-        text = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
-        causes = [{"reason": r, "message": m, **({"field": f} if f else {})} for f, r, m in errors]
-        raise E.StatusError(
-            422,
-            "Invalid",
-            f'PodLogOptions "{name}" is invalid: {text}',
-            {"name": name, "kind": "PodLogOptions", "causes": causes},
-        )
+        raise E.options_invalid("PodLogOptions", name, errors)
     return opts
 
 

@@ -1135,16 +1135,6 @@ def _continue_position(token: str) -> tuple[tuple[str, str], str]:
     return (tok["ns"], tok["name"]), str(rv)
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _meta_type_error(meta: Obj) -> str:
     """Go's decoding error for an ObjectMeta field of the wrong JSON type, or ""."""
 
@@ -1183,11 +1173,11 @@ def _meta_type_error(meta: Obj) -> str:
             element = "string" if go.endswith("string") else go[2:]
             bad = next(v for v in items if not fits(v, element) or v is None)
             return (
-                f"json: cannot unmarshal {_json_type(bad)} into Go struct field "
+                f"json: cannot unmarshal {E.go_json_kind(bad)} into Go struct field "
                 f"ObjectMeta.metadata.{key} of type {element}"
             )
         return (
-            f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+            f"json: cannot unmarshal {E.go_json_kind(value)} into Go struct field "
             f"ObjectMeta.metadata.{key} of type {go}"
         )
     return ""
