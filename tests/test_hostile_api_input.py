@@ -425,3 +425,12 @@ def test_a_watch_client_that_goes_away_leaves_no_traceback_in_the_log(private: S
         f.seek(start)
         logged = f.read().decode("utf-8", "replace")
     assert "Traceback" not in logged and "Error handling request" not in logged, logged[-2000:]
+
+
+@pytest.mark.parametrize("name", ["tailLines", "limitBytes", "sinceSeconds"])
+@pytest.mark.parametrize("value", ["9" * 5000, "1_0", " 5", str(2**63)])
+def test_pod_log_integers_are_read_as_go_reads_them(h: httpx.Client, name: str, value: str) -> None:
+    """A 5000-digit tailLines was a 500 (Python's int() refuses over 4300 digits)."""
+    r = h.get("/api/v1/namespaces/default/pods/nobody/log", params={name: value})
+    assert r.status_code == 400, r.text
+    assert r.json()["message"].startswith("strconv.ParseInt: parsing "), r.text

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import struct
@@ -30,6 +29,8 @@ from typing import BinaryIO, NamedTuple
 from aiohttp import web
 
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.decoding import go_int, query_flag
+from kn_walk.sandbox.fields import go_quote
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import (
     Resources,
@@ -40,7 +41,6 @@ from kn_walk.sandbox.store import Obj
 #: how often a ``follow`` stream looks for new output in the log file
 LOG_POLL_INTERVAL = 0.1
 _LOG_CHUNK = 64 * 1024
-_GO_INT = re.compile(r"[+-]?[0-9]+")
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
@@ -64,26 +64,18 @@ class _LogOptions:
     since_time: datetime | None = None
 
 
-def _go_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
 def _query_bool(request: web.Request, name: str) -> bool:
-    """apimachinery's rule: absent, ``0`` and ``false`` (any case) are false, all else true."""
-    raw = request.query.get(name)
-    return raw is not None and raw != "0" and raw.lower() != "false"
+    return bool(query_flag(request.query, name))
 
 
 def _query_int64(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
-    if not _GO_INT.fullmatch(raw):
-        raise E.bad_request(f"strconv.ParseInt: parsing {_go_quote(raw)}: invalid syntax")
-    value = int(raw)
-    if not -(2**63) <= value < 2**63:
-        raise E.bad_request(f"strconv.ParseInt: parsing {_go_quote(raw)}: value out of range")
-    return value
+    try:
+        return go_int(raw)
+    except ValueError as exc:
+        raise E.bad_request(str(exc)) from None
 
 
 def _query_time(request: web.Request, name: str) -> datetime | None:
@@ -97,7 +89,7 @@ def _query_time(request: web.Request, name: str) -> datetime | None:
         return datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
         raise E.bad_request(
-            f'parsing time {_go_quote(raw)} as "2006-01-02T15:04:05Z07:00": not an RFC 3339 time'
+            f'parsing time {go_quote(raw)} as "2006-01-02T15:04:05Z07:00": not an RFC 3339 time'
         ) from exc
 
 
