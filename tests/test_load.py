@@ -127,7 +127,7 @@ def test_durations_and_rates() -> None:
     assert [load.parse_rate(t) for t in ("50/s", "50", "600/m", "3600/h", "100/2s")] == [
         50, 50, 10, 1, 50,
     ]  # fmt: skip
-    for bad in ("", "0s", "-1s", "10x", "s", "25h", "1e3"):
+    for bad in ("", "0s", "0.5ms", "-1s", "10x", "s", "25h", "1e3"):
         with pytest.raises(UsageError, match="--duration"):
             load.parse_duration(bad)
     for bad in ("", "0/s", "fast", "5/y", "2000000/s", "-3"):
