@@ -49,14 +49,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
 from kn_walk.errors import ApiError, KnwalkError
 from kn_walk.knative_rules.labels import CONFIGURATION_GENERATION_LABEL, SERVICE_LABEL
 
 if TYPE_CHECKING:
-    from kn_walk.kube import Kube
+    from kn_walk.kube import Kube, Resource
 
 Obj = dict[str, Any]
 
@@ -110,7 +109,6 @@ class Kind:
     kind: str
     group: str
     versions: tuple[str, ...]  # preferred first
-    plural: str
     role: str
     #: listed by the Service's label (False: read by name, as references lead to them)
     selected: bool = True
@@ -125,112 +123,97 @@ KSERVICE = Kind(
     "Service",
     SERVING,
     ("v1",),
-    "services",
     "what you write: a template and traffic rules; owns the Configuration and the Route",
 )
 CONFIGURATION = Kind(
     "Configuration",
     SERVING,
     ("v1",),
-    "configurations",
     "the current template; each change stamps a new Revision",
 )
 REVISION = Kind(
     "Revision",
     SERVING,
     ("v1",),
-    "revisions",
     "an immutable snapshot of code and configuration; runs the pods",
 )
 ROUTE = Kind(
     "Route",
     SERVING,
     ("v1",),
-    "routes",
     "sends the URL's requests to Revisions by percent; a URL per tag",
 )
 DEPLOYMENT = Kind(
     "Deployment",
     "apps",
     ("v1",),
-    "deployments",
     "runs the Revision's Pods: your container plus queue-proxy, Knative's sidecar",
 )
 REPLICASET = Kind(
     "ReplicaSet",
     "apps",
     ("v1",),
-    "replicasets",
     "keeps the Deployment's Pods at the count the autoscaler asks for",
 )
 POD = Kind(
     "Pod",
     "",
     ("v1",),
-    "pods",
-    "one copy of the Revision: user-container, and queue-proxy in front of it",
+    "one running copy of the Revision, with the containers its template lists",
 )
 PODAUTOSCALER = Kind(
     "PodAutoscaler",
     AUTOSCALING,
     ("v1alpha1",),
-    "podautoscalers",
     "decides how many Pods the Revision needs, from the requests it sees",
 )
 METRIC = Kind(
     "Metric",
     AUTOSCALING,
     ("v1alpha1",),
-    "metrics",
     "tells the autoscaler which Pods to measure, over which windows",
 )
 SKS = Kind(
     "ServerlessService",
     NETWORKING,
     ("v1alpha1",),
-    "serverlessservices",
     "points the Revision's address at its Pods (Serve) or at the activator (Proxy)",
 )
 IMAGE = Kind(
     "Image",
     CACHING,
     ("v1alpha1",),
-    "images",
     "asks an image cache to pre-pull the Revision's image (a no-op without one)",
 )
-SERVICE = Kind("Service", "", ("v1",), "services", "a Kubernetes Service")
-ENDPOINTS = Kind("Endpoints", "", ("v1",), "endpoints", "the addresses behind a Service")
+SERVICE = Kind("Service", "", ("v1",), "a Kubernetes Service")
+ENDPOINTS = Kind("Endpoints", "", ("v1",), "the addresses behind a Service")
 ENDPOINTSLICE = Kind(
     "EndpointSlice",
     "discovery.k8s.io",
     ("v1",),
-    "endpointslices",
     "the Service's addresses as kube-proxy and Istio read them",
 )
 INGRESS = Kind(
     "Ingress",
     NETWORKING,
     ("v1alpha1",),
-    "ingresses",
     "the Route as networking rules (hosts, splits, headers) for the ingress class",
 )
 VIRTUALSERVICE = Kind(
     "VirtualService",
     ISTIO,
     ("v1", "v1beta1"),
-    "virtualservices",
     "net-istio's translation of the Ingress into Istio routes",
 )
 GATEWAY = Kind(
     "Gateway",
     ISTIO,
     ("v1", "v1beta1"),
-    "gateways",
     "Istio's listener on the gateway Pods: the ports and hosts they accept",
     selected=False,
 )
 #: read by name only: net-istio's config-istio
-CONFIGMAP = Kind("ConfigMap", "", ("v1",), "configmaps", "configuration", selected=False)
+CONFIGMAP = Kind("ConfigMap", "", ("v1",), "configuration", selected=False)
 
 KINDS: tuple[Kind, ...] = (
     KSERVICE,
@@ -280,105 +263,43 @@ def role(kind: str) -> str:
 # --------------------------------------------------------------------------- reading
 
 
-class Source(Protocol):
-    """Where the graph's objects come from: a cluster (:class:`KubeSource`) or a recording."""
-
-    def resources(self, group: str, version: str) -> set[str] | None:
-        """The plurals ``group/version`` serves; None when it is not served at all."""
-
-    def list(self, kind: Kind, version: str, namespace: str, selector: str) -> list[Obj]:
-        """Objects of ``kind`` in ``namespace`` (``*``: every namespace) matching ``selector``."""
-
-    def get(self, kind: Kind, version: str, namespace: str, name: str) -> Obj | None:
-        """One object, or None when it does not exist."""
-
-
-def _path(kind: Kind, version: str, namespace: str, name: str = "") -> str:
-    base = f"/apis/{kind.group}/{version}" if kind.group else f"/api/{version}"
-    where = "" if namespace == "*" else f"/namespaces/{quote(namespace, safe='')}"
-    return f"{base}{where}/{kind.plural}" + (f"/{quote(name, safe='')}" if name else "")
-
-
-class KubeSource:
-    """A :class:`Source` on :class:`~kn_walk.kube.Kube`: plain GETs with its retries and deadline.
-
-    Raw paths rather than the typed clients: the core group is not a custom
-    object, and importing ``CoreV1Api`` costs most of a second.
-    """
-
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
-
-    def _get(self, what: str, path: str) -> Any:
-        return self.kube.call(what, self.kube._get_path, path, retry=True)
-
-    def resources(self, group: str, version: str) -> set[str] | None:
-        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
-        try:
-            found = self._get(f"discover {group or 'core'}/{version}", path)
-        except ApiError as err:
-            if err.status == 404:
-                return None
-            raise
-        return {str(r.get("name")) for r in (found or {}).get("resources") or []}
-
-    def list(self, kind: Kind, version: str, namespace: str, selector: str) -> list[Obj]:
-        path = _path(kind, version, namespace)
-        if selector:
-            path += "?labelSelector=" + quote(selector, safe="")
-        found = self._get(f"list {kind.plural}", path)
-        return [dict(i) for i in (found or {}).get("items") or []]
-
-    def get(self, kind: Kind, version: str, namespace: str, name: str) -> Obj | None:
-        try:
-            found = self._get(f"get {kind.plural}", _path(kind, version, namespace, name))
-        except ApiError as err:
-            if err.not_found:
-                return None
-            raise
-        return dict(found) if isinstance(found, dict) else None
-
-
 @dataclass
 class KindStatus:
     kind: Kind
-    version: str | None
+    api_version: str | None
     status: str
     count: int = 0
 
     def as_dict(self) -> Obj:
-        api = None
-        if self.version:
-            api = f"{self.kind.group}/{self.version}" if self.kind.group else self.version
         return {
             "kind": self.kind.kind,
-            "apiVersion": api,
+            "apiVersion": self.api_version,
             "status": self.status,
             "count": self.count,
         }
 
 
 class _Reader:
-    """Discovery once per group/version, then lists and gets; 403s are noted, not raised."""
+    """Each kind through :meth:`Kube.resource` (discovery) once, then lists and gets;
+    a 403 is noted as :data:`FORBIDDEN`, never raised."""
 
-    def __init__(self, source: Source) -> None:
-        self.source = source
-        self._served: dict[tuple[str, str], set[str] | None] = {}
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
         self.status: dict[str, KindStatus] = {}
+        self._resources: dict[str, Resource] = {}
 
-    def version(self, kind: Kind) -> str | None:
-        if kind.key in self.status:
-            return self.status[kind.key].version
-        for version in kind.versions:
-            key = (kind.group, version)
-            if key not in self._served:
-                self._served[key] = self.source.resources(kind.group, version)
-            served = self._served[key]
-            if served is not None and kind.plural in served:
-                self.status[kind.key] = KindStatus(kind, version, READ)
-                return version
-        self.status[kind.key] = KindStatus(kind, None, NOT_INSTALLED)
-        return None
+    def resource(self, kind: Kind) -> Resource | None:
+        if kind.key not in self.status:
+            for version in kind.versions:
+                api = f"{kind.group}/{version}" if kind.group else version
+                found = self.kube.resource(api, kind.kind)
+                if found is not None:
+                    self._resources[kind.key] = found
+                    self.status[kind.key] = KindStatus(kind, api, READ)
+                    break
+            else:
+                self.status[kind.key] = KindStatus(kind, None, NOT_INSTALLED)
+        return self._resources.get(kind.key)
 
     def _forbidden(self, kind: Kind, err: ApiError) -> bool:
         if err.status == 403:
@@ -386,37 +307,36 @@ class _Reader:
             return True
         return False
 
+    @staticmethod
+    def _typed(obj: Obj, resource: Resource) -> Obj:
+        # kube-apiserver leaves kind/apiVersion out of built-in list items
+        obj.setdefault("apiVersion", resource.api_version)
+        obj.setdefault("kind", resource.kind)
+        return obj
+
     def list(self, kind: Kind, namespace: str, selector: str) -> list[Obj]:
-        version = self.version(kind)
-        if version is None:
+        resource = self.resource(kind)
+        if resource is None or self.status[kind.key].status != READ:
             return []
         try:
-            items = self.source.list(kind, version, namespace, selector)
+            items, _ = self.kube.list_of(resource, namespace, label_selector=selector or None)
         except ApiError as err:
             if self._forbidden(kind, err) or err.not_found:
                 return []
             raise
-        api = f"{kind.group}/{version}" if kind.group else version
-        for item in items:
-            # kube-apiserver leaves kind/apiVersion out of built-in list items
-            item.setdefault("apiVersion", api)
-            item.setdefault("kind", kind.kind)
-        return items
+        return [self._typed(i, resource) for i in items]
 
     def get(self, kind: Kind, namespace: str, name: str) -> Obj | None:
-        version = self.version(kind)
-        if version is None:
+        resource = self.resource(kind)
+        if resource is None or self.status[kind.key].status != READ:
             return None
         try:
-            found = self.source.get(kind, version, namespace, name)
+            found = self.kube.get_of(resource, name, namespace)
         except ApiError as err:
             if self._forbidden(kind, err):
                 return None
             raise
-        if found is not None:
-            found.setdefault("apiVersion", f"{kind.group}/{version}" if kind.group else version)
-            found.setdefault("kind", kind.kind)
-        return found
+        return None if found is None else self._typed(found, resource)
 
 
 # --------------------------------------------------------------------------- the graph
@@ -706,8 +626,9 @@ def _pod_state(node: Node, ctx: _Context) -> _State:
         {},
     )
     shown = _str(waiting.get("reason")) or phase
-    state.detail = f"{shown}, {ready}/{total} containers ready" + (
-        f", {_plural(restarts, 'restart')}" if restarts else ""
+    names = [_str(_dict(c).get("name")) for c in _list(_dict(obj.get("spec")).get("containers"))]
+    state.detail = f"{shown}, {ready}/{total} ready: {', '.join(names)}" + (
+        f"; {_plural(restarts, 'restart')}" if restarts else ""
     )
     state.problem = ""
     if shown in POD_FAILURES or phase == "Failed":
@@ -750,7 +671,8 @@ def _service_state(node: Node, ctx: _Context) -> _State:
 def _endpoints_state(node: Node, ctx: _Context) -> _State:
     n = _ready_addresses(node.obj)
     detail = _plural(n, "address")
-    if n and ctx.activator_ips and _address_ips(node.obj) <= ctx.activator_ips:
+    private = _dict(_meta(node.obj).get("labels")).get(SERVICE_TYPE_LABEL) == "Private"
+    if n and not private and ctx.activator_ips and _address_ips(node.obj) <= ctx.activator_ips:
         detail += " (the activator's)"
     not_ready = sum(
         len(_list(_dict(s).get("notReadyAddresses"))) for s in _list(node.obj.get("subsets"))
@@ -1029,7 +951,7 @@ def _gateway_edges(graph: Graph, reader: _Reader) -> set[str]:
     refs = {ref for vs in vss for ref in _gateway_refs(vs)}
     if not refs:
         return behind
-    gateway_read = reader.version(GATEWAY) is not None
+    gateway_read = reader.resource(GATEWAY) is not None
     services = _gateway_services(reader) if gateway_read else {}
     for ref in sorted(refs):
         namespace, _, name = ref.partition("/")
@@ -1121,20 +1043,19 @@ def build(reader: _Reader, service: Obj, objects: Mapping[str, Sequence[Obj]]) -
 
 
 def collect(
-    source: Source, services: Iterable[Obj], namespace: str
+    kube: Kube, services: Iterable[Obj], namespace: str
 ) -> tuple[_Reader, dict[tuple[str, str], dict[str, list[Obj]]]]:
     """Every kind's objects that carry the Service label, by (namespace, Service) and kind."""
-    reader = _Reader(source)
+    reader = _Reader(kube)
     wanted = {(_str(_meta(s).get("namespace")), _str(_meta(s).get("name"))) for s in services}
     names = sorted({name for _, name in wanted})
     selector = f"{SERVICE_LABEL}={names[0]}" if len(names) == 1 else SERVICE_LABEL
     found: dict[tuple[str, str], dict[str, list[Obj]]] = {w: {} for w in wanted}
     for kind in KINDS:
         if kind is KSERVICE or not kind.selected:
-            reader.version(kind)
+            reader.resource(kind)
             continue
-        items = reader.list(kind, namespace, selector)
-        for item in items:
+        for item in reader.list(kind, namespace, selector):
             meta = _meta(item)
             key = (_str(meta.get("namespace")), _str(_dict(meta.get("labels")).get(SERVICE_LABEL)))
             if key in found:
@@ -1144,14 +1065,16 @@ def collect(
     return reader, found
 
 
-def graphs(source: Source, services: Sequence[Obj], namespace: str) -> list[Graph]:
+def graphs(kube: Kube, services: Sequence[Obj], namespace: str) -> list[Graph]:
     """The graph of each of ``services`` (Knative Service objects), all read together."""
     if not services:
         return []
-    reader, found = collect(source, services, namespace)
+    reader, found = collect(kube, services, namespace)
     out = []
     for svc in services:
         meta = _meta(svc)
+        svc.setdefault("apiVersion", f"{SERVING}/v1")
+        svc.setdefault("kind", "Service")
         key = (_str(meta.get("namespace")), _str(meta.get("name")))
         out.append(build(reader, svc, found.get(key, {})))
     return out
@@ -1161,14 +1084,11 @@ def read(kube: Kube, name: str) -> Graph:
     """The graph of Knative Service ``name`` in the client's namespace (error if missing)."""
     from kn_walk import knative
 
-    source = KubeSource(kube)
-    svc = source.get(KSERVICE, "v1", kube.namespace, name)
+    svc = kube.get(SERVING, "v1", knative.SERVICES, name)
     if svc is None:
-        knative.require_service(kube, name)  # the usual error: not installed, or not found
+        knative.require_service(kube, name)  # the usual errors: not installed, or not found
         raise knative.service_missing(kube, name)
-    svc.setdefault("apiVersion", f"{SERVING}/v1")
-    svc.setdefault("kind", "Service")
-    return graphs(source, [svc], kube.namespace)[0]
+    return graphs(kube, [svc], kube.namespace)[0]
 
 
 def read_all(kube: Kube, namespace: str | None = None) -> list[Graph]:
@@ -1178,27 +1098,9 @@ def read_all(kube: Kube, namespace: str | None = None) -> list[Graph]:
     where = namespace or kube.namespace
     services = knative.list_objects(kube, knative.SERVICES, where)
     services.sort(key=lambda s: (_str(_meta(s).get("namespace")), _str(_meta(s).get("name"))))
-    return graphs(KubeSource(kube), services, where)
+    return graphs(kube, services, where)
 
 
 def problems(doc: Mapping[str, Any]) -> list[Obj]:
     """The nodes of a graph document where the chain breaks."""
     return [n for n in doc.get("nodes") or [] if n.get("problem")]
-
-
-__all__ = [
-    "EXPLAIN",
-    "KINDS",
-    "Edge",
-    "Graph",
-    "Kind",
-    "KubeSource",
-    "Node",
-    "Source",
-    "graphs",
-    "problems",
-    "read",
-    "read_all",
-    "role",
-    "traffic_label",
-]

@@ -173,7 +173,9 @@ def footer(doc: Doc) -> list[str]:
     broken = [n for n in doc["nodes"] if n.get("problem")]
     if broken:
         lines.append(f"Where the chain breaks ({len(broken)}):")
-        lines += [f"  {n['kind']} {n['name']}: {n['problem']}" for n in broken]
+        for n in broken:
+            kind = "Knative Service" if n["id"] == doc["root"] else n["kind"]
+            lines.append(f"  {kind} {n['name']}: {n['problem']}")
     return lines
 
 
@@ -183,10 +185,14 @@ def print_graph(out: Console, doc: Doc, annotate: Annotate | None = None) -> Non
     extra = footer(doc)
     if extra:
         out.print()
+    import textwrap
+
     from rich.text import Text
 
     for line in extra:
-        out.print(Text(line))
+        indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
+        for part in textwrap.wrap(line, out.width, subsequent_indent=indent) or [""]:
+            out.print(Text(part), soft_wrap=True)
 
 
 def print_graphs(out: Console, docs: Sequence[Doc]) -> None:
