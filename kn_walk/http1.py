@@ -193,6 +193,15 @@ class Connection(asyncio.Protocol):
         if room > 0:
             self._body += data[:room]
 
+    def _consume(self) -> bool:
+        """Take up to ``_remaining`` body bytes from the buffer; True once none remain."""
+        n = min(self._remaining, len(self._buf))
+        if n:
+            self._take(self._buf[:n])
+            del self._buf[:n]
+            self._remaining -= n
+        return not self._remaining
+
     def _line(self) -> bytes | None:
         end = self._buf.find(b"\r\n")
         if end < 0:
@@ -212,14 +221,8 @@ class Connection(asyncio.Protocol):
                 if not self._head():
                     return
             elif state == _FIXED:
-                n = min(self._remaining, len(self._buf))
-                if n:
-                    self._take(self._buf[:n])
-                    del self._buf[:n]
-                    self._remaining -= n
-                if self._remaining:
-                    return
-                self._done()
+                if self._consume():
+                    self._done()
                 return
             elif state == _TO_CLOSE:
                 self._take(self._buf)
@@ -238,12 +241,7 @@ class Connection(asyncio.Protocol):
                 self._remaining = size
                 self._state = _CHUNK_DATA if size else _TRAILERS
             elif state == _CHUNK_DATA:
-                n = min(self._remaining, len(self._buf))
-                if n:
-                    self._take(self._buf[:n])
-                    del self._buf[:n]
-                    self._remaining -= n
-                if self._remaining:
+                if not self._consume():
                     return
                 self._state = _CHUNK_END
             elif state == _CHUNK_END:

@@ -34,24 +34,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gateway import parse_wrk
+from bench_gateway import parse_wrk, summary
 from load_gateway import deploy
 
 from kn_walk import load
 
 TARGET_RATIO = 0.3
 EXPECTED = "Hello Go Sample v1!\n"
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "median": statistics.median(ordered),
-        "min": ordered[0],
-        "max": ordered[-1],
-        "stdev": statistics.stdev(ordered) if len(ordered) > 1 else 0.0,
-        "n": len(ordered),
-    }
 
 
 def run_wrk(gateway: str, host: str, connections: int, duration: float, threads: int) -> float:
@@ -128,10 +117,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                         flush=True,
                     )
                 out["closed_loop"][str(c)] = {
-                    "wrk_rps": spread(wrk_rps),
-                    "engine_rps": spread(engine_rps),
-                    "ratio": spread(ratios),
-                    "engine_p99_ms": spread(p99),
+                    "wrk_rps": summary(wrk_rps),
+                    "engine_rps": summary(engine_rps),
+                    "ratio": summary(ratios),
+                    "engine_p99_ms": summary(p99),
                     "target_ratio": TARGET_RATIO,
                     "met": statistics.median(ratios) >= TARGET_RATIO,
                 }
@@ -161,9 +150,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             out["open_loop"] = {
                 "rate": args.open_rate,
                 "connections": args.open_connections,
-                "achieved_rps": spread(achieved),
-                "p50_ms": spread(open_p50),
-                "p99_ms": spread(open_p99),
+                "achieved_rps": summary(achieved),
+                "p50_ms": summary(open_p50),
+                "p99_ms": summary(open_p99),
             }
         finally:
             control.stop(state)
