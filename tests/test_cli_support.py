@@ -178,6 +178,40 @@ def test_unknown_option_is_a_one_line_usage_error() -> None:
 
 
 @contextlib.contextmanager
+def local_api(tmp: Path, handler: type[Any], name: str) -> Iterator[Path]:
+    """A kubeconfig (context ``name``, a bearer token) for an HTTP server on 127.0.0.1 that
+    answers with ``handler`` (a ``BaseHTTPRequestHandler``) until the block ends."""
+    import json
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    path = tmp / f"{name}-kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {"name": name, "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
+                ],
+                "users": [{"name": name, "user": {"token": "t"}}],
+                "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+                "current-context": name,
+            }
+        )
+    )
+    try:
+        yield path
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextlib.contextmanager
 def plain_kubernetes(tmp: Path) -> Iterator[Path]:
     """A kubeconfig whose API server is a plain Kubernetes without serving.knative.dev.
 
@@ -186,8 +220,7 @@ def plain_kubernetes(tmp: Path) -> Iterator[Path]:
     kube-apiserver answers for a group it does not serve).
     """
     import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -208,33 +241,8 @@ def plain_kubernetes(tmp: Path) -> Iterator[Path]:
 
         do_POST = do_PATCH = do_DELETE = do_PUT = do_GET
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    path = tmp / "plain-kubeconfig"
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "plain",
-                        "cluster": {"server": f"http://127.0.0.1:{server.server_port}"},
-                    }
-                ],
-                "users": [{"name": "plain", "user": {"token": "t"}}],
-                "contexts": [{"name": "plain", "context": {"cluster": "plain", "user": "plain"}}],
-                "current-context": "plain",
-            }
-        )
-    )
-    try:
+    with local_api(tmp, Handler, "plain") as path:
         yield path
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture
