@@ -1099,8 +1099,3 @@ def read_all(kube: Kube, namespace: str | None = None) -> list[Graph]:
     services = knative.list_objects(kube, knative.SERVICES, where)
     services.sort(key=lambda s: (_str(_meta(s).get("namespace")), _str(_meta(s).get("name"))))
     return graphs(kube, services, where)
-
-
-def problems(doc: Mapping[str, Any]) -> list[Obj]:
-    """The nodes of a graph document where the chain breaks."""
-    return [n for n in doc.get("nodes") or [] if n.get("problem")]
