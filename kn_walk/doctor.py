@@ -15,18 +15,24 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kn_walk import manifests as M
 from kn_walk.errors import KnwalkError
 from kn_walk.install import (
-    Cluster,
+    SANDBOX_VERSION_MARK,
     _gateway_address,
     _ingress_class,
     connect,
     deployment_row,
     gateway_url,
+    get_kind,
+    git_version,
+    list_objects,
 )
+
+if TYPE_CHECKING:
+    from kn_walk.kube import Kube
 
 Obj = dict[str, Any]
 
@@ -113,9 +119,8 @@ def doctor(
                 )
             )
     sandbox_ctx = ctx == SANDBOX_CONTEXT
-    try:
-        cluster = connect(kubeconfig_path, ctx)
-    except KnwalkError as err:
+
+    def unreachable(err: KnwalkError) -> DoctorReport:
         if sandbox_ctx:
             checks.append(
                 Check(
@@ -129,11 +134,21 @@ def doctor(
         for name in ("Kubernetes version", "Knative Serving", "ingress", "gateway", "domain"):
             checks.append(Check(name, SKIP, "the cluster is not reachable"))
         return report
-    with cluster:
-        if sandbox_ctx or cluster.is_sandbox:
-            checks.append(Check("sandbox", OK, f"running at {cluster.server}"))
-        checks.append(Check("cluster reachable", OK, f"API server {cluster.server}"))
-        version = cluster.git_version
+
+    try:
+        kube = connect(kubeconfig_path, ctx)
+    except KnwalkError as err:
+        return unreachable(err)
+    with kube:
+        try:
+            version = git_version(kube)
+        except KnwalkError as err:
+            return unreachable(err)
+        server = kube.target.server
+        sandbox = SANDBOX_VERSION_MARK in version
+        if sandbox_ctx or sandbox:
+            checks.append(Check("sandbox", OK, f"running at {server}"))
+        checks.append(Check("cluster reachable", OK, f"API server {server}"))
         checks.append(
             Check(
                 "Kubernetes version",
@@ -142,13 +157,13 @@ def doctor(
                 "" if version else "is it a Kubernetes API server?",
             )
         )
-        _doctor_knative(cluster, checks)
+        _doctor_knative(kube, sandbox, checks)
     return report
 
 
-def _doctor_knative(cluster: Cluster, checks: list[Check]) -> None:
-    services = cluster.resource("serving.knative.dev/v1", "Service")
-    ns = cluster.get_kind("v1", "Namespace", M.SERVING_NAMESPACE)
+def _doctor_knative(kube: Kube, sandbox: bool, checks: list[Check]) -> None:
+    services = kube.resource("serving.knative.dev/v1", "Service")
+    ns = get_kind(kube, "v1", "Namespace", M.SERVING_NAMESPACE)
     if services is None or ns is None:
         missing = (
             "the serving.knative.dev/v1 API is not served"
@@ -167,9 +182,9 @@ def _doctor_knative(cluster: Cluster, checks: list[Check]) -> None:
             checks.append(Check(name, SKIP, "Knative Serving is not installed"))
         return
     version = ((ns.get("metadata") or {}).get("labels") or {}).get(M.VERSION_LABEL) or "unknown"
-    deployments = cluster.resource("apps/v1", "Deployment")
+    deployments = kube.resource("apps/v1", "Deployment")
     rows = (
-        [deployment_row(d) for d in cluster.list(deployments, M.SERVING_NAMESPACE)[0]]
+        [deployment_row(d) for d in list_objects(kube, deployments, M.SERVING_NAMESPACE)[0]]
         if deployments is not None
         else []
     )
@@ -193,7 +208,7 @@ def _doctor_knative(cluster: Cluster, checks: list[Check]) -> None:
                 f"version {version}; {len(rows)} Deployment(s) Available",
             )
         )
-    elif cluster.is_sandbox:
+    elif sandbox:
         checks.append(
             Check("Knative Serving", OK, f"version {version}; built into the sandbox, Ready")
         )
@@ -206,13 +221,13 @@ def _doctor_knative(cluster: Cluster, checks: list[Check]) -> None:
                 "reinstall it with `knwalk install`",
             )
         )
-    _doctor_ingress(cluster, checks)
+    _doctor_ingress(kube, checks)
 
 
-def _doctor_ingress(cluster: Cluster, checks: list[Check]) -> None:
+def _doctor_ingress(kube: Kube, checks: list[Check]) -> None:
     from kn_walk.ingress import DEFAULT_CLASS, GATEWAYS
 
-    klass = str(_ingress_class(cluster) or DEFAULT_CLASS)
+    klass = str(_ingress_class(kube) or DEFAULT_CLASS)
     match = next((v for k, v in GATEWAYS.items() if k in klass.lower()), None)
     if match is None:
         checks.append(
@@ -227,7 +242,7 @@ def _doctor_ingress(cluster: Cluster, checks: list[Check]) -> None:
     else:
         checks.append(Check("ingress", OK, f"class {klass}"))
         gw_ns, gw_name = match
-        svc = cluster.get_kind("v1", "Service", gw_name, gw_ns)
+        svc = get_kind(kube, "v1", "Service", gw_name, gw_ns)
         address = _gateway_address(svc)
         if svc is None:
             checks.append(
@@ -251,7 +266,7 @@ def _doctor_ingress(cluster: Cluster, checks: list[Check]) -> None:
         else:
             url = gateway_url(svc, address)
             checks.append(Check("gateway", OK, f"Service {gw_ns}/{gw_name} at {address} ({url})"))
-    domain_cm = cluster.get_kind("v1", "ConfigMap", "config-domain", M.SERVING_NAMESPACE)
+    domain_cm = get_kind(kube, "v1", "ConfigMap", "config-domain", M.SERVING_NAMESPACE)
     domains = [k for k in ((domain_cm or {}).get("data") or {}) if not k.startswith("_")]
     if domains:
         checks.append(Check("domain", OK, ", ".join(domains)))

@@ -1,11 +1,13 @@
 """Install, uninstall and check Knative Serving on a cluster: apply, wait, delete, diagnose.
 
 :func:`install` applies a :class:`~kn_walk.manifests.Plan` step by step with
-server-side apply through the ``kubernetes`` dynamic client (field manager
-``knwalk``; ``knwalk-config`` for the ingress class and domain), waits for the
-CRDs to be Established, for every Deployment of ``knative-serving`` and of the
+server-side apply through knwalk's one client, :class:`~kn_walk.kube.Kube` (field
+manager ``knwalk``; ``knwalk-config`` for the ingress class and domain), waits for
+the CRDs to be Established, for every Deployment of ``knative-serving`` and of the
 ingress namespace to be Available and for the gateway Service to get an
-external address, all with watches. Each object's resourceVersion is read
+external address, all with :meth:`Kube.watch <kn_walk.kube.Kube.watch>`: the
+same wait, and the same retries when the API server fails or restarts, as
+``knwalk deploy``'s. Each object's resourceVersion is read
 before it is applied, so an unchanged object is reported ``unchanged`` (and a
 re-run of an install that is up to date changes nothing). Fields another field
 manager owns are reported as conflicts, step by step, unless
@@ -24,10 +26,7 @@ functions that talk to a cluster.
 
 from __future__ import annotations
 
-import math
 import os
-import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,15 +36,13 @@ from kn_walk import manifests as M
 from kn_walk.errors import ApiError, KnwalkError, WaitTimeout
 
 if TYPE_CHECKING:
-    from kn_walk.kube import Kube
+    from kn_walk.kube import Kube, Resource
 
 Obj = dict[str, Any]
 
 CREATED, CONFIGURED, UNCHANGED = "created", "configured", "unchanged"
 DEFAULT_WAIT_TIMEOUT = 600.0
 SANDBOX_VERSION_MARK = "knwalk-sandbox"
-SERVING_GROUP_VERSION = ("serving.knative.dev", "v1")
-WATCH_RETRIES = 4
 
 
 # --------------------------------------------------------------------------- events
@@ -172,43 +169,7 @@ class ApplyConflicts(KnwalkError):
         self.applied = applied
 
 
-class _Conflicted(Exception):
-    """An apply answered 409 with FieldManagerConflict causes (not an ApiException on purpose)."""
-
-    def __init__(self, causes: list[tuple[str, str]]) -> None:
-        super().__init__(causes)
-        self.causes = causes
-
-
-_CONFLICT_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
-
-
-def _conflict_causes(exc: Any) -> list[tuple[str, str]]:
-    """(field, manager) pairs of a 409 apply conflict's Status ``details.causes``."""
-    import json
-
-    body = exc.body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    try:
-        status = json.loads(body) if isinstance(body, str) else {}
-    except ValueError:
-        return []
-    causes = ((status or {}).get("details") or {}).get("causes") or []
-    out: list[tuple[str, str]] = []
-    for cause in causes:
-        if cause.get("reason") != "FieldManagerConflict":
-            continue
-        match = _CONFLICT_MANAGER.search(str(cause.get("message") or ""))
-        out.append((str(cause.get("field") or "?"), match.group(1) if match else "?"))
-    return out
-
-
 # --------------------------------------------------------------------------- the cluster
-
-
-def _raw(_client: Any, data: Any) -> Any:
-    return data
 
 
 def _condition(obj: Obj | None, ctype: str) -> Obj | None:
@@ -224,332 +185,74 @@ def _is_true(obj: Obj | None, ctype: str) -> bool:
     return c is not None and c.get("status") == "True"
 
 
-class Cluster:
-    """A :class:`~kn_walk.kube.Kube` plus the dynamic client the installer needs.
-
-    Discovery is cached in a private temporary file for the life of this object
-    (never shared with another process or run: CRDs come and go during an
-    install).
-    """
-
-    def __init__(self, kube: Kube) -> None:
-        from kubernetes.dynamic import DynamicClient
-
-        self.kube = kube
-        self._tmp = tempfile.TemporaryDirectory(prefix="knwalk-discovery-")
-        cache_file = os.path.join(self._tmp.name, "discovery.json")
-
-        def make(_request_timeout: Any = None) -> Any:
-            return DynamicClient(kube.api_client, cache_file=cache_file)  # type: ignore[no-untyped-call]
-
-        try:
-            self.dyn = kube.call("discover the API", make, retry=True)
-        except BaseException:
-            self._tmp.cleanup()
-            raise
-        self._resources: dict[tuple[str, str], Any] = {}
-
-    def close(self) -> None:
-        self._tmp.cleanup()
-        self.kube.close()
-
-    def __enter__(self) -> Cluster:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def context(self) -> str:
-        return self.kube.context
-
-    @property
-    def server(self) -> str:
-        return self.kube.target.server
-
-    @property
-    def git_version(self) -> str:
-        try:
-            return str(self.dyn.version["kubernetes"]["gitVersion"])
-        except (KeyError, TypeError):
-            return ""
-
-    @property
-    def is_sandbox(self) -> bool:
-        """The knwalk sandbox, by its version string (works whatever the context is called)."""
-        return SANDBOX_VERSION_MARK in self.git_version
-
-    # discovery ------------------------------------------------------------------------
-
-    def resource(self, api_version: str, kind: str) -> Any | None:
-        """The API resource serving ``kind``, or None when the cluster does not serve it."""
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
-        key = (api_version, kind)
-        found = self._resources.get(key)
-        if found is not None:
-            return found
-
-        def lookup(_request_timeout: Any = None) -> Any:
-            try:
-                return self.dyn.resources.get(api_version=api_version, kind=kind)
-            except ResourceNotFoundError:
-                return None
-
-        found = self.kube.call(f"discover {kind}", lookup, retry=True)
-        if found is not None:
-            self._resources[key] = found
-        return found
-
-    def require(self, api_version: str, kind: str, why: str) -> Any:
-        found = self.resource(api_version, kind)
-        if found is None:
-            hint = "is the cluster's Kubernetes version too old for this release?"
-            if self.is_sandbox:
-                hint = (
-                    "the sandbox serves Namespaces, ConfigMaps, Secrets, Services, "
-                    "ServiceAccounts, Deployments and CRDs (and what CRDs define)"
-                )
-            raise KnwalkError(
-                f"the cluster (context {self.context}) does not serve {kind} ({api_version}), "
-                f"needed by {why}",
-                hint,
-            )
-        return found
-
-    def _call(
-        self,
-        verb: str,
-        method: Callable[..., Any],
-        resource: Any,
-        namespace: str | None,
-        *,
-        retry: bool = True,
-        **params: Any,
-    ) -> Any:
-        """``method(resource, ...)`` of the dynamic client through :meth:`Kube.call`.
-
-        Answers stay raw dicts; ``namespace`` is sent for namespaced kinds only.
-        """
-        ns = namespace if resource.namespaced else None
-
-        def call(_request_timeout: Any = None) -> Any:
-            return method(
-                resource,
-                namespace=ns,
-                serializer=_raw,
-                _request_timeout=_request_timeout,
-                **params,
-            )
-
-        return self.kube.call(f"{verb} {resource.kind}", call, retry=retry)
-
-    # reads ------------------------------------------------------------------------------
-
-    def list(
-        self,
-        resource: Any,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> tuple[list[Obj], str]:
-        """(items, resourceVersion); a namespace that does not exist lists as empty."""
-        try:
-            result = self._call(
-                "list",
-                self.dyn.get,
-                resource,
-                namespace,
-                label_selector=label_selector,
-                field_selector=field_selector,
-            )
-        except ApiError as err:
-            if err.not_found:
-                return [], ""
-            raise
-        items = [dict(i) for i in (result or {}).get("items") or []]
-        return items, str(((result or {}).get("metadata") or {}).get("resourceVersion") or "")
-
-    def get(self, resource: Any, name: str, namespace: str | None = None) -> Obj | None:
-        try:
-            return dict(self._call("get", self.dyn.get, resource, namespace, name=name))
-        except ApiError as err:
-            if err.not_found:
-                return None
-            raise
-
-    def get_kind(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> Obj | None:
-        resource = self.resource(api_version, kind)
-        return None if resource is None else self.get(resource, name, namespace)
-
-    def namespace_for(self, resource: Any, obj: M.ManifestObject) -> str | None:
-        """Where ``obj`` lives: its own namespace, else the context's; None for cluster-scoped."""
-        return (obj.namespace or self.kube.namespace) if resource.namespaced else None
-
-    # writes -----------------------------------------------------------------------------
-
-    def apply(
-        self, resource: Any, body: Obj, name: str, namespace: str | None, manager: str, force: bool
-    ) -> Obj:
-        from kubernetes.dynamic.exceptions import ConflictError
-
-        def server_side_apply(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return self.dyn.server_side_apply(*args, **kwargs)
-            except ConflictError as exc:
-                causes = _conflict_causes(exc)
-                if causes:
-                    raise _Conflicted(causes) from None
-                raise
-
-        return dict(
-            self._call(
-                "apply",
-                server_side_apply,
-                resource,
-                namespace,
-                body=body,
-                name=name,
-                field_manager=manager,
-                force_conflicts=True if force else None,
-            )
-        )
-
-    def delete(self, resource: Any, name: str, namespace: str | None = None) -> bool:
-        """Delete (background propagation); False when it was already gone."""
-        try:
-            self._call(
-                "delete",
-                self.dyn.delete,
-                resource,
-                namespace,
-                retry=False,
-                name=name,
-                propagation_policy="Background",
-            )
-        except ApiError as err:
-            if err.not_found:
-                return False
-            raise
-        return True
-
-    # watches ----------------------------------------------------------------------------
-
-    def watch_until(
-        self,
-        resource: Any,
-        namespace: str | None,
-        done: Callable[[dict[str, Obj]], bool],
-        *,
-        deadline: float,
-        field_selector: str | None = None,
-        label_selector: str | None = None,
-        on_change: Callable[[dict[str, Obj]], None] | None = None,
-    ) -> tuple[bool, dict[str, Obj]]:
-        """List, then watch from the list's resourceVersion, keeping name → object.
-
-        Returns (True, state) as soon as ``done(state)`` holds, (False, state) at
-        the deadline. A watch that ends is resumed from the last resourceVersion;
-        410 Gone and broken connections re-list (a few times in a row at most).
-        """
-        from kubernetes import watch as k8s_watch
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        ns = namespace if resource.namespaced else None
-        rv, state = "", dict[str, Obj]()
-        relist, broken = True, 0
-        while True:
-            if relist:  # the first time, and after 410 Gone or a broken connection
-                items, rv = self.list(
-                    resource, ns, field_selector=field_selector, label_selector=label_selector
-                )
-                state = {i["metadata"]["name"]: i for i in items}
-                if on_change:
-                    on_change(state)
-                if done(state):
-                    return True, state
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False, state
-            relist = False
-            w = k8s_watch.Watch()  # type: ignore[no-untyped-call]
-            try:
-                for event in w.stream(  # type: ignore[no-untyped-call]
-                    resource.get,
-                    namespace=ns,
-                    field_selector=field_selector,
-                    label_selector=label_selector,
-                    resource_version=rv,
-                    allow_watch_bookmarks=True,
-                    timeout_seconds=max(1, math.ceil(remaining)),
-                    serialize=False,
-                    _request_timeout=(10.0, remaining + 5.0),
-                ):
-                    broken = 0
-                    kind = str(event.get("type"))
-                    obj = event.get("raw_object")
-                    if not isinstance(obj, dict):
-                        continue
-                    if kind == "ERROR":
-                        relist = True  # 410 Gone (or another error): list afresh
-                        break
-                    rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
-                    if kind == "BOOKMARK":
-                        continue
-                    name = str((obj.get("metadata") or {}).get("name"))
-                    if kind == "DELETED":
-                        state.pop(name, None)
-                    else:
-                        state[name] = obj
-                    if on_change:
-                        on_change(state)
-                    if done(state):
-                        return True, state
-                    if time.monotonic() >= deadline:
-                        return False, state
-            except ApiException as exc:
-                if exc.status != 410:
-                    raise _watch_error(exc, resource.kind) from None
-                relist = True
-            except (HTTPError, OSError):
-                broken += 1
-                if broken > WATCH_RETRIES:
-                    raise KnwalkError(
-                        f"the watch of {resource.kind} keeps failing "
-                        f"(API server {self.server}, context {self.context})",
-                        "is the cluster still reachable? run the command again",
-                    ) from None
-                time.sleep(min(0.2 * 2**broken, max(0.0, deadline - time.monotonic())))
-                relist = True
-            finally:
-                w.stop()  # type: ignore[no-untyped-call]
-
-
-def _watch_error(exc: Any, kind: str) -> ApiError:
-    from kn_walk.kube import status_of
-
-    message, reason = status_of(exc)
-    return ApiError(
-        f"the watch of {kind} failed: {message}",
-        "run the command again",
-        status=int(exc.status or 0),
-        reason=reason,
-    )
-
-
-def connect(kubeconfig: str | os.PathLike[str] | None, context: str | None) -> Cluster:
+def connect(kubeconfig: str | os.PathLike[str] | None, context: str | None) -> Kube:
+    """The client (:class:`~kn_walk.kube.Kube`) for the context, as every command gets it."""
     from kn_walk.kube import connect as kube_connect
 
-    kube = kube_connect(kubeconfig, context, None)
+    return kube_connect(kubeconfig, context, None)
+
+
+def git_version(kube: Kube) -> str:
+    """The API server's ``gitVersion``."""
+    return str(kube.server_version().get("gitVersion") or "")
+
+
+def is_sandbox(kube: Kube) -> bool:
+    """The knwalk sandbox, by its version string (works whatever the context is called)."""
+    return SANDBOX_VERSION_MARK in git_version(kube)
+
+
+def require(kube: Kube, api_version: str, kind: str, why: str) -> Resource:
+    """The resource serving ``kind``; an error naming ``why`` it is needed when there is none."""
+    found = kube.resource(api_version, kind)
+    if found is None:
+        hint = "is the cluster's Kubernetes version too old for this release?"
+        if is_sandbox(kube):
+            hint = (
+                "the sandbox serves Namespaces, ConfigMaps, Secrets, Services, "
+                "ServiceAccounts, Deployments and CRDs (and what CRDs define)"
+            )
+        raise KnwalkError(
+            f"the cluster (context {kube.context}) does not serve {kind} ({api_version}), "
+            f"needed by {why}",
+            hint,
+        )
+    return found
+
+
+def namespace_for(kube: Kube, resource: Resource, obj: M.ManifestObject) -> str | None:
+    """Where ``obj`` lives: its own namespace, else the context's; None for cluster-scoped."""
+    return (obj.namespace or kube.namespace) if resource.namespaced else None
+
+
+def list_objects(
+    kube: Kube,
+    resource: Resource,
+    namespace: str | None,
+    *,
+    label_selector: str | None = None,
+) -> tuple[list[Obj], str]:
+    """(items, resourceVersion) in ``namespace`` (None: every namespace); a kind that is no
+    longer served (its CRD deleted) lists as empty."""
+    from kn_walk.kube import ALL_NAMESPACES
+
     try:
-        return Cluster(kube)
-    except BaseException:
-        kube.close()
+        return kube.list_of(
+            resource,
+            ALL_NAMESPACES if namespace is None else namespace,
+            label_selector=label_selector,
+        )
+    except ApiError as err:
+        if err.not_found:
+            return [], ""
         raise
+
+
+def get_kind(
+    kube: Kube, api_version: str, kind: str, name: str, namespace: str | None = None
+) -> Obj | None:
+    resource = kube.resource(api_version, kind)
+    return None if resource is None else kube.get_of(resource, name, namespace)
 
 
 def is_sandbox_context(
@@ -643,13 +346,15 @@ class InstallResult:
 class _Applier:
     """Applies the objects of one step, reading resourceVersions first (one list per kind)."""
 
-    def __init__(self, cluster: Cluster, force: bool, on_event: OnEvent) -> None:
-        self.cluster = cluster
+    def __init__(self, kube: Kube, force: bool, on_event: OnEvent) -> None:
+        self.kube = kube
         self.force = force
         self.on_event = on_event
         self.applied: dict[tuple[str, str, str, str], Obj] = {}
 
     def run(self, step: M.Step, deadline: Callable[[], float]) -> StepOutcome:
+        from kn_walk.kube import FieldConflicts
+
         counts = {CREATED: 0, CONFIGURED: 0, UNCHANGED: 0}
         before: dict[tuple[str, str, str], dict[str, str]] = {}
         conflicts: list[FieldConflict] = []
@@ -661,19 +366,19 @@ class _Applier:
                 self.wait_established(crds, deadline())
                 crds_waited = True
             resource = self.resource_for(obj, deadline)
-            namespace = self.cluster.namespace_for(resource, obj)
+            namespace = namespace_for(self.kube, resource, obj)
             group_key = (obj.api_version, obj.kind, namespace or "")
             if group_key not in before:
-                items, _ = self.cluster.list(resource, namespace)
+                items, _ = list_objects(self.kube, resource, namespace)
                 before[group_key] = {
                     i["metadata"]["name"]: str(i["metadata"].get("resourceVersion")) for i in items
                 }
             old_rv = before[group_key].get(obj.name)
             try:
-                result = self.cluster.apply(
-                    resource, obj.body, obj.name, namespace, step.manager, self.force
+                result = self.kube.apply_of(
+                    resource, obj.body, namespace, manager=step.manager, force=self.force
                 )
-            except _Conflicted as exc:
+            except FieldConflicts as exc:
                 conflicts += [FieldConflict(obj, f, m) for f, m in exc.causes]
                 continue
             except ApiError as err:
@@ -690,7 +395,7 @@ class _Applier:
             self.wait_established(crds, deadline())
         return StepOutcome(step.name, step.title, counts)
 
-    def resource_for(self, obj: M.ManifestObject, deadline: Callable[[], float]) -> Any:
+    def resource_for(self, obj: M.ManifestObject, deadline: Callable[[], float]) -> Resource:
         """The API resource of ``obj``; a kind of a CRD applied in this run may take a moment.
 
         kube-apiserver publishes a new CRD's resources in discovery shortly after
@@ -698,7 +403,7 @@ class _Applier:
         installed first". Discovery cannot be watched, so this retries with a
         capped backoff until the wait deadline.
         """
-        resource = self.cluster.resource(obj.api_version, obj.kind)
+        resource = self.kube.resource(obj.api_version, obj.kind)
         defined = {d for o in self.applied.values() if (d := _defines(o))}
         attempt = 0
         while resource is None and (obj.group, obj.kind) in defined:
@@ -706,9 +411,9 @@ class _Applier:
                 break
             time.sleep(min(2.0, 0.05 * 2**attempt, max(0.0, deadline() - time.monotonic())))
             attempt += 1
-            resource = self.cluster.resource(obj.api_version, obj.kind)
+            resource = self.kube.resource(obj.api_version, obj.kind)
         if resource is None:
-            return self.cluster.require(obj.api_version, obj.kind, obj.source)
+            return require(self.kube, obj.api_version, obj.kind, obj.source)
         return resource
 
     def wait_established(self, crds: Sequence[M.ManifestObject], deadline: float) -> None:
@@ -716,18 +421,18 @@ class _Applier:
         pending = [c for c in crds if not _is_true(self.applied.get(c.key), "Established")]
         if not pending:
             return
-        resource = self.cluster.require(M.CRD_API_VERSION, M.CRD_KIND, "the CRDs")
+        resource = require(self.kube, M.CRD_API_VERSION, M.CRD_KIND, "the CRDs")
         self.on_event(CrdsWaiting(tuple(c.name for c in pending)))
         for crd in pending:
-            ok, state = self.cluster.watch_until(
+            watched = self.kube.watch(
                 resource,
                 None,
                 _established(crd.name),
                 deadline=deadline,
                 field_selector=f"metadata.name={crd.name}",
             )
-            if not ok:
-                obj = state.get(crd.name)
+            if not watched.done:
+                obj = watched.objects.get(crd.name)
                 why = _condition_text(obj, "Established") if obj else "it does not exist"
                 raise WaitTimeout(
                     f"timed out waiting for CRD {crd.name} to be Established: {why}",
@@ -768,25 +473,25 @@ def _apply_error(obj: M.ManifestObject, err: ApiError) -> KnwalkError:
     return KnwalkError(f"applying {obj.ref} ({obj.source}) failed: {err.message}", hint)
 
 
-def check_kinds(cluster: Cluster, plan: M.Plan) -> None:
+def check_kinds(kube: Kube, plan: M.Plan) -> None:
     """Before changing anything: every kind not defined by the plan's own CRDs must be served."""
     defined = {d for o in plan.objects if (d := o.defines())}
     missing: dict[tuple[str, str], str] = {}
     for obj in plan.objects:
         if (obj.group, obj.kind) in defined or (obj.api_version, obj.kind) in missing:
             continue
-        if cluster.resource(obj.api_version, obj.kind) is None:
+        if kube.resource(obj.api_version, obj.kind) is None:
             missing[(obj.api_version, obj.kind)] = obj.source
     if missing:
         shown = ", ".join(f"{k} ({v}, in {src})" for (v, k), src in missing.items())
         hint = "is the cluster's Kubernetes version too old for this release?"
-        if cluster.is_sandbox:
+        if is_sandbox(kube):
             hint = (
                 "the sandbox does not serve every kind of a real release yet; "
                 "use a real cluster, or manifests without these kinds"
             )
         raise KnwalkError(
-            f"the cluster (context {cluster.context}) does not serve {shown}; nothing was changed",
+            f"the cluster (context {kube.context}) does not serve {shown}; nothing was changed",
             hint,
         )
 
@@ -821,15 +526,17 @@ def deployment_row(obj: Obj) -> DeploymentRow:
     )
 
 
-def pod_reasons(cluster: Cluster, deployment: Obj, limit: int = 3) -> list[str]:
+def pod_reasons(kube: Kube, deployment: Obj, limit: int = 3) -> list[str]:
     """``pod NAME: ImagePullBackOff`` for the Deployment's pods (empty when pods are not served)."""
-    pods = cluster.resource("v1", "Pod")
+    pods = kube.resource("v1", "Pod")
     labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     if pods is None or not labels:
         return []
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     try:
-        items, _ = cluster.list(pods, deployment["metadata"]["namespace"], label_selector=selector)
+        items, _ = list_objects(
+            kube, pods, deployment["metadata"]["namespace"], label_selector=selector
+        )
     except KnwalkError:
         return []
     out: list[str] = []
@@ -860,13 +567,13 @@ def _gateway_address(svc: Obj | None) -> str | None:
 
 
 def wait_deployments(
-    cluster: Cluster, namespaces: Sequence[str], deadline: float, on_event: OnEvent = _ignore
+    kube: Kube, namespaces: Sequence[str], deadline: float, on_event: OnEvent = _ignore
 ) -> list[DeploymentRow]:
     """Watch the Deployments of ``namespaces`` until every one is Available; raise at the deadline."""
-    resource = cluster.require("apps/v1", "Deployment", "the wait for Deployments")
+    resource = require(kube, "apps/v1", "Deployment", "the wait for Deployments")
     states: dict[str, dict[str, Obj]] = {}
     for ns in namespaces:
-        states[ns] = {i["metadata"]["name"]: i for i in cluster.list(resource, ns)[0]}
+        states[ns] = {i["metadata"]["name"]: i for i in list_objects(kube, resource, ns)[0]}
 
     def rows() -> list[DeploymentRow]:
         return [deployment_row(o) for ns in namespaces for _, o in sorted(states[ns].items())]
@@ -878,15 +585,15 @@ def wait_deployments(
             states[ns] = state
             on_event(DeploymentsUpdate(tuple(rows())))
 
-        ok, state = cluster.watch_until(
+        watched = kube.watch(
             resource,
             ns,
             lambda s: all(deployment_row(o).ok for o in s.values()),
             deadline=deadline,
             on_change=changed,
         )
-        states[ns] = state
-        if not ok:
+        states[ns] = watched.objects
+        if not watched.done:
             break
     final = rows()
     late = [r for r in final if not r.ok]
@@ -894,7 +601,7 @@ def wait_deployments(
         parts = []
         for row in late:
             text = f"{row.namespace}/{row.name} ({row.ready_text} ready; {row.reason})"
-            pods = pod_reasons(cluster, states[row.namespace][row.name])
+            pods = pod_reasons(kube, states[row.namespace][row.name])
             if pods:
                 text += " [" + "; ".join(pods) + "]"
             parts.append(text)
@@ -909,16 +616,16 @@ def wait_deployments(
 
 
 def wait_gateway(
-    cluster: Cluster, namespace: str, name: str, deadline: float, on_event: OnEvent = _ignore
+    kube: Kube, namespace: str, name: str, deadline: float, on_event: OnEvent = _ignore
 ) -> str:
     """Watch the gateway Service until it has an external address (ip or hostname)."""
-    resource = cluster.require("v1", "Service", "the wait for the gateway")
+    resource = require(kube, "v1", "Service", "the wait for the gateway")
 
     def changed(state: dict[str, Obj]) -> None:
         svc = state.get(name)
         on_event(GatewayUpdate(namespace, name, svc is not None, _gateway_address(svc)))
 
-    ok, state = cluster.watch_until(
+    watched = kube.watch(
         resource,
         namespace,
         lambda s: _gateway_address(s.get(name)) is not None,
@@ -926,8 +633,8 @@ def wait_gateway(
         field_selector=f"metadata.name={name}",
         on_change=changed,
     )
-    svc = state.get(name)
-    if not ok:
+    svc = watched.objects.get(name)
+    if not watched.done:
         if svc is None:
             why = "it does not exist"
         else:
@@ -956,7 +663,7 @@ def gateway_url(svc: Obj | None, address: str) -> str:
 
 
 def install(
-    cluster: Cluster,
+    kube: Kube,
     plan: M.Plan,
     *,
     force_conflicts: bool = False,
@@ -964,9 +671,9 @@ def install(
     on_event: OnEvent = _ignore,
 ) -> InstallResult:
     """Apply ``plan`` in order, wait for it to be ready, set the domain; see the module docstring."""
-    check_kinds(cluster, plan)
-    result = InstallResult(plan, cluster.context)
-    applier = _Applier(cluster, force_conflicts, on_event)
+    check_kinds(kube, plan)
+    result = InstallResult(plan, kube.context)
+    applier = _Applier(kube, force_conflicts, on_event)
     wait_deadline: list[float] = []
 
     def deadline() -> float:
@@ -988,11 +695,11 @@ def install(
     after = [s for s in plan.steps if s.after_waits]
     for number, step in enumerate(before, 1):
         run(number, step)
-    result.deployments = wait_deployments(cluster, plan.wait_namespaces, deadline(), on_event)
+    result.deployments = wait_deployments(kube, plan.wait_namespaces, deadline(), on_event)
     gw_ns, gw_name = plan.gateway
-    address = wait_gateway(cluster, gw_ns, gw_name, deadline(), on_event)
+    address = wait_gateway(kube, gw_ns, gw_name, deadline(), on_event)
     result.gateway_address = address
-    result.gateway_url = gateway_url(cluster.get_kind("v1", "Service", gw_name, gw_ns), address)
+    result.gateway_url = gateway_url(get_kind(kube, "v1", "Service", gw_name, gw_ns), address)
     if plan.domain == M.SSLIP:
         result.domain = M.sslip_domain(address)
     elif plan.domain != M.NO_DOMAIN:
@@ -1016,17 +723,17 @@ class Installed:
     ingress_class: str | None
 
 
-def _ingress_class(cluster: Cluster) -> Any:
+def _ingress_class(kube: Kube) -> Any:
     """The ingress class config-network names (None when unset)."""
-    cm = cluster.get_kind("v1", "ConfigMap", "config-network", M.SERVING_NAMESPACE)
+    cm = get_kind(kube, "v1", "ConfigMap", "config-network", M.SERVING_NAMESPACE)
     data = (cm or {}).get("data") or {}
     return data.get("ingress-class") or data.get("ingress.class")
 
 
-def installed(cluster: Cluster) -> Installed:
-    ns = cluster.get_kind("v1", "Namespace", M.SERVING_NAMESPACE)
+def installed(kube: Kube) -> Installed:
+    ns = get_kind(kube, "v1", "Namespace", M.SERVING_NAMESPACE)
     version = (((ns or {}).get("metadata") or {}).get("labels") or {}).get(M.VERSION_LABEL)
-    klass = _ingress_class(cluster)
+    klass = _ingress_class(kube)
     ingress = None
     if klass:
         ingress = next((k for k in M.INGRESSES if k in str(klass)), None)
@@ -1074,7 +781,7 @@ def _managed_by(obj: Obj, managers: Sequence[str]) -> bool:
     )
 
 
-def plan_uninstall(cluster: Cluster, plan: M.Plan) -> UninstallPlan:
+def plan_uninstall(kube: Kube, plan: M.Plan) -> UninstallPlan:
     """Which objects of ``plan`` exist and were applied by knwalk, in deletion order."""
     out = UninstallPlan(plan)
     objects = [
@@ -1083,21 +790,21 @@ def plan_uninstall(cluster: Cluster, plan: M.Plan) -> UninstallPlan:
     existing: dict[tuple[str, str, str, str], Obj] = {}
     listed: dict[tuple[str, str, str], dict[str, Obj]] = {}
     for obj in objects:
-        resource = cluster.resource(obj.api_version, obj.kind)
+        resource = kube.resource(obj.api_version, obj.kind)
         if resource is None:
             continue  # its CRD is gone already
-        namespace = cluster.namespace_for(resource, obj)
+        namespace = namespace_for(kube, resource, obj)
         key = (obj.api_version, obj.kind, namespace or "")
         if key not in listed:
-            items, _ = cluster.list(resource, namespace)
+            items, _ = list_objects(kube, resource, namespace)
             listed[key] = {i["metadata"]["name"]: i for i in items}
         found = listed[key].get(obj.name)
         if found is not None:
             existing[obj.key] = found
-    services = cluster.resource("serving.knative.dev/v1", "Service")
+    services = kube.resource("serving.knative.dev/v1", "Service")
     user: list[tuple[str, str]] = []
     if services is not None:
-        items, _ = cluster.list(services, None)
+        items, _ = list_objects(kube, services, None)
         user = sorted(
             (str(i["metadata"].get("namespace")), str(i["metadata"]["name"])) for i in items
         )
@@ -1139,7 +846,7 @@ class UninstallResult:
 
 
 def uninstall(
-    cluster: Cluster,
+    kube: Kube,
     uplan: UninstallPlan,
     *,
     wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
@@ -1148,11 +855,11 @@ def uninstall(
     """Delete ``uplan.delete`` in order, then wait until the namespaces and CRDs are gone."""
     result = UninstallResult()
     for obj in uplan.delete:
-        resource = cluster.resource(obj.api_version, obj.kind)
+        resource = kube.resource(obj.api_version, obj.kind)
         gone = False
         if resource is not None:
-            namespace = cluster.namespace_for(resource, obj)
-            gone = cluster.delete(resource, obj.name, namespace)
+            namespace = namespace_for(kube, resource, obj)
+            gone = kube.delete_of(resource, obj.name, namespace)
         (result.deleted if gone else result.already_gone).append(obj)
         on_event(ObjectDeleted(obj, gone))
     deadline = time.monotonic() + wait_timeout
@@ -1160,17 +867,17 @@ def uninstall(
     if slow:
         on_event(DeletionWaiting(tuple(o.ref for o in slow)))
     for obj in slow:
-        resource = cluster.resource(obj.api_version, obj.kind)
+        resource = kube.resource(obj.api_version, obj.kind)
         if resource is None:
             continue
-        ok, _ = cluster.watch_until(
+        watched = kube.watch(
             resource,
             None,
             _gone(obj.name),
             deadline=deadline,
             field_selector=f"metadata.name={obj.name}",
         )
-        if not ok:
+        if not watched.done:
             raise WaitTimeout(
                 f"timed out waiting for {obj.ref} to be deleted",
                 f"look at its finalizers with `kubectl get {obj.kind.lower()} {obj.name} -o yaml`; "

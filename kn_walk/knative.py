@@ -9,8 +9,8 @@ report progress through callbacks and never print.
 
 Writes are JSON merge patches carrying the observed ``metadata.resourceVersion``
 (never strategic merge: these are custom resources); a 409 means someone else
-wrote first, so the operation re-reads and recomputes, up to
-:data:`CONFLICT_ATTEMPTS` times, and never overwrites the other change.
+wrote first, so the operation re-reads and recomputes (:func:`kn_walk.kube.retry_on_conflict`,
+up to :data:`kn_walk.kube.CONFLICT_ATTEMPTS` times), and never overwrites the other change.
 
 ``status_document`` output (``knwalk status -o json|yaml``), stable:
 
@@ -83,7 +83,6 @@ DEFAULT_SERVICE = "helloworld-go"
 DEFAULT_IMAGE = "gcr.io/knative-samples/helloworld-go"
 DEFAULT_TARGET = "Go Sample v1"
 
-CONFLICT_ATTEMPTS = 5
 DEFAULT_WAIT_TIMEOUT = 300.0
 #: seconds a Ready=False must last before a wait calls it a failure (kn's --wait-window):
 #: Knative passes through transient ones, e.g. RevisionMissing while a fixed revision starts
@@ -983,13 +982,16 @@ def _write_service(
     generation: ours did apply (its answer was lost), ``obj`` is the Service as read.
     A 400/422 answer becomes an error from ``rejected`` = (what was rejected, hint).
     """
-    first: ServiceView | None = None
-    sent: _Plan | None = None
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+    from kn_walk.kube import retry_on_conflict
+
+    seen: dict[str, Any] = {"first": None, "sent": None}
+
+    def attempt(number: int) -> _Written[_Plan]:
         plan = read()
         current = service(plan)
-        if attempt == 1:
-            first = current
+        if number == 1:
+            seen["first"] = current
+        first, sent = seen["first"], seen["sent"]
         if not pending(plan):
             if (
                 sent is not None
@@ -997,26 +999,25 @@ def _write_service(
                 and current is not None
                 and current.generation > first.generation
             ):
-                return _Written(plan, current.raw, attempt, first, sent)
+                return _Written(plan, current.raw, number, first, sent)
             if on_plan:
                 on_plan(plan)
-            return _Written(plan, None, attempt, first, sent)
-        if on_plan and attempt == 1:
+            return _Written(plan, None, number, first, sent)
+        if on_plan and number == 1:
             on_plan(plan)
-        sent = plan
+        seen["sent"] = plan
         try:
-            return _Written(plan, send(plan), attempt, first, sent)
+            return _Written(plan, send(plan), number, first, plan)
         except ApiError as err:
-            # 409: someone wrote first (or created it meanwhile): re-read and recompute
-            if err.conflict and attempt < CONFLICT_ATTEMPTS:
-                continue
             if err.status in (400, 422):
                 what, hint = rejected
                 raise ApiError(
                     f"{what}: {err.message}", hint, status=err.status, reason=err.reason
                 ) from None
             raise
-    raise AssertionError("the last attempt returns or raises")
+
+    # 409: someone wrote first (or created it meanwhile): read again and recompute
+    return retry_on_conflict(attempt)
 
 
 def deploy(

@@ -17,13 +17,21 @@ request left) is never sent again blindly: :meth:`Kube.create` and
 :meth:`Kube.delete` read the object first and only repeat the request if it
 did not happen; a 429 (not processed) is simply retried.
 
-:meth:`Kube.wait_for` lists one object, then watches it from the list's
-resourceVersion until a predicate holds or a deadline passes; a watch that
-ends or breaks is resumed from the last resourceVersion seen (with backoff
-when it breaks, and when the server keeps closing it at once), a ``410 Gone``
-re-lists, 429/5xx answers are retried. Every request is bounded by the
-deadline; when it passes, :class:`~kn_walk.errors.WaitTimeout` says what was
-still awaited and the last error seen. Nothing sleeps to synchronise.
+It is knwalk's one client: the Knative commands use its custom-object calls,
+``install``/``doctor`` its calls on any :class:`Resource` found by discovery
+(:meth:`Kube.resource`, :meth:`Kube.list_of`, :meth:`Kube.apply_of`, ...).
+
+:meth:`Kube.watch` is the one wait: it lists, then watches from the list's
+resourceVersion until a predicate on the objects holds or a deadline passes; a
+watch that ends or breaks is resumed from the last resourceVersion seen (with
+backoff when it breaks, and when the server keeps closing it at once), a
+``410 Gone`` re-lists, 429/5xx answers and a server that restarts are retried as
+its :class:`RetryPolicy` says (by default until the deadline). Every request is
+bounded by the deadline and by :meth:`Kube.limit`. :meth:`Kube.wait_for` waits on
+one object with it and raises :class:`~kn_walk.errors.WaitTimeout` saying what was
+still awaited and the last error seen. :func:`retry_on_conflict` is client-go's
+RetryOnConflict: a read-modify-write tried again on 409. Nothing sleeps to
+synchronise.
 
 :func:`connect` honours ``insecure-skip-tls-verify`` only as kubectl does: a
 boolean, never together with a certificate authority, and it warns each time.
@@ -43,22 +51,23 @@ import random
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.watch.watch import iter_resp_lines
 
 from kn_walk import kubeconfig
 from kn_walk.errors import ApiError, KnwalkError, UsageError, WaitTimeout
 
 Obj = dict[str, Any]
+Objs = list[Obj]
 
 FIELD_MANAGER = "knwalk"
 MERGE_PATCH = "application/merge-patch+json"
@@ -86,6 +95,10 @@ READ_TIMEOUT = 30.0
 WATCH_MIN_LIFETIME = 1.0
 #: statuses after which a create or delete may nevertheless have happened
 MAYBE_DONE_STATUSES = frozenset({500, 502, 503, 504})
+#: how often :func:`retry_on_conflict` tries a read-modify-write that meets 409 Conflict
+CONFLICT_ATTEMPTS = 5
+
+_T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------------- connecting
@@ -571,6 +584,69 @@ def fulfils(obj: Obj, body: Obj) -> bool:
     return _contains(obj, want) and _contains(obj.get("metadata") or {}, want_meta)
 
 
+# --------------------------------------------------------------------------- resources and waits
+
+
+@dataclass(frozen=True)
+class Resource:
+    """An API resource, as discovery describes it: where its objects live."""
+
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        """``/apis/GROUP/VERSION[/namespaces/NS]/PLURAL[/NAME]`` (``/api/v1/...`` for core);
+        no namespace part for cluster-scoped kinds or :data:`ALL_NAMESPACES`."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace and namespace != ALL_NAMESPACES:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """What a wait (:meth:`Kube.watch`) does when its list or watch requests fail: it
+    pauses (capped exponential backoff, the client's ``backoff_base``/``backoff_cap``),
+    lists afresh after ``relist_after`` failures in a row, and goes on until its deadline,
+    or, with ``give_up_after``, stops after that many failures in a row. knative/client's
+    ``pkg/wait`` takes its retry and error-window settings the same way, as options."""
+
+    give_up_after: int | None = None
+    relist_after: int = MAX_RETRIES
+
+
+#: every wait of knwalk's: a failing API server is retried until the wait's deadline
+UNTIL_DEADLINE = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class Watched:
+    """How :meth:`Kube.watch` ended: ``done`` (else the deadline came), the objects last
+    seen by name, whether any list worked, and the last error while the API was failing."""
+
+    done: bool
+    objects: dict[str, Obj] = field(default_factory=dict)
+    listed: bool = False
+    last_error: str = ""
+
+
+class FieldConflicts(KnwalkError):
+    """A server-side apply met fields another field manager owns: (field, manager) pairs."""
+
+    def __init__(self, causes: list[tuple[str, str]]) -> None:
+        shown = ", ".join(f"{f} (owned by {m})" for f, m in causes[:3])
+        super().__init__(f"fields owned by another field manager: {shown}")
+        self.causes = causes
+
+
 # --------------------------------------------------------------------------- the client
 
 
@@ -599,6 +675,11 @@ class Kube:
         self.deadline: float | None = None
         self.budget_seconds = 0.0
         self.budget_option = ""
+        #: whether the API server answered anything yet: once it has, a refused connection
+        #: is a server that restarts, which a wait rides out, not one that is not there
+        self.answered = False
+        #: discovery: (apiVersion, kind) -> Resource, for those found
+        self._resources: dict[tuple[str, str], Resource] = {}
 
     def limit(self, seconds: float, option: str) -> None:
         """Bound everything this client does from now on to ``seconds`` in all.
@@ -758,8 +839,9 @@ class Kube:
         if "_request_timeout" not in kwargs:
             kwargs["_request_timeout"] = self._timeouts(deadline)
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except ApiException as exc:
+            self.answered = self.answered or bool(exc.status)
             if not exc.status:
                 # the client reports TLS failures as an ApiException without a status
                 raise self._unreachable(_TransportError(str(exc.reason)), what) from exc
@@ -768,6 +850,8 @@ class Kube:
             timeout = kwargs["_request_timeout"]
             read = timeout[1] if isinstance(timeout, tuple) else timeout
             raise self._unreachable(exc, what, read) from exc
+        self.answered = True
+        return result
 
     def call(
         self,
@@ -1103,27 +1187,243 @@ class Kube:
         hundreds of typed models) costs most of a second.
         """
         plural = {"Service": "services", "ConfigMap": "configmaps"}[kind]
-        path = f"/api/v1/namespaces/{namespace}/{plural}/{name}"
-        try:
-            obj = self.call(f"get {kind}", self._get_path, path, retry=True)
-        except ApiError as err:
-            if err.not_found:
-                return None
-            raise
-        return dict(obj)
+        return self.get_of(Resource("", "v1", plural, kind, True), name, namespace)
 
-    def _get_path(self, path: str, _request_timeout: Any = None) -> Any:
+    # any resource -------------------------------------------------------------------
+
+    def _rest(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]] = (),
+        body: Obj | None = None,
+        content_type: str | None = None,
+        _request_timeout: Any = None,
+    ) -> Any:
+        """One request to ``path``; the JSON answer of a 2xx, else the client's ApiException
+        (which :meth:`call` maps)."""
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
         params = self.api_client.param_serialize(
-            method="GET",
+            method=method,
             resource_path=path,
-            header_params={"Accept": "application/json"},
+            query_params=list(query),
+            header_params=headers,
+            body=body,
             auth_settings=["BearerToken"],
         )
         response = self.api_client.call_api(*params, _request_timeout=_request_timeout)
         response.read()
-        return self.api_client.response_deserialize(response, {"200": "object"}).data
+        return self.api_client.response_deserialize(response, {"2XX": "object"}).data
+
+    def server_version(self) -> Obj:
+        """The API server's ``/version`` (``gitVersion``, ...)."""
+        return dict(self.call("get the server version", self._rest, "GET", "/version", retry=True))
+
+    def resource(self, api_version: str, kind: str) -> Resource | None:
+        """The API resource serving ``kind`` of ``api_version`` (discovery), None when the
+        cluster does not serve it. Found ones are kept; a miss asks again the next time
+        (a CRD may have been applied meanwhile)."""
+        found = self._resources.get((api_version, kind))
+        if found is not None:
+            return found
+        group, _, version = api_version.rpartition("/")
+        path = f"/apis/{api_version}" if group else f"/api/{version}"
+        try:
+            listing = self.call(f"discover {api_version}", self._rest, "GET", path, retry=True)
+        except ApiError as err:
+            if err.not_found:
+                return None
+            raise
+        for entry in (listing or {}).get("resources") or []:
+            plural, served = str(entry.get("name") or ""), str(entry.get("kind") or "")
+            if served and plural and "/" not in plural:
+                res = Resource(group, version, plural, served, bool(entry.get("namespaced")))
+                self._resources[(api_version, served)] = res
+        return self._resources.get((api_version, kind))
+
+    def list_of(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        deadline: float | None = None,
+    ) -> tuple[Objs, str]:
+        """(items, resourceVersion) of ``resource`` in ``namespace`` (the context's when
+        None; :data:`ALL_NAMESPACES`: everywhere; ignored for cluster-scoped kinds)."""
+        query = _selectors(label_selector, field_selector)
+        path = resource.path(self._ns(namespace))
+        result = self.call(
+            f"list {resource.plural}", self._rest, "GET", path, query, retry=True, deadline=deadline
+        )
+        items = [dict(i) for i in (result or {}).get("items") or []]
+        return items, str(((result or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+    def get_of(self, resource: Resource, name: str, namespace: str | None = None) -> Obj | None:
+        """The object, or None when the API says 404."""
+        path = resource.path(self._ns(namespace), name)
+        try:
+            return dict(self.call(f"get {resource.kind}", self._rest, "GET", path, retry=True))
+        except ApiError as err:
+            if err.not_found:
+                return None
+            raise
+
+    def apply_of(
+        self,
+        resource: Resource,
+        body: Obj,
+        namespace: str | None = None,
+        *,
+        manager: str = FIELD_MANAGER,
+        force: bool = False,
+    ) -> Obj:
+        """Server-side apply of ``body`` as ``manager``; fields another manager owns raise
+        :class:`FieldConflicts` (unless ``force`` takes them over)."""
+        path = resource.path(self._ns(namespace), str(body["metadata"]["name"]))
+        query = [("fieldManager", manager)] + ([("force", "true")] if force else [])
+
+        def apply(_request_timeout: Any = None) -> Any:
+            try:
+                return self._rest("PATCH", path, query, body, APPLY_PATCH, _request_timeout)
+            except ApiException as exc:
+                causes = _conflict_causes(exc) if exc.status == 409 else []
+                if causes:
+                    raise FieldConflicts(causes) from None
+                raise
+
+        return dict(self.call(f"apply {resource.kind}", apply, retry=True))
+
+    def delete_of(self, resource: Resource, name: str, namespace: str | None = None) -> bool:
+        """Delete with background propagation; False when it was already gone."""
+        path = resource.path(self._ns(namespace), name)
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        try:
+            self.call(
+                f"delete {resource.kind}",
+                self._rest,
+                "DELETE",
+                path,
+                (),
+                options,
+                "application/json",
+            )
+        except ApiError as err:
+            if err.not_found:
+                return False
+            raise
+        return True
 
     # waiting ------------------------------------------------------------------------
+
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        done: Callable[[dict[str, Obj]], bool],
+        *,
+        deadline: float,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+        on_change: Callable[[dict[str, Obj]], None] | None = None,
+        policy: RetryPolicy = UNTIL_DEADLINE,
+    ) -> Watched:
+        """List, then watch from the list's resourceVersion until ``done(objects)`` holds or
+        ``deadline`` (capped by :meth:`limit`) passes; ``objects`` maps name to object.
+
+        ``on_change`` sees every state, starting with the listed one. A watch that ends
+        is resumed from the last resourceVersion at once; ``410 Gone`` lists again.
+        Failures (a list or watch that breaks, 429/5xx, a server that restarts) are
+        retried as ``policy`` says: with capped backoff, listing afresh after several in
+        a row, until the deadline or ``policy.give_up_after`` failures in a row (then a
+        :class:`KnwalkError`). The first list's errors are raised at once unless they
+        are worth retrying. Returns how it ended, never raising at the deadline.
+        """
+        deadline = self._cap(deadline) or deadline
+        ns = self._ns(namespace)
+        objects: dict[str, Obj] = {}
+        rv, last_error = "", ""
+        listed, relist = False, True
+        failures = 0
+        while True:
+            if time.monotonic() >= deadline:
+                return Watched(False, objects, listed, last_error)
+            retry_after: float | None = None
+            try:
+                if relist:
+                    items, rv = self.list_of(
+                        resource,
+                        ns,
+                        label_selector=label_selector,
+                        field_selector=field_selector,
+                        deadline=deadline,
+                    )
+                    objects = {str(i["metadata"]["name"]): i for i in items}
+                    listed, relist = True, False
+                    if on_change:
+                        on_change(objects)
+                    if done(objects):
+                        return Watched(True, objects, listed, last_error)
+                opened = time.monotonic()
+                events = 0
+                query = _selectors(label_selector, field_selector)
+                for event_type, obj in self._watch(resource, ns, query, rv, deadline):
+                    events += 1
+                    failures, last_error = 0, ""
+                    meta = obj.get("metadata") or {}
+                    rv = str(meta.get("resourceVersion") or rv)
+                    if event_type == "BOOKMARK":
+                        continue
+                    name = str(meta.get("name"))
+                    if event_type == "DELETED":
+                        objects.pop(name, None)
+                    else:
+                        objects[name] = obj
+                    if on_change:
+                        on_change(objects)
+                    if done(objects):
+                        return Watched(True, objects, listed, last_error)
+                    if time.monotonic() >= deadline:
+                        break
+                if events or time.monotonic() - opened >= WATCH_MIN_LIFETIME:
+                    continue  # a watch that ended normally: resume from rv at once
+                failures += 1  # closed at once, nothing in it: resume, but not in a tight loop
+            except _Gone:
+                relist = True  # our resourceVersion was compacted: list again, then watch
+                continue
+            except _Broken as broken:
+                failures += 1
+                last_error, retry_after = broken.text, broken.retry_after
+            except (ApiError, Unreachable) as err:
+                # a list that failed. Worth retrying: 429/5xx, timeouts, dropped
+                # connections, and (once it answered) a server that went away
+                transient = (
+                    err.status in RETRY_STATUSES
+                    if isinstance(err, ApiError)
+                    else (not err.refused or listed or self.answered)
+                )
+                if not transient:
+                    raise
+                failures += 1
+                last_error = err.message
+            if policy.give_up_after is not None and failures >= policy.give_up_after:
+                raise KnwalkError(
+                    f"the watch of {resource.plural} keeps failing ({failures} times in a row; "
+                    f"API server {self.target.server}, context {self.context}): {last_error}",
+                    "is the cluster still reachable? run the command again",
+                )
+            if failures > policy.relist_after and not relist:
+                # several failures in a row: a fresh list tells where things stand
+                relist, failures = True, 0
+            delay = (
+                retry_after
+                if retry_after is not None
+                else _backoff(max(failures - 1, 0), self.backoff_base, self.backoff_cap)
+            )
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
 
     def wait_for(
         self,
@@ -1137,161 +1437,159 @@ class Kube:
         namespace: str | None = None,
         on_change: Callable[[Obj | None], None] | None = None,
         describe: Callable[[Obj | None], str] | None = None,
+        policy: RetryPolicy = UNTIL_DEADLINE,
     ) -> Obj | None:
-        """Watch one object until ``until(obj)`` holds (``obj`` is None while it does not exist).
+        """:meth:`watch` one object until ``until(obj)`` holds (``obj`` is None while it does
+        not exist).
 
-        ``on_change`` sees every state, starting with the listed one, each once.
-        After ``timeout`` seconds raises :class:`WaitTimeout` whose message is
+        ``on_change`` sees every state, starting with the listed one. After
+        ``timeout`` seconds raises :class:`WaitTimeout` whose message is
         ``describe(last)`` (default: "PLURAL/NAME is still not there"), plus the
-        last error when the API was failing meanwhile. The first list's errors
-        are raised at once (unless they are worth retrying); later ones
-        (dropped or cut watches, 429/5xx, a server restarting) are retried
-        until the deadline.
+        last error when the API was failing meanwhile.
         """
-        ns = self._ns(namespace)
         deadline = time.monotonic() + timeout
         if self.deadline is not None and self.deadline <= deadline + 1.0:
             # the wait ends with the command's bound: report that one when it runs out
             deadline, timeout = min(deadline, self.deadline), self.budget_seconds
-        selector = f"metadata.name={name}"
-        obj: Obj | None = None
-        rv = ""
-        listed = False  # whether any list succeeded yet
-        relist = True
-        failures = 0
-        last_error = ""
-        while True:
-            if time.monotonic() >= deadline:
-                if not listed:
-                    raise WaitTimeout(
-                        f"timed out after {timeout:g}s waiting for {plural}/{name}: {last_error}",
-                        f"the API server is slow or failing; {self._more_time()}",
-                        last=None,
-                    )
-                text = describe(obj) if describe else f"{plural}/{name} is still not there"
-                if last_error:
-                    text += f" (last error: {last_error})"
-                option = self.budget_option or "--wait-timeout"
-                raise WaitTimeout(
-                    f"timed out after {timeout:g}s: {text}",
-                    f"look at it with `knwalk status {name}`, or wait longer with {option}",
-                    last=obj,
-                )
-            retry_after: float | None = None
-            try:
-                if relist:
-                    obj, rv = self._list_one(group, version, plural, name, ns, deadline)
-                    listed, relist = True, False
-                    if on_change:
-                        on_change(obj)
-                    if until(obj):
-                        return obj
-                opened = time.monotonic()
-                events = 0
-                for event_type, event_obj in self._watch(
-                    group, version, plural, ns, selector, rv, deadline
-                ):
-                    events += 1
-                    failures, last_error = 0, ""
-                    meta = (event_obj or {}).get("metadata") or {}
-                    rv = str(meta.get("resourceVersion") or rv)
-                    if event_type == "BOOKMARK":
-                        continue
-                    obj = None if event_type == "DELETED" else event_obj
-                    if on_change:
-                        on_change(obj)
-                    if until(obj):
-                        return obj
-                    if time.monotonic() >= deadline:
-                        break
-                if events or time.monotonic() - opened >= WATCH_MIN_LIFETIME:
-                    continue  # a watch that ended normally: resume from rv at once
-                failures += 1  # closed at once, nothing in it: resume, but not in a tight loop
-            except _Gone:
-                relist = True  # our resourceVersion was compacted: list again, then watch
-                continue
-            except _Broken as broken:
-                failures += 1
-                last_error, retry_after = broken.text, broken.retry_after
-            except (ApiError, Unreachable) as err:
-                # a list that failed. Worth retrying until the deadline: 429/5xx, timeouts,
-                # dropped connections, and (once a list worked) a server that went away
-                transient = (
-                    err.status in RETRY_STATUSES
-                    if isinstance(err, ApiError)
-                    else (not err.refused or listed)
-                )
-                if not transient:
-                    raise
-                failures += 1
-                last_error = err.message
-            if failures > self.max_retries and not relist:
-                # several failures in a row: a fresh list tells where things stand
-                relist, failures = True, 0
-            delay = (
-                retry_after
-                if retry_after is not None
-                else _backoff(max(failures - 1, 0), self.backoff_base, self.backoff_cap)
-            )
-            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
-
-    def _list_one(
-        self, group: str, version: str, plural: str, name: str, ns: str, deadline: float
-    ) -> tuple[Obj | None, str]:
-        items, rv = self.list(
-            group, version, plural, ns, field_selector=f"metadata.name={name}", deadline=deadline
+        watched = self.watch(
+            Resource(group, version, plural, "", True),
+            namespace,
+            lambda objects: until(objects.get(name)),
+            deadline=deadline,
+            field_selector=f"metadata.name={name}",
+            on_change=(lambda objects: on_change(objects.get(name))) if on_change else None,
+            policy=policy,
         )
-        return (items[0] if items else None), rv
+        obj = watched.objects.get(name)
+        if watched.done:
+            return obj
+        if not watched.listed:
+            raise WaitTimeout(
+                f"timed out after {timeout:g}s waiting for {plural}/{name}: {watched.last_error}",
+                f"the API server is slow or failing; {self._more_time()}",
+                last=None,
+            )
+        text = describe(obj) if describe else f"{plural}/{name} is still not there"
+        if watched.last_error:
+            text += f" (last error: {watched.last_error})"
+        option = self.budget_option or "--wait-timeout"
+        raise WaitTimeout(
+            f"timed out after {timeout:g}s: {text}",
+            f"look at it with `knwalk status {name}`, or wait longer with {option}",
+            last=obj,
+        )
 
     def _watch(
         self,
-        group: str,
-        version: str,
-        plural: str,
-        ns: str,
-        selector: str,
+        resource: Resource,
+        namespace: str,
+        query: Sequence[tuple[str, str]],
         rv: str,
         deadline: float,
-    ) -> Iterator[tuple[str, Obj | None]]:
-        """Events of one watch request; ends when the server closes it.
+    ) -> Iterator[tuple[str, Obj]]:
+        """The events of one watch request; ends when the server closes it.
 
-        Raises :class:`_Gone` on 410, :class:`_Broken` when the connection
-        fails or the server answers 429/5xx, :class:`ApiError` otherwise.
+        Raises :class:`_Gone` on 410, :class:`_Broken` when the connection fails or
+        the server answers 429/5xx, :class:`ApiError` otherwise.
         """
         remaining = max(0.05, deadline - time.monotonic())
-        w = k8s_watch.Watch()  # type: ignore[no-untyped-call]
+        query = [
+            *query,
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            # the server ends the watch by then; a little slack for the last bytes,
+            # never more than a second past the caller's deadline
+            ("timeoutSeconds", str(max(1, math.ceil(remaining)))),
+            *((("resourceVersion", rv),) if rv else ()),
+        ]
+        params = self.api_client.param_serialize(
+            method="GET",
+            resource_path=resource.path(namespace),
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = None
         try:
-            stream = w.stream(  # type: ignore[no-untyped-call]
-                self.custom.list_namespaced_custom_object,
-                group,
-                version,
-                ns,
-                plural,
-                field_selector=selector,
-                resource_version=rv,
-                allow_watch_bookmarks=True,
-                timeout_seconds=max(1, math.ceil(remaining)),
-                # the server ends the watch at timeout_seconds; a little slack for the
-                # last bytes, never more than a second past the caller's deadline
-                _request_timeout=(min(self.connect_timeout, remaining), remaining + 1.0),
+            response = self.api_client.call_api(
+                *params, _request_timeout=(min(self.connect_timeout, remaining), remaining + 1.0)
             )
-            for event in stream:
-                raw = event.get("raw_object")
-                yield str(event.get("type")), raw if isinstance(raw, dict) else None
+            if not 200 <= response.status <= 299:
+                response.read()
+                raise ApiException(http_resp=response)
+            for line in iter_resp_lines(response.response):  # type: ignore[no-untyped-call]
+                if not line:
+                    continue
+                event = json.loads(line)
+                obj = event.get("object") if isinstance(event, dict) else None
+                if not isinstance(obj, dict):
+                    continue
+                if event.get("type") == "ERROR":
+                    code = int(obj.get("code") or 0)
+                    raise ApiException(
+                        status=code, reason=str(obj.get("reason") or ""), body=json.dumps(obj)
+                    )
+                yield str(event.get("type")), obj
         except ApiException as exc:
             if exc.status == 410:
                 raise _Gone from None
             if exc.status in RETRY_STATUSES:
                 message, _ = status_of(exc)
                 raise _Broken(f"{exc.status}: {message}", _retry_after(exc)) from None
-            raise self._api_error(exc, f"watch {plural}") from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._api_error(exc, f"watch {resource.plural}") from None
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             reason: object = exc
             if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
                 reason = exc.reason
-            raise _Broken(f"watch {plural}: {_first_line(str(reason))}") from None
+            raise _Broken(f"watch {resource.plural}: {_first_line(str(reason))}") from None
         finally:
-            w.stop()  # type: ignore[no-untyped-call]
+            if response is not None:
+                with contextlib.suppress(Exception):
+                    response.response.release_conn()
+
+
+def retry_on_conflict(step: Callable[[int], _T], attempts: int = CONFLICT_ATTEMPTS) -> _T:
+    """client-go's RetryOnConflict: ``step(attempt)`` (1-based) again while it fails with
+    409 Conflict (someone wrote first: the step reads again and recomputes), at most
+    ``attempts`` times; the last 409 is raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return step(attempt)
+        except ApiError as err:
+            if not err.conflict or attempt == attempts:
+                raise
+    raise AssertionError("the last attempt returns or raises")
+
+
+def _selectors(label: str | None, field: str | None) -> list[tuple[str, str]]:
+    query = []
+    if label:
+        query.append(("labelSelector", label))
+    if field:
+        query.append(("fieldSelector", field))
+    return query
+
+
+_CONFLICT_MANAGER = re.compile(r'conflicts? with "([^"]+)"')
+
+
+def _conflict_causes(exc: ApiException) -> list[tuple[str, str]]:
+    """(field, manager) pairs of a 409 apply conflict's Status ``details.causes``."""
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(body) if isinstance(body, str) else {}
+    except ValueError:
+        return []
+    causes = ((status if isinstance(status, dict) else {}).get("details") or {}).get("causes")
+    out: list[tuple[str, str]] = []
+    for cause in causes if isinstance(causes, list) else []:
+        if not isinstance(cause, dict) or cause.get("reason") != "FieldManagerConflict":
+            continue
+        match = _CONFLICT_MANAGER.search(str(cause.get("message") or ""))
+        out.append((str(cause.get("field") or "?"), match.group(1) if match else "?"))
+    return out
 
 
 class _TransportError(OSError):

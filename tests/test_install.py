@@ -385,6 +385,24 @@ def test_gateway_without_an_address_times_out_naming_it(bare: Sandbox) -> None:
     assert "--wait-timeout" in info.value.hint
 
 
+def test_the_clients_limit_bounds_installs_waits_too(bare: Sandbox) -> None:
+    """Kube.limit (a command's whole budget) ends install's waits as it ends deploy's:
+    they are one wait. The gateway never gets an address here; the wait's own deadline
+    is two minutes, the client's limit one second."""
+    with I.connect(bare.kubeconfig, None) as kube:
+        objs = {o.name: o for o in plan_for("kourier").objects}
+        for name in ("kourier-system", "kourier"):
+            resource = kube.resource(objs[name].api_version, objs[name].kind)
+            assert resource is not None
+            kube.apply_of(resource, objs[name].body, objs[name].namespace)
+        kube.limit(1, "--wait-timeout")
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout) as info:
+            I.wait_gateway(kube, "kourier-system", "kourier", time.monotonic() + 120)
+        assert time.monotonic() - started < 30  # the limit, not the wait's two minutes
+    assert "LoadBalancer has no address" in info.value.message
+
+
 def make_unready(api_client: Any, namespace: str, name: str) -> None:
     """Report a Deployment's (simulated) Pods not ready, as a kubelet would; wait until the
     replicaset and deployment controllers report the Deployment not Available."""
@@ -453,9 +471,9 @@ def test_kinds_the_cluster_does_not_serve_are_refused_before_any_change(
 
 
 def test_is_sandbox_by_version_and_by_context_name(seeded: Sandbox) -> None:
-    with I.connect(seeded.kubeconfig, None) as cluster:
-        assert cluster.is_sandbox
-        assert cluster.git_version.endswith("-knwalk-sandbox")
+    with I.connect(seeded.kubeconfig, None) as kube:
+        assert I.is_sandbox(kube)
+        assert I.git_version(kube).endswith("-knwalk-sandbox")
     assert I.is_sandbox_context(seeded.kubeconfig, None) == (control.CONTEXT, True)
 
 
@@ -698,7 +716,8 @@ def test_sandbox_gives_loadbalancer_services_an_address(seeded: Sandbox) -> None
         for name in ("kourier-system", "kourier"):
             obj = objs[name]
             resource = cluster.resource(obj.api_version, obj.kind)
-            cluster.apply(resource, obj.body, obj.name, obj.namespace, M.FIELD_MANAGER, False)
+            assert resource is not None
+            cluster.apply_of(resource, obj.body, obj.namespace, manager=M.FIELD_MANAGER)
         address = I.wait_gateway(cluster, "kourier-system", "kourier", time.monotonic() + 1)
     assert address
 
@@ -708,5 +727,7 @@ def test_sandbox_serves_the_pods_of_a_deployment(bare: Sandbox, api: Any, lb: An
     with I.connect(bare.kubeconfig, None) as cluster:
         pods = cluster.resource("v1", "Pod")
         assert pods is not None
-        items, _ = cluster.list(pods, "kourier-system", label_selector="app=3scale-kourier-gateway")
+        items, _ = cluster.list_of(
+            pods, "kourier-system", label_selector="app=3scale-kourier-gateway"
+        )
     assert items

@@ -18,7 +18,15 @@ import pytest
 
 from kn_walk import knative
 from kn_walk.errors import ApiError, KnwalkError, WaitTimeout
-from kn_walk.kube import BACKOFF_CAP, Kube, Unreachable, _backoff, connect, fulfils
+from kn_walk.kube import (
+    BACKOFF_CAP,
+    CONFLICT_ATTEMPTS,
+    Kube,
+    Unreachable,
+    _backoff,
+    connect,
+    fulfils,
+)
 from tests.conftest import Sandbox
 from tests.test_reliability_support import Faults, counter
 
@@ -457,7 +465,7 @@ def test_deploy_re_reads_on_409_and_keeps_the_other_change(
     with pytest.raises(ApiError) as info:
         knative.deploy(kube, svc, opts, wait=False)
     assert info.value.conflict and "someone else changed it" in info.value.hint
-    assert faults.hits() == [knative.CONFLICT_ATTEMPTS]
+    assert faults.hits() == [CONFLICT_ATTEMPTS]
 
 
 def test_a_create_racing_another_becomes_an_update(kube: Kube, faults: Faults) -> None:

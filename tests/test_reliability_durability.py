@@ -285,3 +285,85 @@ def test_a_wait_outlives_a_sandbox_killed_and_started_again(tmp_path: Path) -> N
     finally:
         faults.http.close()
         control.stop(sb.state_dir)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", ["deploy", "install"])
+def test_an_api_server_restart_ends_the_same_way_for_install_and_deploy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """The sandbox is killed with SIGKILL while the command waits on a watch, and started
+    again on the same port: `knwalk install` and `knwalk deploy` share one wait, so both
+    resume and finish (install used to give up: its own loop listed again at once, met
+    the refused connection, and failed)."""
+    from tests.test_cli_support import knwalk
+    from tests.test_install import FIXTURES, make_bare
+    from tests.test_reliability_support import Faults, counter
+
+    # nobody gives the gateway an address but this test, after the restart
+    monkeypatch.setenv("KNWALK_SANDBOX_LOAD_BALANCER", "0")
+    port = _free_port()
+    sb = start_sandbox(tmp_path / "sb", api_port=port)
+    if command == "install":
+        make_bare(sb)
+        watched = "/api/v1/namespaces/kourier-system/services"
+        args = ["install", "--manifests", str(FIXTURES), "--ingress", "kourier"]
+        args += ["--wait-timeout", "60"]
+        after = (
+            "/api/v1/namespaces/kourier-system/services/kourier/status",
+            {"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}},
+        )
+    else:
+        # the Route sends everything to a Revision that does not exist yet: the Service is
+        # Ready=False (RevisionMissing) until the traffic goes back to @latest, after the
+        # restart; --wait-window tolerates that for the whole wait
+        manifest = tmp_path / "w.json"
+        body = knative.service_manifest("w", NS, knative.DeployOptions())
+        body["spec"]["traffic"] = [{"revisionName": "w-00009", "percent": 100}]
+        manifest.write_text(json.dumps(body))
+        watched = KSVC
+        args = ["deploy", "-f", str(manifest), "--wait-timeout", "60", "--wait-window", "60"]
+        after = (f"{KSVC}/w", {"spec": {"traffic": [{"latestRevision": True, "percent": 100}]}})
+    faults = Faults(sb)
+    faults.set(counter("GET", watched, watch=True))  # tells when the command's watch is open
+    restarted = threading.Event()
+    problems: list[str] = []
+
+    def kill_and_restart() -> None:
+        deadline = time.monotonic() + 60
+        while faults.hits() == [0]:  # condition + deadline: the command's watch is open
+            if time.monotonic() > deadline:
+                problems.append("the watch never opened")
+                return
+            threading.Event().wait(0.01)
+        os.kill(sb.info.pid, signal.SIGKILL)
+        info, _ = control.start(sb.state_dir, api_port=port)
+        with _http(Sandbox(info, sb.kubeconfig, sb.state_dir)) as h:
+            path, patch = after
+            r = h.patch(
+                path,
+                content=json.dumps(patch),
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            if r.status_code != 200:
+                problems.append(r.text)
+        restarted.set()
+
+    try:
+        killer = threading.Thread(target=kill_and_restart, daemon=True)
+        killer.start()
+        env = {"KUBECONFIG": str(sb.kubeconfig), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        result = knwalk(*args, "-n", NS, env=env) if command == "deploy" else knwalk(*args, env=env)
+        killer.join(60)
+        assert not problems and restarted.is_set()
+        assert result.code == 0, (result.out, result.err)
+    finally:
+        faults.http.close()
+        control.stop(sb.state_dir)

@@ -172,31 +172,32 @@ def install(
             context,
         )
         return
-    with I.connect(kubeconfig, context) as cluster:
-        if cluster.is_sandbox and manifests is None:
-            _builtin(out, cluster.context, fmt, I.installed(cluster).serving_version)
+    with I.connect(kubeconfig, context) as kube:
+        sandbox = I.is_sandbox(kube)
+        if sandbox and manifests is None:
+            _builtin(out, kube.context, fmt, I.installed(kube).serving_version)
             return
         if not quiet:
-            _say(out, _headline("Installing", release, net, cluster.context))
+            _say(out, _headline("Installing", release, net, kube.context))
         files = _fetch(out, release, net, source, quiet)
         plan = M.plan_install(
             release, net, dom, source, files, kubectl_prefix=prefix, force_conflicts=force_conflicts
         )
-        if cluster.is_sandbox and not quiet:
+        if sandbox and not quiet:
             _say(
                 out,
                 "Note: the sandbox reports Deployments Available without running their images.",
             )
         _confirm(
             f"Apply {len(plan.objects)} objects in {len(plan.steps)} steps to context "
-            f"'{cluster.context}'?",
+            f"'{kube.context}'?",
             yes=yes,
             required=False,
         )
         view = _InstallView(out, quiet)
         try:
             result = I.install(
-                cluster,
+                kube,
                 plan,
                 force_conflicts=force_conflicts,
                 wait_timeout=wait_timeout,
@@ -547,20 +548,20 @@ def uninstall(
     net = M.parse_ingress(ingress) if ingress is not None else None
     source = M.parse_source(manifests)
     out = _out()
-    with I.connect(kubeconfig, context) as cluster:
-        if cluster.is_sandbox and manifests is None:
-            _builtin_uninstall(out, cluster.context, fmt)
+    with I.connect(kubeconfig, context) as kube:
+        if I.is_sandbox(kube) and manifests is None:
+            _builtin_uninstall(out, kube.context, fmt)
             return
-        found = I.installed(cluster)
+        found = I.installed(kube)
         version = version or found.serving_version
         net = net or found.ingress or M.DEFAULT_INGRESS
         if version is None:
             if quiet:
-                emit({"context": cluster.context, "installed": False, "deleted": 0}, fmt)
+                emit({"context": kube.context, "installed": False, "deleted": 0}, fmt)
             else:
                 _say(
                     out,
-                    f"Knative Serving is not installed in context '{cluster.context}' "
+                    f"Knative Serving is not installed in context '{kube.context}' "
                     f"(no namespace {M.SERVING_NAMESPACE}): nothing to uninstall.",
                 )
             return
@@ -573,10 +574,10 @@ def uninstall(
         release = M.release_for(version, from_manifests=manifests is not None)
         files = _fetch(out, release, net, source, True)
         plan = M.plan_install(release, net, M.NO_DOMAIN, source, files)
-        uplan = I.plan_uninstall(cluster, plan)
-        doc = {"context": cluster.context, **uplan.document()}
+        uplan = I.plan_uninstall(kube, plan)
+        doc = {"context": kube.context, **uplan.document()}
         if not quiet:
-            _say(out, _headline("Uninstalling", release, net, cluster.context))
+            _say(out, _headline("Uninstalling", release, net, kube.context))
             _describe_uninstall(out, uplan)
         if uplan.empty:
             if quiet:
@@ -598,13 +599,13 @@ def uninstall(
                 _say(out, f"  $ {prefix} delete --ignore-not-found -f {source.url_of(f)}")
             return
         _confirm(
-            f"Delete these {len(uplan.delete)} objects from context '{cluster.context}'?",
+            f"Delete these {len(uplan.delete)} objects from context '{kube.context}'?",
             yes=yes,
             required=True,
         )
         view = _InstallView(out, quiet)
         try:
-            result = I.uninstall(cluster, uplan, wait_timeout=wait_timeout, on_event=view)
+            result = I.uninstall(kube, uplan, wait_timeout=wait_timeout, on_event=view)
         finally:
             view.close()
     if quiet:
