@@ -21,6 +21,7 @@ from kn_walk import manifests as M
 from kn_walk.errors import KnwalkError
 from kn_walk.install import (
     SANDBOX_VERSION_MARK,
+    SERVING_API_VERSION,
     _gateway_address,
     _ingress_class,
     connect,
@@ -162,11 +163,11 @@ def doctor(
 
 
 def _doctor_knative(kube: Kube, sandbox: bool, checks: list[Check]) -> None:
-    services = kube.resource("serving.knative.dev/v1", "Service")
+    services = kube.resource(SERVING_API_VERSION, "Service")
     ns = get_kind(kube, "v1", "Namespace", M.SERVING_NAMESPACE)
     if services is None or ns is None:
         missing = (
-            "the serving.knative.dev/v1 API is not served"
+            f"the {SERVING_API_VERSION} API is not served"
             if services is None
             else f"namespace {M.SERVING_NAMESPACE} does not exist"
         )

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from kn_walk import manifests as M
 from kn_walk.errors import ApiError, KnwalkError, WaitTimeout
+from kn_walk.knative_rules.labels import GROUP
 
 if TYPE_CHECKING:
     from kn_walk.kube import Kube, Resource
@@ -43,6 +44,7 @@ Obj = dict[str, Any]
 CREATED, CONFIGURED, UNCHANGED = "created", "configured", "unchanged"
 DEFAULT_WAIT_TIMEOUT = 600.0
 SANDBOX_VERSION_MARK = "knwalk-sandbox"
+SERVING_API_VERSION = f"{GROUP}/v1"
 
 
 # --------------------------------------------------------------------------- events
@@ -801,7 +803,7 @@ def plan_uninstall(kube: Kube, plan: M.Plan) -> UninstallPlan:
         found = listed[key].get(obj.name)
         if found is not None:
             existing[obj.key] = found
-    services = kube.resource("serving.knative.dev/v1", "Service")
+    services = kube.resource(SERVING_API_VERSION, "Service")
     user: list[tuple[str, str]] = []
     if services is not None:
         items, _ = list_objects(kube, services, None)
@@ -834,7 +836,7 @@ def plan_uninstall(kube: Kube, plan: M.Plan) -> UninstallPlan:
         else:
             out.delete.append(obj)
     crd_names = {o.name for o in out.delete if o.is_crd}
-    if "services.serving.knative.dev" in crd_names:
+    if f"services.{GROUP}" in crd_names:
         out.user_services = user
     return out
 

@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -226,43 +227,67 @@ def _check(sb: Sandbox, ledger: Ledger) -> None:
             assert kube.get(knative.GROUP, knative.VERSION, "revisions", f"{name}-00001")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Restart:
+    """Kills the sandbox with SIGKILL once a watch of ``watched`` is open, starts it again
+    on the same port, then sends ``after`` (path, merge patch), in a thread run by ``with``."""
+
+    def __init__(self, sb: Sandbox, port: int, watched: str, after: tuple[str, Any]) -> None:
+        from tests.test_reliability_support import Faults, counter
+
+        self.sb, self.port, self.after = sb, port, after
+        self.faults = Faults(sb)
+        self.faults.set(counter("GET", watched, watch=True))  # tells when the watch is open
+        self.done = threading.Event()
+        self.problems: list[str] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Restart:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.join(60)
+        self.faults.http.close()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 60
+        while self.faults.hits() == [0]:  # condition + deadline: the watch is open
+            if time.monotonic() > deadline:
+                self.problems.append("the watch never opened")
+                return
+            threading.Event().wait(0.01)
+        os.kill(self.sb.info.pid, signal.SIGKILL)
+        info, _ = control.start(self.sb.state_dir, api_port=self.port)
+        path, patch = self.after
+        with _http(Sandbox(info, self.sb.kubeconfig, self.sb.state_dir)) as h:
+            r = h.patch(
+                path,
+                content=json.dumps(patch),
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+            if r.status_code != 200:
+                self.problems.append(r.text)
+        self.done.set()
+
+    def check(self) -> None:
+        assert not self.problems and self.done.is_set(), self.problems
+
+
 def test_a_wait_outlives_a_sandbox_killed_and_started_again(tmp_path: Path) -> None:
     """knwalk is watching when the sandbox dies by kill -9; `up` again on the same port:
     the wait goes on (resumes from its resourceVersion, or re-lists) and sees the change
     made after the restart."""
-    import socket
-
-    from tests.test_reliability_support import Faults, counter
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     sb = start_sandbox(tmp_path, api_port=port)
-    watch_path = f"/apis/serving.knative.dev/v1/namespaces/{NS}/services"
-    faults = Faults(sb)
-    faults.set(counter("GET", watch_path, watch=True))  # tells when the watch is open
-    restarted = threading.Event()
-    problems: list[str] = []
-
-    def kill_and_restart() -> None:
-        deadline = time.monotonic() + 20
-        while faults.hits() == [0]:  # condition + deadline: the wait's watch is open
-            if time.monotonic() > deadline:
-                problems.append("the watch never opened")
-                return
-            threading.Event().wait(0.01)
-        os.kill(sb.info.pid, signal.SIGKILL)
-        info, _ = control.start(sb.state_dir, api_port=port)
-        with _http(Sandbox(info, sb.kubeconfig, sb.state_dir)) as h:
-            r = h.patch(
-                f"{KSVC}/w",
-                content=json.dumps({"metadata": {"labels": {"x": "after"}}}),
-                headers={"Content-Type": "application/merge-patch+json"},
-            )
-            if r.status_code != 200:
-                problems.append(r.text)
-        restarted.set()
-
+    after = (f"{KSVC}/w", {"metadata": {"labels": {"x": "after"}}})
     try:
         body = knative.service_manifest(
             "w", NS, knative.DeployOptions(image="registry.example.com/w:1")
@@ -270,29 +295,19 @@ def test_a_wait_outlives_a_sandbox_killed_and_started_again(tmp_path: Path) -> N
         with connect(sb.kubeconfig, "knwalk-sandbox", NS) as kube:
             kube.backoff_base = 0.05
             kube.create(knative.GROUP, knative.VERSION, "services", body)
-            killer = threading.Thread(target=kill_and_restart, daemon=True)
-            killer.start()
-            obj = kube.wait_for(
-                knative.GROUP,
-                knative.VERSION,
-                "services",
-                "w",
-                lambda o: bool(o and (o["metadata"].get("labels") or {}).get("x") == "after"),
-                timeout=30,
-            )
-            killer.join(30)
-        assert not problems and restarted.is_set() and obj is not None
+            with Restart(sb, port, KSVC, after) as restart:
+                obj = kube.wait_for(
+                    knative.GROUP,
+                    knative.VERSION,
+                    "services",
+                    "w",
+                    lambda o: bool(o and (o["metadata"].get("labels") or {}).get("x") == "after"),
+                    timeout=30,
+                )
+        restart.check()
+        assert obj is not None
     finally:
-        faults.http.close()
         control.stop(sb.state_dir)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize("command", ["deploy", "install"])
@@ -305,19 +320,19 @@ def test_an_api_server_restart_ends_the_same_way_for_install_and_deploy(
     the refused connection, and failed)."""
     from tests.test_cli_support import knwalk
     from tests.test_install import FIXTURES, make_bare
-    from tests.test_reliability_support import Faults, counter
 
     # nobody gives the gateway an address but this test, after the restart
     monkeypatch.setenv("KNWALK_SANDBOX_LOAD_BALANCER", "0")
     port = _free_port()
     sb = start_sandbox(tmp_path / "sb", api_port=port)
+    after: tuple[str, Any]
     if command == "install":
         make_bare(sb)
         watched = "/api/v1/namespaces/kourier-system/services"
         args = ["install", "--manifests", str(FIXTURES), "--ingress", "kourier"]
         args += ["--wait-timeout", "60"]
         after = (
-            "/api/v1/namespaces/kourier-system/services/kourier/status",
+            f"{watched}/kourier/status",
             {"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}},
         )
     else:
@@ -329,41 +344,14 @@ def test_an_api_server_restart_ends_the_same_way_for_install_and_deploy(
         body["spec"]["traffic"] = [{"revisionName": "w-00009", "percent": 100}]
         manifest.write_text(json.dumps(body))
         watched = KSVC
-        args = ["deploy", "-f", str(manifest), "--wait-timeout", "60", "--wait-window", "60"]
+        args = ["deploy", "-f", str(manifest), "-n", NS]
+        args += ["--wait-timeout", "60", "--wait-window", "60"]
         after = (f"{KSVC}/w", {"spec": {"traffic": [{"latestRevision": True, "percent": 100}]}})
-    faults = Faults(sb)
-    faults.set(counter("GET", watched, watch=True))  # tells when the command's watch is open
-    restarted = threading.Event()
-    problems: list[str] = []
-
-    def kill_and_restart() -> None:
-        deadline = time.monotonic() + 60
-        while faults.hits() == [0]:  # condition + deadline: the command's watch is open
-            if time.monotonic() > deadline:
-                problems.append("the watch never opened")
-                return
-            threading.Event().wait(0.01)
-        os.kill(sb.info.pid, signal.SIGKILL)
-        info, _ = control.start(sb.state_dir, api_port=port)
-        with _http(Sandbox(info, sb.kubeconfig, sb.state_dir)) as h:
-            path, patch = after
-            r = h.patch(
-                path,
-                content=json.dumps(patch),
-                headers={"Content-Type": "application/merge-patch+json"},
-            )
-            if r.status_code != 200:
-                problems.append(r.text)
-        restarted.set()
-
     try:
-        killer = threading.Thread(target=kill_and_restart, daemon=True)
-        killer.start()
         env = {"KUBECONFIG": str(sb.kubeconfig), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-        result = knwalk(*args, "-n", NS, env=env) if command == "deploy" else knwalk(*args, env=env)
-        killer.join(60)
-        assert not problems and restarted.is_set()
+        with Restart(sb, port, watched, after) as restart:
+            result = knwalk(*args, env=env)
+        restart.check()
         assert result.code == 0, (result.out, result.err)
     finally:
-        faults.http.close()
         control.stop(sb.state_dir)

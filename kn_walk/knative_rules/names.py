@@ -68,14 +68,15 @@ QUALIFIED_NAME_MSG = regex_error(
 )
 
 
+def _length_and_form(value: str, limit: int, form: re.Pattern[str], message: str) -> list[str]:
+    """Kubernetes' two checks of a name: its length, then its form (both may fail)."""
+    errors = [max_len_error(limit)] if len(value) > limit else []
+    return errors if form.fullmatch(value) else [*errors, message]
+
+
 def dns1035_label_errors(value: str) -> list[str]:
     """IsDNS1035Label: lower case letters, digits and '-', a letter first, at most 63."""
-    errors = []
-    if len(value) > MAX_LABEL:
-        errors.append(max_len_error(MAX_LABEL))
-    if not _DNS1035_LABEL.fullmatch(value):
-        errors.append(DNS1035_LABEL_MSG)
-    return errors
+    return _length_and_form(value, MAX_LABEL, _DNS1035_LABEL, DNS1035_LABEL_MSG)
 
 
 def is_dns1035_label(value: str) -> bool:
@@ -84,12 +85,7 @@ def is_dns1035_label(value: str) -> bool:
 
 def dns1123_subdomain_errors(value: str) -> list[str]:
     """IsDNS1123Subdomain: dot-separated DNS-1123 labels, at most 253 characters."""
-    errors = []
-    if len(value) > MAX_SUBDOMAIN:
-        errors.append(max_len_error(MAX_SUBDOMAIN))
-    if not _DNS1123_SUBDOMAIN.fullmatch(value):
-        errors.append(DNS1123_SUBDOMAIN_MSG)
-    return errors
+    return _length_and_form(value, MAX_SUBDOMAIN, _DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MSG)
 
 
 def qualified_name_errors(value: str) -> list[str]:
