@@ -55,3 +55,32 @@ def traffic_table(
     if urls:
         out.print()
         out.print(grid(["TAG", "URL"], urls))
+
+
+def responses_table(out: Console, rows: Sequence[tuple[str, int, float, int | None]]) -> None:
+    """Responses grouped by body, each ``(body, count, observed %, expected % or None)``,
+    with a bar of the share seen: what ``curl --count`` and the tour's step 6 show."""
+    from kn_walk.render import bar, grid, show_body
+
+    table = [
+        (
+            show_body(body, 28),
+            count,
+            f"{observed:.1f}%",
+            "-" if expected is None else f"{expected}%",
+            bar(observed / 100, 20),
+        )
+        for body, count, observed, expected in rows
+    ]
+    out.print(grid(["RESPONSE", "COUNT", "OBSERVED", "EXPECTED", ""], table))
+
+
+def verdict_line(out: Console, consistent: bool, p_value: float) -> None:
+    """The chi-square verdict on the responses against the configured split."""
+    word = "consistent" if consistent else "NOT consistent"
+    out.print(
+        f"Verdict: {word} with the configured split (chi-square p = {p_value:.3g}).",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )

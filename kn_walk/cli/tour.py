@@ -550,7 +550,8 @@ def _split(out: Console, result: StepResult) -> None:
 
 
 def _curl_split(out: Console, result: StepResult) -> None:
-    from kn_walk.render import bar, grid, key_values, show_body
+    from kn_walk.cli.printers import responses_table, verdict_line
+    from kn_walk.render import grid, key_values, show_body
 
     r = result.result
     doc = r["requests"]
@@ -567,25 +568,16 @@ def _curl_split(out: Console, result: StepResult) -> None:
         )
     )
     out.print()
-    rows = [
-        (
-            show_body(row["body"], 28),
-            row["count"],
-            f"{row['observedPercent']:.1f}%",
-            "-" if row["expectedPercent"] is None else f"{row['expectedPercent']}%",
-            bar(row["observedPercent"] / 100, 20),
-        )
-        for row in doc["responses"]
-    ]
-    out.print(grid(["RESPONSE", "COUNT", "OBSERVED", "EXPECTED", ""], rows))
+    responses_table(
+        out,
+        [
+            (row["body"], row["count"], row["observedPercent"], row["expectedPercent"])
+            for row in doc["responses"]
+        ],
+    )
     verdict = doc["verdict"]
     if verdict is not None:
-        word = "consistent" if verdict["consistent"] else "NOT consistent"
-        out.print(
-            f"Verdict: {word} with the configured split (chi-square p = {verdict['pValue']:.3g}).",
-            markup=False,
-            highlight=False,
-        )
+        verdict_line(out, verdict["consistent"], verdict["pValue"])
     out.print()
     tag_rows = [
         (t["tag"], t["revision"] or "-", show_body(t["body"] or t["failure"] or "", 28))

@@ -42,7 +42,7 @@ from kn_walk.cli.common import (
     details_shown,
 )
 from kn_walk.cli.index import short_help
-from kn_walk.cli.printers import traffic_ref, traffic_table
+from kn_walk.cli.printers import responses_table, traffic_ref, traffic_table, verdict_line
 from kn_walk.errors import UsageError
 
 if TYPE_CHECKING:
@@ -93,6 +93,116 @@ DryRunOpt = Annotated[
 ]
 
 
+# what deploy takes, and `knwalk rollout` too (see template_change)
+ImageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--image",
+        help="Container image [new service: the helloworld-go sample].",
+        show_default=False,
+    ),
+]
+EnvOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "-e", "--env", help="Set NAME=VALUE (repeatable); NAME- removes it.", show_default=False
+    ),
+]
+EnvUnsetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--env-unset", help="Remove variable NAME (repeatable).", show_default=False),
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        help="Shortcut for -e TARGET=TEXT, what helloworld greets [new service: Go Sample v1].",
+        show_default=False,
+    ),
+]
+RevisionNameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--revision-name",
+        help="Name the new revision (SERVICE-suffix, or just the suffix).",
+        show_default=False,
+    ),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option("--port", help="Container port.", min=1, max=65535, show_default=False),
+]
+FileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-f",
+        "--file",
+        help="Apply this Knative Service manifest (server-side apply, manager knwalk).",
+        show_default=False,
+    ),
+]
+
+
+def template_change(
+    name: str | None,
+    namespace: str | None,
+    *,
+    image: str | None,
+    env: list[str] | None,
+    env_unset: list[str] | None,
+    target: str | None,
+    revision_name: str | None,
+    port: int | None,
+    file: Path | None,
+    show_details: bool = False,
+    name_option: str = "NAME",
+) -> tuple[str, DeployOptions, dict[str, Any] | None, str | None]:
+    """What deploy's options ask for: (service, options, manifest from -f, namespace).
+
+    ``name_option`` names the Service's option in errors (``NAME``, ``-s``).
+    """
+    from kn_walk import knative
+
+    opts = knative.DeployOptions(
+        image=knative.parse_image(image),
+        env=knative.parse_env(env or [], env_unset or [], target),
+        port=port,
+    )
+    manifest = None
+    if file is not None:
+        if opts or revision_name is not None:
+            raise UsageError(
+                "-f/--file cannot be combined with --image, -e, --env-unset, --target, "
+                "--revision-name or --port",
+                "put those settings in the manifest, or drop -f",
+            )
+        manifest = knative.read_manifest(file)
+        manifest_name = manifest["metadata"]["name"]
+        if name is not None and name != manifest_name:
+            raise UsageError(
+                f"{name_option} {name!r} differs from the manifest's metadata.name "
+                f"{manifest_name!r}",
+                f"omit {name_option} with -f, or make them match",
+            )
+        name = manifest_name
+        manifest_ns = manifest["metadata"].get("namespace")
+        if manifest_ns and namespace and manifest_ns != namespace:
+            raise UsageError(
+                f"the manifest's namespace {manifest_ns!r} differs from -n {namespace!r}",
+                "drop one of them, or make them match",
+            )
+        namespace = namespace or manifest_ns
+    service = _name(name)
+    with details_shown(show_details):
+        revision = knative.parse_revision_name(service, revision_name)
+    return (
+        service,
+        knative.DeployOptions(opts.image, opts.env, opts.port, revision),
+        manifest,
+        namespace,
+    )
+
+
 def _name(value: str | None) -> str:
     from kn_walk.knative import DEFAULT_SERVICE, check_service_name
 
@@ -130,53 +240,13 @@ def _say(out: Console, text: str = "") -> None:
 
 def deploy(
     name: NameArg = None,
-    image: Annotated[
-        str | None,
-        typer.Option(
-            "--image",
-            help="Container image [new service: the helloworld-go sample].",
-            show_default=False,
-        ),
-    ] = None,
-    env: Annotated[
-        list[str] | None,
-        typer.Option(
-            "-e", "--env", help="Set NAME=VALUE (repeatable); NAME- removes it.", show_default=False
-        ),
-    ] = None,
-    env_unset: Annotated[
-        list[str] | None,
-        typer.Option("--env-unset", help="Remove variable NAME (repeatable).", show_default=False),
-    ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option(
-            "--target",
-            help="Shortcut for -e TARGET=TEXT, what helloworld greets [new service: Go Sample v1].",
-            show_default=False,
-        ),
-    ] = None,
-    revision_name: Annotated[
-        str | None,
-        typer.Option(
-            "--revision-name",
-            help="Name the new revision (SERVICE-suffix, or just the suffix).",
-            show_default=False,
-        ),
-    ] = None,
-    port: Annotated[
-        int | None,
-        typer.Option("--port", help="Container port.", min=1, max=65535, show_default=False),
-    ] = None,
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "-f",
-            "--file",
-            help="Apply this Knative Service manifest (server-side apply, manager knwalk).",
-            show_default=False,
-        ),
-    ] = None,
+    image: ImageOpt = None,
+    env: EnvOpt = None,
+    env_unset: EnvUnsetOpt = None,
+    target: TargetOpt = None,
+    revision_name: RevisionNameOpt = None,
+    port: PortOpt = None,
+    file: FileOpt = None,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait until the new revision is ready.")
     ] = True,
@@ -209,38 +279,18 @@ def deploy(
     from kn_walk import knative
 
     fmt = check_output(output, ("json", "yaml")) if output is not None else None
-    opts = knative.DeployOptions(
-        image=knative.parse_image(image),
-        env=knative.parse_env(env or [], env_unset or [], target),
+    service, opts, manifest, namespace = template_change(
+        name,
+        namespace,
+        image=image,
+        env=env,
+        env_unset=env_unset,
+        target=target,
+        revision_name=revision_name,
         port=port,
+        file=file,
+        show_details=dry_run,
     )
-    manifest = None
-    if file is not None:
-        if opts or revision_name is not None:
-            raise UsageError(
-                "-f/--file cannot be combined with --image, -e, --env-unset, --target, "
-                "--revision-name or --port",
-                "put those settings in the manifest, or drop -f",
-            )
-        manifest = knative.read_manifest(file)
-        manifest_name = manifest["metadata"]["name"]
-        if name is not None and name != manifest_name:
-            raise UsageError(
-                f"NAME {name!r} differs from the manifest's metadata.name {manifest_name!r}",
-                "omit NAME with -f, or make them match",
-            )
-        name = manifest_name
-        manifest_ns = manifest["metadata"].get("namespace")
-        if manifest_ns and namespace and manifest_ns != namespace:
-            raise UsageError(
-                f"the manifest's namespace {manifest_ns!r} differs from -n {namespace!r}",
-                "drop one of them, or make them match",
-            )
-        namespace = namespace or manifest_ns
-    service = _name(name)
-    with details_shown(dry_run):
-        revision = knative.parse_revision_name(service, revision_name)
-    opts = knative.DeployOptions(opts.image, opts.env, opts.port, revision)
     with _connect(kubeconfig, context, namespace, wait_timeout, WAIT_TIMEOUT) as kube:
         if dry_run:
             path = str(file) if file is not None else "FILE"
@@ -489,6 +539,13 @@ def _print_snapshot(out: Console, snap: Snapshot) -> None:
         )
     else:
         _say(out, "Revisions: none yet")
+    faults = [(r["name"], r["fault"]) for r in doc["revisions"] if r["fault"]]
+    if faults:
+        from kn_walk.sandbox.revision_faults import note
+
+        out.print()
+        for rev_name, fault in faults:
+            _say(out, f"FAULT {rev_name}: {note(fault)}")
     out.print()
     lines = []
     for t in snap.traffic:
@@ -895,17 +952,7 @@ def _print_summary(
         summary.append(("Stopped", "before everything planned was sent"))
     out.print(key_values(summary))
     out.print()
-    table_rows = [
-        (
-            show_body(r.body, 28),
-            r.count,
-            f"{r.observed_percent:.1f}%",
-            "-" if r.expected_percent is None else f"{r.expected_percent}%",
-            bar(r.observed_percent / 100, 20),
-        )
-        for r in rows
-    ]
-    out.print(grid(["RESPONSE", "COUNT", "OBSERVED", "EXPECTED", ""], table_rows))
+    responses_table(out, [(r.body, r.count, r.observed_percent, r.expected_percent) for r in rows])
     overall = result.latency()
     if overall is not None:
         by_answer = result.latency_by_answer()
@@ -944,11 +991,7 @@ def _print_summary(
         out.print(grid(["FAILURE", "COUNT"], sorted(result.failures.items())))
     out.print()
     if verdict is not None:
-        word = "consistent" if verdict.consistent else "NOT consistent"
-        _say(
-            out,
-            f"Verdict: {word} with the configured split (chi-square p = {verdict.p_value:.3g}).",
-        )
+        verdict_line(out, verdict.consistent, verdict.p_value)
     elif result.ok == 0:
         _say(out, "Verdict: none; no request succeeded.")
     else:
