@@ -416,34 +416,43 @@ def pair_headers(kind: str, port: int = 8080, request: str = "0") -> spdy.Header
     return {"streamtype": [kind], "port": [str(port)], "requestid": [request]}
 
 
-def test_a_forwarded_request_frame_by_frame(sandbox: Sandbox, app: App) -> None:
-    async def run() -> tuple[list[Any], bytes, bytes]:
-        async with tunnel(sandbox, app.namespace, app.pod) as t:
-            await t.send(t.writer.syn_stream(1, pair_headers("error"), fin=True))
-            await t.send(t.writer.syn_stream(3, pair_headers("data")))
-            replies = [await t.next(), await t.next()]
-            await t.send(spdy.data(3, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
-            body = b""
-            errors = b""
-            while True:
-                frame = await t.next()
-                assert frame is not None
-                if isinstance(frame, spdy.DataFrame) and frame.stream_id == 3:
-                    body += frame.data
-                    if frame.fin:
-                        break
-                elif isinstance(frame, spdy.DataFrame) and frame.stream_id == 1:
-                    errors += frame.data
-            return replies, body, errors
+async def open_pair(
+    t: Tunnel, port: int, send: bytes = b""
+) -> tuple[list[spdy.ControlFrame], dict[int, bytes]]:
+    """kubectl's part for one local connection: the error (1) and data (3) streams for
+    ``port``, ``send`` on the data stream; then what the server replied and what each
+    stream carried, once it has finished both."""
+    await t.send(t.writer.syn_stream(1, pair_headers("error", port), fin=True))
+    await t.send(t.writer.syn_stream(3, pair_headers("data", port)))
+    if send:
+        await t.send(spdy.data(3, send))
+    replies: list[spdy.ControlFrame] = []
+    carried = {1: b"", 3: b""}
+    unfinished = {1, 3}
+    while unfinished:
+        frame = await t.next()
+        assert frame is not None, "the tunnel closed"
+        if isinstance(frame, spdy.DataFrame):
+            carried[frame.stream_id] += frame.data
+            if frame.fin:
+                unfinished.discard(frame.stream_id)
+        else:
+            replies.append(frame)
+    return replies, carried
 
-    replies, body, errors = asyncio.run(run())
-    assert [(f.type, f.stream_id) for f in replies if isinstance(f, spdy.ControlFrame)] == [
-        (spdy.SYN_REPLY, 1),
-        (spdy.SYN_REPLY, 3),
-    ]
-    assert body.startswith(b"HTTP/1.1 200 OK\r\n")
-    assert body.endswith(b"\r\n\r\nHello Go Sample v1!\n")
-    assert errors == b""
+
+def test_a_forwarded_request_frame_by_frame(sandbox: Sandbox, app: App) -> None:
+    request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+    async def run() -> tuple[list[spdy.ControlFrame], dict[int, bytes]]:
+        async with tunnel(sandbox, app.namespace, app.pod) as t:
+            return await open_pair(t, 8080, request)
+
+    replies, carried = asyncio.run(run())
+    assert [(f.type, f.stream_id) for f in replies] == [(spdy.SYN_REPLY, 1), (spdy.SYN_REPLY, 3)]
+    assert carried[3].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert carried[3].endswith(b"\r\n\r\nHello Go Sample v1!\n")
+    assert carried[1] == b""
 
 
 def test_bad_streams_are_reset_and_pings_answered(sandbox: Sandbox, app: App) -> None:
@@ -487,22 +496,15 @@ def test_garbage_ends_the_session_not_the_sandbox(sandbox: Sandbox, app: App) ->
 def test_a_pod_the_sandbox_does_not_run(sandbox: Sandbox, app: App) -> None:
     app.kubectl.ok("run", "other", "--image=nginx", "--restart=Never")
 
-    async def run() -> bytes:
+    async def run() -> dict[int, bytes]:
         async with tunnel(sandbox, app.namespace, "other") as t:
-            await t.send(t.writer.syn_stream(1, pair_headers("error", port=80), fin=True))
-            await t.send(t.writer.syn_stream(3, pair_headers("data", port=80)))
-            text = b""
-            while True:
-                frame = await t.next()
-                assert frame is not None
-                if isinstance(frame, spdy.DataFrame) and frame.stream_id == 1:
-                    text += frame.data
-                    if frame.fin:
-                        return text
+            return (await open_pair(t, 80))[1]
 
-    text = asyncio.run(run()).decode()
+    carried = asyncio.run(run())
+    text = carried[1].decode()
     assert text.startswith(f"error forwarding port 80 to pod other_{app.namespace}, uid ")
     assert text.endswith("(the sandbox does not run this Pod's containers)")
+    assert carried[3] == b""
 
 
 def get_status(sandbox: Sandbox, path: str, **headers: str) -> tuple[int, str]:
