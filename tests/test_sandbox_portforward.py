@@ -127,6 +127,13 @@ def test_malformed_frames_are_protocol_errors(wire: bytes) -> None:
         spdy.FrameReader().feed(wire)
 
 
+def test_frames_longer_than_the_reader_takes_are_refused_from_their_header() -> None:
+    reader = spdy.FrameReader(max_frame=1024)
+    assert reader.feed(spdy.data(1, b"x" * 1024)) == [spdy.DataFrame(1, 0, b"x" * 1024)]
+    with pytest.raises(spdy.ProtocolError, match="1025 bytes"):
+        reader.feed(spdy.data(1, b"x" * 1025)[:8])  # refused before the payload arrives
+
+
 def test_header_block_bombs_and_lies_are_refused() -> None:
     deflate = zlib.compressobj(zdict=spdy.DICTIONARY)
     huge = spdy.header_block({"a": ["x" * (spdy.MAX_HEADER_BLOCK + 1)]})

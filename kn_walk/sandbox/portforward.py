@@ -83,8 +83,10 @@ STREAM_PAIR_TIMEOUT = 30.0
 LINGER = 0.5
 #: bytes read from a forwarded port per data frame (Go's io.Copy buffer)
 CHUNK = 32 * 1024
-#: data frames from the client held for a port that is slow to take them
-INBOX = 16
+#: data frames from the client a session holds for ports slow to take them, all its
+#: forwarded connections together (each at most spdy.MAX_READ_FRAME); then it reads no
+#: more from the client until one is taken
+INBOX = 32
 #: stream pairs one session may have open at once; more are refused (REFUSED_STREAM)
 MAX_PAIRS = 512
 
@@ -219,7 +221,7 @@ class _Pair:
     request: str
     data: _Stream | None = None
     error: _Stream | None = None
-    inbox: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(maxsize=INBOX))
+    inbox: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
     reset: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
@@ -247,6 +249,8 @@ class Session:
         self._streams: dict[int, _Stream] = {}
         self._pairs: dict[str, _Pair] = {}
         self._gone_away = False
+        #: data frames held in the pairs' inboxes (at most INBOX)
+        self._held = asyncio.Semaphore(INBOX)
         self.closed = False
 
     async def _out(self, make: Callable[[], bytes]) -> None:
@@ -351,9 +355,13 @@ class Session:
         if pair is None or pair.done:
             return
         if frame.data:
-            await pair.inbox.put(frame.data)
+            await self._held.acquire()
+            if pair.done:  # it ended while this waited
+                self._held.release()
+                return
+            pair.inbox.put_nowait(frame.data)
         if frame.fin:
-            await pair.inbox.put(None)
+            pair.inbox.put_nowait(None)
 
     def _rst(self, sid: int) -> None:
         stream = self._streams.pop(sid, None)
@@ -396,8 +404,9 @@ class Session:
 
     def _forget(self, pair: _Pair) -> None:
         pair.done = True
-        while not pair.inbox.empty():  # wakes a feed() waiting to hand it more
-            pair.inbox.get_nowait()
+        while not pair.inbox.empty():
+            if pair.inbox.get_nowait() is not None:
+                self._held.release()
         if self._pairs.get(pair.request) is pair:
             del self._pairs[pair.request]
         for stream in (pair.data, pair.error):
@@ -415,6 +424,9 @@ class Session:
                 reader, writer, target = await self._dial(port)
             except ForwardError as exc:
                 problem = str(exc)
+            except Exception as exc:  # a bug here must not leave the client waiting
+                log.warning("port-forward to %s: %s: %s", self._pod, type(exc).__name__, exc)
+                problem = f"the sandbox failed: {exc}"
             else:
                 try:
                     problem = await self._copy(pair, reader, writer)
@@ -443,6 +455,7 @@ class Session:
 
         async def upstream() -> None:
             while (chunk := await pair.inbox.get()) is not None:
+                self._held.release()
                 writer.write(chunk)
                 await writer.drain()
 

@@ -55,6 +55,9 @@ GOAWAY_PROTOCOL_ERROR = 1
 MAX_FRAME_LENGTH = (1 << 24) - 1
 #: the most a header block may inflate to (kubectl's are a few dozen bytes)
 MAX_HEADER_BLOCK = 64 * 1024
+#: the longest frame a :class:`FrameReader` takes by default (kubectl writes at most
+#: 32 KiB at a time, Go's io.Copy buffer); a longer one is a ProtocolError
+MAX_READ_FRAME = 1024 * 1024
 
 _WORDS = (
     "options",
@@ -179,9 +182,10 @@ Frame = DataFrame | ControlFrame
 class FrameReader:
     """Frames out of a byte stream fed in pieces of any size."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame: int = MAX_READ_FRAME) -> None:
         self._buf = bytearray()
         self._inflate = zlib.decompressobj(zdict=DICTIONARY)
+        self.max_frame = max_frame
 
     def feed(self, data: bytes) -> list[Frame]:
         """The frames ``data`` completes, in order; ProtocolError if it is not SPDY/3."""
@@ -190,6 +194,8 @@ class FrameReader:
         while len(self._buf) >= 8:
             first, second = struct.unpack_from(">II", self._buf)
             length = second & 0xFFFFFF
+            if length > self.max_frame:
+                raise ProtocolError(f"a frame of {length} bytes (at most {self.max_frame})")
             if len(self._buf) < 8 + length:
                 break
             flags = second >> 24
