@@ -26,7 +26,9 @@ up to :data:`kn_walk.kube.CONFLICT_ATTEMPTS` times), and never overwrites the ot
          "ready": "True" | "False" | "Unknown", "reason": str, "message": str,
          "percent": int, "tags": [str], "target": str | null, "image": str,
          "actualReplicas": int | null,     # pods running (0: scaled to zero)
-         "desiredReplicas": int | null}    # pods the autoscaler wants
+         "desiredReplicas": int | null,    # pods the autoscaler wants
+         "fault": str | null}              # sandbox.knwalk.dev/fault (the sandbox's
+                                           # fault injection), if set
       ],
       "traffic": [                         # the Route's status.traffic, in order
         {"tag": str | null, "revisionName": str | null, "latestRevision": bool,
@@ -63,7 +65,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from kn_walk.errors import ApiError, KnwalkError, UsageError, WaitTimeout
 from kn_walk.knative_rules import fielderror, names, sample, templates
 from kn_walk.knative_rules import traffic as traffic_rules
-from kn_walk.knative_rules.labels import CONFIGURATION_GENERATION_LABEL, SERVICE_LABEL
+from kn_walk.knative_rules.labels import (
+    CONFIGURATION_GENERATION_LABEL,
+    FAULT_ANNOTATION,
+    SERVICE_LABEL,
+)
 from kn_walk.knative_rules.labels import GROUP as GROUP
 from kn_walk.traffic import webhook_answer
 
@@ -297,10 +303,13 @@ class RevisionView(_Ready):
     #: status.actualReplicas / desiredReplicas (the pods running / wanted); None if unset
     actual_replicas: int | None = None
     desired_replicas: int | None = None
+    #: the sandbox's fault injection for it (annotation sandbox.knwalk.dev/fault), if any
+    fault: str = ""
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> RevisionView:
         m = _meta(obj)
+        annotations = _dict(_dict(obj.get("metadata")).get("annotations"))
         status = _dict(obj.get("status"))
         containers = _list(_dict(obj.get("spec")).get("containers"))
         first = _dict(containers[0]) if containers else {}
@@ -320,6 +329,7 @@ class RevisionView(_Ready):
             env,
             _replicas(status.get("actualReplicas")),
             _replicas(status.get("desiredReplicas")),
+            _str(annotations.get(FAULT_ANNOTATION)),
         )
 
     @property
@@ -798,6 +808,7 @@ def status_document(snap: Snapshot) -> Obj:
                 "image": r.image,
                 "actualReplicas": r.actual_replicas,
                 "desiredReplicas": r.desired_replicas,
+                "fault": r.fault or None,
             }
             for r in snap.revisions
         ],
@@ -891,7 +902,7 @@ def plan_deploy(
         spec["containers"] = template_patch["spec"]["containers"]
         _check_revision_name(kube, name, opts.revision_name, spec)
     return DeployPlan(
-        "update", name, kube.namespace, patch, current, _kubectl_patch(kube, name, patch)
+        "update", name, kube.namespace, patch, current, kubectl_patch(kube, name, patch)
     )
 
 
@@ -920,7 +931,7 @@ def _quote(text: str) -> str:
     return shlex.quote(text)
 
 
-def _kubectl_patch(kube: Kube, name: str, patch: Obj) -> str:
+def kubectl_patch(kube: Kube, name: str, patch: Obj) -> str:
     """The ``kubectl patch ksvc`` command that sends ``patch`` as a merge patch."""
     import json
 
@@ -1290,7 +1301,7 @@ def plan_split(
     if _normal(block) == _normal(svc.spec_traffic or traffic_rules.default_block()):
         return SplitPlan(svc, tuple(revisions), block, None, "")
     patch = {"metadata": {"resourceVersion": svc.resource_version}, "spec": {"traffic": block}}
-    command = _kubectl_patch(kube, name, {"spec": {"traffic": block}})
+    command = kubectl_patch(kube, name, {"spec": {"traffic": block}})
     return SplitPlan(svc, tuple(revisions), block, patch, command)
 
 
@@ -1364,6 +1375,12 @@ def _route_traffic(kube: Kube, name: str) -> tuple[TrafficTarget, ...]:
     return RouteView.from_obj(obj).traffic if obj else ()
 
 
+def same_traffic(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether two ``spec.traffic`` blocks send the same percents to the same targets with
+    the same tags (order, defaulted ``latestRevision`` and ``url`` aside)."""
+    return _normal(a) == _normal(b)
+
+
 def traffic_matches(block: Sequence[Mapping[str, Any]], status: Sequence[TrafficTarget]) -> bool:
     """Whether a Route's ``status.traffic`` realises the ``spec.traffic`` block."""
     want = _normal(block)
@@ -1373,7 +1390,7 @@ def traffic_matches(block: Sequence[Mapping[str, Any]], status: Sequence[Traffic
     return want == have
 
 
-def _show_block(block: Sequence[Mapping[str, Any]]) -> str:
+def show_block(block: Sequence[Mapping[str, Any]]) -> str:
     """``[helloworld-go-00001 50%, current @latest 50%]``: a traffic block, briefly."""
     shown = []
     for tag, ref, percent in _normal(block):
@@ -1403,8 +1420,8 @@ def wait_traffic(kube: Kube, written: ServiceView, timeout: float) -> ServiceVie
         if _normal(svc.spec_traffic) != _normal(ours):
             raise KnwalkError(
                 f"the traffic of service {name!r} was changed meanwhile by someone else: "
-                f"spec.traffic is now {_show_block(svc.spec_traffic)} "
-                f"(generation {svc.generation}), not {_show_block(ours)}",
+                f"spec.traffic is now {show_block(svc.spec_traffic)} "
+                f"(generation {svc.generation}), not {show_block(ours)}",
                 f"see `knwalk status {name}`; run the split again to apply yours on top",
             )
         if svc.observed_generation is None or svc.observed_generation < generation:

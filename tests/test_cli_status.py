@@ -65,8 +65,9 @@ def test_json_is_the_documented_shape(split_app: Cluster) -> None:
     ]
     assert set(doc["revisions"][0]) == {
         "name", "generation", "created", "ready", "reason", "message", "percent", "tags",
-        "target", "image", "actualReplicas", "desiredReplicas",
+        "target", "image", "actualReplicas", "desiredReplicas", "fault",
     }  # fmt: skip
+    assert all(r["fault"] is None for r in doc["revisions"])  # no fault injected
     assert all(isinstance(r["actualReplicas"], int) for r in doc["revisions"])
     assert doc["traffic"] == [
         {

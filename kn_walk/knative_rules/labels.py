@@ -34,3 +34,14 @@ LAST_MODIFIER_ANNOTATION = GROUP_PREFIX + "lastModifier"
 #: on a Service or Route: ``cluster-local`` keeps it off the external domain
 VISIBILITY_LABEL = "networking.knative.dev/visibility"
 CLUSTER_LOCAL = "cluster-local"
+
+# knwalk's own annotations (not Knative's): what a knwalk command records on an object,
+# and the sandbox-only switches a cluster running Knative ignores
+
+#: on a Service: the state of ``knwalk rollout`` (JSON: steps done, gates, results), so
+#: that ``knwalk rollout status`` reads it from any shell
+ROLLOUT_ANNOTATION = "knwalk.dev/rollout"
+#: on a Revision (or a Service's template, which its Revisions copy): a fault the sandbox's
+#: gateway injects into requests routed to that Revision, as Istio's VirtualService
+#: ``fault`` does (:mod:`kn_walk.sandbox.revision_faults`); nothing else reads it
+FAULT_ANNOTATION = "sandbox.knwalk.dev/fault"

@@ -24,6 +24,7 @@ from kn_walk.knative_rules.labels import (
 from kn_walk.knative_rules.labels import CREATOR_ANNOTATION as CREATOR
 from kn_walk.knative_rules.labels import LAST_MODIFIER_ANNOTATION as LAST_MODIFIER
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox import revision_faults
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
 from kn_walk.sandbox.resources import WriteContext, rkey
 from kn_walk.sandbox.store import Obj
@@ -198,8 +199,14 @@ class KnativeWebhook:
             )
             if old is not None:
                 self._verify_name_change(old, new, errs)
+            template = spec.get("template")
+            tmeta = template.get("metadata") if isinstance(template, dict) else None
+            if isinstance(tmeta, dict):
+                base = "spec.template.metadata.annotations"
+                errs.extend(revision_faults.annotation_errors(tmeta.get("annotations"), base))
         elif kind == "Revision":
             validate_revision_spec(spec, errs, "spec")
+            errs.extend(revision_faults.annotation_errors(annotations, "metadata.annotations"))
             if old is not None and old.get("spec") != spec:
                 errs.add(
                     "Immutable fields changed (-old +new)",

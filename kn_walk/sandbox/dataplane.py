@@ -252,6 +252,7 @@ class DataPlane:
         else:
             cache[key] = obj  # an update keeps the object's place in the dict
         if plural == "revisions":
+            self.gateway.faults.observe(key, obj)
             old_workload = self._workloads.get(key)
             if obj is None:
                 self._workloads.pop(key, None)

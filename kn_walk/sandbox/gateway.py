@@ -58,6 +58,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 
+from kn_walk.sandbox import revision_faults
 from kn_walk.sandbox.conns import Limits, Listener, Slot, gateway_limits
 from kn_walk.sandbox.workloads import Endpoint, NotReady, Workloads
 
@@ -1223,6 +1224,8 @@ class Gateway:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: faults injected per Revision (sandbox.knwalk.dev/fault), fed by the data plane
+        self.faults = revision_faults.RevisionFaults()
 
     def set_routes(self, table: Mapping[str, Sequence[Backend]]) -> None:
         """Replace the route table at once: ``host -> backends``; requests in flight go on."""
@@ -1311,6 +1314,12 @@ class Gateway:
     # ----------------------------------------------------------- dispatch
 
     def dispatch(self, ex: _Exchange) -> None:
+        """Apply the Revision's fault, if any (:mod:`revision_faults`), else :meth:`forward`."""
+        if self.faults and not ex.retried and revision_faults.intercept(self, ex):
+            return  # aborted, or held for a delay
+        self.forward(ex)
+
+    def forward(self, ex: _Exchange) -> None:
         """Send the exchange to a ready process of its backend, activating one if needed."""
         backend = ex.backend
         ep = self.workloads.acquire(backend.namespace, backend.revision)
