@@ -37,6 +37,41 @@ METAVARS = {
 }
 
 
+def plain_metavars(command: Any) -> None:
+    """Give each option of ``command`` that takes a value a metavar: its own, else one from
+    :data:`METAVARS`, else its name in capitals (argparse's way), not typer's type label."""
+    for param in command.params:
+        if param.param_type_name != "option" or param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            continue
+        name = param.name or "value"
+        param.metavar = METAVARS.get(name, name.upper())
+
+
+def format_params(command: Any, ctx: Any, formatter: Any) -> None:
+    """Arguments (just their names), then Options, then each ``rich_help_panel`` heading."""
+    arguments: list[tuple[str, str]] = []
+    sections: dict[str, list[tuple[str, str]]] = {"Options": []}
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is None:
+            continue
+        if param.param_type_name == "argument":
+            name = param.metavar or (param.name or "").upper()
+            arguments.append((name + ("..." if param.nargs != 1 else ""), record[1]))
+        else:
+            panel = getattr(param, "rich_help_panel", None) or "Options"
+            sections.setdefault(panel, []).append(record)
+    if arguments:
+        with formatter.section("Arguments"):
+            formatter.write_dl(arguments)
+    for title, records in sections.items():
+        if records:
+            with formatter.section(title):
+                formatter.write_dl(records)
+
+
 class KnwalkCommand(TyperCommand):
     """A knwalk command: plain help in the style of click and argparse, and usage errors in
     knwalk's own format.
@@ -50,34 +85,10 @@ class KnwalkCommand(TyperCommand):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for param in self.params:
-            if param.param_type_name != "option" or param.metavar is not None:
-                continue
-            if getattr(param, "is_flag", False) or getattr(param, "count", False):
-                continue
-            name = param.name or "value"
-            param.metavar = METAVARS.get(name, name.upper())
+        plain_metavars(self)
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
-        arguments: list[tuple[str, str]] = []
-        sections: dict[str, list[tuple[str, str]]] = {"Options": []}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if param.param_type_name == "argument":
-                name = param.metavar or (param.name or "").upper()
-                arguments.append((name + ("..." if param.nargs != 1 else ""), record[1]))
-            else:
-                panel = getattr(param, "rich_help_panel", None) or "Options"
-                sections.setdefault(panel, []).append(record)
-        if arguments:
-            with formatter.section("Arguments"):
-                formatter.write_dl(arguments)
-        for title, records in sections.items():
-            if records:
-                with formatter.section(title):
-                    formatter.write_dl(records)
+        format_params(self, ctx, formatter)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         try:

@@ -26,6 +26,9 @@ COMMANDS: dict[str, Entry] = {
     "split": Entry("kn_walk.cli.walkthrough", "Split traffic between Revisions, and tag them."),
     "curl": Entry("kn_walk.cli.walkthrough", "Request the Service through the ingress gateway."),
     "delete": Entry("kn_walk.cli.walkthrough", "Delete the Service and everything it made."),
+    "rollout": Entry(
+        "kn_walk.cli.rollout", "Roll out a new Revision as a gated canary, step by step."
+    ),
     "install": Entry("kn_walk.cli.install", "Install Istio or Kourier, then Knative Serving."),
     "uninstall": Entry("kn_walk.cli.install", "Remove what `knwalk install` applied."),
     "doctor": Entry("kn_walk.cli.install", "Check a context for the walkthrough."),

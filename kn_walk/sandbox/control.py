@@ -351,6 +351,10 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+#: whether process ``pid`` is alive (a zombie is not), for others to ask too
+pid_alive = _pid_alive
+
+
 def _cmdline(pid: int) -> list[bytes] | None:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
