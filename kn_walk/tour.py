@@ -46,6 +46,17 @@ The steps reuse the core: :func:`kn_walk.knative.deploy`, :func:`~kn_walk.knativ
                    "owned": {"configurations": int, "revisions": int, "routes": int},
                    "remaining": {...the same, after the delete; 0 unless kept}}
 
+``knwalk tour --chapter canary`` (sandbox only) has four steps instead, the same shape:
+
+.. code-block:: text
+
+    1 canary-v1      as deploy-v1
+    2 canary-bad     {"rollout": <knwalk rollout -o json's state, rolled-back>,
+                      "steps": [<knwalk rollout -o json step line>],
+                      "error": {"message", "hint"}}
+    3 canary-good    as canary-bad, the state promoted and "error": null
+    4 canary-cleanup as cleanup
+
 A failed step prints ``{"step", "name", "title", "command", "error": {"message",
 "hint"}, "resume": str | null}`` instead (``resume`` is null when the app moved past
 that step and only a clean start helps), and the command exits 1.
@@ -57,16 +68,18 @@ import json
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kn_walk import graph, knative
 from kn_walk.errors import KnwalkError
 from kn_walk.knative_rules import sample
-from kn_walk.knative_rules.labels import SERVICE_LABEL
+from kn_walk.knative_rules.labels import FAULT_ANNOTATION, SERVICE_LABEL
+from kn_walk.traffic import CANDIDATE_TAG
 
 if TYPE_CHECKING:
+    from kn_walk import rollout
     from kn_walk.ingress import Gateway
     from kn_walk.kube import Kube
     from kn_walk.sandbox.control import SandboxInfo
@@ -86,12 +99,17 @@ GATEWAY_VARIABLES = ("INGRESS_HOST=", "INGRESS_PORT=")
 ROLES = {kind: graph.role(kind) for kind in ("Service", "Configuration", "Revision", "Route")}
 
 
+WALKTHROUGH = "walkthrough"
+CANARY = "canary"
+
+
 @dataclass(frozen=True)
 class StepInfo:
     number: int
     name: str
     title: str
     concept: str
+    chapter: str = WALKTHROUGH
 
 
 STEPS: tuple[StepInfo, ...] = (
@@ -172,9 +190,61 @@ STEPS: tuple[StepInfo, ...] = (
 )
 LAST = len(STEPS)
 
+#: the canary chapter's rollouts: steps (candidate percents), requests per step, gates
+CANARY_PERCENTS = (10, 50, 100)
+CANARY_REQUESTS = 100
+V3 = "Go Sample v3"
+#: what makes the chapter's first candidate bad: the sandbox's gateway fails half its requests
+CANARY_FAULT = "abort=503 percent=50"
 
-def step_info(number: int) -> StepInfo:
-    return STEPS[number - 1]
+CANARY_STEPS: tuple[StepInfo, ...] = (
+    StepInfo(
+        1,
+        "canary-v1",
+        "Deploy helloworld-go (v1)",
+        "A canary starts from one Revision that serves all the traffic, as after step 1 "
+        "of the walkthrough.",
+        CANARY,
+    ),
+    StepInfo(
+        2,
+        "canary-bad",
+        "Roll out a bad candidate: rolled back",
+        "knwalk rollout pins v1 (tag current) in the same write as the new template, so "
+        "the new Revision gets no traffic until it is Ready. Then it moves traffic step by "
+        "step (10%, 50%, 100%) and judges the candidate on requests to its own tag URL. "
+        "This candidate is bad on purpose: the sandbox's gateway answers 503 to half of "
+        f"its requests (annotation sandbox.knwalk.dev/fault: {CANARY_FAULT}, as Istio's "
+        "fault injection). Its error rate breaches the 1% gate at the first step, and one "
+        "write sends 100% back to v1; the candidate keeps its tag for debugging.",
+        CANARY,
+    ),
+    StepInfo(
+        3,
+        "canary-good",
+        "Roll out a good candidate: promoted",
+        "The same rollout with a healthy template (TARGET=Go Sample v3, no fault): every "
+        "step passes its gate, the observed split matches the configured one, and the "
+        "Route ends with 100% on the latest Revision (latestRevision: true), tagged "
+        "current, with the one before tagged candidate.",
+        CANARY,
+    ),
+    StepInfo(
+        4,
+        "canary-cleanup",
+        "Clean up",
+        "Deleting the Service deletes its three Revisions and its Route. With --keep the "
+        "tour leaves them, with the rollout's record in knwalk rollout status.",
+        CANARY,
+    ),
+)
+
+#: the tour's chapters: the walkthrough, and the optional canary
+CHAPTERS: dict[str, tuple[StepInfo, ...]] = {WALKTHROUGH: STEPS, CANARY: CANARY_STEPS}
+
+
+def step_info(number: int, chapter: str = WALKTHROUGH) -> StepInfo:
+    return CHAPTERS[chapter][number - 1]
 
 
 # --------------------------------------------------------------------------- results
@@ -208,7 +278,8 @@ class StepFailed(KnwalkError):
     """
 
     def __init__(self, step: StepInfo, why: str, hint: str = "", *, restart: bool = False):
-        super().__init__(f"step {step.number} of {LAST} ({step.title}) failed: {why}", hint)
+        of = len(CHAPTERS[step.chapter])
+        super().__init__(f"step {step.number} of {of} ({step.title}) failed: {why}", hint)
         self.step = step
         self.why = why
         self.restart = restart
@@ -293,6 +364,28 @@ class Tour:
     wait_timeout: float = knative.DEFAULT_WAIT_TIMEOUT
     request_timeout: float = 30.0
     gateway: Gateway | None = None
+    chapter: str = WALKTHROUGH
+
+    @property
+    def last(self) -> int:
+        """The number of the chapter's last step."""
+        return len(CHAPTERS[self.chapter])
+
+    def info(self, number: int) -> StepInfo:
+        return step_info(number, self.chapter)
+
+    def check_chapter(self) -> None:
+        """The canary chapter makes its candidate bad with the sandbox's fault injection,
+        which a cluster running Knative ignores: it runs on the sandbox only."""
+        from kn_walk.install import is_sandbox
+
+        if self.chapter == CANARY and not is_sandbox(self.kube):
+            raise KnwalkError(
+                f"the canary chapter makes its candidate fail with the sandbox's fault "
+                f"injection (annotation sandbox.knwalk.dev/fault), which context "
+                f"{self.kube.context!r} ignores: it is not the knwalk sandbox",
+                "run it on the sandbox: `knwalk tour --chapter canary`",
+            )
 
     # -- before the steps -------------------------------------------------------------
 
@@ -348,7 +441,7 @@ class Tour:
 
     def command(self, number: int) -> str:
         """The knwalk command that does what step ``number`` does (shown before it runs)."""
-        name = step_info(number).name
+        name = self.info(number).name
         w = self.where
         given = self.gateway is not None and "/" not in self.gateway.source
         gateway = ("--gateway", _q(self.gateway.url)) if self.gateway and given else ()
@@ -364,13 +457,21 @@ class Tour:
             return w.knwalk("split", SPLIT)
         if name == "summary":
             return w.knwalk("status", "--graph")
+        if name in ("canary-bad", "canary-good"):
+            bad = name == "canary-bad"
+            manifest = self._manifest(V2 if bad else V3, fault=CANARY_FAULT if bad else None)
+            args = ["rollout", "-f", "-", "--steps", ",".join(map(str, CANARY_PERCENTS))]
+            args += ["--step-requests", str(CANARY_REQUESTS), "--max-p99", "off", "--yes"]
+            return heredoc(["knwalk", *args, *w.options, *w.namespace_options], manifest)
+        if name == "canary-v1":
+            return w.knwalk("deploy", "--target", _q(V1))
         if self.keep:
             return ""
         return w.knwalk("delete", "--yes", "--wait")
 
     def run(self, number: int, on_progress: Progress | None = None) -> StepResult:
-        """Run step ``number`` (1-8); its failures raise :class:`StepFailed`."""
-        info = step_info(number)
+        """Run step ``number`` of the chapter; its failures raise :class:`StepFailed`."""
+        info = self.info(number)
         say = on_progress or (lambda text: None)
         started = time.monotonic()
         steps: dict[str, Callable[[Progress], tuple[Obj, list[str]]]] = {
@@ -382,6 +483,10 @@ class Tour:
             "curl-split": self._curl_split,
             "summary": self._summary,
             "cleanup": self._cleanup,
+            "canary-v1": self._deploy_v1,
+            "canary-bad": self._canary_bad,
+            "canary-good": self._canary_good,
+            "canary-cleanup": self._cleanup,
         }
         try:
             result, kubectl = steps[info.name](say)
@@ -424,9 +529,15 @@ class Tour:
             )
         return result, snap, rev
 
-    def _manifest(self, target: str) -> Obj:
+    def _manifest(self, target: str, fault: str | None = None) -> Obj:
         body = knative.service_manifest(self.service, self.kube.namespace, _sample_options(target))
         del body["metadata"]["namespace"]  # kubectl's -n / context decides, as for knwalk
+        if fault is not None:
+            annotations = {FAULT_ANNOTATION: fault}
+            body["spec"]["template"] = {
+                "metadata": {"annotations": annotations},
+                **body["spec"]["template"],
+            }
         return body
 
     def _patch_command(self, patch: Obj) -> str:
@@ -647,6 +758,126 @@ class Tour:
             shell_line(self.where.kubectl("get", "pods", "-l", f"{SERVICE_LABEL}={self.service}")),
         ]
         return {"status": doc, "roles": dict(ROLES), "graph": drawn}, kubectl
+
+    def _rollout(self, target: str, fault: str | None, say: Progress) -> tuple[Obj, rollout.State]:
+        """``knwalk rollout -f`` of the sample with TARGET=``target`` (and ``fault``): the
+        result document and the state it ended in (promoted, or rolled back)."""
+        from kn_walk import rollout
+
+        reports: list[rollout.StepReport] = []
+
+        def started(start: rollout.StepStart) -> None:
+            say(f"step {start.number} of {start.of}: {start.percent}% to {start.candidate}")
+
+        def done(report: rollout.StepReport) -> None:
+            reports.append(report)
+            gates = ", ".join(
+                ("ok " if g.passed else "FAILED ") + g.describe() for g in report.gates
+            )
+            say(
+                f"  {report.tag.count} requests to the candidate's tag URL: "
+                f"{100 * report.tag.error_rate:.1f}% errors; {gates or report.void}"
+            )
+
+        callbacks = rollout.Callbacks(say=say, step_started=started, step_done=done)
+        settings = rollout.Settings(
+            CANARY_PERCENTS,
+            rollout.Gates(max_p99=None),
+            rollout.StepLoad(duration=None, requests=CANARY_REQUESTS),
+        )
+        run = rollout.Rollout(
+            self.kube,
+            self.service,
+            gateway=self._gateway(),
+            callbacks=callbacks,
+            wait_timeout=self.wait_timeout,
+        )
+        error: Obj | None = None
+        try:
+            state = run.start(knative.DeployOptions(), self._manifest(target, fault), settings)
+        except rollout.RolloutError as exc:
+            if exc.state is None:
+                raise
+            state, error = exc.state, {"message": exc.message, "hint": exc.hint}
+        result = {
+            "rollout": state.as_dict(),
+            "steps": [r.as_dict() for r in reports],
+            "error": error,
+        }
+        return result, state
+
+    def _rollout_commands(self, target: str, fault: str | None, state: rollout.State) -> list[str]:
+        """The rollout by hand: the pinned template, each split, and a curl loop to the
+        candidate's tag URL (what judges it)."""
+        from kn_walk import ingress, rollout
+
+        template = self._manifest(target, fault)["spec"]["template"]
+        pin = rollout.rollback_block(replace(state, candidate=""), [])
+        commands = [self._patch_command({"spec": {"template": template, "traffic": pin}})]
+        commands += self._gateway_commands()
+        host = ingress.host_of(knative.require_service(self.kube, self.service).url)
+        tag_host = f"{CANDIDATE_TAG}-{host}"
+        for number, percent in enumerate(CANARY_PERCENTS[: max(1, state.step + 1)], 1):
+            block = rollout.step_block(state, percent, [])
+            commands.append(self._traffic_command(block))
+            loop = ["for", "i", "in", f"$(seq {CANARY_REQUESTS});", "do", "curl", "-s", "-o"]
+            loop += ["/dev/null", "-w", _q("%{http_code}\\n"), "-H", _q(f"Host: {tag_host}")]
+            loop += [f"{self._url()};", "done", "|", "sort", "|", "uniq", "-c"]
+            commands.append(shell_line(loop))
+            if number > len(state.results):
+                break
+        if state.phase == rollout.PROMOTED:
+            commands.append(self._traffic_command(rollout.promoted_block(state, [])))
+        else:
+            commands.append(self._traffic_command(rollout.rollback_block(state, [])))
+        return commands
+
+    def _traffic_command(self, block: list[Obj]) -> str:
+        return self._patch_command({"spec": {"traffic": block}})
+
+    def _canary_bad(self, say: Progress) -> tuple[Obj, list[str]]:
+        from kn_walk import rollout
+
+        result, state = self._rollout(V2, CANARY_FAULT, say)
+        if state.phase != rollout.ROLLED_BACK:
+            raise _Check(
+                f"the bad candidate was not rolled back: the rollout {state.phase} "
+                f"({state.message})",
+                "see `knwalk rollout status` and `knwalk status`",
+                restart=True,
+            )
+        snap = knative.snapshot(self.kube, self.service)
+        served = [(t.revision_name, t.percent) for t in snap.traffic if t.percent]
+        if served != [(state.current, 100)]:
+            raise _Check(
+                f"after the rollback the Route sends {served}, not 100% to {state.current}",
+                "see `knwalk status`",
+                restart=True,
+            )
+        return result, self._rollout_commands(V2, CANARY_FAULT, state)
+
+    def _canary_good(self, say: Progress) -> tuple[Obj, list[str]]:
+        from kn_walk import rollout
+
+        result, state = self._rollout(V3, None, say)
+        if state.phase != rollout.PROMOTED:
+            raise _Check(
+                f"the good candidate was not promoted: the rollout {state.phase} ({state.message})",
+                "see `knwalk rollout status` and `knwalk status`",
+                restart=True,
+            )
+        snap = knative.snapshot(self.kube, self.service)
+        served = [
+            (t.latest_revision, t.revision_name, t.percent) for t in snap.traffic if t.percent
+        ]
+        if served != [(True, state.candidate, 100)]:
+            raise _Check(
+                f"after the promotion the Route sends {served}, not 100% to @latest "
+                f"({state.candidate})",
+                "see `knwalk status`",
+                restart=True,
+            )
+        return result, self._rollout_commands(V3, None, state)
 
     def _remaining(self) -> Obj:
         selector = f"{SERVICE_LABEL}={self.service}"

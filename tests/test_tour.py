@@ -484,6 +484,8 @@ def test_usage_errors() -> None:
         (["--from", "9"], "--from"),
         (["--context", "x", "--state-dir", "/tmp/x"], "--state-dir is for the sandbox"),
         (["--gateway", "ftp://x"], "--gateway 'ftp://x' is not an http(s) URL"),
+        (["--chapter", "nope"], "--chapter 'nope' is not a chapter of the tour"),
+        (["--chapter", "canary", "--from", "5"], "the canary chapter has 4 steps"),
     ):
         result = knwalk("tour", *args)
         result.assert_error(2)
@@ -507,6 +509,91 @@ def test_tour_help_is_light_and_fits_80_columns() -> None:
     assert "--step-by-step" in proc.stdout and "--from" in proc.stdout
     assert proc.stderr.endswith("HEAVY=[]"), proc.stderr
     assert max(len(line) for line in proc.stdout.splitlines()) <= 80
+
+
+# --------------------------------------------------------------------------- the canary chapter
+
+REV3 = "helloworld-go-00003"
+
+
+def test_canary_chapter_rolls_back_a_bad_candidate_then_promotes_a_good_one(
+    cluster: Cluster,
+) -> None:
+    result = on_context(cluster, "--chapter", "canary", "--yes", "-o", "json")
+    assert result.code == 0, result.err
+    steps = json_steps(result.out)
+    assert [s["step"] for s in steps] == [0, 1, 2, 3, 4]
+    assert [s["name"] for s in steps[1:]] == [i.name for i in core.CANARY_STEPS]
+    r = {s["step"]: s["result"] for s in steps}
+    assert r[1]["revision"] == REV1
+    # 2: the bad candidate (503 for half its requests) fails its first step: rolled back
+    bad = r[2]["rollout"]
+    assert (bad["phase"], bad["reason"]) == ("rolled-back", "GateFailed")
+    assert (bad["current"], bad["candidate"], bad["step"]) == (REV1, REV2, 0)
+    [first] = r[2]["steps"]
+    assert first["passed"] is False and first["percent"] == 10
+    assert first["requests"]["candidate"]["failures"]["HTTP 503"] > 0
+    assert [g["gate"] for g in first["gates"] if not g["passed"]] == ["errorRate"]
+    assert "rolled back at step 1 of 3" in r[2]["error"]["message"]
+    assert bad["traffic"] == [
+        {"tag": "current", "revisionName": REV1, "percent": 100},
+        {"tag": "candidate", "revisionName": REV2, "percent": 0},
+    ]
+    assert "sandbox.knwalk.dev/fault: abort=503 percent=50" in steps[2]["command"]
+    assert steps[2]["command"].startswith("knwalk rollout -f - --steps 10,50,100")
+    # 3: the good one passes every step and ends on @latest
+    good = r[3]["rollout"]
+    assert (good["phase"], good["current"], good["candidate"]) == ("promoted", REV1, REV3)
+    assert [(s["percent"], s["passed"]) for s in r[3]["steps"]] == [
+        (10, True),
+        (50, True),
+        (100, True),
+    ]
+    assert all(s["split"]["checked"] for s in r[3]["steps"])
+    assert r[3]["error"] is None
+    assert good["traffic"][-1] == {"tag": "latest", "latestRevision": True, "percent": 100}
+    # the kubectl equivalents: the pinned template, each split, the rollback / promotion
+    kubectl = "\n".join(steps[2]["kubectl"])
+    assert "sandbox.knwalk.dev/fault: abort=503 percent=50" in kubectl
+    assert "Host: candidate-helloworld-go." in kubectl
+    # 4: everything the Service made is gone
+    assert r[4]["owned"] == {"configurations": 1, "revisions": 3, "routes": 1}
+    assert r[4]["remaining"] == {"configurations": 0, "revisions": 0, "routes": 0}
+    assert cluster.names("services") == []
+
+
+def test_canary_chapter_reads_at_80_columns(cluster: Cluster) -> None:
+    result = on_context(cluster, "--chapter", "canary", "--yes", "--keep")
+    assert result.code == 0, result.err
+    out = result.out
+    too_wide = [line for line in out.splitlines() if len(line) > 80]
+    assert not too_wide, too_wide
+    assert "knwalk tour, canary chapter: a gated rollout in 4 steps." in out
+    for info in core.CANARY_STEPS:
+        assert f"Step {info.number} of 4: {info.title}" in out
+    flat = " ".join(out.split())
+    assert "Rollout rolled back at step 1 of 3 (10% to helloworld-go-00002)" in flat
+    assert "Rollout promoted helloworld-go-00003 after 3 steps." in flat
+    assert "FAILED" in out and "passed" in out
+    assert "Tour complete: 4 steps in " in out
+    # kept: the rollout's record stays on the Service for `knwalk rollout status`
+    status = knwalk(
+        "rollout", "status", "--kubeconfig", str(cluster.kubeconfig), "-n", cluster.namespace
+    )
+    assert "promoted" in status.out
+
+
+def test_canary_chapter_runs_on_the_sandbox_only(tmp_path: Path) -> None:
+    """A cluster with Knative but not the sandbox would ignore the fault annotation."""
+    from tests.test_graph import fake_api
+
+    with fake_api(tmp_path, []) as path:
+        result = knwalk(
+            "tour", "--context", "gke", "--kubeconfig", str(path), "--chapter", "canary", "--yes"
+        )
+    result.assert_error(1)
+    assert "the canary chapter makes its candidate fail with the sandbox's fault" in result.error
+    assert "not the knwalk sandbox" in result.error
 
 
 # --------------------------------------------------------------------------- the equivalents

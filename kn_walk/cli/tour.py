@@ -67,12 +67,21 @@ def tour(
         int,
         typer.Option(
             "--from",
-            help="Start at step N (1-8), e.g. to resume after a failure.",
+            help="Start at step N (1-8; the canary chapter 1-4), e.g. to resume after a failure.",
             min=1,
             max=8,
             metavar="N",
         ),
     ] = 1,
+    chapter: Annotated[
+        str,
+        typer.Option(
+            "--chapter",
+            help="walkthrough, or canary: a rollout of a bad candidate, rolled back, then "
+            "of a good one, promoted (sandbox only).",
+            metavar="NAME",
+        ),
+    ] = "walkthrough",
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the Service at the end (skip step 8).")
     ] = False,
@@ -126,7 +135,19 @@ def tour(
 
     Each step explains its concept, shows the knwalk and kubectl commands that do the same, and its live result. Without --context the tour runs on the local sandbox (started if needed) and touches no other cluster.
     """
+    from kn_walk.tour import CHAPTERS
+
     check_output(output, ("text", "json"))
+    if chapter not in CHAPTERS:
+        raise UsageError(
+            f"--chapter {chapter!r} is not a chapter of the tour",
+            f"use one of: {', '.join(CHAPTERS)}",
+        )
+    if from_step > len(CHAPTERS[chapter]):
+        raise UsageError(
+            f"--from {from_step}: the {chapter} chapter has {len(CHAPTERS[chapter])} steps",
+            f"give a step from 1 to {len(CHAPTERS[chapter])}",
+        )
     if context is not None and sandbox:
         raise UsageError("--context and --sandbox both choose the cluster", "give only one")
     if context is not None and state_dir is not None:
@@ -143,7 +164,16 @@ def tour(
         step_by_step=step_by_step,
         yes=yes,
         resume=_resume_args(
-            context, kubeconfig, namespace, state_dir, keep, output, yes, step_by_step, gateway
+            context,
+            kubeconfig,
+            namespace,
+            state_dir,
+            keep,
+            output,
+            yes,
+            step_by_step,
+            gateway,
+            chapter,
         ),
     )
     run.main(
@@ -155,6 +185,7 @@ def tour(
         keep=keep,
         wait_timeout=wait_timeout,
         gateway=gw,
+        chapter=chapter,
     )
 
 
@@ -168,8 +199,11 @@ def _resume_args(
     yes: bool,
     step_by_step: bool,
     gateway: str | None,
+    chapter: str,
 ) -> list[str]:
     args = ["knwalk", "tour"]
+    if chapter != "walkthrough":
+        args += ["--chapter", chapter]
     if context is not None:
         args += ["--context", context]
     if kubeconfig is not None:
@@ -254,6 +288,7 @@ class _Run:
         keep: bool,
         wait_timeout: float,
         gateway: Gateway | None,
+        chapter: str,
     ) -> None:
         from kn_walk import tour as core
 
@@ -268,7 +303,10 @@ class _Run:
                 context, kubeconfig_path=kubeconfig, namespace=namespace
             )
         with kube:
-            walk = core.Tour(kube, where, keep=keep, wait_timeout=wait_timeout, gateway=gateway)
+            walk = core.Tour(
+                kube, where, keep=keep, wait_timeout=wait_timeout, gateway=gateway, chapter=chapter
+            )
+            walk.check_chapter()
             self.intro(walk)
             if context is not None:
                 self.confirm(
@@ -284,8 +322,8 @@ class _Run:
                 self.emit(walk.prepare_result(cleaned).as_dict())
             number = from_step
             try:
-                for number in range(from_step, core.LAST + 1):
-                    self.step(walk, core.step_info(number))
+                for number in range(from_step, walk.last + 1):
+                    self.step(walk, walk.info(number))
             except _Stop:
                 if self.json_out:  # stdout holds only the steps' JSON lines
                     sys.stderr.write(f"Stopped before step {number}. Resume with:\n")
@@ -299,7 +337,7 @@ class _Run:
                 self.failed(walk, exc)
             except KeyboardInterrupt:
                 raise KnwalkError(
-                    f"interrupted during step {number} of {core.LAST}",
+                    f"interrupted during step {number} of {walk.last}",
                     f"resume with `{self.resume(number)}`",
                     exit_code=130,
                 ) from None
@@ -311,7 +349,10 @@ class _Run:
         if self.json_out:
             return
         w = walk.where
-        self.say("knwalk tour: the Knative Serving walkthrough in 8 steps.")
+        if walk.chapter == "canary":
+            self.say(f"knwalk tour, canary chapter: a gated rollout in {walk.last} steps.")
+        else:
+            self.say(f"knwalk tour: the Knative Serving walkthrough in {walk.last} steps.")
         self.say()
         if w.sandbox is not None:
             if w.started:
@@ -362,7 +403,7 @@ class _Run:
 
         if not self.json_out:
             self.out.print()
-            title = f"Step {info.number} of {core.LAST}: {info.title}"
+            title = f"Step {info.number} of {walk.last}: {info.title}"
             self.out.print(Rule(Text(title), align="left", characters="─"))
             self.out.print(Text(info.concept))
         if self.step_by_step:
@@ -453,12 +494,11 @@ class _Run:
         raise KnwalkError(exc.message, hint) from None
 
     def outro(self, walk: Tour, from_step: int, seconds: float) -> None:
-        from kn_walk import tour as core
 
         if self.json_out:
             return
         w = walk.where
-        steps = core.LAST - from_step + 1
+        steps = walk.last - from_step + 1
         self.out.print()
         self.out.print("─" * min(self.out.width, 80))
         self.say(f"Tour complete: {steps} step{'s' if steps > 1 else ''} in {seconds:.2f}s.")
@@ -638,6 +678,34 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def _rollout(out: Console, result: StepResult) -> None:
+    """A canary rollout: each step's numbers on the candidate, then how it ended."""
+    from kn_walk.render import grid
+
+    r = result.result
+    rows = []
+    for step in r["steps"]:
+        cand = step["requests"]["candidate"]
+        p99 = (cand["latency"] or {}).get("p99")
+        split = step["split"]["verdict"]
+        rows.append(
+            (
+                step["step"],
+                f"{step['percent']}%",
+                cand["count"],
+                f"{100 * cand['errorRate']:.1f}%",
+                "-" if p99 is None else f"{p99:.3g}",
+                "-" if split is None else "ok" if split["consistent"] else "NOT ok",
+                "passed" if step["passed"] else "FAILED",
+            )
+        )
+    out.print(grid(["STEP", "PCT", "CANDIDATE", "ERRORS", "P99 MS", "SPLIT", "GATES"], rows))
+    state = r["rollout"]
+    out.print(f"Rollout {state['message']}.", markup=False, highlight=False)
+    if r["error"] is not None:
+        out.print(f"knwalk rollout says: {r['error']['hint']}", markup=False, highlight=False)
+
+
 _RENDER = {
     "deploy-v1": _deploy_v1,
     "curl-v1": _curl,
@@ -647,4 +715,8 @@ _RENDER = {
     "curl-split": _curl_split,
     "summary": _summary,
     "cleanup": _cleanup,
+    "canary-v1": _deploy_v1,
+    "canary-bad": _rollout,
+    "canary-good": _rollout,
+    "canary-cleanup": _cleanup,
 }
