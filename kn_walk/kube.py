@@ -55,6 +55,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import urllib3
 from kubernetes import client as k8s
@@ -132,10 +133,18 @@ def _shell_quote(text: str) -> str:
     return shlex.quote(text)
 
 
-def _context_names(paths: list[Path], origin: str | None = None) -> list[str]:
+#: kubeconfig files as loaded, in precedence order: (path, document)
+_Configs = list[tuple[Path, dict[str, Any]]]
+
+
+def _load_all(paths: list[Path], origin: str | None = None) -> _Configs:
+    return [(path, kubeconfig.load(path, origin=origin)) for path in paths]
+
+
+def _context_names(configs: _Configs) -> list[str]:
     names: list[str] = []
-    for path in paths:
-        for entry in kubeconfig.load(path, origin=origin).get("contexts") or []:
+    for _, config in configs:
+        for entry in config.get("contexts") or []:
             name = entry.get("name") if isinstance(entry, dict) else None
             if isinstance(name, str) and name not in names:
                 names.append(name)
@@ -152,6 +161,16 @@ def resolve(
     Raises a one-line :class:`KnwalkError` when there is no kubeconfig, no
     current context, or the named context does not exist.
     """
+    configs, context, ns = _resolve(kubeconfig_path, context, namespace)
+    return [path for path, _ in configs], context, ns
+
+
+def _resolve(
+    kubeconfig_path: str | os.PathLike[str] | None,
+    context: str | None,
+    namespace: str | None,
+) -> tuple[_Configs, str, str]:
+    """:func:`resolve`, with the kubeconfig files as loaded (each is read once)."""
     paths = kubeconfig.read_paths(kubeconfig_path)
     if kubeconfig_path is not None and not _exists(paths[0]):
         raise UsageError(
@@ -167,11 +186,10 @@ def resolve(
     origin = "--kubeconfig" if kubeconfig_path is not None else None
     if origin is None and os.environ.get("KUBECONFIG"):
         origin = "$KUBECONFIG"
-    names = _context_names(existing, origin)
+    configs = _load_all(existing, origin)
+    names = _context_names(configs)
     if context is None:
-        context = kubeconfig.current_context(
-            kubeconfig_path if kubeconfig_path is not None else None
-        )
+        context = kubeconfig.current_context_of(config for _, config in configs)
         if not context:
             raise KnwalkError(
                 "the kubeconfig has no current context"
@@ -185,8 +203,12 @@ def resolve(
         )
     if namespace is not None and namespace != ALL_NAMESPACES:
         _check_namespace(namespace)
-    ns = namespace or kubeconfig.context_namespace(kubeconfig_path, context) or "default"
-    return existing, context, ns
+    ns = (
+        namespace
+        or kubeconfig.context_namespace_of((config for _, config in configs), context)
+        or "default"
+    )
+    return configs, context, ns
 
 
 def _exists(path: Path) -> bool:
@@ -222,9 +244,7 @@ class _ContextEntries:
     user: _Entry
 
 
-def _context_entries(paths: list[Path], context: str) -> _ContextEntries:
-    configs = [(path, kubeconfig.load(path)) for path in paths]
-
+def _context_entries(configs: _Configs, context: str) -> _ContextEntries:
     def entry(section: str, name: object) -> _Entry:
         key = {"clusters": "cluster", "users": "user", "contexts": "context"}[section]
         if not isinstance(name, str) or not name:
@@ -253,7 +273,7 @@ def check_referenced_files(paths: list[Path], context: str) -> None:
     The kubernetes library reads them whole (``tokenFile: /dev/zero`` would
     fill memory); a missing one is left for it to report.
     """
-    _check_referenced_files(_context_entries(paths, context), context)
+    _check_referenced_files(_context_entries(_load_all(paths), context), context)
 
 
 def _check_referenced_files(entries: _ContextEntries, context: str) -> None:
@@ -281,7 +301,7 @@ def tls_warnings(paths: list[Path], context: str) -> list[str]:
     ``"false"`` as *true*) and refuses it together with a certificate authority;
     a lone ``true`` is honoured, and knwalk warns about it every time.
     """
-    return _tls_warnings(_context_entries(paths, context).cluster[0], context)
+    return _tls_warnings(_context_entries(_load_all(paths), context).cluster[0], context)
 
 
 def _tls_warnings(cluster: dict[str, Any], context: str) -> list[str]:
@@ -328,8 +348,9 @@ def connect(
     Warnings about the connection (TLS verification disabled by the kubeconfig)
     go to ``on_warning``, by default to stderr.
     """
-    paths, ctx, ns = resolve(kubeconfig_path, context, namespace)
-    entries = _context_entries(paths, ctx)
+    configs, ctx, ns = _resolve(kubeconfig_path, context, namespace)
+    paths = [path for path, _ in configs]
+    entries = _context_entries(configs, ctx)
     warnings = _tls_warnings(entries.cluster[0], ctx)
     _check_referenced_files(entries, ctx)
     try:
@@ -606,9 +627,10 @@ class Resource:
         no namespace part for cluster-scoped kinds or :data:`ALL_NAMESPACES`."""
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         if self.namespaced and namespace and namespace != ALL_NAMESPACES:
-            base += f"/namespaces/{namespace}"
+            base += f"/namespaces/{quote(namespace, safe='')}"
         base += f"/{self.plural}"
-        return f"{base}/{name}" if name else base
+        # each segment percent-encoded, as the kubernetes library's API classes do
+        return f"{base}/{quote(name, safe='')}" if name else base
 
 
 @dataclass(frozen=True)
@@ -662,7 +684,6 @@ class Kube:
     def __init__(self, api_client: Any, target: Target, *, warnings: tuple[str, ...] = ()) -> None:
         self.api_client = api_client
         self.target = target
-        self.custom = k8s.CustomObjectsApi(api_client)
         self.warnings = warnings
         self.max_retries = MAX_RETRIES
         self.backoff_base = BACKOFF_BASE
@@ -907,6 +928,10 @@ class Kube:
         return namespace or self.namespace
 
     # custom objects ---------------------------------------------------------------
+    #
+    # Requests go through :meth:`_rest`, on the wire as the library's CustomObjectsApi sends
+    # them (same paths, query parameters and headers), without importing that class: its
+    # module costs about 20 ms of a command's start-up.
 
     def get(
         self,
@@ -919,18 +944,9 @@ class Kube:
         deadline: float | None = None,
     ) -> Obj | None:
         """The object, or None when the API says 404."""
+        path = _custom(group, version, plural).path(self._ns(namespace), name)
         try:
-            obj = self.call(
-                f"get {plural}",
-                self.custom.get_namespaced_custom_object,
-                group,
-                version,
-                self._ns(namespace),
-                plural,
-                name,
-                retry=True,
-                deadline=deadline,
-            )
+            obj = self.call(f"get {plural}", self._rest, "GET", path, retry=True, deadline=deadline)
         except ApiError as err:
             if err.not_found:
                 return None
@@ -949,37 +965,14 @@ class Kube:
         deadline: float | None = None,
     ) -> tuple[list[Obj], str]:
         """(items, resourceVersion) of a list; namespace :data:`ALL_NAMESPACES` lists them all."""
-        kwargs: dict[str, Any] = {}
-        if label_selector:
-            kwargs["label_selector"] = label_selector
-        if field_selector:
-            kwargs["field_selector"] = field_selector
-        ns = self._ns(namespace)
-        if ns == ALL_NAMESPACES:
-            result = self.call(
-                f"list {plural}",
-                self.custom.list_custom_object_for_all_namespaces,
-                group,
-                version,
-                plural,
-                retry=True,
-                deadline=deadline,
-                **kwargs,
-            )
-        else:
-            result = self.call(
-                f"list {plural}",
-                self.custom.list_namespaced_custom_object,
-                group,
-                version,
-                ns,
-                plural,
-                retry=True,
-                deadline=deadline,
-                **kwargs,
-            )
-        items = [dict(i) for i in result.get("items") or []]
-        return items, str((result.get("metadata") or {}).get("resourceVersion") or "")
+        # the library sends fieldSelector before labelSelector
+        query = _selectors(None, field_selector) + _selectors(label_selector, None)
+        path = _custom(group, version, plural).path(self._ns(namespace))
+        result = self.call(
+            f"list {plural}", self._rest, "GET", path, query, retry=True, deadline=deadline
+        )
+        items = [dict(i) for i in (result or {}).get("items") or []]
+        return items, str(((result or {}).get("metadata") or {}).get("resourceVersion") or "")
 
     def create(
         self, group: str, version: str, plural: str, body: Obj, namespace: str | None = None
@@ -995,19 +988,12 @@ class Kube:
         ns = self._ns(namespace)
         what = f"create {plural}"
         name = (body.get("metadata") or {}).get("name")
+        path = _custom(group, version, plural).path(ns)
+        query = [("fieldManager", FIELD_MANAGER)]
         attempt = 0
         while True:
             try:
-                obj = self._once(
-                    what,
-                    self.custom.create_namespaced_custom_object,
-                    group,
-                    version,
-                    ns,
-                    plural,
-                    body,
-                    field_manager=FIELD_MANAGER,
-                )
+                obj = self._once(what, self._rest, "POST", path, query, body)
                 return dict(obj)
             except ApiError as err:
                 cause = err.__cause__
@@ -1060,18 +1046,10 @@ class Kube:
         an earlier attempt did apply, the retry gets 409 and the caller re-reads.
         """
         guarded = bool((patch.get("metadata") or {}).get("resourceVersion"))
+        path = _custom(group, version, plural).path(self._ns(namespace), name)
+        query = [("fieldManager", FIELD_MANAGER)]
         obj = self.call(
-            f"patch {plural}",
-            self.custom.patch_namespaced_custom_object,
-            group,
-            version,
-            self._ns(namespace),
-            plural,
-            name,
-            patch,
-            field_manager=FIELD_MANAGER,
-            _content_type=MERGE_PATCH,
-            retry=guarded,
+            f"patch {plural}", self._rest, "PATCH", path, query, patch, MERGE_PATCH, retry=guarded
         )
         return dict(obj)
 
@@ -1085,23 +1063,13 @@ class Kube:
         namespace: str | None = None,
     ) -> Obj:
         """Server-side apply with field manager ``knwalk`` (conflicts forced, as the user asked)."""
+        path = _custom(group, version, plural).path(self._ns(namespace), name)
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         obj = self.call(
-            f"apply {plural}",
-            self.custom.patch_namespaced_custom_object,
-            group,
-            version,
-            self._ns(namespace),
-            plural,
-            name,
-            body,
-            field_manager=FIELD_MANAGER,
-            force=True,
-            _content_type=APPLY_PATCH,
-            retry=True,
+            f"apply {plural}", self._rest, "PATCH", path, query, body, APPLY_PATCH, retry=True
         )
         if obj is None:
-            # an apply that creates answers 201, which the client's CustomObjectsApi
-            # does not deserialise (its response map only knows 200): read it back
+            # an answer without a body: read the object back
             obj = self.get(group, version, plural, name, namespace)
             if obj is None:
                 raise KnwalkError(f"{plural}/{name} vanished right after it was applied")
@@ -1123,19 +1091,12 @@ class Kube:
         """
         ns = self._ns(namespace)
         what = f"delete {plural}"
+        path = _custom(group, version, plural).path(ns, name)
+        query = [("propagationPolicy", propagation)]
         attempt = 0
         while True:
             try:
-                obj = self._once(
-                    what,
-                    self.custom.delete_namespaced_custom_object,
-                    group,
-                    version,
-                    ns,
-                    plural,
-                    name,
-                    propagation_policy=propagation,
-                )
+                obj = self._once(what, self._rest, "DELETE", path, query)
                 return dict(obj) if isinstance(obj, dict) else {}
             except ApiError as err:
                 cause = err.__cause__
@@ -1167,9 +1128,9 @@ class Kube:
         try:
             self.call(
                 f"discover {group}/{version}",
-                self.custom.get_api_resources,
-                group,
-                version,
+                self._rest,
+                "GET",
+                f"/apis/{quote(group, safe='')}/{quote(version, safe='')}",
                 retry=True,
             )
         except ApiError as err:
@@ -1559,6 +1520,11 @@ def retry_on_conflict(step: Callable[[int], _T], attempts: int = CONFLICT_ATTEMP
             if not err.conflict or attempt == attempts:
                 raise
     raise AssertionError("the last attempt returns or raises")
+
+
+def _custom(group: str, version: str, plural: str) -> Resource:
+    """The namespaced custom resource ``plural`` of ``group/version`` (no discovery needed)."""
+    return Resource(group, version, plural, "", True)
 
 
 def _selectors(label: str | None, field: str | None) -> list[tuple[str, str]]:

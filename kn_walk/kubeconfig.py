@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -253,8 +253,13 @@ def remove_entries(
 
 def current_context(path: StrPath | None = None) -> str | None:
     """The current context of ``path``, or kubectl's merged view when ``path`` is None."""
-    for file in read_paths(path):
-        value = load(file).get("current-context")
+    return current_context_of(load(file) for file in read_paths(path))
+
+
+def current_context_of(configs: Iterable[Mapping[str, Any]]) -> str | None:
+    """The current context of loaded kubeconfigs, in precedence order: the first one set."""
+    for config in configs:
+        value = config.get("current-context")
         if isinstance(value, str) and value:
             return value
     return None
@@ -265,9 +270,15 @@ def context_namespace(path: StrPath | None = None, context: str | None = None) -
     name = context if context is not None else current_context(path)
     if not name:
         return None
-    for file in read_paths(path):
-        for entry in load(file).get("contexts") or []:
-            if _named(entry, name):
+    return context_namespace_of((load(file) for file in read_paths(path)), name)
+
+
+def context_namespace_of(configs: Iterable[Mapping[str, Any]], context: str) -> str | None:
+    """The namespace set on ``context`` in loaded kubeconfigs (the first file naming the
+    context wins), or None if unset."""
+    for config in configs:
+        for entry in config.get("contexts") or []:
+            if _named(entry, context):
                 body = entry.get("context")
                 namespace = body.get("namespace") if isinstance(body, dict) else None
                 return namespace if isinstance(namespace, str) and namespace else None

@@ -1,4 +1,8 @@
-"""Output: rich tables for people, JSON/YAML for scripts. Colour only on a tty, never with NO_COLOR."""
+"""Output: rich tables for people, JSON/YAML for scripts. Colour only on a tty, never with NO_COLOR.
+
+rich is imported by the functions that draw with it, not by this module: ``-o json``
+and the plain-text printers run without it (it costs a command's start-up a dozen ms).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,18 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 OUTPUT_FORMATS = ("table", "json", "yaml")
 
 
 def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     no_color = bool(os.environ.get("NO_COLOR")) or not stream.isatty()
     return Console(
@@ -43,6 +50,8 @@ def emit(data: Any, output: str) -> None:
 
 
 def key_values(rows: Sequence[tuple[str, Any]], title: str | None = None) -> Table:
+    from rich.table import Table
+
     table = Table(show_header=False, box=None, title=title, title_justify="left", pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
@@ -60,6 +69,8 @@ def grid(
 ) -> Table:
     """A borderless table; columns named in ``whole`` are never wrapped (the others give
     way first when the terminal is narrow)."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
     for h in headers:
         table.add_column(h, overflow="fold", no_wrap=h in whole)

@@ -331,8 +331,19 @@ def _deploy(
     from kn_walk import knative
     from kn_walk.render import emit, print_text
 
+    if fmt is not None:  # no progress, just the Service (and no rich)
+        done = knative.deploy(
+            kube,
+            service,
+            opts,
+            manifest=manifest,
+            wait=wait,
+            timeout=wait_timeout,
+            window=wait_window,
+        )
+        emit(done.service.raw, fmt)
+        return
     out = _out()
-    quiet = fmt is not None
     where = f"service '{service}' in namespace '{kube.namespace}'"
 
     said: dict[str, bool] = {"unchanged": False, "progress": False}
@@ -343,8 +354,6 @@ def _deploy(
         said["unchanged"] = True
 
     def on_plan(plan: knative.DeployPlan) -> None:
-        if quiet:
-            return
         if plan.action == "unchanged":
             if plan.current is not None:
                 no_new_revision(plan.current)
@@ -355,8 +364,6 @@ def _deploy(
             out.print()
 
     def on_progress(elapsed: float, cond: knative.Condition) -> None:
-        if quiet:
-            return
         if said["unchanged"] and not said["progress"] and cond.status == "True":
             return  # nothing was rolling out: "available at" below says it all
         text = cond.message or ("Ready to serve." if cond.status == "True" else cond.reason)
@@ -375,10 +382,6 @@ def _deploy(
         on_plan=on_plan,
         on_progress=on_progress,
     )
-    if quiet:
-        assert fmt is not None
-        emit(result.service.raw, fmt)
-        return
     svc = result.service
     if result.action == "unchanged":
         if not said["unchanged"]:
@@ -767,12 +770,16 @@ def curl(
 
     With --count N or --duration D: many requests (closed loop: --concurrency connections, each sending when its last answer is in; with --rate: open loop, requests sent on schedule), then latency percentiles and a histogram, status codes, and the responses grouped by body next to the split the Route configures, with a chi-square verdict. With --gateway and --host and no NAME, no Kubernetes API is used.
     """
-    from kn_walk import ingress, knative, load, probe
+    from kn_walk import ingress, knative, probe
 
     fmt = check_output(output, ("table", "json"))
     path = probe.check_path(path)
-    seconds = load.parse_duration(duration) if duration is not None else None
-    per_second = load.parse_rate(rate) if rate is not None else None
+    seconds = per_second = None
+    if duration is not None or rate is not None:
+        from kn_walk import load  # the load engine (asyncio) only when it is used
+
+        seconds = load.parse_duration(duration) if duration is not None else None
+        per_second = load.parse_rate(rate) if rate is not None else None
     if count is not None and seconds is not None:
         raise UsageError("--count and --duration both say when to stop", "give only one of them")
     if per_second is not None and count is None and seconds is None:
@@ -800,6 +807,8 @@ def curl(
             _curl_once(gw, host_header, path, timeout, verbose)
             return
         count = 1
+    from kn_walk import load
+
     spec = load.LoadSpec(
         gw.url,
         host_header,
