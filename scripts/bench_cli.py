@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Benchmarks of issue 4: knwalk's CLI against kubectl, wrk and curl, in one run.
+"""Benchmarks of issues 4 and 12: knwalk's CLI against kubectl, wrk and curl, in one run.
 
-    .venv/bin/python scripts/bench_cli.py [--runs 15] [--count 1000] [--json]
+    .venv/bin/python scripts/bench_cli.py [--runs 15] [--count 1000] [--json] [--startup-only]
 
 Starts a private sandbox (temporary state dir and kubeconfig), deploys
 helloworld-go v1 and v2 and splits 50/50, then measures wall time of whole
@@ -12,7 +12,20 @@ knwalk command alternates with its kubectl reference, and the ratio is taken per
 * ``knwalk status helloworld-go`` vs ``kubectl get ksvc,configuration,revision,route``;
 * ``knwalk curl --count N`` requests/s (its own measurement, and N over the
   whole process's wall time) vs ``wrk`` (same connections, 3 s) and ``curl``
-  (N URLs in one process, keep-alive; and 100 separate ``curl`` processes).
+  (N URLs in one process, keep-alive; and 100 separate ``curl`` processes);
+* start-up cost (issue 12, section 6): each of ``status``, ``deploy`` (the
+  template it already runs: a read, no write), ``split 50/50`` (the split in
+  place: a no-op), ``curl`` (one request) and ``delete`` (of a throwaway Service
+  the script creates through the API before each round, untimed) paired, round
+  by round and in alternating order, with ``python -c "import kubernetes"``, the
+  floor every command of the one client pays; per command the difference and
+  the ratio within each pair (target: difference <= 150 ms), and
+  ``kubectl get ksvc,configuration,revision,route`` for reference.
+
+Every process runs with Python's bytecode cache on (in a temporary
+``PYTHONPYCACHEPREFIX``, whatever ``PYTHONDONTWRITEBYTECODE`` says), as an
+installed package does: ``pip`` compiles at install time, and an editable tree
+without cached bytecode would time the compiler (~15 ms for kn_walk/knative.py).
 
 Prints a table (or JSON with ``--json``); docs/benchmarks.md quotes it.
 """
@@ -23,6 +36,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,6 +71,15 @@ def _once(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+def _once_cpu(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one run of ``cmd``. CPU time leaves
+    out the waits (for the API server, and for a core on a busy machine)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = _once(cmd, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def timed(cmd: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
     """Median, quartiles, min, max and stdev of ``cmd``'s wall seconds over ``runs`` runs
     (after a warm-up run)."""
@@ -75,6 +98,51 @@ def paired(
         a.append(_once(cmd, env))
         b.append(_once(reference, env))
     return _stats(a), _stats(b), _stats([x / y for x, y in zip(a, b, strict=True)])
+
+
+#: the paired start-up measurements: label -> the knwalk arguments
+STARTUP = {
+    "status": ["status", "helloworld-go"],
+    "deploy": ["deploy", "--target", "Go Sample v2"],
+    "split": ["split", "50/50"],
+    "curl": ["curl"],
+    "delete": ["delete", "{throwaway}", "--yes"],
+}
+#: the floor: what every command of the one client (kn_walk/kube.py) imports
+KUBERNETES_IMPORT = [sys.executable, "-c", "import kubernetes"]
+#: issue 12, section 6: a command may cost the kubernetes import plus this (seconds)
+STARTUP_BUDGET = 0.150
+
+
+def startup(
+    env: dict[str, str], runs: int, throwaway: Any
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each :data:`STARTUP` command paired with :data:`KUBERNETES_IMPORT`, round by round
+    (the order flips every round, so neither always runs first); ``throwaway(i)`` creates
+    round ``i``'s Service for ``delete`` and returns its name (not timed). Per command: the
+    stats of each side, of the difference and of the ratio within each pair."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for label, args in STARTUP.items():
+        cmd: list[tuple[float, float]] = []
+        ref: list[tuple[float, float]] = []
+        for i in range(-1, runs):  # round -1 is the warm-up (bytecode written, caches filled)
+            argv = [*KNWALK, *(a.format(throwaway=throwaway(i)) if "{" in a else a for a in args)]
+            if i % 2:
+                took, floor = _once_cpu(argv, env), _once_cpu(KUBERNETES_IMPORT, env)
+            else:
+                floor, took = _once_cpu(KUBERNETES_IMPORT, env), _once_cpu(argv, env)
+            if i >= 0:
+                cmd.append(took)
+                ref.append(floor)
+        pairs = list(zip(cmd, ref, strict=True))
+        out[label] = {
+            "command": _stats([a[0] for a in cmd]),
+            "kubernetes_import": _stats([b[0] for b in ref]),
+            "difference": _stats([a[0] - b[0] for a, b in pairs]),
+            "ratio": _stats([a[0] / b[0] for a, b in pairs]),
+            "cpu_difference": _stats([a[1] - b[1] for a, b in pairs]),
+        }
+    return out
 
 
 def hyperfine(cmds: list[list[str]], env: dict[str, str], runs: int) -> list[dict[str, float]]:
@@ -135,6 +203,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--startup-only", action="store_true", help="only the start-up pairs (issue 12)"
+    )
     opts = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -146,12 +217,21 @@ def main() -> int:
     try:
         control.write_kubeconfig(info, kubeconfig)
         env = dict(os.environ, KUBECONFIG=str(kubeconfig), NO_COLOR="1", HOME=str(tmp))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
         knwalk(env, "deploy")
         knwalk(env, "deploy", "--target", "Go Sample v2")
         knwalk(env, "split", "50/50")
         host = "helloworld-go.default.example.com"
         url = info.gateway + "/"
-        results: dict[str, Any] = {"runs": opts.runs}
+        results: dict[str, Any] = {"runs": opts.runs, "load_before": os.getloadavg()[0]}
+        results["startup"] = startup(env, opts.runs, _throwaway(kubeconfig))
+        results["startup_kubectl"] = timed(
+            ["kubectl", "get", "ksvc,configuration,revision,route"], env, opts.runs
+        )
+        if opts.startup_only:
+            results["load_after"] = os.getloadavg()[0]
+            return _report(opts, results)
 
         results["help"], results["kubectl_version"], results["help_ratio"] = paired(
             [*KNWALK, "--help"], ["kubectl", "version", "--client"], env, opts.runs
@@ -182,12 +262,68 @@ def main() -> int:
         }
         results["wrk_requests_per_second"] = wrk_rate(url, host, opts.concurrency, 3)
         results["curl_loop"] = curl_rates(url, host, opts.count)
+        results["load_after"] = os.getloadavg()[0]
     finally:
         control.stop(state)
         shutil.rmtree(tmp, ignore_errors=True)
+    return _report(opts, results)
 
+
+def _throwaway(kubeconfig: Path) -> Any:
+    """``make(i)``: creates Service ``bench-delete-I`` through the API (for ``knwalk delete``
+    to delete) and returns its name."""
+    from kn_walk import knative
+    from kn_walk.kube import connect
+
+    kube = connect(kubeconfig)
+
+    def make(i: int) -> str:
+        name = f"bench-delete-{i + 1}"
+        body = knative.service_manifest(name, kube.namespace, knative.DeployOptions())
+        kube.create(knative.GROUP, knative.VERSION, "services", body)
+        return name
+
+    return make
+
+
+def _ms(r: dict[str, float]) -> str:
+    return f"{r['median'] * 1000:.0f} ms ({r['min'] * 1000:.0f}-{r['max'] * 1000:.0f})"
+
+
+def _print_startup(results: dict[str, Any]) -> None:
+    budget = f"{STARTUP_BUDGET * 1000:.0f} ms"
+    print(
+        f"start-up, {results['runs']} rounds, each command paired with "
+        "`python -c 'import kubernetes'`: median (min-max)"
+    )
+    header = ("command", "knwalk", "import kubernetes", "difference", "ratio", "CPU difference")
+    print("  " + "".join(f"{h:<22}" for h in header) + f"difference <= {budget}?")
+    for label, r in results["startup"].items():
+        q = r["ratio"]
+        cells = (
+            label,
+            _ms(r["command"]),
+            _ms(r["kubernetes_import"]),
+            _ms(r["difference"]),
+            f"{q['median']:.2f}x ({q['min']:.2f}-{q['max']:.2f})",
+            _ms(r["cpu_difference"]),
+        )
+        met = "yes" if r["difference"]["median"] <= STARTUP_BUDGET else "NO"
+        print("  " + "".join(f"{c:<22}" for c in cells) + met)
+    print(
+        "  (wall times; CPU difference: user + system time, without the waits for the API "
+        "server or for a core)"
+    )
+    print(f"  kubectl get ksvc,configuration,revision,route: {_ms(results['startup_kubectl'])}")
+    print(f"  load average {results['load_before']:.1f} before, {results['load_after']:.1f} after")
+
+
+def _report(opts: argparse.Namespace, results: dict[str, Any]) -> int:
     if opts.json:
         print(json.dumps(results, indent=2))
+        return 0
+    _print_startup(results)
+    if opts.startup_only:
         return 0
 
     def ms(r: dict[str, float]) -> str:
