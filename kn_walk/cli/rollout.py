@@ -10,8 +10,10 @@ Machine-readable output (``-o json``), stable:
 ``rollout -o json`` / ``rollout resume -o json``
     JSON Lines: one object per step (:meth:`kn_walk.rollout.StepReport.as_dict`), then
     ``{"rollout": <state>, "error": null | {"message": str, "hint": str}}``, the state
-    being :meth:`kn_walk.rollout.State.as_dict` (what the annotation holds). With
-    ``--dry-run``: one object, :meth:`kn_walk.rollout.Plan.as_dict`.
+    being :meth:`kn_walk.rollout.State.as_dict` (what the annotation holds). A refusal
+    before anything was written (a rollout in progress, nothing to roll out) prints
+    nothing on stdout, only ``Error:``/``Hint:``. With ``--dry-run``: one object,
+    :meth:`kn_walk.rollout.Plan.as_dict`.
 ``rollout status -o json`` / ``rollout abort -o json``
     ``{"rollout": <state> | null, "traffic": [<status traffic target>, ...]}``.
 """
