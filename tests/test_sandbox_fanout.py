@@ -31,7 +31,7 @@ import pytest
 from kn_walk.sandbox import dataplane as dataplane_module
 from kn_walk.sandbox.admission import KnativeWebhook
 from kn_walk.sandbox.builtin import BuiltinDefaults
-from kn_walk.sandbox.dataplane import DataPlane, route_parts, workload_of
+from kn_walk.sandbox.dataplane import DataPlane, gateway_tables, route_parts, workload_of
 from kn_walk.sandbox.gateway import Backend
 from kn_walk.sandbox.registry import SERVING_GROUP, Registry, ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
@@ -121,7 +121,7 @@ class Plane:
         self.registry = Registry.default()
         self.res = Resources(self.store, self.registry)
         self.res.admission = [BuiltinDefaults(load_balancer=False), KnativeWebhook()]
-        Sandbox(tmp).seed(self.res, 0)
+        Sandbox(tmp).seed(self.res, 0, 0)
         crds = self.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         assert crds is not None
         for crd in self.store.list_objects(rkey(crds)):
@@ -133,11 +133,15 @@ class Plane:
         self.controller = ServingController(self.res)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
-        self.dataplane = DataPlane(self.res, self.controller, tmp, self.sock)
+        self.local_sock = socket.socket()
+        self.local_sock.bind(("127.0.0.1", 0))
+        self.dataplane = DataPlane(self.res, self.controller, tmp, self.sock, self.local_sock)
         self.workloads = FakeWorkloads(self.dataplane.workloads.on_status)
         self.gateway = FakeGateway()
         self.dataplane.workloads = self.workloads  # type: ignore[assignment]
         self.dataplane.gateway = self.gateway  # type: ignore[assignment]
+        self.local_gateway = FakeGateway()
+        self.dataplane.local_gateway = self.local_gateway  # type: ignore[assignment]
         self.opts = WriteOptions(manager="test")
         self.counts = Counts()
         self._counting = False
@@ -152,14 +156,16 @@ class Plane:
 
         def checked() -> None:
             sync()
-            table: dict[str, list[Backend]] = {}
+            table: dict[tuple[str, str], list[Backend]] = {}
             routed: set[tuple[str, str]] = set()
             for route in dp._objects["routes"].values():
                 parts = route_parts(route)
                 table.update(parts.hosts)
                 routed |= parts.routed
             workloads = [workload_of(r) for r in dp._objects["revisions"].values()]
-            assert self.gateway.tables[-1] == table
+            external, local = gateway_tables(table)
+            assert self.gateway.tables[-1] == external
+            assert self.local_gateway.tables[-1] == local
             assert self.workloads.syncs[-1] == (workloads, routed)
             self.checked_syncs += 1
 
@@ -180,6 +186,7 @@ class Plane:
         await self.controller.stop()
         self.store.close()
         self.sock.close()
+        self.local_sock.close()
 
     async def settle(self) -> None:
         """Until nothing is queued or written any more."""
@@ -457,13 +464,15 @@ def test_the_indexes_agree_with_the_store(tmp_path: Path) -> None:
 
         routes = plane.store.list_objects(rkey(plane.route))
         revisions = plane.store.list_objects(rkey(plane.rev))
-        table: dict[str, list[Backend]] = {}
+        hosts: dict[tuple[str, str], list[Backend]] = {}
         routed: set[tuple[str, str]] = set()
         for route in routes:
             parts = route_parts(route)
-            table.update(parts.hosts)
+            hosts.update(parts.hosts)
             routed |= parts.routed
+        table, local = gateway_tables(hosts)
         assert plane.gateway.tables[-1] == table
+        assert plane.local_gateway.tables[-1] == local
         assert "crowd-001.default.example.org" in table
         assert "old-crowd-000.default.example.org" not in table
         assert "one-crowd-000.default.example.org" in table

@@ -28,6 +28,15 @@ def route_host(hostname: str, namespace: str, domain: str) -> str:
     return f"{hostname}.{namespace}.{domain}"
 
 
+def cluster_local_hosts(hostname: str, namespace: str) -> list[str]:
+    """The hosts of a cluster-local Ingress rule for ``hostname``: its name on the
+    cluster-local domain and the short names cluster DNS resolves to it too
+    (knative.dev/networking's ExpandedHosts): ``x.ns.svc.cluster.local``, ``x.ns.svc``,
+    ``x.ns``."""
+    full = route_host(hostname, namespace, CLUSTER_LOCAL_DOMAIN)
+    return [full, f"{hostname}.{namespace}.svc", f"{hostname}.{namespace}"]
+
+
 def url(hostname: str, namespace: str, domain: str) -> str:
     """The ``http://`` URL Knative reports for a host (no TLS is configured)."""
     return f"http://{route_host(hostname, namespace, domain)}"

@@ -179,7 +179,7 @@ def lock_holder(state_dir: Path) -> tuple[bool, int | None]:
 # --------------------------------------------------------------------------- ports
 
 #: the listeners whose ports a state dir remembers, as named in PORTS_FILE
-LISTENERS = ("api", "gateway")
+LISTENERS = ("api", "gateway", "local-gateway")
 
 
 def read_ports(state_dir: Path) -> dict[str, int]:
@@ -212,6 +212,11 @@ class PortMove:
             return (
                 f"port {self.was} was taken; the gateway now listens on {self.port}: "
                 "re-export INGRESS_PORT"
+            )
+        if self.listener == "local-gateway":
+            return (
+                f"port {self.was} was taken; the cluster-local gateway "
+                f"(istio-system/knative-local-gateway) now listens on {self.port}"
             )
         return (
             f"port {self.was} was taken; the API now listens on {self.port}: "

@@ -1,27 +1,41 @@
 """Wires the controllers to the data plane: which Revisions run, which Hosts route where.
 
 The controllers write Route status; this module turns the stored Routes,
-Configurations and Revisions into the gateway's host table and the set of
+Configurations and Revisions into the gateways' host tables and the set of
 Revisions that should have a process, and feeds the processes' health back
 into Revision status (through :class:`ServingController`) and into Pods
 (:mod:`kn_walk.sandbox.pods`). It also runs the Pods of users' Deployments
 (:mod:`kn_walk.sandbox.deployments`).
+
+There are two gateways, as net-istio has: ``istio-ingressgateway`` serves each
+Route's external hosts (``NAME.NS.DOMAIN``, its tags'), ``knative-local-gateway``
+its cluster-local ones (``NAME.NS.svc.cluster.local`` and the short names
+``NAME.NS.svc`` and ``NAME.NS``, its tags' likewise). A Route on the
+cluster-local domain (label ``networking.knative.dev/visibility: cluster-local``,
+or no domain in ``config-domain`` for its labels) has no external host.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN, host_of, route_host
+from kn_walk.knative_rules.hosts import (
+    CLUSTER_LOCAL_DOMAIN,
+    cluster_local_hosts,
+    host_of,
+    route_host,
+)
 from kn_walk.knative_rules.labels import CONFIGURATION_LABEL, SERVICE_LABEL
+from kn_walk.sandbox.conns import MIN_CONNECTIONS, Limits, gateway_limits
 from kn_walk.sandbox.deployments import DeploymentPods
 from kn_walk.sandbox.gateway import Backend, Gateway
 from kn_walk.sandbox.pods import RevisionPods
@@ -36,6 +50,12 @@ from kn_walk.sandbox.store import Event, Obj
 from kn_walk.sandbox.workloads import RevisionWorkload, RuntimeStatus, Workloads
 
 log = logging.getLogger(__name__)
+
+#: the gateway a host is served on: Knative's IngressVisibility of its Ingress rule
+EXTERNAL = "ExternalIP"
+LOCAL = "ClusterLocal"
+#: a host table entry: (the gateway that serves it, the host)
+HostKey = tuple[str, str]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -78,33 +98,61 @@ def workload_of(rev: Obj) -> RevisionWorkload:
 @dataclass(frozen=True)
 class RouteParts:
     """What one Route adds to the data plane: the Revisions its status sends traffic to
-    (which keep running while routed), and its entries in the gateway's host table."""
+    (which keep running while routed), and its entries in the gateways' host tables."""
 
     routed: frozenset[tuple[str, str]]
-    hosts: dict[str, list[Backend]]
+    hosts: dict[HostKey, list[Backend]]
 
 
 def route_parts(route: Obj, taken: Callable[[str], bool] = lambda name: False) -> RouteParts:
     """``taken(name)``: whether another owns the placeholder Service of the hostname whose
     first label is ``name`` (Knative's rule: the first Route to claim a host keeps it)."""
     meta, status = route["metadata"], route.get("status") or {}
-    ns = meta["namespace"]
+    ns, name = meta["namespace"], meta["name"]
     traffic = [t for t in status.get("traffic") or [] if t.get("revisionName")]
     routed = frozenset((ns, t["revisionName"]) for t in traffic)
-    hosts: dict[str, list[Backend]] = {}
-    if traffic and status.get("url") and not taken(meta["name"]):
+    hosts: dict[HostKey, list[Backend]] = {}
+    url = status.get("url")
+    if not url:
+        return RouteParts(routed, hosts)
+    # on the cluster-local domain, the Route's visibility is ClusterLocal: no external host
+    public = host_of(url) != route_host(name, ns, CLUSTER_LOCAL_DOMAIN)
+
+    def serve(hostname: str, external: str, backends: list[Backend]) -> None:
+        for host in cluster_local_hosts(hostname, ns):
+            hosts[(LOCAL, host)] = backends
+        if public:
+            hosts[(EXTERNAL, external)] = backends
+
+    if traffic and not taken(name):
         main = [Backend(ns, t["revisionName"], int(t.get("percent") or 0)) for t in traffic]
-        for host in {
-            host_of(status["url"]),
-            route_host(meta["name"], ns, CLUSTER_LOCAL_DOMAIN),
-            f"{meta['name']}.{ns}.svc",
-        }:
-            hosts[host] = main
-    for t in traffic if status.get("url") else ():
+        serve(name, host_of(url), main)
+    for t in traffic:
         host = host_of(t.get("url") or "")
-        if t.get("tag") and host and not taken(host.split(".", 1)[0]):
-            hosts[host] = [Backend(ns, t["revisionName"], 100)]
+        hostname = host.split(".", 1)[0]
+        if t.get("tag") and host and not taken(hostname):
+            serve(hostname, host, [Backend(ns, t["revisionName"], 100)])
     return RouteParts(routed, hosts)
+
+
+def gateway_tables(
+    table: Mapping[HostKey, list[Backend]],
+) -> tuple[dict[str, list[Backend]], dict[str, list[Backend]]]:
+    """The external gateway's host table and the cluster-local gateway's."""
+    tables: dict[str, dict[str, list[Backend]]] = {EXTERNAL: {}, LOCAL: {}}
+    for (visibility, host), backends in table.items():
+        tables[visibility][host] = backends
+    return tables[EXTERNAL], tables[LOCAL]
+
+
+def local_gateway_limits() -> Limits:
+    """The cluster-local gateway's limits: the gateway's, with half its connection cap, so
+    that its connections and their upstream ones fit in the quarter of the descriptors
+    the API and the gateway leave (:func:`conns.default_max_connections`)."""
+    limits = gateway_limits()
+    return dataclasses.replace(
+        limits, max_connections=max(MIN_CONNECTIONS, limits.max_connections // 2)
+    )
 
 
 class DataPlane:
@@ -114,6 +162,7 @@ class DataPlane:
         controller: ServingController,
         state_dir: Path,
         gateway_sock: socket.socket,
+        local_gateway_sock: socket.socket,
         *,
         stable_window: float = 60.0,
         scale_to_zero_grace: float = 30.0,
@@ -127,7 +176,15 @@ class DataPlane:
             stable_window=stable_window,
             scale_to_zero_grace=scale_to_zero_grace,
         )
+        #: istio-ingressgateway, and knative-local-gateway (cluster-local hosts)
         self.gateway = Gateway(self.workloads, sock=gateway_sock)
+        self.local_gateway = Gateway(
+            self.workloads,
+            sock=local_gateway_sock,
+            limits=local_gateway_limits(),
+            name="cluster-local gateway",
+        )
+        self.local_gateway.faults = self.gateway.faults
         self.pods = RevisionPods(
             resources,
             revision=lambda ns, name: self._objects["revisions"].get((ns, name)),
@@ -149,16 +206,16 @@ class DataPlane:
         # rebuilds the host table or re-syncs the Workloads only when they changed.
         #: (ns, revision) -> its workload
         self._workloads: dict[tuple[str, str], RevisionWorkload] = {}
-        #: (ns, route) -> its host table entries and routed Revisions
+        #: (ns, route) -> its host tables' entries and routed Revisions
         self._route_parts: dict[tuple[str, str], RouteParts] = {}
         #: (ns, route) -> when it was first seen: of two Routes that claim one host, the
         #: later one wins (as when the table was rebuilt from _objects in its order)
         self._route_seq: dict[tuple[str, str], int] = {}
         self._seqs = itertools.count()
         #: host -> the Routes that claim it: (ns, route) -> (its seq, the backends)
-        self._claims: dict[str, dict[tuple[str, str], tuple[int, list[Backend]]]] = {}
-        #: the gateway's host table
-        self._table: dict[str, list[Backend]] = {}
+        self._claims: dict[HostKey, dict[tuple[str, str], tuple[int, list[Backend]]]] = {}
+        #: the gateways' host tables
+        self._table: dict[HostKey, list[Backend]] = {}
         #: (ns, revision) -> how many Routes send it traffic (only those with one or more)
         self._routed: dict[tuple[str, str], int] = {}
         self._table_changed = True
@@ -179,6 +236,7 @@ class DataPlane:
         # their Pods, whose containers restart
         self.pods.clean_stale(self.workloads.previous_run)
         await self.gateway.start()
+        await self.local_gateway.start()
         self._apply_autoscaler()
         self._task = asyncio.create_task(self._pump())
         self.schedule_sync()
@@ -188,7 +246,7 @@ class DataPlane:
         if self._task:
             self._task.cancel()
         await self.deployments.stop()
-        await self.gateway.stop()
+        await asyncio.gather(self.gateway.stop(), self.local_gateway.stop())
         await self.workloads.stop()
 
     # ------------------------------------------------------------------ status
@@ -252,7 +310,7 @@ class DataPlane:
         else:
             cache[key] = obj  # an update keeps the object's place in the dict
         if plural == "revisions":
-            self.gateway.faults.observe(key, obj)
+            self.gateway.faults.observe(key, obj)  # one table, shared by both gateways
             old_workload = self._workloads.get(key)
             if obj is None:
                 self._workloads.pop(key, None)
@@ -280,8 +338,8 @@ class DataPlane:
         self,
         route: tuple[str, str],
         seq: int,
-        before: dict[str, list[Backend]],
-        after: dict[str, list[Backend]],
+        before: dict[HostKey, list[Backend]],
+        after: dict[HostKey, list[Backend]],
     ) -> None:
         """One Route now claims the hosts ``after`` instead of ``before``."""
         for host in before.keys() | after.keys():
@@ -336,11 +394,13 @@ class DataPlane:
         asyncio.get_running_loop().call_soon(self.sync)
 
     def sync(self) -> None:
-        """Hand the gateway its host table and the Workloads the desired state, each only
-        if it changed since the last sync (both are kept current by the events)."""
+        """Hand the gateways their host tables and the Workloads the desired state, each
+        only if it changed since the last sync (both are kept current by the events)."""
         self._pending = False
         if self._table_changed:
-            self.gateway.set_routes(dict(self._table))
+            external, local = gateway_tables(self._table)
+            self.gateway.set_routes(external)
+            self.local_gateway.set_routes(local)
             self._table_changed = False
         if self._workloads_changed:
             # a new Revision starts before any Route sends it traffic (Knative's initial

@@ -18,9 +18,20 @@ is most of a proxy's cost here); bodies streamed both ways with flow control
 connection failed is sent again on a fresh connection if it is idempotent and
 got no response byte, else answered 502.
 
+Clients speak HTTP/1.1 or, as to Envoy's listener with ``codec_type: AUTO``,
+HTTP/2 over cleartext with prior knowledge: a connection whose first bytes are
+the HTTP/2 preface is handed to :mod:`kn_walk.sandbox.h2c`, whose streams go
+through the same checks, routes and proxying as HTTP/1.1 requests (to the
+Revision over HTTP/1.1). ``Upgrade: h2c`` is not honoured, as Envoy does not
+(envoyproxy/envoy#7161): the upgrade headers and ``HTTP2-Settings`` are
+removed and the request is served over HTTP/1.1.
+
 Answers of its own, shaped like Istio's Envoy gateway:
 
 * unknown host: ``404`` with an empty body;
+* an HTTP/1.0 request (or any version but 1.1): ``426 Upgrade Required`` and
+  close, Envoy's answer while ``accept_http_10`` is off, its default and
+  Istio's;
 * a Route whose percents sum to 0, a Revision that cannot be made ready
   (unsupported image, crash loop): ``503``;
 * the Revision's ``timeoutSeconds`` passing before the response starts:
@@ -57,6 +68,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import Protocol
 
 from kn_walk.sandbox import revision_faults
 from kn_walk.sandbox.conns import Limits, Listener, Slot, gateway_limits
@@ -84,6 +96,12 @@ DRAIN_TIMEOUT = 5.0
 SERVER = b"knwalk-sandbox"
 #: the largest Content-Length or chunk size accepted, as Envoy's (2^64 - 1)
 MAX_BODY_LENGTH = (1 << 64) - 1
+#: what a connection speaking HTTP/2 starts with: Envoy's codec ``AUTO`` looks for these bytes
+H2_PREFACE_PREFIX = b"PRI * HTTP/2"
+#: why a client's reading is paused (:meth:`Client.pause`): much pipelined input while a
+#: request is in flight; the process taking the request body slower than the client sends it
+PAUSE_PIPELINE = 1
+PAUSE_UPSTREAM = 2
 
 _HOP_BY_HOP = frozenset(
     {
@@ -109,17 +127,19 @@ _TOKEN_RE = re.compile(rb"[" + _TCHAR + rb"]+")
 _CTL_RE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: a field line that does not start with ``token:`` (in a head whose lines end in CRLF)
 _BAD_FIELD_RE = re.compile(rb"\r\n(?![" + _TCHAR + rb"]+:)")
+#: a syntactically valid HTTP version (Envoy's parser refuses others with 400)
+_VERSION_RE = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 _REASONS = {
     400: b"Bad Request",
     404: b"Not Found",
     408: b"Request Timeout",
+    426: b"Upgrade Required",
     431: b"Request Header Fields Too Large",
     501: b"Not Implemented",
     502: b"Bad Gateway",
     503: b"Service Unavailable",
     504: b"Gateway Timeout",
-    505: b"HTTP Version Not Supported",
 }
 
 
@@ -181,7 +201,7 @@ class _Dates:
         return self.value
 
 
-class _BadMessage(Exception):
+class BadMessage(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status = status
@@ -216,17 +236,17 @@ class ChunkedDecoder:
             eol = buf.find(b"\r\n")
             if eol < 0:
                 if len(buf) > MAX_HEAD:
-                    raise _BadMessage(400, "chunk line too long")
+                    raise BadMessage(400, "chunk line too long")
                 return False
             line = bytes(buf[:eol])
             del buf[: eol + 2]
             if self.state == self.SIZE:
                 size_text = line.split(b";", 1)[0].strip()
                 if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
-                    raise _BadMessage(400, "invalid chunk size")
+                    raise BadMessage(400, "invalid chunk size")
                 size_text = size_text.lstrip(b"0") or b"0"
                 if len(size_text) > 16:  # over 2^64 - 1, where Envoy stops too
-                    raise _BadMessage(400, "chunk size too large")
+                    raise BadMessage(400, "chunk size too large")
                 size = int(size_text, 16)
                 if size == 0:
                     self.state = self.TRAILER
@@ -235,7 +255,7 @@ class ChunkedDecoder:
                     self.state = self.DATA
             elif self.state == self.DATA_END:
                 if line:
-                    raise _BadMessage(400, "missing CRLF after chunk data")
+                    raise BadMessage(400, "missing CRLF after chunk data")
                 self.state = self.SIZE
             elif not line:  # TRAILER: an empty line ends the body
                 self.state = self.DONE
@@ -283,11 +303,239 @@ def _crlf_lines(head: bytes) -> bytes:
     return b"\r\n".join(line[:-1] if line.endswith(b"\r") else line for line in head.split(b"\n"))
 
 
+# ---------------------------------------------------------------------------- requests
+
+
+class Request:
+    """A request head that passed the checks, with what the gateway forwards of it."""
+
+    __slots__ = (
+        "chunked",
+        "content_length",
+        "fields",
+        "host",
+        "keep_alive",
+        "method",
+        "remaining",
+        "target",
+        "xff",
+    )
+
+    def __init__(
+        self,
+        method: bytes,
+        target: bytes,
+        host: bytes,
+        fields: list[bytes],
+        xff: bytes | None,
+        content_length: bytes | None,
+        remaining: int,
+        chunked: bool,
+        keep_alive: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.host = host
+        self.fields = fields  # the field lines that are forwarded, without line ends
+        self.xff = xff
+        self.content_length = content_length
+        self.remaining = remaining
+        self.chunked = chunked
+        self.keep_alive = keep_alive
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or self.remaining > 0
+
+
+def parse_request(head: bytes) -> Request:
+    """Parse and check a request head (without its blank line); BadMessage if Envoy refuses it.
+
+    As Envoy: a line may end in a bare LF; a NUL, a bare CR or another control
+    character (but HTAB) anywhere, or a field name that is not a token, is a 400;
+    a version that is not ``HTTP/1.1`` is a 426 (``accept_http_10`` off), or a
+    400 if it is not a version at all. ``Upgrade: h2c`` is ignored: its headers
+    and ``HTTP2-Settings`` go (envoyproxy/envoy#7161). HTTP/2 streams come here
+    as HTTP/1.1 heads (:mod:`kn_walk.sandbox.h2c`).
+    """
+    crlf = head.count(b"\r\n")
+    if head.count(b"\n") != crlf:
+        head = _crlf_lines(head)
+        crlf = head.count(b"\r\n")
+    if head.count(b"\r") != crlf or _CTL_RE.search(head) is not None:
+        raise BadMessage(400, "invalid character in request head")
+    if _BAD_FIELD_RE.search(head) is not None:
+        raise BadMessage(400, "malformed header field")
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3:
+        raise BadMessage(400, "malformed request line")
+    method, target, version = parts
+    if _TOKEN_RE.fullmatch(method) is None or not target:
+        raise BadMessage(400, "malformed request line")
+    if version != b"HTTP/1.1":
+        if _VERSION_RE.fullmatch(version) is None:
+            raise BadMessage(400, "malformed request line")
+        raise BadMessage(426, "Upgrade Required")  # Envoy's body: the reason phrase
+    host = b""
+    if target[:1] != b"/" and target[:7].lower() == b"http://":
+        # absolute form: the URI's authority wins over Host (RFC 9112 section 3.2.2)
+        rest = target[7:]
+        slash = rest.find(b"/")
+        host, target = (rest, b"/") if slash < 0 else (rest[:slash], rest[slash:])
+    hop = _HOP_RE.search(head) is not None
+    kept: list[bytes] = []
+    connection: set[bytes] = set()
+    content_length: bytes | None = None
+    remaining = 0
+    transfer_encoding: bytes | None = None
+    xff: bytes | None = None
+    host_field: bytes | None = None
+    h2c = False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")  # checked by _BAD_FIELD_RE
+        lname = name.lower()
+        if lname == b"host":
+            value = value.strip()
+            if host_field is not None and value != host_field:
+                raise BadMessage(400, "conflicting Host headers")
+            host_field = value
+            kept.append(line)
+        elif lname == b"content-length":
+            value = value.strip()
+            length = _parse_length(value)
+            if length is None or (content_length is not None and value != content_length):
+                raise BadMessage(400, "invalid Content-Length")
+            content_length = value
+            remaining = length
+        elif lname == b"x-forwarded-for":
+            value = value.strip()
+            xff = value if xff is None else xff + b", " + value
+        elif lname == b"x-forwarded-proto":
+            continue
+        elif hop and (lname in _HOP_BY_HOP or lname.startswith(b"proxy-")):
+            if lname == b"connection":
+                connection |= _connection_tokens(value)
+            elif lname == b"transfer-encoding":
+                value = value.strip().lower()
+                transfer_encoding = (
+                    value if transfer_encoding is None else transfer_encoding + b"," + value
+                )
+            elif lname == b"upgrade":
+                h2c = value.strip().lower() == b"h2c"
+        else:
+            kept.append(line)
+    if h2c and b"upgrade" in connection:
+        connection.add(b"http2-settings")  # removed with the upgrade, even if not nominated
+    if connection - {b"close", b"keep-alive"}:
+        kept = [line for line in kept if line.partition(b":")[0].strip().lower() not in connection]
+    chunked = False
+    if transfer_encoding is not None:
+        if content_length is not None:
+            raise BadMessage(400, "Transfer-Encoding with Content-Length")
+        if transfer_encoding.rsplit(b",", 1)[-1].strip() != b"chunked":
+            raise BadMessage(501, "unsupported Transfer-Encoding")
+        chunked = True
+    host = host or host_field or b""
+    if not host:
+        raise BadMessage(400, "missing Host header")
+    return Request(
+        method,
+        target,
+        host,
+        kept,
+        xff,
+        content_length,
+        remaining,
+        chunked,
+        b"close" not in connection,
+    )
+
+
+def upstream_head(req: Request, client_ip: bytes, forwarded_for: bytes) -> bytes:
+    """The head sent to the Revision's process: HTTP/1.1, the forwarded fields, then
+    ``X-Forwarded-For``, ``X-Forwarded-Proto`` and ``Forwarded`` (RFC 7239), the framing."""
+    out = [req.method, b" ", req.target, b" HTTP/1.1\r\n"]
+    for line in req.fields:
+        out.append(line)
+        out.append(b"\r\n")
+    out.append(b"X-Forwarded-For: ")
+    out.append(req.xff + b", " + client_ip if req.xff else client_ip)
+    out.append(b"\r\nX-Forwarded-Proto: http\r\nForwarded: ")
+    out.append(forwarded_for)
+    out.append(b';host="')
+    out.append(req.host.replace(b'"', b"").replace(b"\\", b""))
+    out.append(b'";proto=http\r\n')
+    if req.chunked:
+        out.append(b"Transfer-Encoding: chunked\r\n")
+    elif req.content_length is not None:
+        out.append(b"Content-Length: " + req.content_length + b"\r\n")
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+class Client(Protocol):
+    """The client side of an exchange: an HTTP/1.1 connection, or one HTTP/2 stream."""
+
+    @property
+    def gateway(self) -> Gateway: ...
+
+    @property
+    def buf(self) -> bytearray:
+        """Request bytes received and not yet taken: the body, chunked or not as the
+        exchange's framing says."""
+
+    @property
+    def write_paused(self) -> bool:
+        """The client takes no more response bytes for now (the process is not read)."""
+
+    def pause(self, reason: int) -> None:
+        """Stop taking request bytes from the client (``PAUSE_*``) until :meth:`resume`."""
+
+    def resume(self, reason: int) -> None: ...
+
+    def head(self, ex: Exchange, code: int, status: bytes, fields: bytes, unframed: bool) -> bytes:
+        """Start the response (``fields``: each field line after a CRLF; ``unframed``: a
+        body whose end only the process's chunking or close marks); returns bytes to write
+        before the body."""
+
+    def write(self, data: bytes) -> None:
+        """Response bytes, after :meth:`head`'s."""
+
+    def respond(self, status: int, body: bytes, keep_alive: bool) -> None:
+        """An answer of the gateway's own."""
+
+    def exchange_done(self, ex: Exchange, keep_alive: bool) -> None:
+        """The response was delivered (or answered by the gateway)."""
+
+    def abort(self) -> None:
+        """Reset: the response cannot be completed."""
+
+
+class Connection(Protocol):
+    """A client connection the gateway holds (HTTP/1.1, or HTTP/2 with its streams)."""
+
+    @property
+    def deadline(self) -> float:
+        """When :meth:`expire` is due (monotonic time; 0: none)."""
+
+    @property
+    def closing(self) -> bool:
+        """Answered for the last time: the connection closes on its own."""
+
+    def expire(self) -> None: ...
+
+    def drain(self) -> None:
+        """The gateway stops: close once what is in flight is done."""
+
+    def abort(self) -> None: ...
+
+
 # --------------------------------------------------------------------------- exchange
 
 
-class _Exchange:
-    """One request and its response, between a client connection and a revision process."""
+class Exchange:
+    """One request and its response, between a client and a revision process."""
 
     __slots__ = (
         "acquired",
@@ -303,7 +551,6 @@ class _Exchange:
         "has_body",
         "head",
         "head_sent",
-        "http10",
         "keep_alive",
         "method",
         "pending",
@@ -314,28 +561,17 @@ class _Exchange:
         "up",
     )
 
-    def __init__(
-        self,
-        down: _Downstream,
-        method: bytes,
-        head: bytes,
-        backend: Backend,
-        http10: bool,
-        keep_alive: bool,
-        body_remaining: int,
-        body_chunked: bool,
-    ) -> None:
+    def __init__(self, down: Client, req: Request, backend: Backend, head: bytes) -> None:
         self.down = down
-        self.method = method
+        self.method = req.method
         self.head = head  # the request head for the process, ending with CRLF CRLF
         self.backend = backend
-        self.http10 = http10
-        self.keep_alive = keep_alive
-        self.body_remaining = body_remaining
-        self.body_chunked = body_chunked
-        self.has_body = body_chunked or body_remaining > 0
+        self.keep_alive = req.keep_alive
+        self.body_remaining = req.remaining
+        self.body_chunked = req.chunked
+        self.has_body = req.has_body
         self.request_done = not self.has_body
-        self.req_decoder: ChunkedDecoder | None = ChunkedDecoder() if body_chunked else None
+        self.req_decoder: ChunkedDecoder | None = ChunkedDecoder() if req.chunked else None
         self.pending: list[bytes] = []  # request body read before there is an upstream
         self.pending_size = 0
         self.acquired = False
@@ -382,7 +618,7 @@ class _Exchange:
             self.pending.append(data)
             self.pending_size += len(data)
             if self.pending_size > HIGH_WATER:
-                self.down.pause(_Downstream.PAUSE_UPSTREAM)
+                self.down.pause(PAUSE_UPSTREAM)
 
     # ------------------------------------------------------------ endings
 
@@ -457,7 +693,10 @@ class _Exchange:
 
 
 class _Downstream(asyncio.Protocol):
-    """A client connection: one request at a time, in order.
+    """A client connection speaking HTTP/1.1: one request at a time, in order.
+
+    Its first bytes may be the HTTP/2 preface instead: the connection then goes to
+    :class:`kn_walk.sandbox.h2c.Http2Downstream` (Envoy's codec ``AUTO``).
 
     While no request is in flight the connection has a deadline, which
     :meth:`Gateway._sweep` enforces: a request head must be complete within the
@@ -468,15 +707,12 @@ class _Downstream(asyncio.Protocol):
     ``idle_timeout``).
     """
 
-    PAUSE_PIPELINE = 1  # much pipelined input while a request is in flight
-    PAUSE_UPSTREAM = 2  # the process takes the request body slower than the client sends it
-
     def __init__(self, gateway: Gateway, slot: Slot) -> None:
         self.gateway = gateway
         self.slot = slot
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
-        self.exchange: _Exchange | None = None
+        self.exchange: Exchange | None = None
         self.paused = 0
         self.write_paused = False
         self.closing = False
@@ -486,6 +722,8 @@ class _Downstream(asyncio.Protocol):
         self.deadline = 0.0
         #: the deadline is the idle timeout (no byte of the next request yet)
         self.idle = False
+        #: no request yet: the connection may still turn out to speak HTTP/2
+        self.fresh = True
 
     # ----------------------------------------------------------- asyncio
 
@@ -533,11 +771,11 @@ class _Downstream(asyncio.Protocol):
         if not ex.request_done:
             try:
                 ex.pump_request_body()
-            except _BadMessage as exc:  # 400 if the response has not started, else a reset
+            except BadMessage as exc:  # 400 if the response has not started, else a reset
                 ex.fail(exc.status, str(exc).encode())
                 return
         if len(self.buf) > HIGH_WATER:
-            self.pause(self.PAUSE_PIPELINE)
+            self.pause(PAUSE_PIPELINE)
 
     # ----------------------------------------------------------- flow control
 
@@ -559,6 +797,13 @@ class _Downstream(asyncio.Protocol):
         """Start the next complete request in the buffer, if none is in flight."""
         buf = self.buf
         while self.exchange is None and buf and not self.closing:
+            if self.fresh:
+                if buf.startswith(H2_PREFACE_PREFIX):
+                    self.to_http2()
+                    return
+                if H2_PREFACE_PREFIX.startswith(buf):
+                    break  # too few bytes to tell
+                self.fresh = False
             if buf[0] in b"\r\n":  # empty lines before a request are ignored (RFC 9112 2.2)
                 del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
                 continue
@@ -575,7 +820,7 @@ class _Downstream(asyncio.Protocol):
             self.deadline = 0.0
             try:
                 self.start_request(head)
-            except _BadMessage as exc:
+            except BadMessage as exc:
                 self.respond(exc.status, str(exc).encode(), False)
                 return
         if self.exchange is None and not self.closing and not self.deadline:
@@ -587,6 +832,8 @@ class _Downstream(asyncio.Protocol):
 
     def expire(self) -> None:
         """The deadline passed with no request in flight."""
+        if self.exchange is not None:
+            return
         if self.idle or not self.buf:
             self.closing = True  # idle, or nothing sent: closed without an answer
             if self.transport is not None:
@@ -595,129 +842,42 @@ class _Downstream(asyncio.Protocol):
             self.respond(408, b"request header timeout", False)
 
     def start_request(self, head: bytes) -> None:
-        """Parse and check a request head (without its blank line), then route and send it.
-
-        As Envoy: a line may end in a bare LF; a NUL, a bare CR or another control
-        character (but HTAB) anywhere, or a field name that is not a token, is a 400.
-        """
-        crlf = head.count(b"\r\n")
-        if head.count(b"\n") != crlf:
-            head = _crlf_lines(head)
-            crlf = head.count(b"\r\n")
-        if head.count(b"\r") != crlf or _CTL_RE.search(head) is not None:
-            raise _BadMessage(400, "invalid character in request head")
-        if _BAD_FIELD_RE.search(head) is not None:
-            raise _BadMessage(400, "malformed header field")
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ")
-        if len(parts) != 3:
-            raise _BadMessage(400, "malformed request line")
-        method, target, version = parts
-        if _TOKEN_RE.fullmatch(method) is None or not target:
-            raise _BadMessage(400, "malformed request line")
-        if version == b"HTTP/1.1":
-            http10 = False
-        elif version == b"HTTP/1.0":
-            http10 = True
-        elif version.startswith(b"HTTP/"):
-            raise _BadMessage(505, "HTTP version not supported")
-        else:
-            raise _BadMessage(400, "malformed request line")
-        host = b""
-        if target[:1] != b"/" and target[:7].lower() == b"http://":
-            # absolute form: the URI's authority wins over Host (RFC 9112 section 3.2.2)
-            rest = target[7:]
-            slash = rest.find(b"/")
-            host, target = (rest, b"/") if slash < 0 else (rest[:slash], rest[slash:])
-        hop = _HOP_RE.search(head) is not None
-        kept: list[bytes] = []
-        connection: set[bytes] = set()
-        content_length: bytes | None = None
-        remaining = 0
-        transfer_encoding: bytes | None = None
-        xff: bytes | None = None
-        host_field: bytes | None = None
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")  # checked by _BAD_FIELD_RE
-            lname = name.lower()
-            if lname == b"host":
-                value = value.strip()
-                if host_field is not None and value != host_field:
-                    raise _BadMessage(400, "conflicting Host headers")
-                host_field = value
-                kept.append(line)
-            elif lname == b"content-length":
-                value = value.strip()
-                length = _parse_length(value)
-                if length is None or (content_length is not None and value != content_length):
-                    raise _BadMessage(400, "invalid Content-Length")
-                content_length = value
-                remaining = length
-            elif lname == b"x-forwarded-for":
-                value = value.strip()
-                xff = value if xff is None else xff + b", " + value
-            elif lname == b"x-forwarded-proto":
-                continue
-            elif hop and (lname in _HOP_BY_HOP or lname.startswith(b"proxy-")):
-                if lname == b"connection":
-                    connection |= _connection_tokens(value)
-                elif lname == b"transfer-encoding":
-                    value = value.strip().lower()
-                    transfer_encoding = (
-                        value if transfer_encoding is None else transfer_encoding + b"," + value
-                    )
-            else:
-                kept.append(line)
-        if connection - {b"close", b"keep-alive"}:
-            kept = [
-                line for line in kept if line.partition(b":")[0].strip().lower() not in connection
-            ]
-        keep_alive = (b"keep-alive" in connection) if http10 else (b"close" not in connection)
-        chunked = False
-        if transfer_encoding is not None:
-            if http10 or content_length is not None:
-                raise _BadMessage(400, "Transfer-Encoding with Content-Length or in HTTP/1.0")
-            if transfer_encoding.rsplit(b",", 1)[-1].strip() != b"chunked":
-                raise _BadMessage(501, "unsupported Transfer-Encoding")
-            chunked = True
-        host = host or host_field or b""
-        if not host and not http10:
-            raise _BadMessage(400, "missing Host header")
+        """Check a request head (:func:`parse_request`), then route and send the request."""
+        req = parse_request(head)
+        self.fresh = False
         gateway = self.gateway
-        route = gateway.route(host)
-        if route is None:
-            self.fail_early(404, b"", keep_alive, chunked or remaining > 0)
-            return
-        backend = route.pick()
+        backend, status, body = gateway.pick(req.host)
         if backend is None:
-            self.fail_early(503, b"no healthy upstream", keep_alive, chunked or remaining > 0)
+            self.fail_early(status, body, req.keep_alive, req.has_body)
             return
-        out = [method, b" ", target, b" HTTP/1.1\r\n"]
-        for line in kept:
-            out.append(line)
-            out.append(b"\r\n")
-        out.append(b"X-Forwarded-For: ")
-        out.append(xff + b", " + self.client_ip if xff else self.client_ip)
-        out.append(b"\r\nX-Forwarded-Proto: http\r\nForwarded: ")
-        out.append(self.forwarded_for)
-        out.append(b';host="')
-        out.append(host.replace(b'"', b"").replace(b"\\", b""))
-        out.append(b'";proto=http\r\n')
-        if chunked:
-            out.append(b"Transfer-Encoding: chunked\r\n")
-        elif content_length is not None:
-            out.append(b"Content-Length: " + content_length + b"\r\n")
-        out.append(b"\r\n")
-        ex = _Exchange(self, method, b"".join(out), backend, http10, keep_alive, remaining, chunked)
+        ex = Exchange(self, req, backend, upstream_head(req, self.client_ip, self.forwarded_for))
         self.exchange = ex
         gateway.exchange_started(ex)
-        if chunked or remaining:
+        if req.has_body:
             try:
                 ex.pump_request_body()
-            except _BadMessage as exc:  # e.g. a bad chunk size: the process never sees it
+            except BadMessage as exc:  # e.g. a bad chunk size: the process never sees it
                 ex.fail(exc.status, str(exc).encode())
                 return
         gateway.dispatch(ex)
+
+    def to_http2(self) -> None:
+        """The client sent the HTTP/2 preface: hand the connection (and its slot under
+        the cap, and its header deadline) to an HTTP/2 server connection."""
+        from kn_walk.sandbox.h2c import Http2Downstream
+
+        transport = self.transport
+        assert transport is not None
+        self.closing = True
+        self.transport = None
+        self.gateway.downstreams.discard(self)
+        h2 = Http2Downstream(
+            self.gateway, self.slot, transport, self.client_ip, self.forwarded_for, self.deadline
+        )
+        transport.set_protocol(h2)
+        data = bytes(self.buf)
+        self.buf.clear()
+        h2.start(data)
 
     def fail_early(self, status: int, body: bytes, keep_alive: bool, has_body: bool) -> None:
         """Answer a request that is not proxied; its body, if any, is not read."""
@@ -743,7 +903,27 @@ class _Downstream(asyncio.Protocol):
             self.closing = True
             transport.close()
 
-    def exchange_done(self, ex: _Exchange, keep_alive: bool) -> None:
+    def head(self, ex: Exchange, code: int, status: bytes, fields: bytes, unframed: bool) -> bytes:
+        """The HTTP/1.1 response head: a body whose end the process marks by chunking or
+        by closing is chunked to the client; ``Connection: close`` when the connection
+        ends with this response."""
+        if code < 200:
+            return status + fields + b"\r\n\r\n"
+        extra = b""
+        if unframed:
+            ex.client_chunked = True
+            extra = b"\r\nTransfer-Encoding: chunked"
+        if not ex.keep_alive or not ex.request_done:
+            ex.keep_alive = False
+            extra += b"\r\nConnection: close"
+        return status + fields + extra + b"\r\n\r\n"
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None:
+            transport.write(data)
+
+    def exchange_done(self, ex: Exchange, keep_alive: bool) -> None:
         if self.exchange is not ex:
             return
         self.exchange = None
@@ -754,8 +934,13 @@ class _Downstream(asyncio.Protocol):
             self.closing = True
             transport.close()
             return
-        self.resume(self.PAUSE_PIPELINE | self.PAUSE_UPSTREAM)
+        self.resume(PAUSE_PIPELINE | PAUSE_UPSTREAM)
         self.next_request()
+
+    def drain(self) -> None:
+        if self.exchange is None and self.transport is not None:
+            self.closing = True
+            self.transport.close()
 
     def abort(self) -> None:
         self.closing = True
@@ -781,7 +966,7 @@ class _Upstream(asyncio.Protocol):
         self.closed = False
         self.keep_alive = True
         self.exclusive = False
-        self.queue: deque[_Exchange] = deque()
+        self.queue: deque[Exchange] = deque()
         self.wbuf: list[bytes] = []
         self.wsize = 0
         self.flush_scheduled = False
@@ -828,19 +1013,19 @@ class _Upstream(asyncio.Protocol):
         if queue and self.head_done and self.until_close and not self.buf:
             first = queue.pop(0)  # a body delimited by the close: complete
             if not first.finished:
-                if first.client_chunked and first.down.transport is not None:
-                    first.down.transport.write(b"0\r\n\r\n")
+                if first.client_chunked:
+                    first.down.write(b"0\r\n\r\n")
                 first.finish()
         for ex in queue:
             ex.upstream_lost()
 
     def pause_writing(self) -> None:
         if self.exclusive and self.queue:
-            self.queue[0].down.pause(_Downstream.PAUSE_UPSTREAM)
+            self.queue[0].down.pause(PAUSE_UPSTREAM)
 
     def resume_writing(self) -> None:
         if self.exclusive and self.queue:
-            self.queue[0].down.resume(_Downstream.PAUSE_UPSTREAM)
+            self.queue[0].down.resume(PAUSE_UPSTREAM)
 
     def pause_reading(self) -> None:
         if not self.reading_paused and self.transport is not None:
@@ -856,7 +1041,7 @@ class _Upstream(asyncio.Protocol):
 
     # ----------------------------------------------------------- requests
 
-    def enqueue(self, ex: _Exchange) -> None:
+    def enqueue(self, ex: Exchange) -> None:
         self.queue.append(ex)
         ex.up = self
         self.wbuf.append(ex.head)
@@ -869,7 +1054,7 @@ class _Upstream(asyncio.Protocol):
             self.flush_scheduled = True
             self.loop.call_soon(self.flush)
 
-    def write_body(self, ex: _Exchange, data: bytes) -> None:
+    def write_body(self, ex: Exchange, data: bytes) -> None:
         transport = self.transport
         if transport is not None and not self.wbuf:
             transport.write(data)
@@ -877,7 +1062,7 @@ class _Upstream(asyncio.Protocol):
         self.wbuf.append(data)
         self.wsize += len(data)
         if self.wsize > HIGH_WATER:
-            ex.down.pause(_Downstream.PAUSE_UPSTREAM)
+            ex.down.pause(PAUSE_UPSTREAM)
 
     def flush(self) -> None:
         self.flush_scheduled = False
@@ -888,11 +1073,11 @@ class _Upstream(asyncio.Protocol):
         data = b"".join(wbuf) if len(wbuf) > 1 else wbuf[0]
         wbuf.clear()
         if self.wsize > HIGH_WATER and self.exclusive and self.queue:
-            self.queue[0].down.resume(_Downstream.PAUSE_UPSTREAM)
+            self.queue[0].down.resume(PAUSE_UPSTREAM)
         self.wsize = 0
         transport.write(data)
 
-    def abandon(self, ex: _Exchange) -> None:
+    def abandon(self, ex: Exchange) -> None:
         """Give up on ``ex``; the connection is closed, the others queued on it retried."""
         with contextlib.suppress(ValueError):
             self.queue.remove(ex)
@@ -924,7 +1109,7 @@ class _Upstream(asyncio.Protocol):
             ex.got_response = True
             try:
                 done = self.read_response(ex)
-            except _BadMessage as exc:
+            except BadMessage as exc:
                 log.debug("bad response from %s: %s", self.pool.key, exc)
                 queue.popleft()
                 self.keep_alive = False
@@ -950,7 +1135,7 @@ class _Upstream(asyncio.Protocol):
             else:
                 self.pool.idle(self)
 
-    def read_response(self, ex: _Exchange) -> bool:
+    def read_response(self, ex: Exchange) -> bool:
         """Parse (and, unless dropped, forward) the response for ``ex``; True when complete."""
         buf = self.buf
         out: list[bytes] = []
@@ -958,7 +1143,7 @@ class _Upstream(asyncio.Protocol):
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > MAX_HEAD:
-                    raise _BadMessage(502, "response head too large")
+                    raise BadMessage(502, "response head too large")
                 self.write_out(ex, out)
                 return False
             head = bytes(buf[:end])
@@ -997,22 +1182,20 @@ class _Upstream(asyncio.Protocol):
         return done
 
     @staticmethod
-    def write_out(ex: _Exchange, out: list[bytes]) -> None:
+    def write_out(ex: Exchange, out: list[bytes]) -> None:
         if out and not ex.finished:
-            transport = ex.down.transport
-            if transport is not None:
-                transport.write(b"".join(out) if len(out) > 1 else out[0])
+            ex.down.write(b"".join(out) if len(out) > 1 else out[0])
 
-    def response_head(self, ex: _Exchange, head: bytes, out: list[bytes]) -> bool:
+    def response_head(self, ex: Exchange, head: bytes, out: list[bytes]) -> bool:
         """Rewrite a response head into ``out``; False for an interim (1xx) response."""
         status_end = head.find(b"\r\n")
         status_line = head if status_end < 0 else head[:status_end]
         parts = status_line.split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise _BadMessage(502, "malformed status line")
+            raise BadMessage(502, "malformed status line")
         code = int(parts[1])
         if code < 100 or code > 999:
-            raise _BadMessage(502, "invalid status code")
+            raise BadMessage(502, "invalid status code")
         fields = b"" if status_end < 0 else head[status_end:]  # each field preceded by CRLF
         connection: set[bytes] = set()
         chunked = False
@@ -1021,7 +1204,7 @@ class _Upstream(asyncio.Protocol):
             for line in fields[2:].split(b"\r\n"):
                 name, sep, value = line.partition(b":")
                 if not sep:
-                    raise _BadMessage(502, "malformed header field")
+                    raise BadMessage(502, "malformed header field")
                 lname = name.strip().lower()
                 if lname in _HOP_BY_HOP or lname.startswith(b"proxy-"):
                     if lname == b"connection":
@@ -1029,7 +1212,7 @@ class _Upstream(asyncio.Protocol):
                     elif lname == b"transfer-encoding":
                         chunked = value.strip().lower().endswith(b"chunked")
                         if not chunked:
-                            raise _BadMessage(502, "unsupported Transfer-Encoding")
+                            raise BadMessage(502, "unsupported Transfer-Encoding")
                     continue
                 kept.append(line)
             if connection - {b"close", b"keep-alive"}:
@@ -1042,9 +1225,10 @@ class _Upstream(asyncio.Protocol):
         status = b"HTTP/1.1 " + parts[1] + (b" " + parts[2] if len(parts) > 2 else b"")
         if code < 200:
             if code == 101:  # Upgrade is never forwarded, so this is a confused process
-                raise _BadMessage(502, "unexpected 101 Switching Protocols")
-            if not ex.http10:
-                out.append(status + fields + b"\r\n\r\n")
+                raise BadMessage(502, "unexpected 101 Switching Protocols")
+            interim = ex.down.head(ex, code, status, fields, False)
+            if interim:
+                out.append(interim)
             return False
         if parts[0] == b"HTTP/1.0":
             self.keep_alive = self.keep_alive and b"keep-alive" in connection
@@ -1057,10 +1241,9 @@ class _Upstream(asyncio.Protocol):
             content_length = match.group(1).strip()
             parsed = _parse_length(content_length)
             if parsed is None:
-                raise _BadMessage(502, "invalid Content-Length")
+                raise BadMessage(502, "invalid Content-Length")
             length = parsed
         no_body = ex.method == b"HEAD" or code in (204, 304)
-        extra = b""
         self.remaining = 0
         if no_body:
             pass
@@ -1073,20 +1256,12 @@ class _Upstream(asyncio.Protocol):
         else:
             self.until_close = True
             self.keep_alive = False
-        if (chunked or self.until_close) and not no_body:
-            if ex.http10:
-                ex.keep_alive = False
-            else:
-                ex.client_chunked = True
-                extra = b"\r\nTransfer-Encoding: chunked"
-        if not ex.keep_alive or not ex.request_done:
-            ex.keep_alive = False
-            if not ex.http10:
-                extra += b"\r\nConnection: close"
-        elif ex.http10:
-            extra += b"\r\nConnection: keep-alive"
+        start = ex.down.head(
+            ex, code, status, fields, (chunked or self.until_close) and not no_body
+        )
         ex.head_sent = True
-        out.append(status + fields + extra + b"\r\n\r\n")
+        if start:
+            out.append(start)
         return True
 
 
@@ -1188,7 +1363,7 @@ def _loopback(address: str) -> bool:
 
 
 class Gateway:
-    """The HTTP server on the gateway port."""
+    """The HTTP server on a gateway port."""
 
     def __init__(
         self,
@@ -1198,12 +1373,14 @@ class Gateway:
         *,
         sock: socket.socket | None = None,
         limits: Limits | None = None,
+        name: str = "gateway",
     ) -> None:
         """``sock``, if given, is a listening socket to serve on instead of binding host:port.
 
         Loopback only: any other address (or socket) is refused with ValueError.
         ``limits`` default to :func:`conns.gateway_limits` (Envoy's timeouts, a cap
-        from the open-file limit, overridden by the environment).
+        from the open-file limit, overridden by the environment). ``name`` is the
+        listener's in log lines.
         """
         address = sock.getsockname()[0] if sock is not None else host
         if not _loopback(address):
@@ -1213,11 +1390,12 @@ class Gateway:
         self.port = port
         self.sock = sock
         self.limits = limits or gateway_limits()
+        self.name = name
         self.routes: dict[str, _Route] = {}
         self._host_cache: dict[bytes, _Route | None] = {}
         self.pools: dict[tuple[str, int], _Pool] = {}
-        self.downstreams: set[_Downstream] = set()
-        self.active: set[_Exchange] = set()
+        self.downstreams: set[Connection] = set()
+        self.active: set[Exchange] = set()
         self.dates = _Dates()
         self.draining = False
         self.listener: Listener | None = None
@@ -1246,6 +1424,17 @@ class Gateway:
         cache[host] = route
         return route
 
+    def pick(self, host: bytes) -> tuple[Backend | None, int, bytes]:
+        """The backend for a request to ``host``, or the gateway's own answer: ``404``
+        (empty body) for a host no Route has, ``503`` for a Route with no traffic."""
+        route = self.route(host)
+        if route is None:
+            return None, 404, b""
+        backend = route.pick()
+        if backend is None:
+            return None, 503, b"no healthy upstream"
+        return backend, 0, b""
+
     async def start(self) -> int:
         """Listen; returns the port."""
         loop = asyncio.get_running_loop()
@@ -1254,7 +1443,7 @@ class Gateway:
         self.listener = Listener(
             sock,
             lambda slot: _Downstream(self, slot),
-            name="gateway",
+            name=self.name,
             max_connections=self.limits.max_connections,
         )
         self.listener.start()
@@ -1268,11 +1457,15 @@ class Gateway:
         if self.listener is not None:
             self.listener.close()
         for down in list(self.downstreams):
-            if down.exchange is None and down.transport is not None:
-                down.closing = True
-                down.transport.close()
+            down.drain()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + DRAIN_TIMEOUT
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), DRAIN_TIMEOUT)
+        # connections that were answered and are closing (an HTTP/2 one reads on for a
+        # moment after its GOAWAY) close on their own, within the same few seconds
+        while any(down.closing for down in self.downstreams) and loop.time() < end:
+            await asyncio.sleep(TIMEOUT_TICK)
         for down in list(self.downstreams):
             down.abort()
         for task in list(self._tasks):
@@ -1289,11 +1482,11 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def exchange_started(self, ex: _Exchange) -> None:
+    def exchange_started(self, ex: Exchange) -> None:
         self.active.add(ex)
         self._idle.clear()
 
-    def exchange_ended(self, ex: _Exchange) -> None:
+    def exchange_ended(self, ex: Exchange) -> None:
         active = self.active
         active.discard(ex)
         if not active:
@@ -1306,20 +1499,18 @@ class Gateway:
             now = time.monotonic()
             for ex in [ex for ex in self.active if 0 < ex.deadline <= now]:
                 ex.on_timeout()
-            for down in [
-                d for d in self.downstreams if d.exchange is None and 0 < d.deadline <= now
-            ]:
+            for down in [d for d in self.downstreams if 0 < d.deadline <= now]:
                 down.expire()
 
     # ----------------------------------------------------------- dispatch
 
-    def dispatch(self, ex: _Exchange) -> None:
+    def dispatch(self, ex: Exchange) -> None:
         """Apply the Revision's fault, if any (:mod:`revision_faults`), else :meth:`forward`."""
         if self.faults and not ex.retried and revision_faults.intercept(self, ex):
             return  # aborted, or held for a delay
         self.forward(ex)
 
-    def forward(self, ex: _Exchange) -> None:
+    def forward(self, ex: Exchange) -> None:
         """Send the exchange to a ready process of its backend, activating one if needed."""
         backend = ex.backend
         ep = self.workloads.acquire(backend.namespace, backend.revision)
@@ -1330,7 +1521,7 @@ class Gateway:
             return
         self._send(ex, ep)
 
-    async def _activate(self, ex: _Exchange) -> None:
+    async def _activate(self, ex: Exchange) -> None:
         backend = ex.backend
         timeout = self.workloads.request_timeout(backend.namespace, backend.revision)
         try:
@@ -1352,7 +1543,7 @@ class Gateway:
             return
         self._send(ex, ep)
 
-    def _send(self, ex: _Exchange, ep: Endpoint) -> None:
+    def _send(self, ex: Exchange, ep: Endpoint) -> None:
         ex.acquired = True
         if not ex.deadline:
             ex.deadline = time.monotonic() + ep.timeout

@@ -64,6 +64,8 @@ SERVING_VERSION = "1.23.0"
 LOOPBACK = "127.0.0.1"
 GATEWAY_NAMESPACE = "istio-system"
 GATEWAY_SERVICE = "istio-ingressgateway"
+#: net-istio's cluster-local gateway Service (the same gateway Pods, another port)
+LOCAL_GATEWAY_SERVICE = "knative-local-gateway"
 INGRESS_CLASS = "istio.ingress.networking.knative.dev"
 SEED_MANAGER = "knwalk-sandbox"
 
@@ -222,10 +224,11 @@ class Sandbox:
         socks, moved = bind_listeners(
             self.state_dir, {"api": self.api_port, "gateway": self.gateway_port}
         )
-        api_sock, gw_sock = socks["api"], socks["gateway"]
+        api_sock, gw_sock, local_sock = socks["api"], socks["gateway"], socks["local-gateway"]
         api_port = api_sock.getsockname()[1]
         gateway_port = gw_sock.getsockname()[1]
-        self.seed(res, gateway_port)
+        local_gateway_port = local_sock.getsockname()[1]
+        self.seed(res, gateway_port, local_gateway_port)
         controlplane.seed(res, api_port=api_port, state_dir=self.state_dir, manager=SEED_MANAGER)
         ensure_gateway_pod(res, gateway_port, SEED_MANAGER)
         reload_crds()
@@ -237,6 +240,7 @@ class Sandbox:
             controller,
             self.state_dir,
             gw_sock,
+            local_sock,
             stable_window=autoscaler[0],
             scale_to_zero_grace=autoscaler[1],
         )
@@ -279,12 +283,19 @@ class Sandbox:
                 "gateway_port": gateway_port,
                 "api": f"https://{LOOPBACK}:{api_port}",
                 "gateway": f"http://{LOOPBACK}:{gateway_port}",
+                "local_gateway_port": local_gateway_port,
                 "started": time.time(),
                 "domain": self.current_domain(res),
                 "moved": moved,
             },
         )
-        log.info("sandbox API on https://%s:%d, gateway port %d", LOOPBACK, api_port, gateway_port)
+        log.info(
+            "sandbox API on https://%s:%d, gateway port %d, cluster-local gateway port %d",
+            LOOPBACK,
+            api_port,
+            gateway_port,
+            local_gateway_port,
+        )
         try:
             await self.stopping.wait()
         finally:
@@ -317,8 +328,9 @@ class Sandbox:
                 return str(key)
         return "svc.cluster.local"
 
-    def seed(self, res: Resources, gateway_port: int) -> None:
-        """Create what a cluster with Knative Serving has; keep what the user changed."""
+    def seed(self, res: Resources, gateway_port: int, local_gateway_port: int) -> None:
+        """Create what a cluster with Knative Serving has; keep what the user changed (but
+        the gateway Services' ports, which are the listeners')."""
         reg = res.registry
         opts = WriteOptions(manager=SEED_MANAGER, field_validation="Ignore")
 
@@ -431,6 +443,38 @@ class Sandbox:
                 )
             except E.StatusError as err:  # pragma: no cover - seeding must not fail silently
                 raise RuntimeError(err.message) from err
+        # net-istio's: a ClusterIP Service whose http2 port (80 -> 8081 in a cluster) is
+        # the cluster-local listener's, on 127.0.0.1
+        ensure(
+            "",
+            "services",
+            {
+                "metadata": {
+                    "name": LOCAL_GATEWAY_SERVICE,
+                    "namespace": GATEWAY_NAMESPACE,
+                    "labels": {
+                        "app.kubernetes.io/component": "net-istio",
+                        "app.kubernetes.io/name": "knative-serving",
+                        "app.kubernetes.io/version": SERVING_VERSION,
+                        "networking.knative.dev/ingress-provider": "istio",
+                        "experimental.istio.io/disable-gateway-port-translation": "true",
+                    },
+                },
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": {"istio": "ingressgateway"},
+                    "ports": [
+                        {
+                            "name": "http2",
+                            "port": local_gateway_port,
+                            "targetPort": local_gateway_port,
+                            "protocol": "TCP",
+                        }
+                    ],
+                },
+            },
+            replace=True,
+        )
 
     @staticmethod
     def _configmap(name: str, data: dict[str, str], labels: dict[str, str]) -> Obj:
