@@ -99,22 +99,78 @@ class LoadBalancerController:
 
 
 def make_bare(sb: Sandbox) -> None:
-    """Remove what a fresh cluster would not have: the sandbox's seeded Knative namespaces."""
+    """Remove what a fresh cluster would not have: the sandbox's seeded Knative namespaces
+    and the CRDs of its installation beyond the four Serving kinds (Knative's internal
+    ones, net-istio's Istio ones), which another release's would conflict with."""
     from kubernetes import client
+
+    from kn_walk.sandbox.registry import KNATIVE_KINDS, knative_crds
 
     api = client_for(sb)
     try:
         core = client.CoreV1Api(api)
         for ns in (M.SERVING_NAMESPACE, "istio-system"):
             core.delete_namespace(ns)
+        crds = client.ApiextensionsV1Api(api)
+        for crd in knative_crds():
+            if crd["spec"]["names"]["singular"] not in KNATIVE_KINDS:
+                crds.delete_custom_resource_definition(crd["metadata"]["name"])
     finally:
         api.close()
 
 
+def wait_installed(sb: Sandbox, timeout: float = 30.0) -> None:
+    """Until the sandbox's installation has come up (it does once the API answers): every
+    system Deployment Available at its generation, every Service of its namespaces with
+    its Endpoints. The sandbox then writes nothing unless asked."""
+    from kubernetes import client
+
+    from kn_walk.sandbox import release
+
+    wanted = {
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in release.objects()
+        if o["kind"] == "Deployment"
+    }
+    api_client = client_for(sb)
+    deadline = time.monotonic() + timeout
+    try:
+        apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+        while True:
+            available = {
+                (d.metadata.namespace, d.metadata.name)
+                for d in apps.list_deployment_for_all_namespaces().items
+                if d.status is not None
+                and d.status.observed_generation == d.metadata.generation
+                and any(
+                    c.type == "Available" and c.status == "True" for c in d.status.conditions or []
+                )
+            }
+            services = {
+                (s.metadata.namespace, s.metadata.name)
+                for ns in ("knative-serving", "istio-system")
+                for s in core.list_namespaced_service(ns).items
+            }
+            endpoints = {
+                (e.metadata.namespace, e.metadata.name)
+                for ns in ("knative-serving", "istio-system")
+                for e in core.list_namespaced_endpoints(ns).items
+                if e.subsets
+            }
+            if wanted <= available and services <= endpoints:
+                return
+            assert time.monotonic() < deadline, f"not installed: {wanted - available}"
+            time.sleep(0.05)
+    finally:
+        api_client.close()
+
+
 @pytest.fixture
 def seeded(tmp_path: Path) -> Iterator[Sandbox]:
-    """A private sandbox as `knwalk sandbox up` makes it (Knative Serving built in)."""
+    """A private sandbox as `knwalk sandbox up` makes it (Knative Serving built in), once
+    its installation has come up."""
     sb = start_sandbox(tmp_path / "sb")
+    wait_installed(sb)
     yield sb
     control.stop(sb.state_dir)
 
@@ -371,9 +427,15 @@ def test_the_seeded_sandbox_owns_fields_the_release_sets(seeded: Sandbox) -> Non
         run_install(seeded, plan_for("istio"), wait_timeout=30)
     owners = {c.manager for c in info.value.conflicts}
     assert owners == {"knwalk-sandbox"}
+    # the first step's: the sandbox installed net-istio's Istio CRDs, of another release
     refs = {c.obj.ref for c in info.value.conflicts}
-    assert "Namespace knative-serving" in refs
-    assert {c.field for c in info.value.conflicts} == {".metadata.labels.app.kubernetes.io/version"}
+    assert refs == {
+        "CustomResourceDefinition gateways.networking.istio.io",
+        "CustomResourceDefinition virtualservices.networking.istio.io",
+    }
+    fields = {c.field for c in info.value.conflicts}
+    assert ".spec.versions" in fields
+    assert fields <= {".spec.versions", ".metadata.labels.app.kubernetes.io/version"}
 
 
 def test_gateway_without_an_address_times_out_naming_it(bare: Sandbox) -> None:
@@ -683,6 +745,12 @@ def test_sandbox_noop_apply_keeps_the_resource_version(seeded: Sandbox, kind: st
         body = {**body, "metadata": {**body["metadata"], "namespace": "default"}}
     api_client = client_for(seeded)
     try:
+        if kind == "CustomResourceDefinition":  # the sandbox installed another release's
+            from kubernetes import client
+
+            client.ApiextensionsV1Api(api_client).delete_custom_resource_definition(
+                body["metadata"]["name"]
+            )
         _apply(api_client, body)
         if kind == "Deployment":  # its controller writes its revision and status first
             from kubernetes import client

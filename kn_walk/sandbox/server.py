@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from kn_walk.sandbox import apierrors as E
-from kn_walk.sandbox import controlplane
+from kn_walk.sandbox import controlplane, release
 from kn_walk.sandbox.admission import KnativeWebhook
 from kn_walk.sandbox.api import ApiState, create_app
 from kn_walk.sandbox.builtin import BuiltinDefaults
@@ -296,10 +296,21 @@ class Sandbox:
             gateway_port,
             local_gateway_port,
         )
+        # the system Deployments come up once the API answers (their Pods replace the
+        # gateway's stand-in Pod)
+        installing = asyncio.create_task(
+            release.install_workloads(
+                res,
+                WriteOptions(manager=SEED_MANAGER, field_validation="Ignore"),
+                gateway=f"{LOOPBACK}:{gateway_port}",
+                then=lambda: ensure_gateway_pod(res, gateway_port, SEED_MANAGER),
+            )
+        )
         try:
             await self.stopping.wait()
         finally:
             log.info("stopping")
+            installing.cancel()
             with contextlib.suppress(FileNotFoundError):
                 (self.state_dir / STATE_FILE).unlink()
             api_listener.close()
@@ -366,7 +377,9 @@ class Sandbox:
             ensure("", "namespaces", {"metadata": {"name": ns, "labels": dict(labels)}})
         for crd in knative_crds():
             body = copy.deepcopy(crd)
-            body["metadata"].setdefault("labels", {})["app.kubernetes.io/version"] = SERVING_VERSION
+            labels = body["metadata"].setdefault("labels", {})
+            if labels.get("app.kubernetes.io/version") == "devel":  # Knative's; not Istio's
+                labels["app.kubernetes.io/version"] = SERVING_VERSION
             ensure("apiextensions.k8s.io", "customresourcedefinitions", body, replace=True)
         if self.domain is not None:
             ensure(
@@ -475,12 +488,19 @@ class Sandbox:
             },
             replace=True,
         )
+        release.seed(res, opts, gateway=f"{LOOPBACK}:{gateway_port}")
 
     @staticmethod
     def _configmap(name: str, data: dict[str, str], labels: dict[str, str]) -> Obj:
+        """A ConfigMap of knative-serving as the release ships it (its ``_example``), with
+        the sandbox's settings in ``data``."""
         return {
-            "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": dict(labels)},
-            "data": data,
+            "metadata": {
+                "name": name,
+                "namespace": SYSTEM_NAMESPACE,
+                "labels": {**release.upstream_labels(name), **labels},
+            },
+            "data": {**release.upstream_data(name), **data},
         }
 
 
