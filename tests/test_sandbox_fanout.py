@@ -68,6 +68,12 @@ class FakeWorkloads:
     def pids(self) -> dict[tuple[str, str], int]:
         return {}
 
+    def previous_run(self, namespace: str, name: str, uid: str) -> None:
+        return None  # no earlier sandbox ran these Revisions
+
+    def restored(self, namespace: str, name: str, uid: str) -> None:
+        return None
+
     def sync(
         self, revisions: Sequence[RevisionWorkload], routed: Collection[tuple[str, str]]
     ) -> None:
@@ -189,16 +195,22 @@ class Plane:
         self.local_sock.close()
 
     async def settle(self) -> None:
-        """Until nothing is queued or written any more."""
-        while True:
+        """Until nothing is queued or written any more (the Revisions' Kubernetes objects
+        follow a moment after the controller goes idle)."""
+        deadline = asyncio.get_running_loop().time() + 60
+        while asyncio.get_running_loop().time() < deadline:
             rv = self.store.resource_version
             for _ in range(5):
                 await asyncio.sleep(0)
             await self.controller.wait_idle(30)
             for _ in range(5):
                 await asyncio.sleep(0)
+            if self.controller.children.busy or self.dataplane.pods.busy:
+                await asyncio.sleep(0.01)  # their work waits for the controller to stay idle
+                continue
             if self.store.resource_version == rv:
                 return
+        raise AssertionError("the controllers did not settle in 60 s")
 
     # ------------------------------------------------------------ counting
     def _instrument(self) -> None:

@@ -54,10 +54,14 @@ def needs_kubectl(test: F) -> F:
 
 
 # ------------------------------------------------------------------ helpers
-def _http(sb: Sandbox, token: str | None = None) -> httpx.Client:
+def _http(sb: Sandbox, token: str | None = None, container: str = "") -> httpx.Client:
+    """A client of the API; with ``container``, every request names it (a Revision's Pod
+    has queue-proxy's container beside the user's, so its log needs one named, which
+    kubectl takes from the Pod's default-container annotation)."""
     return httpx.Client(
         base_url=sb.api,
         headers={"Authorization": f"Bearer {sb.token if token is None else token}"},
+        params={"container": container} if container else None,
         timeout=10,
         verify=ssl.create_default_context(cafile=sb.ca),
     )
@@ -191,7 +195,7 @@ class LineReader:
 def svc(sandbox: Sandbox) -> Iterator[Running]:
     """One Service the read-only tests share; a request reaches it through the gateway."""
     running = run_service(sandbox)
-    with _http(sandbox) as h:
+    with _http(sandbox, container="user-container") as h:
         ksvc = h.get(
             f"/apis/serving.knative.dev/v1/namespaces/{running.namespace}/services/{running.service}"
         ).json()
@@ -270,7 +274,7 @@ def test_kubectl_logs_follow_across_a_restart_until_the_pod_goes(sandbox: Sandbo
     try:
         out = LineReader(proc)
         out.until(lambda seen: any("listening on port" in s for s in seen))
-        with _http(sandbox) as h:
+        with _http(sandbox, container="user-container") as h:
             pod = h.get(f"/api/v1/namespaces/{run.namespace}/pods/{run.pod}").json()
         # the process dies; the sandbox restarts it in the same Pod, whose log goes on
         os.kill(int(pod["metadata"]["annotations"][PID_ANNOTATION]), signal.SIGKILL)
@@ -338,12 +342,15 @@ def test_kubectl_logs_of_an_image_the_sandbox_cannot_run(sandbox: Sandbox) -> No
     manifest = service_manifest("x", name="other").replace(IMAGE, "docker.io/library/nginx")
     ok(sandbox, "apply", "-n", ns, "-f", "-", stdin=manifest)
 
+    def user_container(pod: dict[str, Any]) -> dict[str, Any]:
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        return next((c for c in statuses if c.get("name") == "user-container"), {})
+
     def waiting(pod: dict[str, Any]) -> bool:
-        statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
-        return bool((statuses[0].get("state") or {}).get("waiting", {}).get("reason"))
+        return bool((user_container(pod).get("state") or {}).get("waiting", {}).get("reason"))
 
     pod = _wait_pod(sandbox, ns, "other", waiting)
-    reason = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+    reason = user_container(pod)["state"]["waiting"]["reason"]
     assert reason == "ImageNotSupported"
     name = pod["metadata"]["name"]
     p = kubectl(sandbox, "logs", "-n", ns, name)
@@ -360,7 +367,8 @@ def test_log_needs_the_token(sandbox: Sandbox, svc: Running) -> None:
     verify = ssl.create_default_context(cafile=sandbox.ca)
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         for query in ("", "?follow=true"):
-            r = httpx.get(sandbox.api + svc.path() + query, headers=headers, verify=verify)
+            url = sandbox.api + svc.path() + query
+            r = httpx.get(url, headers=headers, verify=verify)
             assert r.status_code == 401
             assert r.json()["reason"] == "Unauthorized"
             assert "helloworld" not in r.text
@@ -384,7 +392,7 @@ def test_discovery_lists_pods_log(sandbox: Sandbox) -> None:
 def test_log_response(sandbox: Sandbox, svc: Running) -> None:
     content = svc.log_file.read_bytes()
     last = content.splitlines(keepends=True)[-1]
-    with _http(sandbox) as h:
+    with _http(sandbox, container="user-container") as h:
         r = h.get(svc.path())
         assert r.status_code == 200
         assert r.headers["Content-Type"] == "text/plain"
@@ -424,7 +432,7 @@ def _status(r: httpx.Response, code: int, reason: str, message: str) -> dict[str
 
 def test_log_option_errors(sandbox: Sandbox, svc: Running) -> None:
     invalid = f'PodLogOptions "{svc.pod}" is invalid: '
-    with _http(sandbox) as h:
+    with _http(sandbox, container="user-container") as h:
 
         def get(**params: str) -> httpx.Response:
             return h.get(svc.path(), params=params)
@@ -614,7 +622,7 @@ def test_log_file_missing_then_created_truncated_and_replaced(sandbox: Sandbox) 
     run = run_service(sandbox, "Files")
     _wait_log(run.log_file, b"listening on port")
     run.log_file.unlink()  # as if the process had not written yet
-    with _http(sandbox) as h:
+    with _http(sandbox, container="user-container") as h:
         r = h.get(run.path())
         assert r.status_code == 200 and r.content == b""
         assert h.get(run.path(), params={"tailLines": "1"}).content == b""
@@ -655,7 +663,7 @@ def test_follow_ends_cleanly_when_the_sandbox_stops(tmp_path: Path) -> None:
         run = run_service(sb, "Stop")
         _wait_log(run.log_file, b"listening on port")
         content = run.log_file.read_bytes()
-        with _http(sb) as h:
+        with _http(sb, container="user-container") as h:
             # a client that goes away mid-stream
             with h.stream("GET", run.path(), params={"follow": "true"}) as gone:
                 assert read_exactly(gone.iter_raw(), len(content)) == content

@@ -106,8 +106,9 @@ def wait_pods(
 
 
 def container(pod: dict[str, Any]) -> dict[str, Any]:
-    statuses: list[dict[str, Any]] = (pod.get("status") or {}).get("containerStatuses") or [{}]
-    return statuses[0]
+    """The user container's status (not queue-proxy's)."""
+    statuses: list[dict[str, Any]] = (pod.get("status") or {}).get("containerStatuses") or []
+    return next((c for c in statuses if c.get("name") != "queue-proxy"), {})
 
 
 def running(items: list[dict[str, Any]]) -> bool:
@@ -132,21 +133,36 @@ def test_a_running_revision_is_a_pod_with_knatives_labels(sandbox: Sandbox) -> N
     assert labels["serving.knative.dev/configuration"] == "hello"
     assert labels["serving.knative.dev/configurationGeneration"] == "1"
     assert labels["app"] == "hello-00001"
-    assert re.fullmatch(r"hello-00001-deployment-[b-z2-9]{10}-[b-z2-9]{5}", meta["name"])
+    assert re.fullmatch(r"hello-00001-deployment-[b-z2-9]{1,10}-[b-z2-9]{5}", meta["name"])
     assert labels["pod-template-hash"] == meta["name"].split("-")[-2]
     revision = json.loads(
         kubectl(sandbox, "get", "revision", "hello-00001", "-n", ns, "-o", "json").stdout
     )
+    # owned by the ReplicaSet of the Revision's Deployment, which the Revision owns
     (owner,) = meta["ownerReferences"]
-    assert (owner["kind"], owner["name"], owner["uid"]) == (
-        "Revision",
-        "hello-00001",
-        revision["metadata"]["uid"],
+    assert (owner["kind"], owner["name"]) == (
+        "ReplicaSet",
+        f"hello-00001-deployment-{labels['pod-template-hash']}",
     )
+    rs = json.loads(kubectl(sandbox, "get", "rs", owner["name"], "-n", ns, "-o", "json").stdout)
+    assert rs["metadata"]["uid"] == owner["uid"]
+    (deployment_ref,) = rs["metadata"]["ownerReferences"]
+    assert (deployment_ref["kind"], deployment_ref["name"]) == (
+        "Deployment",
+        "hello-00001-deployment",
+    )
+    deployment = json.loads(
+        kubectl(sandbox, "get", "deploy", "hello-00001-deployment", "-n", ns, "-o", "json").stdout
+    )
+    (revision_ref,) = deployment["metadata"]["ownerReferences"]
+    assert (revision_ref["kind"], revision_ref["uid"]) == ("Revision", revision["metadata"]["uid"])
     assert labels["serving.knative.dev/revisionUID"] == revision["metadata"]["uid"]
-    spec = pod["spec"]["containers"][0]
+    spec, queue = pod["spec"]["containers"]
     assert (spec["name"], spec["image"]) == ("user-container", IMAGE)
     assert {"name": "TARGET", "value": "v1"} in spec["env"]
+    # queue-proxy is in the Pod as Knative injects it; no process runs it, and it says so
+    assert queue["name"] == "queue-proxy"
+    assert "queue-proxy" in meta["annotations"]["sandbox.knwalk.dev/queue-proxy"]
     status = pod["status"]
     assert status["phase"] == "Running" and status["podIP"] == "127.0.0.1"
     assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
@@ -155,7 +171,7 @@ def test_a_running_revision_is_a_pod_with_knatives_labels(sandbox: Sandbox) -> N
     os.kill(pid, 0)  # the annotation names the live process
     header, row = get_table(sandbox, ns)
     assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    assert row[:4] == [meta["name"], "1/1", "Running", "0"]
+    assert row[:4] == [meta["name"], "2/2", "Running", "0"]
     wide = get_table(sandbox, ns, "-o", "wide")
     assert wide[0][5:7] == ["IP", "NODE"] and wide[1][5:7] == ["127.0.0.1", "knwalk-sandbox"]
 
@@ -182,7 +198,7 @@ def test_a_killed_process_shows_crash_loop_then_a_restart(sandbox: Sandbox) -> N
         != pod["metadata"]["annotations"]["sandbox.knwalk.dev/pid"]
     )
     row = get_table(sandbox, ns)[1]
-    assert row[1:3] == ["1/1", "Running"] and row[3] == "1" and row[4].startswith("(")
+    assert row[1:3] == ["2/2", "Running"] and row[3] == "1" and row[4].startswith("(")
     waiting = container(crashed)["state"].get("waiting")
     if waiting is not None:  # caught during the backoff (it lasts about a second)
         assert waiting["reason"] == "CrashLoopBackOff" and "exit code 137" in waiting["message"]
@@ -219,7 +235,7 @@ def test_an_image_the_sandbox_cannot_run_waits_with_the_reason(sandbox: Sandbox)
     waiting = container(pod)["state"]["waiting"]
     assert waiting["reason"] == "ImageNotSupported" and "helloworld-go" in waiting["message"]
     assert pod["status"]["phase"] == "Pending"
-    assert get_table(sandbox, ns)[1][1:3] == ["0/1", "ImageNotSupported"]
+    assert get_table(sandbox, ns)[1][1:3] == ["0/2", "ImageNotSupported"]
 
 
 def revision_replicas(sb: Sandbox, service: str) -> tuple[int, int]:
@@ -284,15 +300,12 @@ def test_a_restarted_sandbox_restarts_the_containers_of_its_pods(tmp_path: Path)
 # --------------------------------------------------------------------------- pure parts
 
 
-def test_names_and_hashes_follow_kubernetes_alphabet() -> None:
-    uid = str(uuid.uuid4())
-    assert pods.template_hash(uid) == pods.template_hash(uid)
-    assert pods.template_hash(uid) != pods.template_hash(str(uuid.uuid4()))
-    names = {pods.pod_name("r-00001", uid) for _ in range(20)}
+def test_names_follow_kubernetes_alphabet() -> None:
+    names = {pods.random_suffix() for _ in range(20)}
     assert len(names) > 1
     for name in names:
-        assert re.fullmatch(r"r-00001-deployment-[b-z2-9]{10}-[b-z2-9]{5}", name)
-        assert not set(name.split("-")[-1]) & set("aeiou01")
+        assert re.fullmatch(r"[b-z2-9]{5}", name)
+        assert not set(name) & set("aeiou01")
 
 
 @pytest.mark.parametrize(

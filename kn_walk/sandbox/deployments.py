@@ -46,7 +46,7 @@ from typing import Any
 
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.events import NORMAL, EventRecorder
-from kn_walk.sandbox.pods import A_SIMULATED, L_POD_TEMPLATE_HASH, NotRunPods
+from kn_walk.sandbox.pods import A_MANAGED, A_SIMULATED, L_POD_TEMPLATE_HASH, NotRunPods
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.replicasets import (
     Controller,
@@ -581,8 +581,8 @@ class DeploymentPods:
         elif ev.rkey == rkey(self.t_pod):
             # a Pod changed (its ReplicaSet counts it again) or was deleted by hand (its
             # ReplicaSet makes another)
-            meta = ev.obj.get("metadata") or {}
-            if A_SIMULATED in (meta.get("annotations") or {}):
+            annotations = (ev.obj.get("metadata") or {}).get("annotations") or {}
+            if A_SIMULATED in annotations or A_MANAGED in annotations:
                 owner = self.replicasets.owner_of_pod(ev.obj)
                 if owner is not None:
                     self.replicasets.guard(owner)

@@ -24,10 +24,14 @@ a Pod object with Knative's labels, written from the process's reported state:
 * an image the sandbox cannot run: ``Pending``, waiting ``ImageNotSupported``
   (where a cluster would pull it).
 
-Differences from a cluster, on purpose: there is no queue-proxy container (the
-sandbox's gateway plays the activator and queue), so Pods show ``1/1``; the
-owner is the Revision itself (no Deployment and ReplicaSet in between), so
-deleting the Revision deletes its Pod; ``podIP`` is 127.0.0.1. The process id
+The Pod belongs to the ReplicaSet of the Revision's Deployment
+(:mod:`kn_walk.sandbox.revision_resources`), made from its template, as the
+ReplicaSet would make it: labels with ``pod-template-hash``, the user container and
+the ``queue-proxy`` container Knative injects. Differences from a cluster, on
+purpose: no queue-proxy process runs (the sandbox's gateway queues, proxies and
+probes for it), so its container status says ``running`` and ready as long as the
+Revision's process is, and the annotation ``sandbox.knwalk.dev/queue-proxy`` says
+what stands in for it; ``podIP`` is 127.0.0.1. The process id
 and log file are in the ``sandbox.knwalk.dev/*`` annotations, and so is the
 container env that is set but not given to the process (``env-not-applied``: the
 process runs on this machine and gets only ``TARGET`` of it). ``kubectl logs``
@@ -37,25 +41,24 @@ before), so a new Pod after scale to zero does not show its predecessors' output
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import logging
 import secrets
-import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.events import NORMAL, WARNING, EventRecorder
 from kn_walk.sandbox.podlogs import LogClock, LogSource
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
-from kn_walk.sandbox.serving import L_CONFIGURATION, L_SERVICE, owner_ref
+from kn_walk.sandbox.serving import owner_ref
 from kn_walk.sandbox.store import Conflict, Obj
 from kn_walk.sandbox.workloads import (
-    DEFAULT_USER_PORT,
     ENV_NOT_APPLIED_NOTE,
     RESTARTING,
     PreviousRun,
@@ -64,6 +67,9 @@ from kn_walk.sandbox.workloads import (
     runnable,
     unsupported_message,
 )
+
+if TYPE_CHECKING:
+    from kn_walk.sandbox.revision_deployment import RevisionWorkload
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,17 @@ A_PID = "sandbox.knwalk.dev/pid"
 A_LOG = "sandbox.knwalk.dev/log"
 #: the container env that is set but not given to the process (it runs on this machine)
 A_ENV_NOT_APPLIED = "sandbox.knwalk.dev/env-not-applied"
+#: on a Revision's Pod: what does queue-proxy's work, since no queue-proxy runs
+A_QUEUE_PROXY = "sandbox.knwalk.dev/queue-proxy"
+QUEUE_PROXY_NOTE = (
+    "no queue-proxy process runs in the sandbox: its gateway proxies each request to the "
+    "user container, holds requests while the Revision scales from zero, and probes the "
+    "container itself"
+)
+QUEUE_CONTAINER = "queue-proxy"
+#: how soon, how often and how many times the owners of a Pod are made or looked for (10 s)
+OWNERS_DELAY = 0.05
+OWNERS_TRIES = 200
 MANAGER = "kubelet"
 NODE_NAME = "knwalk-sandbox"
 CONTAINER = "user-container"
@@ -92,16 +109,6 @@ def encode(number: int, length: int) -> str:
         number, digit = divmod(number, len(_ALPHABET))
         out.append(_ALPHABET[digit])
     return "".join(out)
-
-
-def template_hash(revision_uid: str) -> str:
-    """A stable ``pod-template-hash`` for a Revision (a cluster hashes the pod template)."""
-    return encode(zlib.crc32(revision_uid.encode()) * 7919 + len(revision_uid), 10)
-
-
-def pod_name(revision: str, revision_uid: str) -> str:
-    """``{revision}-deployment-{hash}-{5 random}``, as a Deployment's ReplicaSet names Pods."""
-    return f"{revision}-deployment-{template_hash(revision_uid)}-{random_suffix()}"
 
 
 def random_suffix() -> str:
@@ -141,6 +148,13 @@ class RevisionPods:
         #: (namespace, revision) -> the state its container ended in under the previous
         #: sandbox, for the Pods kept across a restart (see clean_stale), until written
         self._restarted: dict[tuple[str, str], Obj] = {}
+        #: the Revisions' Deployments and ReplicaSets, made when first needed
+        self._workload: RevisionWorkload | None = None
+        #: Revisions whose Pod waits for its ReplicaSet -> looks left (_make_owners_soon)
+        self._owners_due: dict[tuple[str, str], int] = {}
+        #: (namespace, revision) -> where its log was when its process first reported, for
+        #: a Pod made after that
+        self._began: dict[tuple[str, str], int] = {}
         #: records when each line of the running processes' logs was written
         self.clock = LogClock()
 
@@ -180,7 +194,7 @@ class RevisionPods:
         then exits 0 on the SIGTERM the kernel sends it when its parent dies)."""
         meta = pod["metadata"]
         key = (meta["namespace"], str((meta.get("labels") or {}).get(L_REVISION)))
-        cs = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
+        cs = user_status(pod.get("status") or {})
         terminated: Obj = {"exitCode": 0, "reason": "Completed"}
         started = ((cs.get("state") or {}).get("running") or {}).get("startedAt")
         if started:
@@ -203,6 +217,7 @@ class RevisionPods:
         self._crashed_at.pop(key, None)
         self._restarted.pop(key, None)
         self._last.pop(key, None)
+        self._began.pop(key, None)
         if name:
             pod = self.res.find(self.rt, namespace, name)
             if pod is not None:
@@ -269,15 +284,29 @@ class RevisionPods:
             terminated = None
             if rev["metadata"].get("deletionTimestamp"):
                 return  # its Pods are going with it (a foreground deletion): none is made
-            name = pod_name(revision, rev["metadata"].get("uid", ""))
+            workloads = self._workloads()
+            rs = workloads.existing_replicaset(rev)
+            if rs is None and status.ready is not True:
+                # its process is starting: the owners are made meanwhile
+                rs = workloads.replicaset(rev, max(status.desired_replicas, 1))
+            if rs is None:
+                self._make_owners_soon(namespace, revision)
+                return
+            name = f"{rs['metadata']['name']}-{random_suffix()}"
             self._restarts[key] = 0 if status.reason != "CrashLoopBackOff" else 1
             try:
-                current = self.res.create(self.rt, namespace, self._pod(rev, name), self._opts())
+                current = self.res.create(
+                    self.rt, namespace, self._pod(rev, rs, name), self._opts()
+                )
             except E.StatusError as err:  # e.g. the namespace is being deleted
                 log.warning("cannot create pod %s/%s: %s", namespace, name, err.message)
                 return
             self._pods[key] = name
-            self._runs[(namespace, name)] = [self._log_size(namespace, revision)]
+            # its run began when the process reported first, which may be a moment ago
+            began = self._began.pop(key, None)
+            self._runs[(namespace, name)] = [
+                began if began is not None else self._log_size(namespace, revision)
+            ]
             self.events.record(
                 current,
                 NORMAL,
@@ -299,7 +328,7 @@ class RevisionPods:
             current, status, self._restarts.get(key, 0), self._crashed_at.get(key, "")
         )
         if terminated is not None:
-            new["status"]["containerStatuses"][0]["lastState"] = {"terminated": terminated}
+            user_status(new["status"])["lastState"] = {"terminated": terminated}
         annotations = new["metadata"].setdefault("annotations", {})
         pid = self._pid(namespace, revision)
         if pid is not None and status.actual_replicas:
@@ -367,56 +396,65 @@ class RevisionPods:
         with contextlib.suppress(E.StatusError):  # gone already: cascade, or the user
             self.res.delete(self.rt, namespace, name)
 
-    def _pod(self, rev: Obj, name: str) -> Obj:
+    @property
+    def busy(self) -> bool:
+        """Whether a Pod's owners are still to be made (tests wait for that)."""
+        return bool(self._owners_due)
+
+    def _workloads(self) -> RevisionWorkload:
+        if self._workload is None:
+            from kn_walk.sandbox.revision_deployment import RevisionWorkload
+
+            self._workload = RevisionWorkload(self.res)
+        return self._workload
+
+    def _make_owners_soon(self, namespace: str, revision: str) -> None:
+        """The Revision's Deployment has no ReplicaSet yet and its process is ready already
+        (its Revision is about to become ready, which must not wait): make them a moment
+        from now, then the Pod; look again until that works, or give up on the Pod."""
+        key = (namespace, revision)
+        self._began.setdefault(key, self._log_size(*key))
+        if key in self._owners_due:
+            return
+        self._owners_due[key] = OWNERS_TRIES
+        asyncio.get_running_loop().call_later(OWNERS_DELAY, self._look_again, key)
+
+    def _look_again(self, key: tuple[str, str]) -> None:
+        tries = self._owners_due.pop(key, 0)
+        status = self._last.get(key)
+        rev = self._revision(*key)
+        if status is None or rev is None or key in self._pods:
+            return
+        if status.desired_replicas <= 0 and status.reason != "ImageNotSupported":
+            return  # scaled to zero meanwhile
+        if self._workloads().replicaset(rev, max(status.desired_replicas, 1)) is None:
+            if tries > 1:
+                self._owners_due[key] = tries - 1
+                asyncio.get_running_loop().call_later(OWNERS_DELAY, self._look_again, key)
+            return
+        del self._last[key]  # the new Pod's container starts: its Events are reported
+        try:
+            self.observe(*key, status)
+        except Exception:  # the Pod is a view; the Revision's status must not suffer
+            log.exception("pod of %s/%s", *key)
+
+    def _pod(self, rev: Obj, rs: Obj, name: str) -> Obj:
+        """A Pod of ``rs`` (the Revision's ReplicaSet), as it makes them from its template."""
         meta = rev["metadata"]
-        spec = rev.get("spec") or {}
-        containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
-        c = containers[0] if containers else {}
-        container: Obj = {
-            "name": CONTAINER,
-            "image": c.get("image", ""),
-            "imagePullPolicy": "IfNotPresent",
-            "terminationMessagePath": "/dev/termination-log",
-            "terminationMessagePolicy": "FallbackToLogsOnError",
-        }
-        ports = [p for p in c.get("ports") or [] if isinstance(p, dict)]
-        port = ports[0].get("containerPort") if ports else DEFAULT_USER_PORT
-        container["ports"] = [{"name": "user-port", "containerPort": port, "protocol": "TCP"}]
-        env = [dict(e) for e in c.get("env") or [] if isinstance(e, dict)]
-        env.append({"name": "PORT", "value": str(port)})
-        env.extend(
-            {"name": k, "value": v}
-            for k, v in (
-                ("K_REVISION", meta["name"]),
-                ("K_CONFIGURATION", (meta.get("labels") or {}).get(L_CONFIGURATION, "")),
-                ("K_SERVICE", (meta.get("labels") or {}).get(L_SERVICE, "")),
-            )
-            if v
-        )
-        container["env"] = env
-        # the probes are queue-proxy's on a cluster (Knative moves them there), not the container's
-        for key in ("resources", "securityContext"):
-            if key in c:
-                container[key] = copy.deepcopy(c[key])
-        labels = {
-            k: v
-            for k, v in (meta.get("labels") or {}).items()
-            if k.startswith("serving.knative.dev/") and not k.endswith("/routingState")
-        }
-        labels.update(
-            {
-                "app": meta["name"],
-                L_REVISION: meta["name"],
-                L_REVISION_UID: meta.get("uid", ""),
-                L_POD_TEMPLATE_HASH: template_hash(meta.get("uid", "")),
-            }
-        )
-        timeout = spec.get("timeoutSeconds")
-        annotations = {
-            A_MANAGED: f"the process of Revision {meta['name']}",
-            A_LOG: str(self._log_path(meta["namespace"], meta["name"])),
-        }
-        not_applied = env_not_applied(c.get("env"))
+        template = (rs.get("spec") or {}).get("template") or {}
+        tmeta = template.get("metadata") or {}
+        spec = copy.deepcopy(template.get("spec") or {})
+        spec["nodeName"] = NODE_NAME
+        spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+        annotations = dict(tmeta.get("annotations") or {})
+        annotations[A_MANAGED] = f"the process of Revision {meta['name']}"
+        annotations[A_LOG] = str(self._log_path(meta["namespace"], meta["name"]))
+        if any(c.get("name") == QUEUE_CONTAINER for c in spec.get("containers") or []):
+            annotations[A_QUEUE_PROXY] = QUEUE_PROXY_NOTE
+        containers = [
+            c for c in (rev.get("spec") or {}).get("containers") or [] if isinstance(c, dict)
+        ]
+        not_applied = env_not_applied((containers[0] if containers else {}).get("env"))
         if not_applied:
             annotations[A_ENV_NOT_APPLIED] = f"{', '.join(not_applied)}: {ENV_NOT_APPLIED_NOTE}"
         return {
@@ -424,28 +462,23 @@ class RevisionPods:
             "kind": "Pod",
             "metadata": {
                 "name": name,
+                "generateName": f"{rs['metadata']['name']}-",
                 "namespace": meta["namespace"],
-                "labels": labels,
+                "labels": dict(tmeta.get("labels") or {}),
                 "annotations": annotations,
-                "ownerReferences": [owner_ref(rev)],
+                "ownerReferences": [owner_ref(rs)],
             },
-            "spec": {
-                "containers": [container],
-                "enableServiceLinks": False,
-                "nodeName": NODE_NAME,
-                "restartPolicy": "Always",
-                "schedulerName": "default-scheduler",
-                "serviceAccountName": spec.get("serviceAccountName") or "default",
-                "terminationGracePeriodSeconds": int(timeout) if timeout else 300,
-                "dnsPolicy": "ClusterFirst",
-            },
+            "spec": spec,
         }
 
     def _status(self, pod: Obj, st: RuntimeStatus, restarts: int, crashed_at: str) -> Obj:
         old = pod.get("status") or {}
         now = now_rfc3339()
         start = old.get("startTime") or now
-        image = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("image", "")
+        specs = [c for c in (pod.get("spec") or {}).get("containers") or [] if isinstance(c, dict)]
+        user = next((c for c in specs if c.get("name") != QUEUE_CONTAINER), {})
+        image = user.get("image", "")
+        old_user = user_status(old)
         # a container restarting in a kept Pod (see _keep) runs, and is not ready yet
         restarting = st.reason == RESTARTING
         running = bool(st.ready) and st.actual_replicas > 0 and not restarting
@@ -458,12 +491,12 @@ class RevisionPods:
             "restartCount": restarts,
         }
         if running:
-            prev_state = ((old.get("containerStatuses") or [{}])[0]).get("state") or {}
+            prev_state = old_user.get("state") or {}
             since = (prev_state.get("running") or {}).get("startedAt") or now
             container["state"] = {"running": {"startedAt": since}}
             phase = "Running"
         elif restarting:
-            before = (old.get("containerStatuses") or [{}])[0]
+            before = old_user
             started_at = ((before.get("state") or {}).get("running") or {}).get("startedAt")
             # the new container's start: now, unless this is it already (not ready yet)
             since = started_at if started_at and not before.get("ready") else now
@@ -481,7 +514,7 @@ class RevisionPods:
                 waiting["message"] = st.message
             container["state"] = {"waiting": waiting}
             phase = "Running" if restarts and reason == "CrashLoopBackOff" else "Pending"
-        previous = ((old.get("containerStatuses") or [{}])[0]).get("lastState")
+        previous = old_user.get("lastState")
         if restarts and st.reason == "CrashLoopBackOff":
             terminated = {"exitCode": _exit_code(st.message), "reason": "Error"}
             if crashed_at:
@@ -489,14 +522,56 @@ class RevisionPods:
             container["lastState"] = {"terminated": terminated}
         elif restarts and previous:
             container["lastState"] = previous
+        statuses = [container]
+        queue = next((c for c in specs if c.get("name") == QUEUE_CONTAINER), None)
+        if queue is not None:
+            creating = (container["state"].get("waiting") or {}).get(
+                "reason"
+            ) == "ContainerCreating"
+            statuses.append(_queue_status(queue, old, running, not creating, now))
         return {
             "phase": phase,
-            "conditions": pod_conditions(running, CONTAINER, old, now),
+            "conditions": pod_conditions(
+                running, " ".join(str(c.get("name", "")) for c in specs) or CONTAINER, old, now
+            ),
             **loopback_addresses(),
             "startTime": start,
-            "containerStatuses": [container],
+            # the kubelet lists them by name
+            "containerStatuses": sorted(statuses, key=lambda c: str(c["name"])),
             "qosClass": old.get("qosClass", "BestEffort"),
         }
+
+
+def user_status(status: Obj) -> Obj:
+    """The status of a Revision Pod's user container (not queue-proxy's); {} if none yet."""
+    for c in status.get("containerStatuses") or []:
+        if isinstance(c, dict) and c.get("name") != QUEUE_CONTAINER:
+            return c
+    return {}
+
+
+def _queue_status(queue: Obj, old: Obj, ready: bool, started: bool, now: str) -> Obj:
+    """queue-proxy's container status: no process runs it (the gateway does its work, see
+    :data:`QUEUE_PROXY_NOTE`), so it follows the Pod: created with it (running once the
+    Pod's containers were created), ready with the user container."""
+    status: Obj = {
+        "name": QUEUE_CONTAINER,
+        "image": queue.get("image", ""),
+        "imageID": "",
+        "ready": ready,
+        "started": started,
+        "restartCount": 0,
+    }
+    if started:
+        before: Obj = next(
+            (c for c in old.get("containerStatuses") or [] if c.get("name") == QUEUE_CONTAINER),
+            {},
+        )
+        since = ((before.get("state") or {}).get("running") or {}).get("startedAt") or now
+        status["state"] = {"running": {"startedAt": since}}
+    else:
+        status["state"] = {"waiting": {"reason": "ContainerCreating"}}
+    return status
 
 
 def loopback_addresses() -> Obj:

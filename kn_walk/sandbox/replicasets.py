@@ -213,6 +213,9 @@ class ReplicaSetController(Controller):
             for p in claim(self.res, self.t_pod, current, self._opts())
             if not p["metadata"].get("deletionTimestamp")
         ]
+        if self.pods_of_revision(current):
+            self._write_status(current, pods)  # its Pods are the Revision's processes'
+            return
         wanted = replicas_of(current)
         pods.sort(key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
         for pod in pods[wanted:][::-1]:  # the newest go first
@@ -224,6 +227,25 @@ class ReplicaSetController(Controller):
                 break
             pods.append(made)
         self._write_status(current, pods)
+
+    def pods_of_revision(self, rs: Obj) -> bool:
+        """Whether ``rs`` belongs to a Knative Revision's Deployment: its Pods then stand
+        for the Revision's process (:mod:`kn_walk.sandbox.pods` makes and removes them as
+        the process comes and goes), so none is simulated here; they are only counted."""
+        ref = controller_of(rs)
+        if ref is None or ref.get("kind") != "Deployment":
+            return False
+        deployment = self.res.find(
+            self._type("apps", "deployments"), rs["metadata"]["namespace"], str(ref.get("name"))
+        )
+        if deployment is None or deployment["metadata"].get("uid") != ref.get("uid"):
+            return False
+        owner = controller_of(deployment)
+        return bool(
+            owner
+            and owner.get("kind") == "Revision"
+            and str(owner.get("apiVersion", "")).startswith("serving.knative.dev/")
+        )
 
     def _delete(self, rs: Obj, pod: Obj) -> None:
         name = pod["metadata"]["name"]

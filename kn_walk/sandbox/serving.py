@@ -199,6 +199,11 @@ class ServingController:
         self._host_routes: _Index = {}
         #: (ns, route) -> the hostnames it wanted when its unwanted placeholders were deleted
         self._swept: dict[tuple[str, str], frozenset[str]] = {}
+        # what Knative and net-istio make below the four kinds (imported here: it uses this
+        # module's helpers)
+        from kn_walk.sandbox.serving_children import ServingChildren
+
+        self.children = ServingChildren(resources, self._idle, lambda: list(self._revs))
 
     @staticmethod
     def _type(rt: ResourceType | None) -> ResourceType:
@@ -212,6 +217,7 @@ class ServingController:
                 meta = obj["metadata"]
                 self._index(Event("ADDED", rkey(rt), meta["namespace"], meta["name"], 0, obj))
                 self.enqueue(rt.kind, meta["namespace"], meta["name"])
+        self._tasks.append(self.children.start())
         self._tasks.append(asyncio.create_task(self._pump()))
         self._tasks.append(asyncio.create_task(self._work()))
 
@@ -355,6 +361,7 @@ class ServingController:
         ns, name = ev.namespace, ev.name
         before = self._revs.get((ns, name)) if ev.rkey == rkey(self.t_rev) else None
         self._index(ev)
+        self.children.on_event(ev)
         if ev.rkey == rkey(self.t_svc):
             self.enqueue("Service", ns, name)
         elif ev.rkey == rkey(self.t_cfg):
@@ -771,6 +778,7 @@ class ServingController:
             rev.get("status") or {}, conds, "Ready", ["ResourcesAvailable", "ContainerHealthy"]
         )
         self._write_status(self.t_rev, rev, dict(sorted(status.items())))
+        self.children.revision(rev, rt.desired_replicas)
 
     # ---------------------------------------------------------------- Route
     def domain_for(self, route: Obj) -> str:
@@ -886,6 +894,8 @@ class ServingController:
                 hosts.tag_hostname(t["tag"], name) for t in traffic if t.get("tag")
             ]
             taken = self._reconcile_placeholders(route, domain, hostnames)
+            if taken is None:
+                self.children.route(route, traffic, domain, hostnames)
         if taken is not None:
             status["traffic"] = traffic
             conds = [

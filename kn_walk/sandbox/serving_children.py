@@ -1,0 +1,153 @@
+"""What the Knative controllers make below the four Serving kinds, run beside their
+controller (:class:`kn_walk.sandbox.serving.ServingController`) with a few hooks.
+
+* per Revision: :mod:`kn_walk.sandbox.revision_resources` (Deployment, PodAutoscaler,
+  ServerlessService, Metric, Services, Endpoints, Image);
+* per Route: :mod:`kn_walk.sandbox.route_resources` (Ingress, placeholder Services'
+  load balancer) and :mod:`kn_walk.sandbox.netistio` (VirtualServices), done in the
+  Route's reconcile, since the Route is ready only once its Ingress is;
+* for every Service: :mod:`kn_walk.sandbox.endpoints` (Endpoints, EndpointSlices), as
+  kube-controller-manager keeps them.
+
+The controller hands each store event to :meth:`ServingChildren.on_event`, which
+queues what it affects: a Service's Endpoints, the Revision whose Pods or private
+Endpoints changed (its PodAutoscaler counts them, its ServerlessService picks its
+public Endpoints from them), an Ingress being deleted (net-istio lets its finalizer
+go). That queue is worked through while the controller's own is empty, so the
+objects below a Revision follow it a moment later instead of delaying its
+readiness; the sandbox's processes are what serve, not these objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from kn_walk.knative_rules import children as K
+from kn_walk.knative_rules.labels import REVISION_LABEL
+from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox.endpoints import EndpointsController
+from kn_walk.sandbox.resources import Resources, rkey
+from kn_walk.sandbox.revision_resources import RevisionResources
+from kn_walk.sandbox.route_resources import RouteResources
+from kn_walk.sandbox.store import Event, Obj
+
+log = logging.getLogger(__name__)
+
+#: the kinds of work queued here
+ENDPOINTS, INGRESS, REVISION = "Endpoints", "Ingress", "Revision"
+#: how long the controller's queue must stay empty before this work goes on: the gap
+#: between two steps of a Service becoming ready is shorter, so that is not slowed down
+SETTLE = 0.03
+
+
+class ServingChildren:
+    def __init__(
+        self,
+        resources: Resources,
+        controller_idle: asyncio.Event,
+        revisions: Callable[[], Iterable[tuple[str, str]]],
+    ) -> None:
+        """``controller_idle`` is set while the controller's queue is empty;
+        ``revisions()`` lists the Revisions it knows (namespace, name)."""
+        self.res = resources
+        self.controller_idle = controller_idle
+        self.revisions = revisions
+        self.endpoints = EndpointsController(resources)
+        self.revision_resources = RevisionResources(resources)
+        self.route_resources = RouteResources(resources)
+        self.t_rev = self.revision_resources.t_rev
+        self._pod = rkey(self.endpoints.t_pod)
+        self._ep = rkey(self.endpoints.t_ep)
+        self._ingress = rkey(self.route_resources.t_ingress)
+        #: (ns, revision) -> the replicas the sandbox wants of it, as last reconciled
+        self._desired: dict[tuple[str, str], int] = {}
+        #: the work to do, in order, each once
+        self._pending: dict[tuple[str, str, str], None] = {}
+        self._wake = asyncio.Event()
+        self._handlers: dict[str, Callable[[str, str], None]] = {
+            ENDPOINTS: self.endpoints.sync,
+            INGRESS: self._finalize_ingress,
+            REVISION: self._revision,
+        }
+
+    # -------------------------------------------------------------- plumbing
+    def start(self) -> asyncio.Task[None]:
+        for ns, name in self.endpoints.start():
+            self._enqueue(ENDPOINTS, ns, name)
+        return asyncio.create_task(self._work())
+
+    def _enqueue(self, kind: str, ns: str, name: str) -> None:
+        self._pending[(kind, ns, name)] = None
+        self._wake.set()
+
+    async def _work(self) -> None:
+        while True:
+            await self._wake.wait()
+            await self.controller_idle.wait()
+            await asyncio.sleep(SETTLE)
+            # then as much as there is, while the controller has nothing to do
+            while self._pending and self.controller_idle.is_set():
+                key = next(iter(self._pending))
+                del self._pending[key]
+                kind, ns, name = key
+                try:
+                    self._handlers[kind](ns, name)
+                except E.StatusError as err:
+                    log.warning("%s %s/%s: %s", kind, ns, name, err.message)
+                except Exception:
+                    log.exception("%s %s/%s failed", kind, ns, name)
+                await asyncio.sleep(0)
+            if not self._pending:
+                self._wake.clear()
+
+    @property
+    def busy(self) -> bool:
+        """Whether work is queued (tests wait for it to be done)."""
+        return bool(self._pending)
+
+    # ----------------------------------------------------------------- hooks
+    def on_event(self, ev: Event) -> None:
+        if self.endpoints.interested(ev):
+            self.endpoints.on_event(ev, lambda ns, svc: self._enqueue(ENDPOINTS, ns, svc))
+        labels = (ev.obj.get("metadata") or {}).get("labels") or {}
+        if ev.rkey == self._pod and labels.get(REVISION_LABEL):
+            self._enqueue(REVISION, ev.namespace, str(labels[REVISION_LABEL]))
+        elif ev.rkey == self._ep:
+            if labels.get(K.SERVICE_TYPE_LABEL) == K.PRIVATE and labels.get(REVISION_LABEL):
+                self._enqueue(REVISION, ev.namespace, str(labels[REVISION_LABEL]))
+            elif (ev.namespace, ev.name) == (K.SYSTEM_NAMESPACE, K.ACTIVATOR_SERVICE):
+                for ns, name in self.revisions():  # rare: the activator's Pods changed
+                    self._enqueue(REVISION, ns, name)
+        elif ev.rkey == self._ingress and ev.type != "DELETED":
+            if (ev.obj.get("metadata") or {}).get("deletionTimestamp"):
+                self._enqueue(INGRESS, ev.namespace, ev.name)
+        elif ev.rkey == rkey(self.t_rev) and ev.type == "DELETED":
+            self._desired.pop((ev.namespace, ev.name), None)
+
+    def revision(self, rev: Obj, desired: int) -> None:
+        """The Revision was reconciled, the sandbox wanting ``desired`` replicas of it: its
+        objects follow."""
+        meta = rev["metadata"]
+        self._desired[(meta["namespace"], meta["name"])] = desired
+        self._enqueue(REVISION, meta["namespace"], meta["name"])
+
+    def route(self, route: Obj, traffic: list[Obj], domain: str, hostnames: list[str]) -> None:
+        """The Route's Ingress for its resolved ``traffic``, and its placeholder Services."""
+        self.route_resources.reconcile(route, traffic, domain, hostnames)
+
+    # ------------------------------------------------------------------ work
+    def _revision(self, ns: str, name: str) -> None:
+        rev = self.res.find(self.t_rev, ns, name)
+        if rev is None or rev["metadata"].get("deletionTimestamp"):
+            return
+        desired = self._desired.get((ns, name))
+        if desired is None:
+            return  # not reconciled yet: the controller's reconcile queues it again
+        self.revision_resources.reconcile(rev, desired)
+
+    def _finalize_ingress(self, ns: str, name: str) -> None:
+        ingress = self.res.find(self.route_resources.t_ingress, ns, name)
+        if ingress is not None and ingress["metadata"].get("deletionTimestamp"):
+            self.route_resources.netistio.finalize(ingress)
