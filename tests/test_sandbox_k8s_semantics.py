@@ -742,3 +742,48 @@ def test_since_and_timestamps_use_the_recorded_line_times(tmp_path: Path) -> Non
     assert got["tail"] == f"{new} four\n".encode()
     assert got["limit"] == f"{old} one\n".encode()[:35]
     assert oct((tmp_path / "p.log.times").stat().st_mode & 0o777) == "0o600"
+
+
+# --------------------------------------------------------------------------- object names
+
+
+_RFC1123_LABEL = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+_RFC1123_SUBDOMAIN = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+_DNS1035_LABEL = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule"),
+    [("Namespace", _RFC1123_LABEL), ("ConfigMap", _RFC1123_SUBDOMAIN), ("Service", _DNS1035_LABEL)],
+)
+def test_a_name_with_a_trailing_newline_is_refused_as_kube_refuses_it(
+    api_client: Any, namespace: str, kind: str, rule: str
+) -> None:
+    """Go's ``^...$`` does not match before a final newline: ``abc\\n`` is no name."""
+    core = client.CoreV1Api(api_client)
+    name = "abc\n"
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}}
+    with pytest.raises(client.ApiException) as err:
+        if kind == "Namespace":
+            core.create_namespace(body)
+        elif kind == "ConfigMap":
+            core.create_namespaced_config_map(namespace, body)
+        else:
+            body["spec"] = {"ports": [{"port": 80}]}
+            core.create_namespaced_service(namespace, body)
+    assert err.value.status == 422
+    assert json.loads(err.value.body)["message"] == (
+        f'{kind} "abc\\n" is invalid: metadata.name: Invalid value: "abc\\n": {rule}'
+    )

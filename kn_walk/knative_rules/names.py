@@ -29,6 +29,7 @@ DNS1123_SUBDOMAIN_FMT = DNS1123_LABEL_FMT + "(\\." + DNS1123_LABEL_FMT + ")*"
 QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 
 _DNS1035_LABEL = re.compile(DNS1035_LABEL_FMT, re.ASCII)
+_DNS1123_LABEL = re.compile(DNS1123_LABEL_FMT, re.ASCII)
 _DNS1123_SUBDOMAIN = re.compile(DNS1123_SUBDOMAIN_FMT, re.ASCII)
 _QUALIFIED_NAME = re.compile(QUALIFIED_NAME_FMT, re.ASCII)
 
@@ -52,6 +53,13 @@ DNS1035_LABEL_MSG = regex_error(
     DNS1035_LABEL_FMT,
     "my-name",
     "abc-123",
+)
+DNS1123_LABEL_MSG = regex_error(
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character",
+    DNS1123_LABEL_FMT,
+    "my-name",
+    "123-abc",
 )
 DNS1123_SUBDOMAIN_MSG = regex_error(
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
@@ -81,6 +89,11 @@ def dns1035_label_errors(value: str) -> list[str]:
 
 def is_dns1035_label(value: str) -> bool:
     return not dns1035_label_errors(value)
+
+
+def dns1123_label_errors(value: str) -> list[str]:
+    """IsDNS1123Label (a Namespace's name): lower case letters, digits and '-', at most 63."""
+    return _length_and_form(value, MAX_LABEL, _DNS1123_LABEL, DNS1123_LABEL_MSG)
 
 
 def dns1123_subdomain_errors(value: str) -> list[str]:

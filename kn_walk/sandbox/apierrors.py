@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from kn_walk.knative_rules.fielderror import go_quote
 from kn_walk.sandbox.registry import ResourceType
 
 
@@ -81,13 +82,16 @@ def _details(rt: ResourceType, name: str) -> dict[str, Any]:
 
 def not_found(rt: ResourceType, name: str) -> StatusError:
     return StatusError(
-        404, "NotFound", f'{resource_name(rt)} "{name}" not found', _details(rt, name)
+        404, "NotFound", f"{resource_name(rt)} {go_quote(name)} not found", _details(rt, name)
     )
 
 
 def already_exists(rt: ResourceType, name: str) -> StatusError:
     return StatusError(
-        409, "AlreadyExists", f'{resource_name(rt)} "{name}" already exists', _details(rt, name)
+        409,
+        "AlreadyExists",
+        f"{resource_name(rt)} {go_quote(name)} already exists",
+        _details(rt, name),
     )
 
 
@@ -95,7 +99,7 @@ def conflict(rt: ResourceType, name: str, why: str) -> StatusError:
     return StatusError(
         409,
         "Conflict",
-        f'Operation cannot be fulfilled on {resource_name(rt)} "{name}": {why}',
+        f"Operation cannot be fulfilled on {resource_name(rt)} {go_quote(name)}: {why}",
         _details(rt, name),
     )
 
@@ -115,7 +119,9 @@ def invalid(rt: ResourceType, name: str, causes: list[dict[str, str]]) -> Status
     details = _details(rt, name)
     details["kind"] = rt.kind
     details["causes"] = causes
-    return StatusError(422, "Invalid", f'{qualified_kind(rt)} "{name}" is invalid: {text}', details)
+    return StatusError(
+        422, "Invalid", f"{qualified_kind(rt)} {go_quote(name)} is invalid: {text}", details
+    )
 
 
 def go_json_kind(value: Any) -> str:
@@ -147,7 +153,7 @@ def options_invalid(kind: str, name: str, errors: list[tuple[str, str, str]]) ->
     details["kind"] = short
     details["causes"] = causes
     shown = f"{short}.{group}" if group else short
-    return StatusError(422, "Invalid", f'{shown} "{name}" is invalid: {text}', details)
+    return StatusError(422, "Invalid", f"{shown} {go_quote(name)} is invalid: {text}", details)
 
 
 def bad_request(message: str) -> StatusError:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from kn_walk.knative_rules import names
+from kn_walk.knative_rules.fielderror import go_quote
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import fields as F
 from kn_walk.sandbox import patch as P
@@ -37,28 +39,6 @@ from kn_walk.sandbox.store import Conflict, Obj, Store
 #: field selectors the store answers from its own columns
 STORE_FIELDS = ("metadata.name", "metadata.namespace")
 
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-
-SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
-    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex "
-    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-LABEL_MSG = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
-    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
-DNS1035_MSG = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-)
-
 #: namespaces kube-apiserver refuses to delete (the NamespaceLifecycle admission plugin)
 PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 
@@ -70,9 +50,11 @@ _GC_FINALIZERS = (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
 NAMESPACE_FINALIZER = "kubernetes"
 _NAMESPACES = ("", "namespaces")
 
-#: kinds whose names must be DNS-1123 labels rather than subdomains
-_LABEL_NAMED = {("", "namespaces")}
-_DNS1035_NAMED = {("", "services")}
+#: the name rule of each kind whose name is not a DNS-1123 subdomain (kube's default)
+_NAME_RULES: dict[tuple[str, str], Callable[[str], list[str]]] = {
+    ("", "namespaces"): names.dns1123_label_errors,
+    ("", "services"): names.dns1035_label_errors,
+}
 
 
 def now_rfc3339() -> str:
@@ -83,30 +65,9 @@ def rkey(rt: ResourceType) -> str:
     return f"{rt.group}/{rt.plural}"
 
 
-def dns1035_errors(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _DNS1035_LABEL.match(value):
-        errs.append(DNS1035_MSG)
-    return errs
-
-
 def name_errors(rt: ResourceType, name: str) -> list[str]:
-    if rt.key in _DNS1035_NAMED:
-        return dns1035_errors(name)
-    errs = []
-    if rt.key in _LABEL_NAMED:
-        if len(name) > 63:
-            errs.append("must be no more than 63 characters")
-        if not _DNS1123_LABEL.match(name):
-            errs.append(LABEL_MSG)
-        return errs
-    if len(name) > 253:
-        errs.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN.match(name):
-        errs.append(SUBDOMAIN_MSG)
-    return errs
+    """Kubernetes' messages for ``name`` as the name of a ``rt`` (empty when it is fine)."""
+    return _NAME_RULES.get(rt.key, names.dns1123_subdomain_errors)(name)
 
 
 @dataclass
@@ -958,7 +919,7 @@ class Resources:
             causes.append(
                 {
                     "reason": "FieldValueInvalid",
-                    "message": f'Invalid value: "{name}": {msg}',
+                    "message": f"Invalid value: {go_quote(name)}: {msg}",
                     "field": "metadata.name",
                 }
             )
