@@ -764,6 +764,19 @@ _DNS1035_LABEL = (
 )
 
 
+_LABEL_VALUE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+    "'my_value',  or '12345', regex used for validation is "
+    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+_QUALIFIED_NAME = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+    "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used "
+    "for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+
+
 @pytest.mark.parametrize(
     ("kind", "rule"),
     [("Namespace", _RFC1123_LABEL), ("ConfigMap", _RFC1123_SUBDOMAIN), ("Service", _DNS1035_LABEL)],
@@ -771,7 +784,9 @@ _DNS1035_LABEL = (
 def test_a_name_with_a_trailing_newline_is_refused_as_kube_refuses_it(
     api_client: Any, namespace: str, kind: str, rule: str
 ) -> None:
-    """Go's ``^...$`` does not match before a final newline: ``abc\\n`` is no name."""
+    """Go's ``^...$`` does not match before a final newline: ``abc\\n`` is no name. A
+    Namespace's default label ``kubernetes.io/metadata.name`` holds its name, so kube
+    refuses that label's value too."""
     core = client.CoreV1Api(api_client)
     name = "abc\n"
     body: dict[str, Any] = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}}
@@ -784,6 +799,32 @@ def test_a_name_with_a_trailing_newline_is_refused_as_kube_refuses_it(
             body["spec"] = {"ports": [{"port": 80}]}
             core.create_namespaced_service(namespace, body)
     assert err.value.status == 422
-    assert json.loads(err.value.body)["message"] == (
-        f'{kind} "abc\\n" is invalid: metadata.name: Invalid value: "abc\\n": {rule}'
-    )
+    causes = f'metadata.name: Invalid value: "abc\\n": {rule}'
+    if kind == "Namespace":
+        causes = f'[{causes}, metadata.labels: Invalid value: "abc\\n": {_LABEL_VALUE}]'
+    assert json.loads(err.value.body)["message"] == f'{kind} "abc\\n" is invalid: {causes}'
+
+
+@pytest.mark.parametrize(
+    ("labels", "cause"),
+    [
+        ({"app": "abc\n"}, f'metadata.labels: Invalid value: "abc\\n": {_LABEL_VALUE}'),
+        (
+            {"app": "x" * 64},
+            f'metadata.labels: Invalid value: "{"x" * 64}": must be no more than 63 characters',
+        ),
+        ({"bad key": "v"}, f'metadata.labels: Invalid value: "bad key": {_QUALIFIED_NAME}'),
+    ],
+    ids=["value with a trailing newline", "value too long", "key with a space"],
+)
+def test_labels_are_checked_as_kube_checks_them(
+    api_client: Any, namespace: str, labels: dict[str, str], cause: str
+) -> None:
+    """ValidateLabels: each key a qualified name, each value a label value (Go's whole-value
+    match), each problem one cause."""
+    core = client.CoreV1Api(api_client)
+    body = {"metadata": {"name": "labelled", "labels": labels}}
+    with pytest.raises(client.ApiException) as err:
+        core.create_namespaced_config_map(namespace, body)
+    assert err.value.status == 422
+    assert json.loads(err.value.body)["message"] == f'ConfigMap "labelled" is invalid: {cause}'

@@ -27,11 +27,13 @@ DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
 DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS1123_SUBDOMAIN_FMT = DNS1123_LABEL_FMT + "(\\." + DNS1123_LABEL_FMT + ")*"
 QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+LABEL_VALUE_FMT = f"({QUALIFIED_NAME_FMT})?"
 
 _DNS1035_LABEL = re.compile(DNS1035_LABEL_FMT, re.ASCII)
 _DNS1123_LABEL = re.compile(DNS1123_LABEL_FMT, re.ASCII)
 _DNS1123_SUBDOMAIN = re.compile(DNS1123_SUBDOMAIN_FMT, re.ASCII)
 _QUALIFIED_NAME = re.compile(QUALIFIED_NAME_FMT, re.ASCII)
+_LABEL_VALUE = re.compile(LABEL_VALUE_FMT, re.ASCII)
 
 
 def max_len_error(length: int) -> str:
@@ -75,6 +77,15 @@ QUALIFIED_NAME_MSG = regex_error(
     _QUALIFIED_NAME_RULE, QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc"
 )
 
+LABEL_VALUE_MSG = regex_error(
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character",
+    LABEL_VALUE_FMT,
+    "MyValue",
+    "my_value",
+    "12345",
+)
+
 
 def _length_and_form(value: str, limit: int, form: re.Pattern[str], message: str) -> list[str]:
     """Kubernetes' two checks of a name: its length, then its form (both may fail)."""
@@ -99,6 +110,11 @@ def dns1123_label_errors(value: str) -> list[str]:
 def dns1123_subdomain_errors(value: str) -> list[str]:
     """IsDNS1123Subdomain: dot-separated DNS-1123 labels, at most 253 characters."""
     return _length_and_form(value, MAX_SUBDOMAIN, _DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MSG)
+
+
+def label_value_errors(value: str) -> list[str]:
+    """IsValidLabelValue: empty, or a qualified name's form of at most 63 characters."""
+    return _length_and_form(value, MAX_LABEL, _LABEL_VALUE, LABEL_VALUE_MSG)
 
 
 def qualified_name_errors(value: str) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import re
 import secrets
 import string
 import uuid
@@ -934,19 +933,18 @@ class Resources:
                 )
         labels = meta.get("labels") or {}
         if isinstance(labels, dict):
-            for v in labels.values():
-                if (
-                    not isinstance(v, str)
-                    or len(v) > 63
-                    or not re.match(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", v)
-                ):
+            # ValidateLabels: each key a qualified name, each value a label value
+            for key, value in labels.items():
+                problems = [(key, m) for m in names.qualified_name_errors(str(key))]
+                if isinstance(value, str):
+                    problems += [(value, m) for m in names.label_value_errors(value)]
+                else:
+                    problems.append((value, names.LABEL_VALUE_MSG))
+                for shown, msg in problems:
                     causes.append(
                         {
                             "reason": "FieldValueInvalid",
-                            "message": f"Invalid value: {json.dumps(v)}: a valid label must be an empty string or consist of "
-                            "alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                            "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used "
-                            "for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+                            "message": f"Invalid value: {go_quote(shown)}: {msg}",
                             "field": "metadata.labels",
                         }
                     )
