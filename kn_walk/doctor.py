@@ -22,7 +22,6 @@ from kn_walk.errors import KnwalkError
 from kn_walk.install import (
     SANDBOX_VERSION_MARK,
     SERVING_API_VERSION,
-    _gateway_address,
     _ingress_class,
     connect,
     deployment_row,
@@ -226,7 +225,7 @@ def _doctor_knative(kube: Kube, sandbox: bool, checks: list[Check]) -> None:
 
 
 def _doctor_ingress(kube: Kube, checks: list[Check]) -> None:
-    from kn_walk.ingress import DEFAULT_CLASS, GATEWAYS
+    from kn_walk.ingress import DEFAULT_CLASS, GATEWAYS, service_address
 
     klass = str(_ingress_class(kube) or DEFAULT_CLASS)
     match = next((v for k, v in GATEWAYS.items() if k in klass.lower()), None)
@@ -244,7 +243,7 @@ def _doctor_ingress(kube: Kube, checks: list[Check]) -> None:
         checks.append(Check("ingress", OK, f"class {klass}"))
         gw_ns, gw_name = match
         svc = get_kind(kube, "v1", "Service", gw_name, gw_ns)
-        address = _gateway_address(svc)
+        address = service_address(svc)
         if svc is None:
             checks.append(
                 Check(

@@ -12,11 +12,13 @@ layout, so it is found the same way.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from kn_walk.errors import KnwalkError, UsageError
+from kn_walk.knative_rules.hosts import host_of as host_of
 
 if TYPE_CHECKING:
     from kn_walk.kube import Kube
@@ -90,11 +92,6 @@ def parse_host(text: str) -> str:
     return host.lower()
 
 
-def host_of(url: str) -> str:
-    """The host part of a Knative URL (``http://x.ns.example.com`` → ``x.ns.example.com``)."""
-    return (urlsplit(url).hostname or "").lower()
-
-
 def ingress_class(kube: Kube) -> str:
     cm = kube.get_core("ConfigMap", CONFIG_NETWORK, SERVING_NAMESPACE)
     if cm is None:
@@ -104,8 +101,9 @@ def ingress_class(kube: Kube) -> str:
     return str(value)
 
 
-def _address(svc: dict[str, Any]) -> str | None:
-    ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+def service_address(svc: Mapping[str, Any] | None) -> str | None:
+    """A Service's external address: its load balancer's first ``ip`` or ``hostname``."""
+    ingress = (((svc or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     for entry in ingress:
         value = entry.get("ip") or entry.get("hostname")
         if value:
@@ -133,7 +131,7 @@ def _url(address: str, port: int) -> str:
 
 def service_url(svc: dict[str, Any]) -> str | None:
     """A gateway Service's URL from its external address and HTTP port; None while it has none."""
-    address = _address(svc)
+    address = service_address(svc)
     return None if address is None else _url(address, _port(svc))
 
 

@@ -560,14 +560,6 @@ def pod_reasons(kube: Kube, deployment: Obj, limit: int = 3) -> list[str]:
     return out
 
 
-def _gateway_address(svc: Obj | None) -> str | None:
-    for entry in ((svc or {}).get("status") or {}).get("loadBalancer", {}).get("ingress") or []:
-        value = entry.get("ip") or entry.get("hostname")
-        if value:
-            return str(value)
-    return None
-
-
 def wait_deployments(
     kube: Kube, namespaces: Sequence[str], deadline: float, on_event: OnEvent = _ignore
 ) -> list[DeploymentRow]:
@@ -621,16 +613,18 @@ def wait_gateway(
     kube: Kube, namespace: str, name: str, deadline: float, on_event: OnEvent = _ignore
 ) -> str:
     """Watch the gateway Service until it has an external address (ip or hostname)."""
+    from kn_walk.ingress import service_address
+
     resource = require(kube, "v1", "Service", "the wait for the gateway")
 
     def changed(state: dict[str, Obj]) -> None:
         svc = state.get(name)
-        on_event(GatewayUpdate(namespace, name, svc is not None, _gateway_address(svc)))
+        on_event(GatewayUpdate(namespace, name, svc is not None, service_address(svc)))
 
     watched = kube.watch(
         resource,
         namespace,
-        lambda s: _gateway_address(s.get(name)) is not None,
+        lambda s: service_address(s.get(name)) is not None,
         deadline=deadline,
         field_selector=f"metadata.name={name}",
         on_change=changed,
@@ -653,7 +647,7 @@ def wait_gateway(
             "balancer can take minutes); wait longer with --wait-timeout",
             last=svc,
         )
-    address = _gateway_address(svc)
+    address = service_address(svc)
     assert address is not None
     return address
 

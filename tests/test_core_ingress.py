@@ -59,11 +59,13 @@ def test_address_and_port_rules() -> None:
         [{"name": "status-port", "port": 15021}, {"name": "http2", "port": 80}],
         [{"hostname": "lb.example.com"}],
     )
-    assert ingress._address(s) == "lb.example.com"
+    assert ingress.service_address(s) == "lb.example.com"
     assert ingress._port(s) == 80
     assert ingress._port(svc([{"name": "http", "port": 8080}], [])) == 8080
     assert ingress._port(svc([{"name": "https", "port": 443}], [])) == 80
-    assert ingress._address(svc([], [])) is None
-    assert ingress._address(svc([], [{"ip": "10.0.0.1"}])) == "10.0.0.1"
+    assert ingress.service_address(svc([], [])) is None
+    assert ingress.service_address(None) is None
+    assert ingress.service_address({"status": {"loadBalancer": None}}) is None
+    assert ingress.service_address(svc([], [{"ip": "10.0.0.1"}])) == "10.0.0.1"
     assert ingress._url("10.0.0.1", 80) == "http://10.0.0.1"
     assert ingress._url("fd00::1", 8080) == "http://[fd00::1]:8080"
