@@ -13,7 +13,7 @@ The constructors below are Knative's helpers of the same names (``ErrMissingFiel
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -56,6 +56,26 @@ def validation_failed(errors: Iterable[FieldError]) -> str:
 def go_quote(text: str) -> str:
     """``%q`` of a string as these messages print it (``"name"``)."""
     return json.dumps(text, ensure_ascii=False)
+
+
+def json_type(value: object) -> str:
+    """The JSON type of ``value`` by its OpenAPI name, as the API server's schema errors
+    say it (``integer``, ``number``, ``object``, ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return "unknown"
 
 
 def go_sprint(value: object) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kn_walk.knative_rules import fielderror as fe
-from kn_walk.knative_rules.fielderror import FieldError
+from kn_walk.knative_rules.fielderror import FieldError, json_type
 from kn_walk.knative_rules.names import dns1035_label_errors, go_list, qualified_name_errors
 
 FIELD = "spec.traffic"
@@ -67,23 +67,6 @@ def set_defaults(spec: dict[str, Any], *, in_service: bool) -> None:
 
 
 # --------------------------------------------------------------------------- types
-
-
-def json_type(value: object) -> str:
-    """The JSON type name the API server's schema errors use."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return "null" if value is None else "unknown"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from kn_walk.knative_rules.fielderror import json_type
 from kn_walk.sandbox.definitions import (
     _INTSTR,
     _META,
@@ -128,24 +129,6 @@ def _bad_value(value: Any) -> str:
 # ------------------------------------------------------------------ validation
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return "unknown"
-
-
 def _child(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -210,7 +193,7 @@ class _Validator:
         )
         declared = schema.get("type")
         type_ = declared if isinstance(declared, str) and declared else None
-        actual = _json_type(value)
+        actual = json_type(value)
 
         if value is None:
             if schema.get("nullable") is True:
@@ -320,7 +303,7 @@ class _Validator:
             for i, item in enumerate(value):
                 if isinstance(item, Mapping | list | tuple):
                     continue
-                key = (_json_type(item), item)
+                key = (json_type(item), item)
                 if key in seen:
                     self.duplicate(_index(path, i), item)
                 else:
@@ -354,7 +337,7 @@ class _Validator:
         if not isinstance(allowed, list) or not allowed:
             return
         for a in allowed:
-            if _json_type(a) == _json_type(value) and a == value:
+            if json_type(a) == json_type(value) and a == value:
                 return
             if _is_number(a) and _is_number(value) and a == value:
                 return
