@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from kn_walk.errors import ApiError, KnwalkError
 from kn_walk.knative_rules.labels import CONFIGURATION_GENERATION_LABEL, SERVICE_LABEL
+from kn_walk.knative_rules.traffic import revision_ref
 
 if TYPE_CHECKING:
     from kn_walk.kube import Kube, Resource
@@ -825,10 +826,10 @@ def _refer(graph: Graph, source: Node, target: Node, label: str) -> None:
         graph.edges.append(edge)
 
 
-def traffic_label(percent: int, revision: str, latest: bool, tag: str) -> str:
-    """A Route's traffic target as the graph and ``knwalk status`` show it."""
-    ref = f"@latest ({revision})" if latest else revision
-    return f"{percent}% → {ref}" + (f" (tag {tag})" if tag else "")
+def traffic_label(percent: int, revision: str | None, latest: bool, tag: str | None) -> str:
+    """A Route's traffic target as the graph and the tour show it:
+    ``50% → @latest (NAME) (tag TAG)``."""
+    return f"{percent}% → {revision_ref(latest, revision)}" + (f" (tag {tag})" if tag else "")
 
 
 def _owner_edges(graph: Graph) -> None:

@@ -221,8 +221,8 @@ def show(kube: Kube, service: str | None, fmt: str, all_namespaces: bool) -> Non
         return
     out = console()
     if not docs:
-        where = "any namespace" if all_namespaces else f"namespace '{kube.namespace}'"
-        out.print(f"No Knative Services in {where}.", markup=False, highlight=False)
-        out.print("Create one with: knwalk deploy", markup=False, highlight=False)
+        from kn_walk.cli.printers import no_services
+
+        no_services(out, all_namespaces, kube.namespace)
         return
     print_graphs(out, docs)

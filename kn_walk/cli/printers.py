@@ -16,14 +16,6 @@ if TYPE_CHECKING:
     from kn_walk.knative import TrafficTarget
 
 
-def traffic_ref(latest: bool, revision: str | None) -> str:
-    """How a target's revision reads: ``@latest (NAME)`` when it follows the latest ready
-    Revision (``@latest (none ready)`` before there is one), else the Revision's name."""
-    if latest:
-        return f"@latest ({revision or 'none ready'})"
-    return revision or "?"
-
-
 def traffic_table(
     out: Console,
     traffic: Sequence[TrafficTarget] | None,
@@ -36,14 +28,14 @@ def traffic_table(
     Revision as ``@latest`` (Knative's rule: ``latestRevision`` true, or absent
     without a ``revisionName``).
     """
-    from kn_walk.knative_rules.traffic import follows_latest
+    from kn_walk.knative_rules.traffic import follows_latest, revision_ref
     from kn_walk.render import grid
 
     rows: list[tuple[object, ...]] = []
     urls: list[tuple[str, str]] = []
     if traffic is not None:
         for t in traffic:
-            rows.append((t.tag, traffic_ref(t.latest_revision, t.revision_name), f"{t.percent}%"))
+            rows.append((t.tag, revision_ref(t.latest_revision, t.revision_name), f"{t.percent}%"))
             if t.tag and t.url:
                 urls.append((t.tag, t.url))
     else:
@@ -55,6 +47,13 @@ def traffic_table(
     if urls:
         out.print()
         out.print(grid(["TAG", "URL"], urls))
+
+
+def no_services(out: Console, all_namespaces: bool, namespace: str) -> None:
+    """What ``knwalk status`` (with or without ``--graph``) says when it finds no Service."""
+    where = "any namespace" if all_namespaces else f"namespace '{namespace}'"
+    for line in (f"No Knative Services in {where}.", "Create one with: knwalk deploy"):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def responses_table(out: Console, rows: Sequence[tuple[str, int, float, int | None]]) -> None:

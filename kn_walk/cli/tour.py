@@ -542,10 +542,9 @@ def _objects(out: Console, result: StepResult) -> None:
 
 
 def _target(t: dict[str, Any]) -> str:
-    from kn_walk.cli.printers import traffic_ref
+    from kn_walk.graph import traffic_label
 
-    ref = traffic_ref(t["latestRevision"], t["revisionName"])
-    return f"{t['percent']}% → {ref}" + (f" (tag {t['tag']})" if t["tag"] else "")
+    return traffic_label(t["percent"], t["revisionName"], t["latestRevision"], t["tag"])
 
 
 def _deploy_v1(out: Console, result: StepResult) -> None:

@@ -42,7 +42,7 @@ from kn_walk.cli.common import (
     details_shown,
 )
 from kn_walk.cli.index import short_help
-from kn_walk.cli.printers import responses_table, traffic_ref, traffic_table, verdict_line
+from kn_walk.cli.printers import no_services, responses_table, traffic_table, verdict_line
 from kn_walk.errors import UsageError
 
 if TYPE_CHECKING:
@@ -488,9 +488,7 @@ def status(
         return
     out = _out()
     if not snaps:
-        where = "any namespace" if all_namespaces else f"namespace '{kube.namespace}'"
-        _say(out, f"No Knative Services in {where}.")
-        _say(out, "Create one with: knwalk deploy")
+        no_services(out, all_namespaces, kube.namespace)
         return
     for i, snap in enumerate(snaps):
         if i:
@@ -500,6 +498,7 @@ def status(
 
 def _print_snapshot(out: Console, snap: Snapshot) -> None:
     from kn_walk import knative
+    from kn_walk.knative_rules.traffic import revision_ref
     from kn_walk.render import age, grid, key_values, tree
 
     doc = knative.status_document(snap)
@@ -552,7 +551,7 @@ def _print_snapshot(out: Console, snap: Snapshot) -> None:
     out.print()
     lines = []
     for t in snap.traffic:
-        line = f"{t.percent:>3}% → {traffic_ref(t.latest_revision, t.revision_name)}"
+        line = f"{t.percent:>3}% → {revision_ref(t.latest_revision, t.revision_name)}"
         if t.tag:
             line += f"  tag {t.tag}"
         if t.url:

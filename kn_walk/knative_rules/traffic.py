@@ -51,6 +51,14 @@ def follows_latest(target: Mapping[str, Any]) -> bool:
     return latest is True
 
 
+def revision_ref(latest: bool, revision: str | None) -> str:
+    """How a resolved target's Revision reads: ``@latest (NAME)`` when it follows the
+    latest ready Revision (``@latest (none ready)`` before there is one), else its name."""
+    if latest:
+        return f"@latest ({revision or 'none ready'})"
+    return revision or "?"
+
+
 def set_defaults(spec: dict[str, Any], *, in_service: bool) -> None:
     """``RouteSpec.SetDefaults``: a Service without traffic gets :func:`default_block`;
     every target gets ``latestRevision`` (:func:`follows_latest`) and ``percent`` (0)."""
