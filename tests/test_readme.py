@@ -117,16 +117,16 @@ def test_shell_completion_completes_commands_and_options() -> None:
             COMP_WORDS=words,
             COMP_CWORD=str(len(words.split(" ")) - 1),
         )
-        proc = subprocess.run([knwalk], env=env, capture_output=True, text=True, check=True)
+        proc = subprocess.run([knwalk], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, (words, proc.stdout, proc.stderr)
         return proc.stdout.split()
 
     assert complete("knwalk tou") == ["tour"]
     assert complete("knwalk sandbox ") == ["up", "status", "down", "reset"]
     assert "--step-by-step" in complete("knwalk tour --st")
-    script = subprocess.run(
-        [knwalk, "--show-completion", "bash"], capture_output=True, text=True, check=True
-    ).stdout
-    assert "complete -o default -F _knwalk_completion knwalk" in script
+    shown = subprocess.run([knwalk, "--show-completion", "bash"], capture_output=True, text=True)
+    assert shown.returncode == 0, (shown.stdout, shown.stderr)
+    assert "complete -o default -F _knwalk_completion knwalk" in shown.stdout
 
 
 def _copy_of_the_clone(dest: Path) -> None:
