@@ -28,6 +28,7 @@ from tests.test_install import (
     dyn_get,
     plan_for,
     snapshot,
+    wait_installed,
 )
 from tests.test_install import api as api
 from tests.test_install import bare as bare
@@ -429,6 +430,7 @@ def test_uninstall_asks_first_then_deletes_in_reverse_order(
     tmp_path: Path,
 ) -> None:
     assert run(bare, tmp_path, "install", "--manifests", FIX).code == 0
+    wait_installed(bare)  # the Services' Endpoints follow the Deployments' Pods
     rv = global_rv(bare)
     refused = run(bare, tmp_path, "uninstall", "--manifests", FIX)
     refused.assert_error(2)

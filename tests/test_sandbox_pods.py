@@ -254,7 +254,9 @@ def revision_replicas(sb: Sandbox, service: str) -> tuple[int, int]:
 
 
 def test_scale_to_zero_removes_the_pod_and_a_request_brings_a_new_one(tmp_path: Path) -> None:
-    sb = start_sandbox(tmp_path, stable_window=0.5, scale_to_zero_grace=0.5)
+    # the window leaves time to see the Pod: it comes a moment after the Revision is ready,
+    # once the Revision's Deployment and ReplicaSet are made
+    sb = start_sandbox(tmp_path, stable_window=2, scale_to_zero_grace=0.5)
     try:
         apply_service(sb, "default", "sleepy")
         (first,) = wait_pods(sb, "default", "sleepy", running)

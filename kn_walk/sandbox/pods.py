@@ -92,9 +92,9 @@ QUEUE_PROXY_NOTE = (
     "container itself"
 )
 QUEUE_CONTAINER = "queue-proxy"
-#: how soon, how often and how many times the owners of a Pod are made or looked for (10 s)
+#: how soon a Pod waiting for its ReplicaSet looks for it, and how rarely at most
 OWNERS_DELAY = 0.05
-OWNERS_TRIES = 200
+OWNERS_MAX_DELAY = 1.0
 MANAGER = "kubelet"
 NODE_NAME = "knwalk-sandbox"
 CONTAINER = "user-container"
@@ -150,8 +150,8 @@ class RevisionPods:
         self._restarted: dict[tuple[str, str], Obj] = {}
         #: the Revisions' Deployments and ReplicaSets, made when first needed
         self._workload: RevisionWorkload | None = None
-        #: Revisions whose Pod waits for its ReplicaSet -> looks left (_make_owners_soon)
-        self._owners_due: dict[tuple[str, str], int] = {}
+        #: Revisions whose Pod waits for its ReplicaSet -> its next look's delay
+        self._owners_due: dict[tuple[str, str], float] = {}
         #: (namespace, revision) -> where its log was when its process first reported, for
         #: a Pod made after that
         self._began: dict[tuple[str, str], int] = {}
@@ -284,11 +284,7 @@ class RevisionPods:
             terminated = None
             if rev["metadata"].get("deletionTimestamp"):
                 return  # its Pods are going with it (a foreground deletion): none is made
-            workloads = self._workloads()
-            rs = workloads.existing_replicaset(rev)
-            if rs is None and status.ready is not True:
-                # its process is starting: the owners are made meanwhile
-                rs = workloads.replicaset(rev, max(status.desired_replicas, 1))
+            rs = self._workloads().existing_replicaset(rev)
             if rs is None:
                 self._make_owners_soon(namespace, revision)
                 return
@@ -409,28 +405,29 @@ class RevisionPods:
         return self._workload
 
     def _make_owners_soon(self, namespace: str, revision: str) -> None:
-        """The Revision's Deployment has no ReplicaSet yet and its process is ready already
-        (its Revision is about to become ready, which must not wait): make them a moment
-        from now, then the Pod; look again until that works, or give up on the Pod."""
+        """The Revision's Deployment has no ReplicaSet yet: the revision reconciler makes
+        the Deployment once the controllers are idle, so that a Revision becoming ready is
+        not held up, and the deployment controller its ReplicaSet. Look for it a moment
+        from now, less often the longer it takes, for as long as the process is wanted."""
         key = (namespace, revision)
         self._began.setdefault(key, self._log_size(*key))
         if key in self._owners_due:
             return
-        self._owners_due[key] = OWNERS_TRIES
+        self._owners_due[key] = OWNERS_DELAY
         asyncio.get_running_loop().call_later(OWNERS_DELAY, self._look_again, key)
 
     def _look_again(self, key: tuple[str, str]) -> None:
-        tries = self._owners_due.pop(key, 0)
+        delay = self._owners_due.pop(key, OWNERS_DELAY)
         status = self._last.get(key)
         rev = self._revision(*key)
         if status is None or rev is None or key in self._pods:
             return
         if status.desired_replicas <= 0 and status.reason != "ImageNotSupported":
             return  # scaled to zero meanwhile
-        if self._workloads().replicaset(rev, max(status.desired_replicas, 1)) is None:
-            if tries > 1:
-                self._owners_due[key] = tries - 1
-                asyncio.get_running_loop().call_later(OWNERS_DELAY, self._look_again, key)
+        if self._workloads().existing_replicaset(rev) is None:
+            delay = min(delay * 2, OWNERS_MAX_DELAY)
+            self._owners_due[key] = delay
+            asyncio.get_running_loop().call_later(delay, self._look_again, key)
             return
         del self._last[key]  # the new Pod's container starts: its Events are reported
         try:

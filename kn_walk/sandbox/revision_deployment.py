@@ -510,16 +510,14 @@ class RevisionWorkload:
     makes of it)."""
 
     def __init__(self, res: Resources) -> None:
-        # imported here: deployments imports pods, which imports this module when it runs
-        from kn_walk.sandbox.deployments import DeploymentController
-        from kn_walk.sandbox.events import EventRecorder
-
         self.res = res
         self.settings = Settings(res)
         self.builder = DeploymentBuilder(self.settings)
-        self.deployments = DeploymentController(res, EventRecorder(res))
-        self.t_deploy: ResourceType = self.deployments.rt
-        self.t_rs: ResourceType = self.deployments.t_rs
+        deploy = res.registry.get("apps", "v1", "deployments")
+        rs = res.registry.get("apps", "v1", "replicasets")
+        assert deploy is not None and rs is not None
+        self.t_deploy: ResourceType = deploy
+        self.t_rs: ResourceType = rs
 
     def ensure(self, rev: Obj, replicas: int) -> Obj | None:
         """Create or update the Revision's Deployment (``replicas`` of it); the result, or
@@ -551,19 +549,6 @@ class RevisionWorkload:
         except E.StatusError as err:
             log.debug("deployment %s/%s: %s", ns, name, err.message)
             return None
-
-    def replicaset(self, rev: Obj, replicas: int) -> Obj | None:
-        """The ReplicaSet of the Revision's Deployment, both made now if missing: the
-        deployment controller's work is done at once, as it would be on the Deployment's
-        event, so that a Pod can name its owner when its process starts."""
-        d = self.ensure(rev, replicas)
-        if d is None:
-            return None
-        rs = self.current_replicaset(d)
-        if rs is None:
-            self.deployments.guard(d)
-            rs = self.current_replicaset(d)
-        return rs
 
     def existing_replicaset(self, rev: Obj) -> Obj | None:
         """The ReplicaSet of the Revision's Deployment, if both exist."""

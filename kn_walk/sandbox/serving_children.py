@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 ENDPOINTS, INGRESS, REVISION = "Endpoints", "Ingress", "Revision"
 #: how long the controller's queue must stay empty before this work goes on: the gap
 #: between two steps of a Service becoming ready is shorter, so that is not slowed down
-SETTLE = 0.03
+SETTLE = 0.1
 
 
 class ServingChildren:
