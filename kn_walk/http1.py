@@ -12,7 +12,8 @@ What it does, and no more:
   reused while the server keeps it alive;
 - response framing as RFC 9112 section 6.3 orders it: no body for 1xx
   (skipped: an interim answer), 204 and 304; ``Transfer-Encoding`` whose last
-  coding is ``chunked`` (chunk extensions and trailers read and dropped);
+  coding is ``chunked`` (read by :mod:`kn_walk.http1frame`, as the sandbox's
+  gateway reads it; chunk extensions and trailers dropped);
   ``Content-Length`` (several values must agree); otherwise the body runs to
   the connection's end. ``Connection: close`` and HTTP/1.0 without
   ``keep-alive`` end the connection after the answer;
@@ -35,15 +36,19 @@ import asyncio
 import ssl
 from typing import NamedTuple
 
+from kn_walk.http1frame import (
+    ChunkedDecoder,
+    FramingError,
+    last_coding_chunked,
+    parse_content_length,
+)
+
 #: body bytes kept for classification; the rest of a larger body is read and dropped
 KEEP = 4096
 #: the most bytes a response head (status line and headers) may take
 MAX_HEAD = 64 * 1024
-#: the longest chunk-size line (with extensions) or trailer line accepted
-MAX_LINE = 8 * 1024
 
-_HEX = b"0123456789abcdefABCDEF"
-_HEAD, _FIXED, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _TO_CLOSE, _IDLE = range(8)
+_HEAD, _FIXED, _CHUNKED, _TO_CLOSE, _IDLE = range(5)
 
 
 class Answer(NamedTuple):
@@ -85,6 +90,7 @@ class Connection(asyncio.Protocol):
         self._body = bytearray()
         self._size = 0
         self._remaining = 0
+        self._decoder: ChunkedDecoder | None = None
         self._close_after = False
 
     # ------------------------------------------------------------ asyncio.Protocol
@@ -202,18 +208,6 @@ class Connection(asyncio.Protocol):
             self._remaining -= n
         return not self._remaining
 
-    def _line(self) -> bytes | None:
-        end = self._buf.find(b"\r\n")
-        if end < 0:
-            if len(self._buf) > MAX_LINE:
-                raise Failure("protocol error", "a chunk line longer than the limit")
-            return None
-        if end > MAX_LINE:
-            raise Failure("protocol error", "a chunk line longer than the limit")
-        line = bytes(self._buf[:end])
-        del self._buf[: end + 2]
-        return line
-
     def _parse(self) -> None:
         while True:
             state = self._state
@@ -230,34 +224,18 @@ class Connection(asyncio.Protocol):
                 return
             elif state == _IDLE:
                 return
-            elif state == _CHUNK_SIZE:
-                line = self._line()
-                if line is None:
-                    return
-                size_text = line.split(b";", 1)[0].strip()
-                if not size_text or size_text.strip(_HEX) or len(size_text) > 16:
-                    raise Failure("protocol error", f"bad chunk size {size_text[:20]!r}")
-                size = int(size_text, 16)
-                self._remaining = size
-                self._state = _CHUNK_DATA if size else _TRAILERS
-            elif state == _CHUNK_DATA:
-                if not self._consume():
-                    return
-                self._state = _CHUNK_END
-            elif state == _CHUNK_END:
-                if len(self._buf) < 2:
-                    return
-                if self._buf[:2] != b"\r\n":
-                    raise Failure("protocol error", "chunk data not followed by CRLF")
-                del self._buf[:2]
-                self._state = _CHUNK_SIZE
-            else:  # _TRAILERS: lines up to an empty one
-                line = self._line()
-                if line is None:
-                    return
-                if not line:
+            else:  # _CHUNKED
+                assert self._decoder is not None
+                pieces: list[bytes] = []
+                try:
+                    done = self._decoder.feed(self._buf, pieces)
+                except FramingError as exc:
+                    raise Failure("protocol error", str(exc)) from None
+                for piece in pieces:
+                    self._take(piece)
+                if done:
                     self._done()
-                    return
+                return
 
     def _head(self) -> bool:
         """Parse a complete response head if there is one; False when more bytes are needed."""
@@ -299,8 +277,9 @@ class Connection(asyncio.Protocol):
             self._done()
             return False
         if codings:
-            if b",".join(codings).rsplit(b",", 1)[-1].strip() == b"chunked":
-                self._state = _CHUNK_SIZE
+            if last_coding_chunked(b",".join(codings)):
+                self._decoder = ChunkedDecoder()
+                self._state = _CHUNKED
                 return True
             self._close_after = True
             self._state = _TO_CLOSE
@@ -310,9 +289,10 @@ class Connection(asyncio.Protocol):
             if len(values) != 1:
                 raise Failure("protocol error", "conflicting Content-Length values")
             text = values.pop()
-            if not text.isdigit() or len(text) > 18:
+            length = parse_content_length(text)
+            if length is None:
                 raise Failure("protocol error", f"bad Content-Length {text[:20]!r}")
-            self._remaining = int(text)
+            self._remaining = length
             self._state = _FIXED
             return True
         self._close_after = True

@@ -463,7 +463,8 @@ def test_qualified_names_as_kubernetes_checks_them(value: str, want: list[str]) 
 
 def test_helloworld_imports_only_the_samples_rule() -> None:
     """The helloworld process (``python -S``) gets its reply from knative_rules.sample and
-    pulls in nothing else of knwalk's: not the other rules, not json or typing."""
+    its body framing from http1frame, and pulls in nothing else of knwalk's: not the other
+    rules, not json, typing or re."""
     root = Path(__file__).resolve().parent.parent
     probe = (
         "import sys; import kn_walk.sandbox.helloworld as h; "
@@ -481,6 +482,7 @@ def test_helloworld_imports_only_the_samples_rule() -> None:
     assert out.splitlines()[0] == str(
         [
             "kn_walk",
+            "kn_walk.http1frame",
             "kn_walk.knative_rules",
             "kn_walk.knative_rules.sample",
             "kn_walk.sandbox",

@@ -12,7 +12,8 @@ clients; to each revision process, keep-alive connections on which requests
 without a body are pipelined, so that the heads that arrive in one turn of the
 event loop leave in one write (this halves the system calls per request, which
 is most of a proxy's cost here); bodies streamed both ways with flow control
-(``Content-Length``, chunked, or until close); hop-by-hop headers removed
+(``Content-Length``, chunked, or until close; read by :mod:`kn_walk.http1frame`,
+as the helloworld sample and the load engine's client read them); hop-by-hop headers removed
 (RFC 9110 section 7.6.1); ``X-Forwarded-For``, ``X-Forwarded-Proto`` and
 ``Forwarded`` (RFC 7239) set. A request that was pipelined behind one whose
 connection failed is sent again on a fresh connection if it is idempotent and
@@ -70,6 +71,13 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Protocol
 
+from kn_walk.http1frame import (
+    ChunkedDecoder,
+    FramingError,
+    chunk,
+    last_coding_chunked,
+    parse_content_length,
+)
 from kn_walk.sandbox import revision_faults
 from kn_walk.sandbox.conns import Limits, Listener, Slot, gateway_limits
 from kn_walk.sandbox.workloads import Endpoint, NotReady, Workloads
@@ -94,8 +102,6 @@ CONNECT_TIMEOUT = 5.0
 DRAIN_TIMEOUT = 5.0
 #: the Server header of the gateway's own answers
 SERVER = b"knwalk-sandbox"
-#: the largest Content-Length or chunk size accepted, as Envoy's (2^64 - 1)
-MAX_BODY_LENGTH = (1 << 64) - 1
 #: what a connection speaking HTTP/2 starts with: Envoy's codec ``AUTO`` looks for these bytes
 H2_PREFACE_PREFIX = b"PRI * HTTP/2"
 #: why a client's reading is paused (:meth:`Client.pause`): much pipelined input while a
@@ -207,75 +213,17 @@ class BadMessage(Exception):
         self.status = status
 
 
-class ChunkedDecoder:
-    """Incremental decoder of a chunked body (RFC 9112 section 7.1); trailers are dropped."""
-
-    SIZE, DATA, DATA_END, TRAILER, DONE = range(5)
-
-    def __init__(self) -> None:
-        self.state = self.SIZE
-        self.remaining = 0
-
-    @property
-    def done(self) -> bool:
-        return self.state == self.DONE
-
-    def feed(self, buf: bytearray, out: list[bytes]) -> bool:
-        """Consume from the front of ``buf``, appending data to ``out``; True when done."""
-        while self.state != self.DONE:
-            if self.state == self.DATA:
-                n = min(self.remaining, len(buf))
-                if n == 0:
-                    return False
-                out.append(bytes(buf[:n]))
-                del buf[:n]
-                self.remaining -= n
-                if self.remaining:
-                    return False
-                self.state = self.DATA_END
-            eol = buf.find(b"\r\n")
-            if eol < 0:
-                if len(buf) > MAX_HEAD:
-                    raise BadMessage(400, "chunk line too long")
-                return False
-            line = bytes(buf[:eol])
-            del buf[: eol + 2]
-            if self.state == self.SIZE:
-                size_text = line.split(b";", 1)[0].strip()
-                if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
-                    raise BadMessage(400, "invalid chunk size")
-                size_text = size_text.lstrip(b"0") or b"0"
-                if len(size_text) > 16:  # over 2^64 - 1, where Envoy stops too
-                    raise BadMessage(400, "chunk size too large")
-                size = int(size_text, 16)
-                if size == 0:
-                    self.state = self.TRAILER
-                else:
-                    self.remaining = size
-                    self.state = self.DATA
-            elif self.state == self.DATA_END:
-                if line:
-                    raise BadMessage(400, "missing CRLF after chunk data")
-                self.state = self.SIZE
-            elif not line:  # TRAILER: an empty line ends the body
-                self.state = self.DONE
-        return True
-
-
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n%b\r\n" % (len(data), data)
+def _decode(decoder: ChunkedDecoder, buf: bytearray, pieces: list[bytes]) -> bool:
+    """:meth:`ChunkedDecoder.feed`, its framing errors as a 400 (a request body's; the
+    caller of a response body's answers 502 whatever the status)."""
+    try:
+        return decoder.feed(buf, pieces)
+    except FramingError as exc:
+        raise BadMessage(400, str(exc)) from None
 
 
 def _connection_tokens(value: bytes) -> set[bytes]:
     return {t.strip().lower() for t in value.split(b",") if t.strip()}
-
-
-def _parse_length(value: bytes) -> int | None:
-    """A Content-Length value: decimal digits only, at most 2^64 - 1; None if it is not one."""
-    if not value.isdigit() or len(value.lstrip(b"0")) > 20:
-        return None
-    length = int(value)
-    return length if length <= MAX_BODY_LENGTH else None
 
 
 def _head_end(buf: bytearray) -> tuple[int, int]:
@@ -403,7 +351,7 @@ def parse_request(head: bytes) -> Request:
             kept.append(line)
         elif lname == b"content-length":
             value = value.strip()
-            length = _parse_length(value)
+            length = parse_content_length(value)
             if length is None or (content_length is not None and value != content_length):
                 raise BadMessage(400, "invalid Content-Length")
             content_length = value
@@ -433,7 +381,7 @@ def parse_request(head: bytes) -> Request:
     if transfer_encoding is not None:
         if content_length is not None:
             raise BadMessage(400, "Transfer-Encoding with Content-Length")
-        if transfer_encoding.rsplit(b",", 1)[-1].strip() != b"chunked":
+        if not last_coding_chunked(transfer_encoding):
             raise BadMessage(501, "unsupported Transfer-Encoding")
         chunked = True
     host = host or host_field or b""
@@ -598,8 +546,8 @@ class Exchange:
             return
         if self.req_decoder is not None:
             pieces: list[bytes] = []
-            done = self.req_decoder.feed(buf, pieces)
-            data = b"".join(_chunk(p) for p in pieces if p)
+            done = _decode(self.req_decoder, buf, pieces)
+            data = b"".join(chunk(p) for p in pieces if p)
             if done:
                 data += b"0\r\n\r\n"
                 self.request_done = True
@@ -1154,16 +1102,16 @@ class _Upstream(asyncio.Protocol):
         decoder = self.decoder
         if decoder is not None:
             pieces: list[bytes] = []
-            done = decoder.feed(buf, pieces)
+            done = _decode(decoder, buf, pieces)
             if ex.client_chunked:
-                out.extend(_chunk(p) for p in pieces if p)
+                out.extend(chunk(p) for p in pieces if p)
             else:
                 out.extend(pieces)
         elif self.until_close:
             if buf:
                 data = bytes(buf)
                 buf.clear()
-                out.append(_chunk(data) if ex.client_chunked else data)
+                out.append(chunk(data) if ex.client_chunked else data)
         else:
             n = self.remaining
             if n:
@@ -1210,7 +1158,7 @@ class _Upstream(asyncio.Protocol):
                     if lname == b"connection":
                         connection |= _connection_tokens(value)
                     elif lname == b"transfer-encoding":
-                        chunked = value.strip().lower().endswith(b"chunked")
+                        chunked = last_coding_chunked(value)
                         if not chunked:
                             raise BadMessage(502, "unsupported Transfer-Encoding")
                     continue
@@ -1239,7 +1187,7 @@ class _Upstream(asyncio.Protocol):
         length = 0
         if match is not None:
             content_length = match.group(1).strip()
-            parsed = _parse_length(content_length)
+            parsed = parse_content_length(content_length)
             if parsed is None:
                 raise BadMessage(502, "invalid Content-Length")
             length = parsed
