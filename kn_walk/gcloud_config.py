@@ -10,6 +10,10 @@ The rules follow the Cloud SDK's own code (``googlecloudsdk/core/config.py`` and
   (sections ``[core]``, ``[compute]``, ...);
 * an environment variable ``CLOUDSDK_<SECTION>_<KEY>`` overrides the file.
 
+Both files are read with :mod:`kn_walk.safeload`'s bounds: a properties file that is
+not a regular file of at most 4 MiB (a FIFO, ``/dev/zero``) is refused with one line,
+never read; an ``active_config`` that is not a small regular file counts as absent.
+
 Nothing here imports google-auth or touches the network; :func:`resolve_project`
 only calls ``google.auth.default()`` (through ``adc_project``) when every other
 source is empty. ``GOOGLE_CLOUD_PROJECT`` is not a gcloud setting: it counts only
@@ -25,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kn_walk import safeload
 from kn_walk.errors import KnwalkError, UsageError
 
 DEFAULT_CONFIG_NAME = "default"
@@ -52,9 +57,10 @@ def active_config_name(environ: Mapping[str, str] | None = None) -> str:
     name = env.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip()
     if name:
         return name
-    try:
-        name = (config_dir(env) / "active_config").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+    path = config_dir(env) / "active_config"
+    try:  # one line: anything but a small regular file is as good as none
+        name = safeload.read_text(path, label=str(path), hint="", limit=4096).strip()
+    except (OSError, KnwalkError):
         name = ""
     return name or DEFAULT_CONFIG_NAME
 
@@ -90,15 +96,14 @@ def load(environ: Mapping[str, str] | None = None) -> Properties:
     env = dict(os.environ if environ is None else environ)
     path = config_file(env)
     parser = configparser.ConfigParser(interpolation=None)
-    try:
-        text = path.read_text(encoding="utf-8")
+    try:  # a regular file of at most 4 MiB: a FIFO or /dev/zero is refused, not read
+        text = safeload.read_text(
+            path,
+            label=f"the gcloud configuration {safeload.shown(path)}",
+            hint="fix or remove it, or pass --project and --zone explicitly",
+        )
     except FileNotFoundError:
         text = ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnwalkError(
-            f"cannot read the gcloud configuration {path}: {exc}",
-            "fix its permissions, or pass --project and --zone explicitly",
-        ) from exc
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:

@@ -165,6 +165,72 @@ def test_bad_project_id_and_broken_config_file(tmp_path: Path) -> None:
     assert "not a valid properties file" in info.value.message
 
 
+def _load_in_a_child(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``gc.load`` in a child (1 GiB of memory, 30 s): unbounded, a FIFO or a device as
+    the file would hang the test or fill memory."""
+
+    def limit() -> None:  # pragma: no cover - runs in the child
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    code = (
+        "from kn_walk import gcloud_config as gc\n"
+        "from kn_walk.errors import KnwalkError\n"
+        "try:\n"
+        "    props = gc.load()\n"
+        "    print('values', sorted(props.values.items()))\n"
+        "except KnwalkError as exc:\n"
+        "    print('error', exc.message)\n"
+        "    print('hint', exc.hint)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **environ},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        preexec_fn=limit,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("what", ["fifo", "device", "directory", "huge"])
+def test_a_properties_file_that_is_not_a_small_regular_file_is_refused(
+    tmp_path: Path, what: str
+) -> None:
+    write_config(tmp_path, "default", "[core]\nproject = p-123456\n")
+    path = tmp_path / "configurations" / "config_default"
+    path.unlink()
+    if what == "fifo":
+        os.mkfifo(path)
+    elif what == "device":
+        path.symlink_to("/dev/zero")
+    elif what == "directory":
+        path.mkdir()
+    else:
+        with path.open("wb") as f:
+            f.truncate(5 * 1024 * 1024)
+    kind = {
+        "fifo": "is a pipe, not a regular file",
+        "device": "is a character device, not a regular file",
+        "directory": "is a directory, not a regular file",
+        "huge": "is larger than 4 MiB",
+    }[what]
+    proc = _load_in_a_child(env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"error the gcloud configuration {path} {kind}"
+    assert lines[1] == "hint fix or remove it, or pass --project and --zone explicitly"
+
+
+def test_an_active_config_file_that_is_a_fifo_means_the_default(tmp_path: Path) -> None:
+    write_config(tmp_path, "default", "[core]\nproject = p-123456\n", active=False)
+    os.mkfifo(tmp_path / "active_config")
+    proc = _load_in_a_child(env(tmp_path))
+    assert proc.stdout == "values [(('core', 'project'), 'p-123456')]\n", proc.stderr
+
+
 def test_adc_project_reads_google_auth_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
