@@ -365,18 +365,30 @@ def fifo(tmp_path: Path) -> Iterator[Path]:
     yield path
 
 
-@pytest.mark.parametrize("what", ["device", "fifo", "directory", "huge", "bad rule", "missing"])
+#: a YAML alias bomb: 9 aliases a level, 9 levels
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    "what", ["device", "fifo", "directory", "huge", "alias bomb", "bad rule", "missing"]
+)
 def test_faults_must_be_a_small_file_of_rules(tmp_path: Path, fifo: Path, what: str) -> None:
+    """Read with kn_walk.safeload's bounds: the message names what the path is."""
     huge = tmp_path / "huge.yaml"
     with huge.open("wb") as f:
         f.truncate(5 * 1024 * 1024)
     bad = tmp_path / "bad.yaml"
     bad.write_text("- status: teapot\n")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)
     path, reason = {
-        "device": (Path("/dev/zero"), "not a regular file"),
-        "fifo": (fifo, "not a regular file"),
-        "directory": (tmp_path, "not a regular file"),
-        "huge": (huge, "too large"),
+        "device": (Path("/dev/zero"), "the file is a character device, not a regular file"),
+        "fifo": (fifo, "the file is a pipe, not a regular file"),
+        "directory": (tmp_path, "the file is a directory, not a regular file"),
+        "huge": (huge, "the file is larger than 4 MiB"),
+        "alias bomb": (bomb, "the file: the YAML document contains excessive aliasing"),
         "bad rule": (bad, "fault rule 0: status must be"),
         "missing": (tmp_path / "nope.yaml", "no such file"),
     }[what]
@@ -411,8 +423,8 @@ def test_the_server_bounds_what_it_reads_for_faults(tmp_path: Path, fifo: Path, 
         check=False,
     )
     assert proc.returncode == 2
-    reason = "not a regular file" if what == "fifo" else "too large"
-    assert f"--faults {path}: {reason}" in proc.stderr
+    reason = "is a pipe, not a regular file" if what == "fifo" else "is larger than 4 MiB"
+    assert f"--faults {path}: the file {reason}" in proc.stderr
     assert not state.exists()
 
 

@@ -1,7 +1,7 @@
 """Fault injection for tests: make chosen API requests fail the way real clusters fail.
 
 Rules come from ``sandbox up --faults FILE`` (JSON or YAML: a list of rules, in a
-regular file of at most 4 MiB: see :func:`load_rules`) or
+regular file of at most 4 MiB, read with :mod:`kn_walk.safeload`) or
 from ``PUT /knwalk.dev/faults`` (same body; the bearer token guards it like
 every other path; ``DELETE`` clears them). A rule::
 
@@ -24,9 +24,7 @@ with status or drop.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,46 +152,23 @@ def parse_rules(data: Any) -> list[Rule]:
     return rules
 
 
-#: the largest rules file read: rules are a few lines, a bigger file is a mistake
-MAX_RULES_FILE = 4 * 1024 * 1024
-
-
 def load_rules(path: Path) -> list[Rule]:
     """Read and validate a rules file; ValueError saying why it cannot be used.
 
-    Only a regular file is opened (a FIFO would block, ``/dev/zero`` never ends) and at most
-    :data:`MAX_RULES_FILE` bytes of it are read.
+    Read as :mod:`kn_walk.safeload` reads the files users name: only a regular file of at
+    most 4 MiB (a FIFO would block, ``/dev/zero`` never ends), YAML without alias bombs.
+    The messages call it "the file": the caller names the path.
     """
-    import yaml
+    from kn_walk import safeload
+    from kn_walk.errors import KnwalkError
 
     try:
-        info = os.stat(path)
+        text = safeload.read_text(path, label="the file", hint="")
+        document = safeload.load_one(text, label="the file", hint="")
     except FileNotFoundError:
         raise ValueError("no such file") from None
-    except OSError as exc:
-        raise ValueError(exc.strerror or str(exc)) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ValueError("not a regular file (a directory, device or pipe)")
-    too_large = f"too large (more than {MAX_RULES_FILE // (1024 * 1024)} MiB)"
-    if info.st_size > MAX_RULES_FILE:
-        raise ValueError(too_large)
-    try:
-        # O_NONBLOCK: should a FIFO replace the file meanwhile, opening it does not wait
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise ValueError("not a regular file (a directory, device or pipe)")
-            data = f.read(MAX_RULES_FILE + 1)
-    except OSError as exc:
-        raise ValueError(exc.strerror or str(exc)) from None
-    if len(data) > MAX_RULES_FILE:
-        raise ValueError(too_large)
-    try:
-        document = yaml.safe_load(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"not JSON or YAML ({' '.join(str(exc).split())[:200]})") from None
+    except KnwalkError as exc:
+        raise ValueError(exc.message) from None
     return parse_rules(document)
 
 
