@@ -35,6 +35,7 @@ from kn_walk.sandbox.dataplane import DataPlane, gateway_tables, route_parts, wo
 from kn_walk.sandbox.gateway import Backend
 from kn_walk.sandbox.registry import SERVING_GROUP, Registry, ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
+from kn_walk.sandbox.revision_faults import RevisionFaults
 from kn_walk.sandbox.server import Sandbox
 from kn_walk.sandbox.serving import SYSTEM_NAMESPACE, ServingController, is_ready
 from kn_walk.sandbox.store import Obj, Store
@@ -88,6 +89,8 @@ class FakeWorkloads:
 class FakeGateway:
     def __init__(self) -> None:
         self.tables: list[dict[str, list[Backend]]] = []
+        #: the Revisions' fault annotations, as the gateway keeps them (DataPlane feeds it)
+        self.faults = RevisionFaults()
 
     async def start(self) -> int:
         return 0

@@ -193,6 +193,8 @@ class DataPlane:
         )
         #: Pods for the Deployments users apply (Revisions have their own, above)
         self.deployments = DeploymentPods(resources)
+        # a Revision's Pod is made once its ReplicaSet is there
+        self.deployments.replicasets.revision_replicaset = self.pods.replicaset_ready
         reg = resources.registry
         self._t = {
             p: reg.get(SERVING_GROUP, "v1", p) for p in ("revisions", "routes", "configurations")

@@ -41,7 +41,6 @@ before), so a new Pod after scale to zero does not show its predecessors' output
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import logging
@@ -92,9 +91,6 @@ QUEUE_PROXY_NOTE = (
     "container itself"
 )
 QUEUE_CONTAINER = "queue-proxy"
-#: how soon a Pod waiting for its ReplicaSet looks for it, and how rarely at most
-OWNERS_DELAY = 0.05
-OWNERS_MAX_DELAY = 1.0
 MANAGER = "kubelet"
 NODE_NAME = "knwalk-sandbox"
 CONTAINER = "user-container"
@@ -150,8 +146,8 @@ class RevisionPods:
         self._restarted: dict[tuple[str, str], Obj] = {}
         #: the Revisions' Deployments and ReplicaSets, made when first needed
         self._workload: RevisionWorkload | None = None
-        #: Revisions whose Pod waits for its ReplicaSet -> its next look's delay
-        self._owners_due: dict[tuple[str, str], float] = {}
+        #: Revisions whose Pod waits for its ReplicaSet (_make_owners_soon)
+        self._owners_due: set[tuple[str, str]] = set()
         #: (namespace, revision) -> where its log was when its process first reported, for
         #: a Pod made after that
         self._began: dict[tuple[str, str], int] = {}
@@ -407,28 +403,25 @@ class RevisionPods:
     def _make_owners_soon(self, namespace: str, revision: str) -> None:
         """The Revision's Deployment has no ReplicaSet yet: the revision reconciler makes
         the Deployment once the controllers are idle, so that a Revision becoming ready is
-        not held up, and the deployment controller its ReplicaSet. Look for it a moment
-        from now, less often the longer it takes, for as long as the process is wanted."""
+        not held up, and the deployment controller its ReplicaSet; the Pod is made then
+        (:meth:`replicaset_ready`)."""
         key = (namespace, revision)
         self._began.setdefault(key, self._log_size(*key))
-        if key in self._owners_due:
-            return
-        self._owners_due[key] = OWNERS_DELAY
-        asyncio.get_running_loop().call_later(OWNERS_DELAY, self._look_again, key)
+        self._owners_due.add(key)
 
-    def _look_again(self, key: tuple[str, str]) -> None:
-        delay = self._owners_due.pop(key, OWNERS_DELAY)
+    def replicaset_ready(self, rs: Obj) -> None:
+        """The ReplicaSet of a Revision's Deployment was reconciled: the Revision's Pod, if
+        it waited for it."""
+        meta = rs.get("metadata") or {}
+        key = (meta.get("namespace", ""), str((meta.get("labels") or {}).get(L_REVISION, "")))
+        if key not in self._owners_due:
+            return
+        self._owners_due.discard(key)
         status = self._last.get(key)
-        rev = self._revision(*key)
-        if status is None or rev is None or key in self._pods:
+        if status is None or key in self._pods:
             return
         if status.desired_replicas <= 0 and status.reason != "ImageNotSupported":
             return  # scaled to zero meanwhile
-        if self._workloads().existing_replicaset(rev) is None:
-            delay = min(delay * 2, OWNERS_MAX_DELAY)
-            self._owners_due[key] = delay
-            asyncio.get_running_loop().call_later(delay, self._look_again, key)
-            return
         del self._last[key]  # the new Pod's container starts: its Events are reported
         try:
             self.observe(*key, status)

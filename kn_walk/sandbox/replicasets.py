@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from kn_walk.sandbox import apierrors as E
@@ -169,6 +170,8 @@ class ReplicaSetController(Controller):
         super().__init__(resources, events)
         self.rt = self._type("apps", "replicasets")
         self.t_pod = self._type("", "pods")
+        #: told of each ReplicaSet of a Revision's Deployment (its Pods are made elsewhere)
+        self.revision_replicaset: Callable[[Obj], None] | None = None
 
     def resync(self) -> None:
         """Reconcile every ReplicaSet; delete simulated Pods whose owner is gone."""
@@ -215,6 +218,8 @@ class ReplicaSetController(Controller):
         ]
         if self.pods_of_revision(current):
             self._write_status(current, pods)  # its Pods are the Revision's processes'
+            if self.revision_replicaset is not None:
+                self.revision_replicaset(current)
             return
         wanted = replicas_of(current)
         pods.sort(key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
