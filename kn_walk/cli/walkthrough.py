@@ -773,9 +773,10 @@ def curl(
 
     fmt = check_output(output, ("table", "json"))
     path = probe.check_path(path)
-    seconds = per_second = None
+    seconds: float | None = None
+    per_second: float | None = None
     if duration is not None or rate is not None:
-        from kn_walk import load  # the load engine (asyncio) only when it is used
+        from kn_walk import load  # the load engine only when it is used
 
         seconds = load.parse_duration(duration) if duration is not None else None
         per_second = load.parse_rate(rate) if rate is not None else None
