@@ -8,7 +8,10 @@ sandbox's own kubeconfig entry, never the current context) or :func:`open_contex
 :class:`StepResult`: plain data (the ``-o json`` shape), the equivalent knwalk and
 kubectl commands, and the elapsed time; progress lines go to a callback. A step
 whose outcome is not what the walkthrough shows raises :class:`StepFailed`, which
-names the step, says why, and carries a hint.
+names the step, says why, and carries a hint. ``--wait-timeout`` bounds each phase
+as it bounds a single command (:meth:`Kube.limit <kn_walk.kube.Kube.limit>`): the
+connection and its checks, the clean start, each step; time at a prompt between
+them does not count.
 
 The steps reuse the core: :func:`kn_walk.knative.deploy`, :func:`~kn_walk.knative.split`,
 :func:`~kn_walk.knative.snapshot`, :func:`~kn_walk.knative.delete`,
@@ -365,6 +368,8 @@ class Tour:
     request_timeout: float = 30.0
     gateway: Gateway | None = None
     chapter: str = WALKTHROUGH
+    #: the option that set ``wait_timeout``, named when it runs out
+    timeout_option: str = "--wait-timeout"
 
     @property
     def last(self) -> int:
@@ -374,11 +379,18 @@ class Tour:
     def info(self, number: int) -> StepInfo:
         return step_info(number, self.chapter)
 
+    def bound(self) -> None:
+        """Give what comes next (a check before the steps, the clean start, one step)
+        ``wait_timeout`` seconds in all, as each single command has: every request,
+        retry and wait ends by then. Time spent at a prompt before it does not count."""
+        self.kube.limit(self.wait_timeout, self.timeout_option)
+
     def check_chapter(self) -> None:
         """The canary chapter makes its candidate bad with the sandbox's fault injection,
         which a cluster running Knative ignores: it runs on the sandbox only."""
         from kn_walk.install import is_sandbox
 
+        self.bound()
         if self.chapter == CANARY and not is_sandbox(self.kube):
             raise KnwalkError(
                 f"the canary chapter makes its candidate fail with the sandbox's fault "
@@ -391,10 +403,12 @@ class Tour:
 
     def existing(self) -> knative.ServiceView | None:
         """The tour's Service if it exists already (a re-run starts clean after asking)."""
+        self.bound()
         return knative.get_service(self.kube, self.service)
 
     def clean(self) -> None:
         """Delete the tour's Service and wait until it and what it owns are gone."""
+        self.bound()
         knative.delete(self.kube, self.service, wait=True, timeout=self.wait_timeout)
 
     def require_existing(self, number: int) -> None:
@@ -470,8 +484,10 @@ class Tour:
         return w.knwalk("delete", "--yes", "--wait")
 
     def run(self, number: int, on_progress: Progress | None = None) -> StepResult:
-        """Run step ``number`` of the chapter; its failures raise :class:`StepFailed`."""
+        """Run step ``number`` of the chapter, within ``wait_timeout`` (:meth:`bound`);
+        its failures raise :class:`StepFailed`."""
         info = self.info(number)
+        self.bound()
         say = on_progress or (lambda text: None)
         started = time.monotonic()
         steps: dict[str, Callable[[Progress], tuple[Obj, list[str]]]] = {
@@ -958,6 +974,8 @@ def open_sandbox(
     *,
     kubeconfig_path: Path | None = None,
     namespace: str | None = None,
+    timeout: float | None = None,
+    timeout_option: str = "--wait-timeout",
 ) -> tuple[Kube, Where]:
     """Start (or reuse) the sandbox of ``state_dir`` and connect to it, and only to it.
 
@@ -980,6 +998,8 @@ def open_sandbox(
     control.write_kubeconfig(info, private)
     ns = namespace or "default"
     kube = connect(private, control.CONTEXT, ns)
+    if timeout is not None:
+        kube.limit(timeout, timeout_option)
     # the options that make knwalk / kubectl reach this sandbox from the user's shell
     server, current = _sandbox_context_server(
         kubeconfig.read_paths(kubeconfig_path), control.CONTEXT
@@ -1011,12 +1031,17 @@ def open_context(
     *,
     kubeconfig_path: Path | None = None,
     namespace: str | None = None,
+    timeout: float | None = None,
+    timeout_option: str = "--wait-timeout",
 ) -> tuple[Kube, Where]:
-    """Connect to ``context``; refuse it when it has no Knative Serving."""
+    """Connect to ``context``; refuse it when it has no Knative Serving. With ``timeout``,
+    what the connection does until the tour bounds its next phase ends within it."""
     from kn_walk import kubeconfig
     from kn_walk.kube import connect
 
     kube = connect(kubeconfig_path, context, namespace)
+    if timeout is not None:
+        kube.limit(timeout, timeout_option)
     try:
         installed = kube.has_group_version(knative.GROUP, knative.VERSION)
     except KnwalkError:

@@ -29,6 +29,7 @@ from kn_walk import tour as core
 from kn_walk.sandbox import control
 from tests.conftest import Sandbox
 from tests.test_cli_support import Cluster, Result, knwalk, plain_kubernetes
+from tests.test_cli_truthful import HANG_GUARD, child, one_error, silent_api  # noqa: F401
 
 V1 = "Hello Go Sample v1!\n"
 V2 = "Hello Go Sample v2!\n"
@@ -448,6 +449,34 @@ def test_a_failed_step_says_what_why_and_how_to_resume(cluster: Cluster, faults:
     steps = json_steps(resumed.out)
     assert steps[1]["result"]["revision"] == REV2
     assert steps[-1]["result"]["deleted"] == "helloworld-go"
+
+
+def test_the_wait_timeout_bounds_the_connection_to_a_silent_api(
+    silent_api: Path,  # noqa: F811 - the fixture imported above
+) -> None:
+    """An API server that accepts and never answers: the tour ends at --wait-timeout, as
+    every other command does, not after the client library's own timeouts."""
+    args = ["tour", "--context", "silent", "--kubeconfig", str(silent_api), "--yes"]
+    proc = child(*args, "--wait-timeout", "3", timeout=3 + HANG_GUARD)
+    line = one_error(proc, 1)
+    assert "did not answer discover serving.knative.dev/v1 within the 3s of --wait-timeout" in (
+        line
+    ), line
+
+
+def test_the_wait_timeout_bounds_each_step(cluster: Cluster, faults: Any) -> None:
+    """The sandbox's fault switch holds step 1's create for two minutes: the step fails at
+    --wait-timeout, saying so (the create, then the read that looks for a lost
+    acknowledgement, run out of it), and the resume hint follows."""
+    path = f"/apis/serving.knative.dev/v1/namespaces/{cluster.namespace}/services"
+    assert faults.put("/knwalk.dev/faults", json=[{"method": "POST", "path": path, "delay": 120}])
+    started = time.monotonic()
+    result = on_context(cluster, "--yes", "--wait-timeout", "5")
+    result.assert_error(1)
+    assert "step 1 of 8 (" in result.error
+    assert "the 5s of --wait-timeout" in result.error
+    assert "then resume with `knwalk tour --context knwalk-sandbox" in result.error
+    assert time.monotonic() - started < 5 + HANG_GUARD  # not the two minutes of the delay
 
 
 def test_a_step_past_its_state_says_start_over(cluster: Cluster) -> None:

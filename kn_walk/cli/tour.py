@@ -297,10 +297,12 @@ class _Run:
             from kn_walk.sandbox.control import default_state_dir
 
             sdir = (state_dir or default_state_dir()).expanduser().absolute()
-            kube, where = core.open_sandbox(sdir, kubeconfig_path=kubeconfig, namespace=namespace)
+            kube, where = core.open_sandbox(
+                sdir, kubeconfig_path=kubeconfig, namespace=namespace, timeout=wait_timeout
+            )
         else:
             kube, where = core.open_context(
-                context, kubeconfig_path=kubeconfig, namespace=namespace
+                context, kubeconfig_path=kubeconfig, namespace=namespace, timeout=wait_timeout
             )
         with kube:
             walk = core.Tour(
