@@ -152,8 +152,9 @@ def _container_names(pod: Obj, key: str) -> list[str]:
     return [str(c["name"]) for c in items if isinstance(c, dict) and c.get("name")]
 
 
-def _log_container(pod: Obj, name: str, requested: str) -> str:
-    """The container to read, chosen and checked as kube-apiserver's validateContainer does."""
+def pod_container(pod: Obj, name: str, requested: str) -> str:
+    """The container of pod ``name`` a request names (or the pod's only one), chosen and
+    checked as kube-apiserver's validateContainer does: for logs and port-forward."""
     containers = _container_names(pod, "containers")
     every = (
         _container_names(pod, "initContainers")
@@ -526,7 +527,7 @@ async def pod_log(
     reader: _LogReader | None = None
     try:
         pod = res.get(rt, namespace, name)
-        container = _log_container(pod, name, opts.container)
+        container = pod_container(pod, name, opts.container)
         cs = _container_status(pod, container)
         restarted = bool(cs.get("restartCount") or ((cs.get("lastState") or {}).get("terminated")))
         if opts.previous and not restarted:

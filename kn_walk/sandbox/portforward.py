@@ -48,7 +48,7 @@ from kn_walk import __version__
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import spdy
 from kn_walk.sandbox.deployments import template_hash
-from kn_walk.sandbox.podlogs import _log_container as pod_container
+from kn_walk.sandbox.podlogs import pod_container
 from kn_walk.sandbox.pods import (
     A_MANAGED,
     A_PID,
