@@ -350,6 +350,61 @@ def test_the_sandbox_webhook_gives_upstreams_answer(
         assert (status, message) == (400, f"{WEBHOOK}validation failed: {want}")
 
 
+#: upstream's cases about a Service's or Route's labels and annotations, all valid in
+#: release-1.23: (name, kind, labels, annotations). Knative lets unknown
+#: serving.knative.dev keys through ("to introduce new labels with the serving prefix in
+#: the future and not break downgrading"), and any value of the visibility label (only
+#: cluster-local means something). The Route gets upstream's validRouteSpec.
+METADATA_CASES: list[tuple[str, str, dict[str, str], dict[str, str]]] = [
+    (
+        "service valid visibility label",
+        "Service",
+        {"networking.knative.dev/visibility": "cluster-local"},
+        {},
+    ),
+    ("service valid non knative label", "Service", {"serving.name": "some-name"}, {}),
+    (
+        "service allow unknown uses of knative.dev/serving prefix for labels",
+        "Service",
+        {"serving.knative.dev/testlabel": "value"},
+        {},
+    ),
+    (
+        "service allow unknown uses of serving.knative.dev prefix for annotations",
+        "Service",
+        {},
+        {"serving.knative.dev/foo": "bar"},
+    ),
+    (
+        "route visibility label specified",  # TestRouteLabelValidation
+        "Route",
+        {"networking.knative.dev/visibility": "my-visibility"},
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "labels", "annotations"),
+    [pytest.param(k, lab, ann, id=n) for n, k, lab, ann in METADATA_CASES],
+)
+def test_the_sandbox_webhook_takes_labels_as_upstream_does(
+    api_client: Any,
+    namespace: str,
+    kind: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+) -> None:
+    traffic = (
+        [{"latestRevision": True, "percent": 100}]
+        if kind == "Service"
+        else [{"tag": "bar", "revisionName": "foo", "percent": 100}]
+    )
+    body = _body(kind, "byo-name", traffic)
+    body["metadata"].update(labels=labels, annotations=annotations)
+    assert _sandbox_answer(api_client, namespace, body) == (201, "")
+
+
 # --------------------------------------------------------------------------- knwalk = webhook
 
 #: Service traffic blocks: upstream's targets alone in a Service, upstream's Service cases,

@@ -15,14 +15,9 @@ from typing import Any
 from kn_walk.knative_rules import fielderror, names, templates
 from kn_walk.knative_rules import traffic as traffic_rules
 from kn_walk.knative_rules.fielderror import FieldError
-from kn_walk.knative_rules.labels import (
-    CLUSTER_LOCAL,
-    GROUP_PREFIX,
-    SERVICE_LABEL,
-    VISIBILITY_LABEL,
-)
 from kn_walk.knative_rules.labels import CREATOR_ANNOTATION as CREATOR
 from kn_walk.knative_rules.labels import LAST_MODIFIER_ANNOTATION as LAST_MODIFIER
+from kn_walk.knative_rules.labels import SERVICE_LABEL
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import revision_faults
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
@@ -177,16 +172,9 @@ class KnativeWebhook:
                     annotations[LAST_MODIFIER] = old_ann[LAST_MODIFIER]
         # -- validation (validation.webhook.serving.knative.dev)
         errs = Errors()
+        # labels as release-1.23 takes them: unknown serving.knative.dev keys and any
+        # visibility value pass (Knative dropped both checks, knative/serving#12397)
         validate_object_meta(meta, errs)
-        labels = meta.get("labels") or {}
-        if isinstance(labels, dict):
-            for key, val in labels.items():
-                if key == VISIBILITY_LABEL and val != CLUSTER_LOCAL:
-                    errs.add(
-                        f"invalid value {json.dumps(val)}", f"metadata.labels.{VISIBILITY_LABEL}"
-                    )
-                elif kind == "Service" and key.startswith(GROUP_PREFIX):
-                    errs.add(f"invalid key name {json.dumps(key)}", "metadata.labels")
         if not isinstance(spec, dict):
             errs.add("expected an object", "spec")
         elif kind in ("Service", "Configuration"):
