@@ -212,6 +212,64 @@ def test_wrongly_typed_options_are_a_decoding_error(sandbox: Sandbox, namespace:
         assert http.get(path).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("again", "owner_left"),
+    [(None, True), ({"propagationPolicy": "Background"}, False)],
+    ids=["no policy keeps it", "an explicit policy replaces it"],
+)
+def test_a_second_delete_keeps_a_foreground_deletion_unless_it_names_a_policy(
+    sandbox: Sandbox, namespace: str, again: dict[str, str] | None, owner_left: bool
+) -> None:
+    """kube-apiserver's deletionFinalizersForGarbageCollection: a delete that names no
+    policy keeps the garbage collector's finalizer an earlier delete put on the object;
+    one that names a policy replaces it (Background: none, so the owner goes now)."""
+    with _http(sandbox) as http:
+        owner_path = _cm(http, namespace, "owner")
+        owner = http.get(owner_path).json()
+        ref = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "name": "owner",
+            "uid": owner["metadata"]["uid"],
+            "blockOwnerDeletion": True,
+        }
+        r = http.post(
+            f"/api/v1/namespaces/{namespace}/configmaps",
+            json={
+                "metadata": {
+                    "name": "held",
+                    "ownerReferences": [ref],
+                    "finalizers": ["example.com/hold"],
+                }
+            },
+        )
+        assert r.status_code == 201, r.text
+        held_path = f"/api/v1/namespaces/{namespace}/configmaps/held"
+        try:
+            r = http.request(
+                "DELETE", owner_path, content=json.dumps({"propagationPolicy": "Foreground"})
+            )
+            assert r.status_code == 200, r.text
+            assert http.get(owner_path).json()["metadata"]["finalizers"] == ["foregroundDeletion"]
+            content = json.dumps(again) if again is not None else None
+            r = http.request("DELETE", owner_path, content=content)
+            assert r.status_code == 200, r.text
+            r = http.get(owner_path)
+            if owner_left:
+                assert r.status_code == 200, r.text
+                meta = r.json()["metadata"]
+                assert meta["finalizers"] == ["foregroundDeletion"]
+                assert meta["deletionTimestamp"]
+            else:
+                assert r.status_code == 404, r.text
+        finally:
+            http.patch(
+                held_path,
+                json={"metadata": {"finalizers": None}},
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+
+
 # ------------------------------------------------------------------- pure
 def test_parse_reads_the_body_or_the_query_never_both() -> None:
     assert deleteoptions.parse({"dryRun": ["All"]}, {}, []).dry_run
@@ -221,7 +279,7 @@ def test_parse_reads_the_body_or_the_query_never_both() -> None:
     assert opts.policy == "Foreground"
     assert deleteoptions.parse({"orphanDependents": True}, {}, []).policy == "Orphan"
     assert deleteoptions.parse(None, {"orphanDependents": "true"}, []).policy == "Orphan"
-    assert deleteoptions.parse({}, {}, []).policy == "Background"
+    assert deleteoptions.parse({}, {}, []).policy is None  # the object's own, as it stands
     pre = deleteoptions.parse({"preconditions": {"uid": "u", "resourceVersion": "7"}}, {}, [])
     assert (pre.precondition_uid, pre.precondition_rv) == ("u", "7")
     with pytest.raises(E.StatusError) as err:

@@ -38,7 +38,7 @@ _INT64 = (-(2**63), 2**63 - 1)
 @dataclass(frozen=True)
 class DeleteOptions:
     dry_run: bool = False
-    # None: the resource's default (Background for everything the sandbox serves)
+    # None: none given (the object's garbage-collector finalizers, else Background)
     propagation: str | None = None
     orphan_dependents: bool | None = None
     grace_period_seconds: int | None = None
@@ -46,13 +46,15 @@ class DeleteOptions:
     precondition_rv: str | None = None
 
     @property
-    def policy(self) -> str:
-        """The propagation policy in effect, with the deprecated ``orphanDependents``."""
+    def policy(self) -> str | None:
+        """The propagation policy the request names, with the deprecated
+        ``orphanDependents`` (false: Background); None when it names none, which keeps
+        the garbage collector's finalizers an earlier delete put on the object."""
         if self.propagation:
             return self.propagation
-        if self.orphan_dependents is True:
-            return "Orphan"
-        return "Background"
+        if self.orphan_dependents is not None:
+            return "Orphan" if self.orphan_dependents else "Background"
+        return None
 
 
 def parse(body: Any, query: Mapping[str, str], dry_run_values: Sequence[str]) -> DeleteOptions:

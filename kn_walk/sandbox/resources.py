@@ -480,7 +480,7 @@ class Resources:
         namespace: str,
         name: str,
         *,
-        propagation: str = "Background",
+        propagation: str | None = None,
         precondition_rv: str | None = None,
         precondition_uid: str | None = None,
         dry_run: bool = False,
@@ -523,15 +523,22 @@ class Resources:
     # at once, in the same transaction, in the order they would: watchers see the owner
     # marked, then its dependents go, then the owner.
 
-    def _delete_object(self, rt: ResourceType, obj: Obj, propagation: str) -> Obj:
-        """Delete ``obj`` now, or mark it and collect what it waits for; its last state."""
+    def _delete_object(self, rt: ResourceType, obj: Obj, propagation: str | None) -> Obj:
+        """Delete ``obj`` now, or mark it and collect what it waits for; its last state.
+
+        ``propagation`` None (the delete named no policy) keeps the garbage collector's
+        finalizers an earlier delete put on it; a policy replaces them (kube-apiserver's
+        deletionFinalizersForGarbageCollection). With neither, dependents go in the
+        background, the default of every kind the sandbox serves."""
         meta = obj["metadata"]
         had = list(meta.get("finalizers") or [])
-        kept = [f for f in had if f not in _GC_FINALIZERS]
-        if propagation == "Orphan":
-            kept.append(ORPHAN_FINALIZER)
-        elif propagation == "Foreground":
-            kept.append(FOREGROUND_FINALIZER)
+        kept = had
+        if propagation is not None:
+            kept = [f for f in had if f not in _GC_FINALIZERS]
+            if propagation == "Orphan":
+                kept.append(ORPHAN_FINALIZER)
+            elif propagation == "Foreground":
+                kept.append(FOREGROUND_FINALIZER)
         is_namespace = rt.key == _NAMESPACES
         if not kept and not is_namespace:
             return self._remove(rt, obj)
@@ -658,16 +665,10 @@ class Resources:
                 meta["ownerReferences"] = solid
                 self.store.put(rkey(t), current)
             return
-        finalizers = meta.get("finalizers") or []
-        if waiting and self.store.owned_by(str(meta.get("uid") or "")):
-            policy = "Foreground"
-        elif ORPHAN_FINALIZER in finalizers:
-            policy = "Orphan"
-        elif FOREGROUND_FINALIZER in finalizers:
-            policy = "Foreground"
-        else:
-            policy = "Background"
-        self._delete_object(t, current, policy)
+        # an owner deleting in the foreground waits for this one's dependents too; else
+        # its own finalizers say how (no policy: they stay as they are)
+        waits = waiting and self.store.owned_by(str(meta.get("uid") or ""))
+        self._delete_object(t, current, "Foreground" if waits else None)
 
     def _orphan_dependents(self, uid: str) -> None:
         for t, obj in list(self.dependents(uid)):
