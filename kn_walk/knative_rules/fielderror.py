@@ -12,9 +12,10 @@ The constructors below are Knative's helpers of the same names (``ErrMissingFiel
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from kn_walk.goformat import go_quote as go_quote
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,6 @@ def error_text(errors: Iterable[FieldError]) -> str:
 def validation_failed(errors: Iterable[FieldError]) -> str:
     """The message of the webhook's denial: ``validation failed: `` and :func:`error_text`."""
     return "validation failed: " + error_text(errors)
-
-
-def go_quote(text: str) -> str:
-    """``%q`` of a string as these messages print it (``"name"``)."""
-    return json.dumps(text, ensure_ascii=False)
 
 
 def json_type(value: object) -> str:

@@ -22,13 +22,13 @@ Functions never mutate their inputs.
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
 
+from kn_walk.goformat import go_json, go_quote, integral_floats, is_print
 from kn_walk.sandbox.patch import go_format, json_equal
 from kn_walk.sandbox.schema import builtin_kind_schema, object_meta_schema
 
@@ -61,72 +61,6 @@ MAX_UPDATE_MANAGERS = 10
 #: manager names are truncated to this many bytes (validation.FieldManagerMaxLength)
 FIELD_MANAGER_MAX_LENGTH = 128
 LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
-
-
-# --------------------------------------------------------------------------- Go formatting
-
-
-_GO_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
-
-
-def go_quote(text: str) -> str:
-    """Go's ``%q`` of a string."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif _is_print(ch):
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
-
-
-def _is_print(ch: str) -> bool:
-    """Go's ``unicode.IsPrint``: letters, marks, numbers, punctuation, symbols, ASCII space."""
-    return ch == " " or unicodedata.category(ch)[0] in "LMNPS"
-
-
-def _normalize_number(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _normalize_number(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalize_number(v) for v in value]
-    return value
-
-
-def go_json(value: Any) -> str:
-    """Compact JSON as Go's encoding/json writes it (HTML characters escaped)."""
-    text = json.dumps(
-        _normalize_number(value), ensure_ascii=False, separators=(",", ":"), sort_keys=True
-    )
-    for raw, escaped in (
-        ("<", "\\u003c"),
-        (">", "\\u003e"),
-        ("&", "\\u0026"),
-        ("\u2028", "\\u2028"),
-        ("\u2029", "\\u2029"),
-    ):
-        text = text.replace(raw, escaped)
-    return text
 
 
 def _value_string(value: Any) -> str:
@@ -179,14 +113,14 @@ class PathElement:
 
     @classmethod
     def key(cls, pairs: Iterable[tuple[str, Any]]) -> PathElement:
-        items = sorted(((k, _normalize_number(v)) for k, v in pairs), key=lambda kv: kv[0])
+        items = sorted(((k, integral_floats(v)) for k, v in pairs), key=lambda kv: kv[0])
         text = "k:{" + ",".join(f"{go_json(k)}:{go_json(v)}" for k, v in items) + "}"
         sort = (1, tuple((k, _value_key(v)) for k, v in items))
         return cls("k", text, sort, tuple(items))
 
     @classmethod
     def value(cls, value: Any) -> PathElement:
-        value = _normalize_number(value)
+        value = integral_floats(value)
         return cls("v", "v:" + go_json(value), (2, _value_key(value)), value)
 
     @classmethod
@@ -1215,7 +1149,7 @@ def default_manager(user_agent: str) -> str:
     out: list[str] = []
     size = 0
     for ch in head:
-        if not _is_print(ch):
+        if not is_print(ch):
             continue
         width = len(ch.encode("utf-8", "surrogatepass"))
         if size + width > FIELD_MANAGER_MAX_LENGTH:

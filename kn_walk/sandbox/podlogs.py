@@ -28,9 +28,9 @@ from typing import BinaryIO, NamedTuple
 
 from aiohttp import web
 
+from kn_walk.goformat import go_quote
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.decoding import go_int, query_flag
-from kn_walk.sandbox.fields import go_quote
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import (
     Resources,

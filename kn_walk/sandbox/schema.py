@@ -36,6 +36,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from kn_walk.goformat import go_quote
 from kn_walk.knative_rules.fielderror import json_type
 from kn_walk.sandbox.definitions import (
     _INTSTR,
@@ -95,10 +96,6 @@ class Cause:
 # ------------------------------------------------------------- Go formatting
 
 
-def _go_quote(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)
-
-
 def go_repr(value: Any) -> str:
     """Go's ``%#v`` for an unstructured value (as field errors print bad values)."""
     if value is None:
@@ -110,15 +107,13 @@ def go_repr(value: Any) -> str:
     if isinstance(value, float):
         return _go_float(value)
     if isinstance(value, str):
-        return _go_quote(value)
+        return go_quote(value)
     if isinstance(value, Mapping):
-        items = ", ".join(
-            f"{_go_quote(str(k))}:{go_repr(value[k])}" for k in sorted(value, key=str)
-        )
+        items = ", ".join(f"{go_quote(str(k))}:{go_repr(value[k])}" for k in sorted(value, key=str))
         return "map[string]interface {}{" + items + "}"
     if isinstance(value, list | tuple):
         return "[]interface {}{" + ", ".join(go_repr(v) for v in value) + "}"
-    return _go_quote(str(value))
+    return go_quote(str(value))
 
 
 def _bad_value(value: Any) -> str:
@@ -150,10 +145,8 @@ class _Validator:
         self.causes.append(Cause(TYPE_INVALID, f'Invalid value: "{actual}": {detail}', path))
 
     def format_invalid(self, path: str, fmt: str, value: str) -> None:
-        detail = f"{path} in body must be of type {fmt}: {_go_quote(value)}"
-        self.causes.append(
-            Cause(TYPE_INVALID, f"Invalid value: {_go_quote(value)}: {detail}", path)
-        )
+        detail = f"{path} in body must be of type {fmt}: {go_quote(value)}"
+        self.causes.append(Cause(TYPE_INVALID, f"Invalid value: {go_quote(value)}: {detail}", path))
 
     def required(self, path: str, detail: str = "") -> None:
         msg = "Required value" + (f": {detail}" if detail else "")
@@ -163,7 +156,7 @@ class _Validator:
         quoted = []
         for a in allowed:
             text = a if isinstance(a, str) else json.dumps(a, separators=(",", ":"))
-            quoted.append(_go_quote(text))
+            quoted.append(go_quote(text))
         msg = f"Unsupported value: {_bad_value(value)}"
         if quoted:
             msg += ": supported values: " + ", ".join(quoted)
@@ -626,7 +619,7 @@ def unknown_fields(schema: Mapping[str, Any] | None, obj: Any) -> list[str]:
 
 def strict_decoding_message(paths: list[str]) -> str:
     """``strict decoding error: unknown field "spec.foo", unknown field "spec.bar"``."""
-    return "strict decoding error: " + ", ".join(f"unknown field {_go_quote(p)}" for p in paths)
+    return "strict decoding error: " + ", ".join(f"unknown field {go_quote(p)}" for p in paths)
 
 
 def prune(schema: Mapping[str, Any] | None, obj: Any) -> Any:

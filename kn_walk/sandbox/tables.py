@@ -10,13 +10,13 @@ priority-1 columns that ``-o wide`` reveals.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from kn_walk.goformat import go_json
 from kn_walk.humanduration import human_duration, parse_timestamp, since
 from kn_walk.sandbox.jsonpath import evaluate
 from kn_walk.sandbox.registry import PrinterColumn, ResourceType
@@ -81,12 +81,6 @@ def go_float(f: float) -> str:
     if point >= len(ds):
         return prefix + ds + "0" * (point - len(ds))
     return f"{prefix}{ds[:point]}.{ds[point:]}"
-
-
-def go_json(value: Any) -> str:
-    """Compact JSON the way Go's ``encoding/json`` writes it (sorted keys, HTML-safe)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def go_value_string(value: Any) -> str | None:
