@@ -30,6 +30,7 @@ from kn_walk.install import (
     git_version,
     list_objects,
 )
+from kn_walk.knative_rules import labels
 
 if TYPE_CHECKING:
     from kn_walk.kube import Kube
@@ -183,11 +184,14 @@ def _doctor_knative(kube: Kube, sandbox: bool, checks: list[Check]) -> None:
         return
     version = ((ns.get("metadata") or {}).get("labels") or {}).get(M.VERSION_LABEL) or "unknown"
     deployments = kube.resource("apps/v1", "Deployment")
-    rows = (
-        [deployment_row(d) for d in list_objects(kube, deployments, M.SERVING_NAMESPACE)[0]]
-        if deployments is not None
-        else []
+    objects = (
+        list_objects(kube, deployments, M.SERVING_NAMESPACE)[0] if deployments is not None else []
     )
+    rows = [deployment_row(d) for d in objects]
+    played_by_sandbox = [
+        labels.PLAYED_BY_ANNOTATION in ((d.get("metadata") or {}).get("annotations") or {})
+        for d in objects
+    ]
     late = [r for r in rows if not r.ok]
     if late:
         checks.append(
@@ -200,6 +204,11 @@ def _doctor_knative(kube: Kube, sandbox: bool, checks: list[Check]) -> None:
                 "`knwalk install` waits for them",
             )
         )
+    elif sandbox and all(played_by_sandbox):
+        # the Deployments the sandbox shows for its own controllers, or none at all
+        checks.append(
+            Check("Knative Serving", OK, f"version {version}; built into the sandbox, Ready")
+        )
     elif rows:
         checks.append(
             Check(
@@ -207,10 +216,6 @@ def _doctor_knative(kube: Kube, sandbox: bool, checks: list[Check]) -> None:
                 OK,
                 f"version {version}; {len(rows)} Deployment(s) Available",
             )
-        )
-    elif sandbox:
-        checks.append(
-            Check("Knative Serving", OK, f"version {version}; built into the sandbox, Ready")
         )
     else:
         checks.append(

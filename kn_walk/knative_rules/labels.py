@@ -45,3 +45,5 @@ ROLLOUT_ANNOTATION = "knwalk.dev/rollout"
 #: gateway injects into requests routed to that Revision, as Istio's VirtualService
 #: ``fault`` does (:mod:`kn_walk.sandbox.revision_faults`); nothing else reads it
 FAULT_ANNOTATION = "sandbox.knwalk.dev/fault"
+#: on a system Deployment the sandbox shows: which part of the sandbox does its work
+PLAYED_BY_ANNOTATION = "sandbox.knwalk.dev/played-by"

@@ -27,6 +27,7 @@ from functools import cache
 from importlib import resources as package_files
 from typing import Any
 
+from kn_walk.knative_rules import labels
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.resources import Resources, WriteOptions
 from kn_walk.sandbox.store import Obj
@@ -35,8 +36,7 @@ log = logging.getLogger(__name__)
 
 #: seconds after the API starts answering that the system Deployments are made
 WORKLOADS_DELAY = 0.5
-#: on a system Deployment: which part of the sandbox does its work
-A_PLAYED_BY = "sandbox.knwalk.dev/played-by"
+A_PLAYED_BY = labels.PLAYED_BY_ANNOTATION
 
 #: (namespace, Deployment) -> what does its work here; ``{gateway}`` is the gateway's address
 _PLAYED_BY = {
