@@ -81,8 +81,11 @@ def test_aggregated_discovery_is_served_with_its_content_type(http: httpx.Client
     assert (doc["kind"], doc["apiVersion"]) == ("APIGroupDiscoveryList", "apidiscovery.k8s.io/v2")
     groups = {g["metadata"].get("name"): g for g in doc["items"]}
     assert "" not in groups  # the core group is /api's
-    (serving,) = groups["serving.knative.dev"]["versions"]
-    assert serving["version"] == "v1" and serving["freshness"] == "Current"
+    # v1 (Service, ...) before v1beta1 (DomainMapping): kube-apiserver's version priority
+    versions = groups["serving.knative.dev"]["versions"]
+    assert [v["version"] for v in versions] == ["v1", "v1beta1"]
+    serving = versions[0]
+    assert serving["freshness"] == "Current"
     services = next(r for r in serving["resources"] if r["resource"] == "services")
     assert services == {
         "resource": "services",
@@ -130,7 +133,13 @@ def test_aggregated_discovery_is_served_with_its_content_type(http: httpx.Client
     assert core_group["metadata"] == {"creationTimestamp": None}
     pods = next(r for r in core_group["versions"][0]["resources"] if r["resource"] == "pods")
     assert pods["responseKind"] == {"group": "", "version": "", "kind": "Pod"}
-    assert [s["subresource"] for s in pods["subresources"]] == ["log", "status"]
+    assert [s["subresource"] for s in pods["subresources"]] == [
+        "attach",
+        "exec",
+        "log",
+        "portforward",
+        "status",
+    ]
 
 
 def test_aggregated_discovery_negotiates_as_kube_apiserver(http: httpx.Client) -> None:
