@@ -216,8 +216,9 @@ class DataPlane:
         self._seqs = itertools.count()
         #: host -> the Routes that claim it: (ns, route) -> (its seq, the backends)
         self._claims: dict[HostKey, dict[tuple[str, str], tuple[int, list[Backend]]]] = {}
-        #: the gateways' host tables
-        self._table: dict[HostKey, list[Backend]] = {}
+        #: the gateways' host tables, by visibility (EXTERNAL, LOCAL): host -> backends,
+        #: kept current by the events so a sync costs nothing per Route
+        self._tables: dict[str, dict[str, list[Backend]]] = {EXTERNAL: {}, LOCAL: {}}
         #: (ns, revision) -> how many Routes send it traffic (only those with one or more)
         self._routed: dict[tuple[str, str], int] = {}
         self._table_changed = True
@@ -353,14 +354,16 @@ class DataPlane:
                 claims.pop(route, None)
             else:
                 claims[route] = (seq, backends)
+            visibility, name = host
+            table = self._tables[visibility]
             if claims:
                 winner = max(claims.values(), key=lambda claim: claim[0])[1]
-                if self._table.get(host) != winner:
-                    self._table[host] = winner
+                if table.get(name) != winner:
+                    table[name] = winner
                     self._table_changed = True
             else:
                 del self._claims[host]
-                self._table.pop(host, None)
+                table.pop(name, None)
                 self._table_changed = True
 
     def _route_revisions(
@@ -400,9 +403,8 @@ class DataPlane:
         only if it changed since the last sync (both are kept current by the events)."""
         self._pending = False
         if self._table_changed:
-            external, local = gateway_tables(self._table)
-            self.gateway.set_routes(external)
-            self.local_gateway.set_routes(local)
+            self.gateway.set_routes(self._tables[EXTERNAL])
+            self.local_gateway.set_routes(self._tables[LOCAL])
             self._table_changed = False
         if self._workloads_changed:
             # a new Revision starts before any Route sends it traffic (Knative's initial
