@@ -27,9 +27,20 @@ from tests.kube_helpers import GROUP, VERSION, ksvc
 from tests.test_cli_support import Cluster, local_api
 
 #: runs ``knwalk ARGV`` in this fresh interpreter and reports, after it: every module
-#: imported, how often each watched path was opened (audit events), the CA files loaded
+#: imported, how often each watched path was opened (audit events), the CA files loaded,
+#: the requests sent through urllib3 (the kubernetes client's transport)
 PROBE = r"""
 import json, os, ssl, sys
+import urllib3.connectionpool
+
+sent = []
+_urlopen = urllib3.connectionpool.HTTPConnectionPool.urlopen
+
+def urlopen(self, method, url, *args, **kwargs):
+    sent.append(f"{method} {url}")
+    return _urlopen(self, method, url, *args, **kwargs)
+
+urllib3.connectionpool.HTTPConnectionPool.urlopen = urlopen
 args, watched = json.loads(sys.argv[1]), set(json.loads(sys.argv[2]))
 opened = []
 
@@ -56,7 +67,13 @@ try:
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 sys.stdout.flush()
-report = {"code": code, "modules": sorted(sys.modules), "opened": opened, "cafiles": cafiles}
+report = {
+    "code": code,
+    "modules": sorted(sys.modules),
+    "opened": opened,
+    "cafiles": cafiles,
+    "sent": sent,
+}
 sys.stderr.write("\nPROBE=" + json.dumps(report) + "\n")
 """
 
@@ -134,14 +151,36 @@ def test_status_reads_the_kubeconfig_once(split_app: Cluster) -> None:
 
 def test_curl_once_loads_neither_a_ca_bundle_nor_the_load_engine(split_app: Cluster) -> None:
     """One request to a plain-http gateway speaks no TLS: no CA bundle is read for it
-    (httpx's default context loads certifi's, tens of ms), and the load engine stays out
-    of a single request."""
+    (httpx's default context loads certifi's, tens of ms), the load engine stays out of a
+    single request, and of the Knative objects only the Service is read (the Route,
+    Revisions and Configuration are for --tag and for comparing many answers)."""
     import certifi
 
     out, report = run_probed(_args(split_app, "curl"))
     assert out.startswith("Hello Go Sample v")
     assert certifi.where() not in report["cafiles"]
     assert "kn_walk.load" not in report["modules"]
+    ns = split_app.namespace
+    assert report["sent"] == [
+        f"GET /apis/{GROUP}/{VERSION}/namespaces/{ns}/services/helloworld-go",
+        "GET /api/v1/namespaces/knative-serving/configmaps/config-network",
+        "GET /api/v1/namespaces/istio-system/services/istio-ingressgateway",
+    ]
+    out, report = run_probed(_args(split_app, "curl", "--tag", "candidate"))
+    assert out == "Hello Go Sample v1!\n"
+    assert any("/routes?" in line for line in report["sent"])
+
+
+def test_status_lists_each_kind_once(split_app: Cluster) -> None:
+    ns = split_app.namespace
+    out, report = run_probed(_args(split_app, "status", "helloworld-go"))
+    assert "Service helloworld-go" in out
+    selector = "labelSelector=serving.knative.dev/service%3Dhelloworld-go"
+    base = f"GET /apis/{GROUP}/{VERSION}/namespaces/{ns}"
+    assert report["sent"] == [
+        f"{base}/services/helloworld-go",
+        *(f"{base}/{plural}?{selector}" for plural in ("configurations", "revisions", "routes")),
+    ]
 
 
 def test_probe_requests_to_https_gateways_are_still_verified(tmp_path: Path) -> None:

@@ -49,7 +49,14 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from kn_walk.ingress import Gateway
-    from kn_walk.knative import DeployOptions, DeployPlan, Snapshot, SplitPlan
+    from kn_walk.knative import (
+        DeployOptions,
+        DeployPlan,
+        ServiceView,
+        Snapshot,
+        SplitPlan,
+        TrafficTarget,
+    )
     from kn_walk.kube import Kube
     from kn_walk.load import LoadProgress, LoadResult, LoadSpec
     from kn_walk.probe import Row, Verdict
@@ -795,10 +802,16 @@ def curl(
     if name is not None or gw is None or host_header is None:
         service = _name(name)
         with _connect(kubeconfig, context, namespace, timeout, "--timeout") as kube:
-            snap = knative.snapshot(kube, service)
-            _require_ready(snap)
+            if tag is None and count is None and seconds is None and fmt == "table":
+                # one request: the Service alone says whether it is ready and its Host (the
+                # other three reads are for --tag and for comparing answers with the split)
+                svc = knative.require_service(kube, service)
+            else:
+                snap = knative.snapshot(kube, service)
+                svc = snap.service
+            _require_ready(svc)
             if host_header is None:
-                host_header = _host_for(snap, tag)
+                host_header = _host_for(svc, snap.traffic if snap else (), tag)
             if gw is None:
                 gw = ingress.discover(kube)
     assert gw is not None and host_header is not None
@@ -840,10 +853,9 @@ def curl(
         )
 
 
-def _require_ready(snap: Snapshot) -> None:
+def _require_ready(svc: ServiceView) -> None:
     from kn_walk.errors import KnwalkError
 
-    svc = snap.service
     if svc.ready_status != "True" or not svc.url:
         why = svc.ready.describe() if svc.ready else "no Ready condition yet"
         raise KnwalkError(
@@ -852,16 +864,16 @@ def _require_ready(snap: Snapshot) -> None:
         )
 
 
-def _host_for(snap: Snapshot, tag: str | None) -> str:
+def _host_for(svc: ServiceView, traffic: Sequence[TrafficTarget], tag: str | None) -> str:
     from kn_walk.ingress import host_of
 
     if tag is None:
-        return host_of(snap.service.url)
-    url = next((t.url for t in snap.traffic if t.tag == tag and t.url), None)
+        return host_of(svc.url)
+    url = next((t.url for t in traffic if t.tag == tag and t.url), None)
     if url is None:
-        tags = sorted({t.tag for t in snap.traffic if t.tag})
+        tags = sorted({t.tag for t in traffic if t.tag})
         raise UsageError(
-            f"service '{snap.service.name}' has no tag {tag!r}",
+            f"service '{svc.name}' has no tag {tag!r}",
             f"tags: {', '.join(tags)}" if tags else "add one with `knwalk split --tag REV=TAG`",
         )
     return host_of(url)
