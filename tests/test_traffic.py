@@ -438,7 +438,9 @@ VALIDATE_CASES: list[tuple[str, object, list[str]]] = [
     (
         "not an object",
         ["x", *DEFAULT],
-        ['spec.traffic[0]: Invalid value: "string": spec.traffic[0] in body must be of type object'],
+        [
+            'spec.traffic[0]: Invalid value: "string": spec.traffic[0] in body must be of type object'
+        ],
     ),
     (
         "string percent: a type error, not a sum",
