@@ -8,6 +8,7 @@ import copy
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -651,9 +652,24 @@ def _reachable(doc: Obj) -> set[str]:
 def test_sandbox_graph_after_the_walkthrough(split_app: Cluster) -> None:
     """What the sandbox makes today, and any kind it makes later: each hangs from the
     Service through the owners upstream gives it."""
-    result = split_app.run("status", "helloworld-go", "--graph", "-o", "json")
-    assert result.code == 0, result.err
-    doc = json.loads(result.out)
+    # the objects under a Revision appear a moment after it is Ready (the sandbox makes
+    # them once its controllers are idle), and a read lists one kind after another:
+    # read until every object found hangs from the Service
+    deadline = time.monotonic() + 30
+    while True:
+        result = split_app.run("status", "helloworld-go", "--graph", "-o", "json")
+        assert result.code == 0, result.err
+        doc = json.loads(result.out)
+        reachable = _reachable(doc)
+        loose = [
+            n["id"]
+            for n in doc["nodes"]
+            if n["kind"] not in ("Gateway", "Endpoints")
+            and n["namespace"] == split_app.namespace
+            and n["id"] not in reachable
+        ]
+        if not loose or time.monotonic() > deadline:
+            break
     assert (doc["service"], doc["namespace"]) == ("helloworld-go", split_app.namespace)
     owners = edges(doc, "owner")
     assert {
@@ -676,7 +692,6 @@ def test_sandbox_graph_after_the_walkthrough(split_app: Cluster) -> None:
         assert parent in allowed, (named(doc)[e["from"]], named(doc)[e["to"]])
     # everything but what is installed once (Gateways and their Services) and the Endpoints
     # Kubernetes makes for a selector hangs from the Service through owners
-    reachable = _reachable(doc)
     for n in doc["nodes"]:
         if n["kind"] in ("Gateway", "Endpoints") or n["namespace"] != split_app.namespace:
             continue
