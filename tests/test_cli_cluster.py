@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.fake_gke import FakeGke
-from tests.test_cli_support import Output, run_main
+from tests.test_cli_support import Output, default_sigint, run_main
 
 P, Z = "demo-project", "us-central1-a"
 CTX = f"gke_{P}_{Z}_knwalk"
@@ -455,6 +455,7 @@ def test_ctrl_c_stops_waiting_but_not_the_cluster(home: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=default_sigint,
         )  # fmt: skip
         assert proc.stderr is not None
         try:
@@ -831,6 +832,7 @@ def test_ctrl_c_during_the_create_request_says_the_cluster_may_exist(home: Path)
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=default_sigint,
         )
         try:
             assert held.arrived.wait(timeout=60), "the create never arrived"

@@ -310,3 +310,12 @@ def test_unreachable_api_server(tmp_path: Path) -> None:
     result = knwalk("status", "--kubeconfig", str(path))
     result.assert_error(1)
     assert "cannot reach the Kubernetes API" in result.error
+
+
+def default_sigint() -> None:  # pragma: no cover - runs in the child before exec
+    """For a child the test will send SIGINT: a shell started in the background (nohup,
+    ``&``) ignores SIGINT, its children inherit that, and Python then never raises
+    KeyboardInterrupt; Ctrl-C tests must not depend on how the suite was launched."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

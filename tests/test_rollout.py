@@ -28,7 +28,7 @@ from kn_walk import rollout as core
 from kn_walk.sandbox import control, revision_faults
 from tests.conftest import Sandbox, start_sandbox
 from tests.kube_helpers import wait_for
-from tests.test_cli_support import Cluster, knwalk
+from tests.test_cli_support import Cluster, default_sigint, knwalk
 
 V1, V2, V3 = "helloworld-go-00001", "helloworld-go-00002", "helloworld-go-00003"
 BODY = {V1: "Hello Go Sample v1!\n", V2: "Hello Go Sample v2!\n"}
@@ -105,6 +105,7 @@ class Running:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=default_sigint,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.out: list[str] = []
