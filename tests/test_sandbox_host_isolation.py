@@ -12,6 +12,7 @@ processes, real HTTP through the gateway.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,15 @@ def test_a_service_with_only_target_has_no_not_applied_note(
     _create(api_client, namespace, _ksvc("plain", [{"name": "TARGET", "value": "x"}]))
     svc = wait_for(api_client, "services", namespace, "plain", ready, timeout=30)
     revision = svc["status"]["latestReadyRevisionName"]
-    pods = client.CoreV1Api(api_client).list_namespaced_pod(
-        namespace, label_selector=f"serving.knative.dev/revision={revision}"
-    )
+    # the Revision's Pod comes with its ReplicaSet, a moment after the Revision is Ready
+    deadline = time.monotonic() + 30
+    while True:
+        pods = client.CoreV1Api(api_client).list_namespaced_pod(
+            namespace, label_selector=f"serving.knative.dev/revision={revision}"
+        )
+        if pods.items or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert pods.items
     assert "sandbox.knwalk.dev/env-not-applied" not in (pods.items[0].metadata.annotations or {})
 
