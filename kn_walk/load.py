@@ -96,6 +96,7 @@ PROGRESS_INTERVAL = 0.25
 USER_AGENT = "knwalk"
 #: failure kinds of requests that got no answer, by index in the records (0: none)
 KINDS = ("", "connect error", "tls error", "timeout", "read error", "protocol error")
+CONNECT_ERROR = KINDS.index("connect error")
 PERCENTILES = (50, 90, 99)
 
 
@@ -353,6 +354,7 @@ class LoadProgress(NamedTuple):
     planned: int | None  # requests to send, when known
     elapsed: float
     duration: float | None  # seconds the run sends for, when given
+    refused: int = 0  # connections the server refused (it is down or restarting)
 
 
 @dataclass
@@ -562,6 +564,7 @@ class _Engine:
         self.deadline = math.inf
         self.claimed = 0
         self.failed = 0
+        self.refused = 0
         self.stopped = False
         self.truncated = False
         self.connections: set[http1.Connection] = set()
@@ -626,6 +629,7 @@ class _Engine:
                 self.planned,
                 self.loop.time() - self.t0,
                 self.spec.duration,
+                self.refused,
             )
         )
 
@@ -709,8 +713,9 @@ class _Engine:
                 more = min(queue.qsize() - idle[0], self.spec.concurrency - len(workers))
                 workers.extend(asyncio.create_task(worker()) for _ in range(max(0, more)))
                 await asyncio.sleep(0)
-            while not queue.empty():  # stopped: what is still waiting is not sent
-                queue.get_nowait()
+            if self.stopped:  # what is still waiting is not sent
+                while not queue.empty():
+                    queue.get_nowait()
             for _ in workers:
                 queue.put_nowait(None)
             await asyncio.gather(*workers)
@@ -775,6 +780,8 @@ class _Engine:
         self.failure_kind.append(kind)
         if kind or not 200 <= status < 400:
             self.failed += 1
+        if kind == CONNECT_ERROR:
+            self.refused += 1
 
     def _classify(self, body: bytes) -> int:
         """The index of a successful answer's body class."""

@@ -14,6 +14,7 @@ import signal
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -479,6 +480,23 @@ def _run(server: RawServer, count: int, concurrency: int = 1, **kw: Any) -> load
     return load.run(
         LoadSpec(server.url, "h.example.com", count=count, concurrency=concurrency, **kw)
     )
+
+
+def test_the_open_loop_sends_every_planned_request_even_behind_schedule(
+    raw: Callable[..., RawServer],
+) -> None:
+    """Requests due while every connection is busy wait in line; when the schedule is done,
+    they are still sent (only a stop drops them): 20 due in 0.1 s on one connection to a
+    server answering in 20 ms take 0.4 s, and all 20 are counted."""
+
+    def slow(n: int) -> bytes:
+        time.sleep(0.02)
+        return _ok(b"slow")
+
+    server = raw(slow)
+    result = _run(server, 20, rate=200)
+    assert (result.count, result.failed, server.count) == (20, 0, 20)
+    assert not result.stopped
 
 
 def test_framings_a_server_may_choose(raw: Callable[..., RawServer]) -> None:
