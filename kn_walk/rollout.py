@@ -1181,6 +1181,10 @@ class Rollout:
         def tell(i: int) -> Callable[[LoadProgress], None]:
             def on(p: LoadProgress) -> None:
                 seen[i] = p
+                if p.refused:
+                    # the gateway is down or restarting: the step will judge nothing, so
+                    # it ends now rather than at its planned end
+                    stop.set()
                 self.cb.progress(StepProgress(number, state.total, percent, seen[0], seen[1]))
 
             return on

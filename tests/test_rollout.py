@@ -15,6 +15,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -348,6 +349,30 @@ def test_a_concurrent_split_stops_the_rollout_and_is_kept(v1: Cluster) -> None:
     resumed = sub(v1, "resume", "--yes")
     resumed.assert_error(1)
     assert "was changed since the rollout stopped" in resumed.error
+
+
+def test_a_gateway_refusing_connections_ends_the_step_at_once_resumably(v1: Cluster) -> None:
+    """The step would send for 60 s, but its answers can judge nothing once the gateway
+    refuses a connection: the rollout stops within a moment, at step 1, resumable, and the
+    candidate is not judged."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    run = Running(
+        v1.kubeconfig, v1.namespace, "--target", "Go Sample v2", "--gateway", closed, *LONG
+    )
+    try:
+        run.wait_line("Step 1 of 4: 10% to the candidate")
+        started = time.monotonic()
+        code, out, err = run.finish(timeout=30)
+        assert code == 1, (out, err)
+        assert time.monotonic() - started < 20
+        assert "refused" in err and "stopped at step 1 of 4" in err, err
+        assert "knwalk rollout resume helloworld-go" in err and "Traceback" not in err
+        state = state_of(v1)
+        assert state["phase"] in ("running", "paused") and state["results"] == []
+    finally:
+        run.kill()
 
 
 @pytest.mark.parametrize("how", ["kill -9", "down"])
