@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import subprocess
 import time
 import uuid
@@ -554,6 +555,46 @@ def test_the_release_installation_is_there(sandbox: Sandbox) -> None:
 
 
 # ------------------------------------------------------------- modes, zero, delete
+def test_a_revision_is_ready_only_once_its_pod_is_there(sandbox: Sandbox) -> None:
+    """On a cluster a Revision turns Ready when its Deployment has a ready replica, so at
+    its first Ready its Deployment, ReplicaSet and a Pod are all there. Watched: the
+    moment each of several Revisions' Ready=True event arrives, they are listed."""
+    ns = "order-" + uuid.uuid4().hex[:8]
+    kubectl(sandbox, "create", "namespace", ns)
+    names = [f"order-{i}" for i in range(4)]
+    headers = {"Authorization": f"Bearer {sandbox.token}"}
+    base = f"{sandbox.api}/apis/serving.knative.dev/v1/namespaces/{ns}/revisions"
+    seen: dict[str, list[str]] = {}
+    with httpx.Client(verify=ssl_context(sandbox), headers=headers, timeout=30) as api:
+        rv = api.get(base).json()["metadata"]["resourceVersion"]
+        for name in names:
+            kubectl(sandbox, "apply", "-n", ns, "-f", "-", stdin=service_manifest(name, name=name))
+        with api.stream("GET", base, params={"watch": "1", "resourceVersion": rv}) as events:
+            for line in events.iter_lines():
+                rev = json.loads(line)["object"]
+                name = rev["metadata"]["name"]
+                if name in seen or condition(rev, "Ready").get("status") != "True":
+                    continue
+                selector = {"labelSelector": f"serving.knative.dev/revision={name}"}
+                seen[name] = sorted(
+                    kind
+                    for kind, path in (
+                        ("Deployment", f"/apis/apps/v1/namespaces/{ns}/deployments"),
+                        ("ReplicaSet", f"/apis/apps/v1/namespaces/{ns}/replicasets"),
+                        ("Pod", f"/api/v1/namespaces/{ns}/pods"),
+                    )
+                    for _ in api.get(f"{sandbox.api}{path}", params=selector).json()["items"]
+                )
+                if len(seen) == len(names):
+                    break
+    assert seen == {f"{n}-00001": ["Deployment", "Pod", "ReplicaSet"] for n in names}
+    kubectl(sandbox, "delete", "namespace", ns, "--wait=false")
+
+
+def ssl_context(sb: Sandbox) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=sb.ca)
+
+
 def test_serve_mode_when_the_pods_can_take_the_burst(sandbox: Sandbox) -> None:
     """``target-burst-capacity: "0"``: no burst capacity asked for, so the Revision's Pods
     take the traffic themselves (Serve) and the public Endpoints are the Pod's."""

@@ -45,6 +45,7 @@ from kn_walk.sandbox.serving import (
     SYSTEM_NAMESPACE,
     RevisionRuntime,
     ServingController,
+    is_ready,
 )
 from kn_walk.sandbox.store import Event, Obj
 from kn_walk.sandbox.workloads import RevisionWorkload, RuntimeStatus, Workloads
@@ -195,6 +196,7 @@ class DataPlane:
         self.deployments = DeploymentPods(resources)
         # a Revision's Pod is made once its ReplicaSet is there
         self.deployments.replicasets.revision_replicaset = self.pods.replicaset_ready
+        self.pods.on_pod_created = lambda ns, rev: controller.enqueue("Revision", ns, rev)
         reg = resources.registry
         self._t = {
             p: reg.get(SERVING_GROUP, "v1", p) for p in ("revisions", "routes", "configurations")
@@ -260,8 +262,19 @@ class DataPlane:
         )
         if st is None:
             return RevisionRuntime(None, "Deploying", "", 0, 1)
+        ready = st.ready
+        if (
+            ready
+            and st.actual_replicas > 0
+            and not self.pods.has_pod(meta["namespace"], meta["name"])
+            and not is_ready(rev)
+        ):
+            # On a cluster a Revision first turns Ready when its Deployment has a ready
+            # replica, so its Pod is there before: wait for the Pod (on_pod_created).
+            # Once Ready, a Pod coming and going with the scale does not change that.
+            ready = None
         return RevisionRuntime(
-            st.ready, st.reason, st.message, st.actual_replicas, st.desired_replicas
+            ready, st.reason, st.message, st.actual_replicas, st.desired_replicas
         )
 
     def _on_status(self, namespace: str, name: str, status: RuntimeStatus) -> None:

@@ -153,6 +153,9 @@ class RevisionPods:
         self._began: dict[tuple[str, str], int] = {}
         #: records when each line of the running processes' logs was written
         self.clock = LogClock()
+        #: called with (namespace, revision) when a Revision gets a new Pod: the Revision
+        #: is ready only once its Pod is there, as a Deployment's ready replica
+        self.on_pod_created: Callable[[str, str], None] = lambda ns, rev: None
 
     def _opts(self, subresource: str = "") -> WriteOptions:
         return _kubelet_opts(subresource)
@@ -294,6 +297,7 @@ class RevisionPods:
                 log.warning("cannot create pod %s/%s: %s", namespace, name, err.message)
                 return
             self._pods[key] = name
+            self.on_pod_created(namespace, revision)
             # its run began when the process reported first, which may be a moment ago
             began = self._began.pop(key, None)
             self._runs[(namespace, name)] = [
@@ -387,6 +391,10 @@ class RevisionPods:
         self._runs.pop((namespace, name), None)
         with contextlib.suppress(E.StatusError):  # gone already: cascade, or the user
             self.res.delete(self.rt, namespace, name)
+
+    def has_pod(self, namespace: str, revision: str) -> bool:
+        """Whether the Revision's current Pod exists."""
+        return (namespace, revision) in self._pods
 
     @property
     def busy(self) -> bool:

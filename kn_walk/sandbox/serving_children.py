@@ -15,7 +15,10 @@ Endpoints changed (its PodAutoscaler counts them, its ServerlessService picks it
 public Endpoints from them), an Ingress being deleted (net-istio lets its finalizer
 go). That queue is worked through while the controller's own is empty, so the
 objects below a Revision follow it a moment later instead of delaying its
-readiness; the sandbox's processes are what serve, not these objects.
+readiness; the sandbox's processes are what serve, not these objects. The one
+exception is a new Revision's Deployment, made at once: as on a cluster, the
+Revision turns Ready only when its Pod (made from the Deployment's ReplicaSet) is
+there.
 """
 
 from __future__ import annotations
@@ -130,7 +133,16 @@ class ServingChildren:
         """The Revision was reconciled, the sandbox wanting ``desired`` replicas of it: its
         objects follow."""
         meta = rev["metadata"]
-        self._desired[(meta["namespace"], meta["name"])] = desired
+        key = (meta["namespace"], meta["name"])
+        first = key not in self._desired
+        self._desired[key] = desired
+        if first and not meta.get("deletionTimestamp"):
+            # its Deployment at once (the deployment controller's ReplicaSet, then its Pod
+            # follow): the Revision turns Ready only once its Pod is there
+            try:
+                self.revision_resources.workload.ensure(rev, desired)
+            except E.StatusError as err:
+                log.warning("Revision %s/%s: %s", *key, err.message)
         self._enqueue(REVISION, meta["namespace"], meta["name"])
 
     def route(self, route: Obj, traffic: list[Obj], domain: str, hostnames: list[str]) -> None:
