@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kn_walk.errors import ApiError, KnwalkError
+from kn_walk.knative_rules import children as K
+from kn_walk.knative_rules import labels
 from kn_walk.knative_rules.labels import CONFIGURATION_GENERATION_LABEL, SERVICE_LABEL
 from kn_walk.knative_rules.traffic import revision_ref
 
@@ -60,28 +62,32 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 
-SERVING = "serving.knative.dev"
-AUTOSCALING = "autoscaling.internal.knative.dev"
-NETWORKING = "networking.internal.knative.dev"
-CACHING = "caching.internal.knative.dev"
-ISTIO = "networking.istio.io"
+SERVING = labels.GROUP
+AUTOSCALING = K.AUTOSCALING_GROUP
+NETWORKING = K.NETWORKING_GROUP
+CACHING = K.CACHING_GROUP
+ISTIO = K.ISTIO_NETWORKING_GROUP
 
 OWNER, REFERENCE = "owner", "reference"
 READ, NOT_INSTALLED, FORBIDDEN = "read", "not installed", "forbidden"
 
 #: Knative's system namespace, net-istio's configuration there, and its default gateways
 #: (knative-extensions/net-istio ``pkg/reconciler/ingress/config/istio.go``)
-SYSTEM_NAMESPACE = "knative-serving"
+SYSTEM_NAMESPACE = K.SYSTEM_NAMESPACE
 CONFIG_ISTIO = "config-istio"
 DEFAULT_GATEWAY_SERVICES = {
-    f"{SYSTEM_NAMESPACE}/knative-ingress-gateway": "istio-ingressgateway.istio-system",
-    f"{SYSTEM_NAMESPACE}/knative-local-gateway": "knative-local-gateway.istio-system",
+    f"{SYSTEM_NAMESPACE}/{K.INGRESS_GATEWAY}": K.INGRESS_GATEWAY_SERVICE_HOST.removesuffix(
+        ".svc.cluster.local"
+    ),
+    f"{SYSTEM_NAMESPACE}/{K.LOCAL_GATEWAY}": K.LOCAL_GATEWAY_SERVICE_HOST.removesuffix(
+        ".svc.cluster.local"
+    ),
 }
 #: the Service the activator's Pods sit behind (knative/serving ``pkg/networking``)
-ACTIVATOR_SERVICE = "activator-service"
+ACTIVATOR_SERVICE = K.ACTIVATOR_SERVICE
 #: on the Services and Endpoints a ServerlessService makes: which of its two
 #: (knative/serving ``pkg/apis/networking`` ServiceTypeKey)
-SERVICE_TYPE_LABEL = NETWORKING + "/serviceType"
+SERVICE_TYPE_LABEL = K.SERVICE_TYPE_LABEL
 #: the ServerlessService's modes (knative/networking ``SKSOperationMode``)
 SERVE, PROXY = "Serve", "Proxy"
 #: the PodAutoscaler's reason for Active=False (and so Ready=False) at zero Pods

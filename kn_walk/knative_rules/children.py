@@ -7,12 +7,28 @@ ServerlessService's its public and private Kubernetes Services
 (``pkg/reconciler/serverlessservice/resources``). For each Route the route
 reconciler makes an Ingress (``pkg/reconciler/route/resources``) and net-istio
 its VirtualServices. The keys, names and ports those use are here, once; plain
-constants and one naming rule (``kmeta.ChildName``), no imports beyond hashlib.
+constants and one naming rule (``kmeta.ChildName``); Serving's own label keys come from
+:mod:`kn_walk.knative_rules.labels`.
 """
 
 from __future__ import annotations
 
 import hashlib
+
+# Serving's own keys (kn_walk.knative_rules.labels), re-exported under the names the
+# modules below a Revision know them by
+from kn_walk.knative_rules.labels import (
+    DEPLOYMENT_HASH_LABEL as DEPLOYMENT_HASH_LABEL,
+)
+from kn_walk.knative_rules.labels import (
+    REVISION_LAST_PINNED_ANNOTATION as REVISION_LAST_PINNED_ANNOTATION,
+)
+from kn_walk.knative_rules.labels import (
+    REVISION_NO_GC_ANNOTATION as REVISION_NO_GC_ANNOTATION,
+)
+from kn_walk.knative_rules.labels import (
+    ROUTE_NAMESPACE_LABEL as ROUTE_NAMESPACE_LABEL,
+)
 
 # ------------------------------------------------------------------ names
 #: Kubernetes' longest name that is also a DNS label, and the md5 hex ChildName appends
@@ -58,14 +74,11 @@ def mesh_virtual_service_name(ingress: str) -> str:
 
 
 # ------------------------------------------------------ labels and annotations
-SERVING = "serving.knative.dev/"
-#: on a Revision's Deployment: a hash of what the revision reconciler asked for
-DEPLOYMENT_HASH_LABEL = SERVING + "deployment-hash"
-#: on an Ingress: the Route and its namespace
-ROUTE_NAMESPACE_LABEL = SERVING + "routeNamespace"
-#: Revision annotations the reconciler does not hand on (``excludeAnnotations``)
-REVISION_LAST_PINNED_ANNOTATION = SERVING + "lastPinned"
-REVISION_NO_GC_ANNOTATION = SERVING + "no-gc"
+#: the API groups of what Knative and net-istio make below the four Serving kinds
+AUTOSCALING_GROUP = "autoscaling.internal.knative.dev"
+NETWORKING_GROUP = "networking.internal.knative.dev"
+CACHING_GROUP = "caching.internal.knative.dev"
+ISTIO_NETWORKING_GROUP = "networking.istio.io"
 #: ``app``: set to the Revision's name on its Deployment and Pods unless the user set it
 APP_LABEL = "app"
 #: on a Revision's Pod template: the container ``kubectl logs`` and ``exec`` pick
@@ -86,7 +99,7 @@ HPA_CLASS = "hpa.autoscaling.knative.dev"
 CONCURRENCY = "concurrency"
 CPU = "cpu"
 
-NETWORKING_INTERNAL = "networking.internal.knative.dev/"
+NETWORKING_INTERNAL = NETWORKING_GROUP + "/"
 #: on the Services and Endpoints a ServerlessService makes: it, and which of its two
 SKS_LABEL = NETWORKING_INTERNAL + "serverlessservice"
 SERVICE_TYPE_LABEL = NETWORKING_INTERNAL + "serviceType"

@@ -30,6 +30,14 @@ ROUTING_STATE_MODIFIED_ANNOTATION = GROUP_PREFIX + "routingStateModified"
 #: set by the webhook: who created the object, and who last changed its spec
 CREATOR_ANNOTATION = GROUP_PREFIX + "creator"
 LAST_MODIFIER_ANNOTATION = GROUP_PREFIX + "lastModifier"
+#: on a Revision's Deployment: a hash of what the revision reconciler asked for
+DEPLOYMENT_HASH_LABEL = GROUP_PREFIX + "deployment-hash"
+#: on an Ingress: the Route's namespace (beside ROUTE_LABEL)
+ROUTE_NAMESPACE_LABEL = GROUP_PREFIX + "routeNamespace"
+#: on a Revision: when a Route last stopped sending it traffic, and ``no-gc: "true"``
+#: to keep it from the garbage collector; the revision reconciler does not hand these on
+REVISION_LAST_PINNED_ANNOTATION = GROUP_PREFIX + "lastPinned"
+REVISION_NO_GC_ANNOTATION = GROUP_PREFIX + "no-gc"
 
 #: on a Service or Route: ``cluster-local`` keeps it off the external domain
 VISIBILITY_LABEL = "networking.knative.dev/visibility"
