@@ -22,10 +22,8 @@ from kn_walk.errors import KnwalkError
 from kn_walk.install import (
     SANDBOX_VERSION_MARK,
     SERVING_API_VERSION,
-    _ingress_class,
     connect,
     deployment_row,
-    gateway_url,
     get_kind,
     git_version,
     list_objects,
@@ -230,9 +228,9 @@ def _doctor_knative(kube: Kube, sandbox: bool, checks: list[Check]) -> None:
 
 
 def _doctor_ingress(kube: Kube, checks: list[Check]) -> None:
-    from kn_walk.ingress import DEFAULT_CLASS, GATEWAYS, service_address
+    from kn_walk.ingress import GATEWAYS, gateway_url, ingress_class, service_address
 
-    klass = str(_ingress_class(kube) or DEFAULT_CLASS)
+    klass = ingress_class(kube)
     match = next((v for k, v in GATEWAYS.items() if k in klass.lower()), None)
     if match is None:
         checks.append(

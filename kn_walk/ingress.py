@@ -92,13 +92,18 @@ def parse_host(text: str) -> str:
     return host.lower()
 
 
-def ingress_class(kube: Kube) -> str:
+def configured_class(kube: Kube) -> str | None:
+    """The ingress class ``config-network`` names (``ingress-class``, or the older
+    ``ingress.class``); None when it names none."""
     cm = kube.get_core("ConfigMap", CONFIG_NETWORK, SERVING_NAMESPACE)
-    if cm is None:
-        return DEFAULT_CLASS
-    data: dict[str, Any] = cm.get("data") or {}
-    value = data.get("ingress-class") or data.get("ingress.class") or DEFAULT_CLASS
-    return str(value)
+    data: dict[str, Any] = (cm or {}).get("data") or {}
+    value = data.get("ingress-class") or data.get("ingress.class")
+    return str(value) if value else None
+
+
+def ingress_class(kube: Kube) -> str:
+    """The ingress class in use: ``config-network``'s, else Knative's default (Istio)."""
+    return configured_class(kube) or DEFAULT_CLASS
 
 
 def service_address(svc: Mapping[str, Any] | None) -> str | None:
@@ -111,7 +116,7 @@ def service_address(svc: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def _port(svc: dict[str, Any]) -> int:
+def _port(svc: Mapping[str, Any]) -> int:
     ports = (svc.get("spec") or {}).get("ports") or []
     for wanted in PORT_NAMES:
         for p in ports:
@@ -133,6 +138,11 @@ def service_url(svc: dict[str, Any]) -> str | None:
     """A gateway Service's URL from its external address and HTTP port; None while it has none."""
     address = service_address(svc)
     return None if address is None else _url(address, _port(svc))
+
+
+def gateway_url(svc: Mapping[str, Any] | None, address: str) -> str:
+    """The URL of a gateway Service (its HTTP port; 80 when it has none) at ``address``."""
+    return _url(address, _port(svc or {}))
 
 
 def discover(kube: Kube) -> Gateway:

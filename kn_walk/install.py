@@ -43,6 +43,9 @@ Obj = dict[str, Any]
 
 CREATED, CONFIGURED, UNCHANGED = "created", "configured", "unchanged"
 DEFAULT_WAIT_TIMEOUT = 600.0
+#: a wait whose budget ran out before it began still looks once, for this long at most,
+#: so its message says what is there instead of guessing
+LOOK_ONCE = 2.0
 SANDBOX_VERSION_MARK = "knwalk-sandbox"
 SERVING_API_VERSION = f"{GROUP}/v1"
 
@@ -435,6 +438,8 @@ class _Applier:
             )
             if not watched.done:
                 obj = watched.objects.get(crd.name)
+                if not watched.listed:  # the budget ran out before this wait began
+                    obj = self.kube.get_of(resource, crd.name)
                 why = _condition_text(obj, "Established") if obj else "it does not exist"
                 raise WaitTimeout(
                     f"timed out waiting for CRD {crd.name} to be Established: {why}",
@@ -631,6 +636,10 @@ def wait_gateway(
     )
     svc = watched.objects.get(name)
     if not watched.done:
+        if not watched.listed:  # the budget ran out before the wait began: look once
+            svc = kube.get(
+                "", "v1", "services", name, namespace, deadline=time.monotonic() + LOOK_ONCE
+            )
         if svc is None:
             why = "it does not exist"
         else:
@@ -650,12 +659,6 @@ def wait_gateway(
     address = service_address(svc)
     assert address is not None
     return address
-
-
-def gateway_url(svc: Obj | None, address: str) -> str:
-    from kn_walk.ingress import _port, _url
-
-    return _url(address, _port(svc or {}))
 
 
 def install(
@@ -695,6 +698,8 @@ def install(
     gw_ns, gw_name = plan.gateway
     address = wait_gateway(kube, gw_ns, gw_name, deadline(), on_event)
     result.gateway_address = address
+    from kn_walk.ingress import gateway_url
+
     result.gateway_url = gateway_url(get_kind(kube, "v1", "Service", gw_name, gw_ns), address)
     if plan.domain == M.SSLIP:
         result.domain = M.sslip_domain(address)
@@ -719,17 +724,12 @@ class Installed:
     ingress_class: str | None
 
 
-def _ingress_class(kube: Kube) -> Any:
-    """The ingress class config-network names (None when unset)."""
-    cm = get_kind(kube, "v1", "ConfigMap", "config-network", M.SERVING_NAMESPACE)
-    data = (cm or {}).get("data") or {}
-    return data.get("ingress-class") or data.get("ingress.class")
-
-
 def installed(kube: Kube) -> Installed:
     ns = get_kind(kube, "v1", "Namespace", M.SERVING_NAMESPACE)
     version = (((ns or {}).get("metadata") or {}).get("labels") or {}).get(M.VERSION_LABEL)
-    klass = _ingress_class(kube)
+    from kn_walk.ingress import configured_class
+
+    klass = configured_class(kube)
     ingress = None
     if klass:
         ingress = next((k for k in M.INGRESSES if k in str(klass)), None)

@@ -447,6 +447,19 @@ def test_gateway_without_an_address_times_out_naming_it(bare: Sandbox) -> None:
     assert "--wait-timeout" in info.value.hint
 
 
+def test_a_wait_whose_budget_ran_out_first_still_says_what_is_there(sandbox: Sandbox) -> None:
+    """The install's one wait budget may be spent before the gateway wait begins (slow
+    Deployments): the timeout then names the Service's real state, never a guessed
+    "does not exist"."""
+    with I.connect(sandbox.kubeconfig, None) as kube:
+        with pytest.raises(WaitTimeout) as info:
+            I.wait_gateway(kube, "default", "kubernetes", time.monotonic() - 1)
+        assert "it is of type ClusterIP, not LoadBalancer" in info.value.message
+        with pytest.raises(WaitTimeout) as info:
+            I.wait_gateway(kube, "default", "no-such-gateway", time.monotonic() - 1)
+        assert "it does not exist" in info.value.message
+
+
 def test_the_clients_limit_bounds_installs_waits_too(bare: Sandbox) -> None:
     """Kube.limit (a command's whole budget) ends install's waits as it ends deploy's:
     they are one wait. The gateway never gets an address here; the wait's own deadline
