@@ -591,7 +591,8 @@ def wait_deployments(
             deadline=deadline,
             on_change=changed,
         )
-        states[ns] = watched.objects
+        if watched.listed:  # else the budget ran out first: the list above is what we know
+            states[ns] = watched.objects
         if not watched.done:
             break
     final = rows()

@@ -460,6 +460,33 @@ def test_a_wait_whose_budget_ran_out_first_still_says_what_is_there(sandbox: San
         assert "it does not exist" in info.value.message
 
 
+def test_deployments_waited_for_after_the_budget_ran_out_are_still_judged(
+    sandbox: Sandbox, api_client: Any, namespace: str
+) -> None:
+    """The Deployments' wait lists them first: when its budget is already spent, that list
+    still judges them (an unavailable one is named) instead of counting as all ready."""
+    from kubernetes import client
+
+    labels = {"app": "late"}
+    client.AppsV1Api(api_client).create_namespaced_deployment(
+        namespace,
+        {
+            "metadata": {"name": "late"},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "c", "image": "example.com/late"}]},
+                },
+            },
+        },
+    )
+    make_unready(api_client, namespace, "late")
+    with I.connect(sandbox.kubeconfig, None) as kube, pytest.raises(WaitTimeout) as info:
+        I.wait_deployments(kube, [namespace], time.monotonic() - 1)
+    assert f"{namespace}/late (0/1 ready" in info.value.message
+
+
 def test_the_clients_limit_bounds_installs_waits_too(bare: Sandbox) -> None:
     """Kube.limit (a command's whole budget) ends install's waits as it ends deploy's:
     they are one wait. The gateway never gets an address here; the wait's own deadline
