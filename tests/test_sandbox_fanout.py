@@ -405,7 +405,10 @@ def test_a_service_costs_the_same_beside_few_or_many(
         assert many.workload_of == few.workload_of
         assert many.workload_syncs == few.workload_syncs
         assert many.table_syncs == few.table_syncs
-        assert many.lines == few.lines
+        # within a few lines: the random parts of generated names (a Pod's, an
+        # EndpointSlice's) vary a loop or two; touching the other 27 Services would cost
+        # at least a line each
+        assert abs(many.lines - few.lines) <= 10, (many.lines, few.lines)
 
 
 def test_a_change_touches_only_its_own_service(
@@ -420,7 +423,8 @@ def test_a_change_touches_only_its_own_service(
             "probe-00002",
         }
         assert all(name.startswith("probe") for _, name in counts.written), counts.written
-        assert counts.reconciles["route"] <= 3
+        # created, its Revision Deploying (Unknown, until its Pod is there), then Ready
+        assert counts.reconciles["route"] <= 4
         # one workload_of per event of the new Service's Revisions, none for the others
         revision_writes = sum(n for (kind, _), n in counts.writes.items() if kind == "Revision")
         assert 0 < counts.workload_of <= revision_writes
