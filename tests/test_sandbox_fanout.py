@@ -66,6 +66,9 @@ class FakeWorkloads:
     def set_windows(self, stable_window: float, scale_to_zero_grace: float) -> None:
         pass
 
+    def set_scale_to_zero(self, enabled: bool) -> None:
+        pass
+
     def pids(self) -> dict[tuple[str, str], int]:
         return {}
 

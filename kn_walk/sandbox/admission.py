@@ -14,20 +14,20 @@ from typing import Any
 
 from kn_walk.knative_rules import fielderror, names, templates
 from kn_walk.knative_rules import traffic as traffic_rules
+from kn_walk.knative_rules.configmaps import DefaultsConfig
 from kn_walk.knative_rules.fielderror import FieldError
 from kn_walk.knative_rules.labels import CREATOR_ANNOTATION as CREATOR
 from kn_walk.knative_rules.labels import LAST_MODIFIER_ANNOTATION as LAST_MODIFIER
 from kn_walk.knative_rules.labels import SERVICE_LABEL
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import revision_faults
+from kn_walk.sandbox.live_config import LiveConfig
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
 from kn_walk.sandbox.resources import WriteContext, rkey
 from kn_walk.sandbox.store import Obj
 
 VALIDATION_WEBHOOK = "validation.webhook.serving.knative.dev"
 
-DEFAULT_TIMEOUT_SECONDS = 300
-MAX_TIMEOUT_SECONDS = 600
 MAX_CONTAINER_CONCURRENCY = 1000
 USER_CONTAINER = "user-container"
 
@@ -51,13 +51,24 @@ def _int(value: Any) -> int | None:
 
 
 # ------------------------------------------------------------------ defaulting
-def default_revision_spec(spec: Obj) -> None:
-    """RevisionSpec.SetDefaults with Knative's default config-defaults."""
+def default_revision_spec(spec: Obj, defaults: DefaultsConfig | None = None) -> None:
+    """RevisionSpec.SetDefaults with config-defaults as it is (Knative's defaults if None)."""
+    cfg = defaults or DefaultsConfig()
     if not _int(spec.get("timeoutSeconds")):
-        spec["timeoutSeconds"] = DEFAULT_TIMEOUT_SECONDS
+        spec["timeoutSeconds"] = cfg.revision_timeout_seconds
+    timeout = _int(spec.get("timeoutSeconds"))
+    if timeout is not None:
+        # only a non-zero default below the Revision's timeout
+        for key, value in (
+            ("idleTimeoutSeconds", cfg.revision_idle_timeout_seconds),
+            ("responseStartTimeoutSeconds", cfg.revision_response_start_timeout_seconds),
+        ):
+            if spec.get(key) is None and value != 0 and value < timeout:
+                spec[key] = value
     if spec.get("containerConcurrency") is None:
-        spec["containerConcurrency"] = 0
-    spec.setdefault("enableServiceLinks", False)
+        spec["containerConcurrency"] = cfg.container_concurrency
+    if cfg.enable_service_links is not None:
+        spec.setdefault("enableServiceLinks", cfg.enable_service_links)
     containers = spec.get("containers")
     if not isinstance(containers, list):
         return
@@ -91,7 +102,10 @@ def validate_traffic(
     errs.extend(traffic_rules.validate(traffic, in_service=in_service, base=base))
 
 
-def validate_revision_spec(spec: Any, errs: Errors, base: str) -> None:
+def validate_revision_spec(
+    spec: Any, errs: Errors, base: str, defaults: DefaultsConfig | None = None
+) -> None:
+    max_timeout = (defaults or DefaultsConfig()).max_revision_timeout_seconds
     if not isinstance(spec, dict):
         spec = {}
     containers = spec.get("containers")
@@ -106,8 +120,8 @@ def validate_revision_spec(spec: Any, errs: Errors, base: str) -> None:
         for message, path in templates.env_errors(containers):
             errs.add(message, f"{base}.{path}")
     timeout = _int(spec.get("timeoutSeconds"))
-    if timeout is not None and not 0 <= timeout <= MAX_TIMEOUT_SECONDS:
-        errs.add(f"expected 0 <= {timeout} <= {MAX_TIMEOUT_SECONDS}", f"{base}.timeoutSeconds")
+    if timeout is not None and not 0 <= timeout <= max_timeout:
+        errs.add(f"expected 0 <= {timeout} <= {max_timeout}", f"{base}.timeoutSeconds")
     cc = _int(spec.get("containerConcurrency"))
     if cc is not None and not 0 <= cc <= MAX_CONTAINER_CONCURRENCY:
         errs.add(
@@ -116,7 +130,12 @@ def validate_revision_spec(spec: Any, errs: Errors, base: str) -> None:
 
 
 def validate_template(
-    template: Any, parent: str, errs: Errors, base: str, parent_generate_name: str = ""
+    template: Any,
+    parent: str,
+    errs: Errors,
+    base: str,
+    parent_generate_name: str = "",
+    defaults: DefaultsConfig | None = None,
 ) -> None:
     if not isinstance(template, dict):
         template = {}  # Knative's Go types always have a (zero) template
@@ -125,11 +144,15 @@ def validate_template(
     name, generate = tmeta.get("name") or "", tmeta.get("generateName") or ""
     errors = names.revision_name_errors(str(name), str(generate), parent, parent_generate_name)
     errs.extend(errors, base)
-    validate_revision_spec(template.get("spec"), errs, f"{base}.spec")
+    validate_revision_spec(template.get("spec"), errs, f"{base}.spec", defaults)
 
 
 class KnativeWebhook:
     """Admission for serving.knative.dev: mutating defaults, then validation."""
+
+    def __init__(self) -> None:
+        #: config-defaults as it is now (made with the first admission's Resources)
+        self._config: LiveConfig | None = None
 
     def handles(self, rt: ResourceType) -> bool:
         return rt.group == SERVING_GROUP
@@ -137,6 +160,9 @@ class KnativeWebhook:
     def admit(self, rt: ResourceType, new: Obj, old: Obj | None, ctx: WriteContext) -> None:
         if ctx.subresource:
             return
+        if self._config is None or self._config.res is not ctx.resources:
+            self._config = LiveConfig(ctx.resources)
+        defaults = self._config.defaults()
         kind = rt.kind
         spec = new.get("spec")
         if spec is None:
@@ -150,9 +176,10 @@ class KnativeWebhook:
                 and isinstance(template, dict)
                 and isinstance(template.get("spec"), dict)
             ):
-                default_revision_spec(template["spec"])
-            if kind == "Revision":
-                default_revision_spec(spec)
+                default_revision_spec(template["spec"], defaults)
+            if kind == "Revision" and old is None:
+                # not on an update: its spec is immutable (knative/serving#8128)
+                default_revision_spec(spec, defaults)
             if kind in ("Service", "Route"):
                 traffic_rules.set_defaults(spec, in_service=kind == "Service")
         annotations = meta.get("annotations")
@@ -184,6 +211,7 @@ class KnativeWebhook:
                 errs,
                 "spec.template",
                 meta.get("generateName") or "",
+                defaults,
             )
             if old is not None:
                 self._verify_name_change(old, new, errs)
@@ -193,7 +221,7 @@ class KnativeWebhook:
                 base = "spec.template.metadata.annotations"
                 errs.extend(revision_faults.annotation_errors(tmeta.get("annotations"), base))
         elif kind == "Revision":
-            validate_revision_spec(spec, errs, "spec")
+            validate_revision_spec(spec, errs, "spec", defaults)
             errs.extend(revision_faults.annotation_errors(annotations, "metadata.annotations"))
             if old is not None and old.get("spec") != spec:
                 errs.add(

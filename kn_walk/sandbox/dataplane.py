@@ -21,13 +21,12 @@ import asyncio
 import dataclasses
 import itertools
 import logging
-import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from kn_walk.knative_rules.goparse import SECOND
 from kn_walk.knative_rules.hosts import (
     CLUSTER_LOCAL_DOMAIN,
     cluster_local_hosts,
@@ -38,6 +37,7 @@ from kn_walk.knative_rules.labels import CONFIGURATION_LABEL, SERVICE_LABEL
 from kn_walk.sandbox.conns import MIN_CONNECTIONS, Limits, gateway_limits
 from kn_walk.sandbox.deployments import DeploymentPods
 from kn_walk.sandbox.gateway import Backend, Gateway
+from kn_walk.sandbox.live_config import LiveConfig
 from kn_walk.sandbox.pods import RevisionPods
 from kn_walk.sandbox.registry import SERVING_GROUP
 from kn_walk.sandbox.resources import Resources, rkey
@@ -57,17 +57,6 @@ EXTERNAL = "ExternalIP"
 LOCAL = "ClusterLocal"
 #: a host table entry: (the gateway that serves it, the host)
 HostKey = tuple[str, str]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str, default: float) -> float:
-    """Knative's config-autoscaler durations: ``60s``, ``1m``, ``500ms``."""
-    m = _DURATION.match(str(text))
-    if not m:
-        return default
-    return float(m.group(1)) * _UNIT[m.group(2)]
 
 
 def workload_of(rev: Obj) -> RevisionWorkload:
@@ -164,19 +153,13 @@ class DataPlane:
         state_dir: Path,
         gateway_sock: socket.socket,
         local_gateway_sock: socket.socket,
-        *,
-        stable_window: float = 60.0,
-        scale_to_zero_grace: float = 30.0,
     ) -> None:
         self.res = resources
         self.controller = controller
         self.status: dict[tuple[str, str], RuntimeStatus] = {}
-        self.workloads = Workloads(
-            str(state_dir / "workloads"),
-            self._on_status,
-            stable_window=stable_window,
-            scale_to_zero_grace=scale_to_zero_grace,
-        )
+        #: config-autoscaler as it is now (its windows and enable-scale-to-zero)
+        self.config = LiveConfig(resources)
+        self.workloads = Workloads(str(state_dir / "workloads"), self._on_status)
         #: istio-ingressgateway, and knative-local-gateway (cluster-local hosts)
         self.gateway = Gateway(self.workloads, sock=gateway_sock)
         self.local_gateway = Gateway(
@@ -396,13 +379,12 @@ class DataPlane:
             self._workloads_changed |= count == 0
 
     def _apply_autoscaler(self) -> None:
-        if self._cm is None:
-            return
-        cm = self.res.store.get(rkey(self._cm), SYSTEM_NAMESPACE, "config-autoscaler") or {}
-        data: dict[str, Any] = cm.get("data") or {}
-        window = parse_duration(data.get("stable-window", "60s"), 60.0)
-        grace = parse_duration(data.get("scale-to-zero-grace-period", "30s"), 30.0)
-        self.workloads.set_windows(window, grace)
+        """config-autoscaler's windows and enable-scale-to-zero, from the ConfigMap."""
+        cfg = self.config.autoscaler()
+        self.workloads.set_windows(
+            cfg.stable_window / SECOND, cfg.scale_to_zero_grace_period / SECOND
+        )
+        self.workloads.set_scale_to_zero(cfg.enable_scale_to_zero)
 
     def schedule_sync(self) -> None:
         """Coalesce bursts of changes into one sync on the next loop turn."""

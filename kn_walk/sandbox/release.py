@@ -100,6 +100,13 @@ def upstream_labels(configmap: str) -> dict[str, str]:
     return {}
 
 
+def upstream_annotations(configmap: str) -> dict[str, str]:
+    for obj in _release()["objects"]:
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == configmap:
+            return dict(obj["metadata"].get("annotations") or {})
+    return {}
+
+
 def played_by(namespace: str, name: str, gateway: str) -> str:
     """What stands in for the system Deployment ``namespace/name`` ("" if none)."""
     text = _PLAYED_BY.get((namespace, name), "")

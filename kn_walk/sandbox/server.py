@@ -29,12 +29,14 @@ from typing import Any
 
 from aiohttp import web
 
+from kn_walk.knative_rules.goparse import SECOND, duration_string
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import controlplane, release
 from kn_walk.sandbox.admission import KnativeWebhook
 from kn_walk.sandbox.api import ApiState, create_app
 from kn_walk.sandbox.builtin import BuiltinDefaults
 from kn_walk.sandbox.certs import ensure_certificates
+from kn_walk.sandbox.config_webhook import SANDBOX_FLAGS_USER, ConfigWebhook
 from kn_walk.sandbox.conns import Listener, api_limits, api_protocol_factory, raise_open_file_limit
 from kn_walk.sandbox.control import (
     DB_FILE,
@@ -50,7 +52,7 @@ from kn_walk.sandbox.control import (
     try_lock,
     write_holder,
 )
-from kn_walk.sandbox.dataplane import DataPlane, parse_duration
+from kn_walk.sandbox.dataplane import DataPlane
 from kn_walk.sandbox.faults import Faults, load_rules
 from kn_walk.sandbox.portforward import LocalPorts, ensure_gateway_pod
 from kn_walk.sandbox.registry import Registry, knative_crds
@@ -203,7 +205,11 @@ class Sandbox:
         registry = Registry.default()
         res = Resources(store, registry)
         load_balancer = os.environ.get("KNWALK_SANDBOX_LOAD_BALANCER", "1") != "0"
-        res.admission = [BuiltinDefaults(load_balancer=load_balancer), KnativeWebhook()]
+        res.admission = [
+            BuiltinDefaults(load_balancer=load_balancer),
+            KnativeWebhook(),
+            ConfigWebhook(),
+        ]
 
         def reload_crds() -> None:
             crd_type = registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
@@ -234,16 +240,8 @@ class Sandbox:
         reload_crds()
 
         controller = ServingController(res)
-        autoscaler = self.autoscaler_windows(res)
-        dataplane = DataPlane(
-            res,
-            controller,
-            self.state_dir,
-            gw_sock,
-            local_sock,
-            stable_window=autoscaler[0],
-            scale_to_zero_grace=autoscaler[1],
-        )
+        # the windows and enable-scale-to-zero come from config-autoscaler, as it is now
+        dataplane = DataPlane(res, controller, self.state_dir, gw_sock, local_sock)
         controller.start()
         await dataplane.start()
         app = create_app(
@@ -320,16 +318,6 @@ class Sandbox:
             store.close()
 
     @staticmethod
-    def autoscaler_windows(res: Resources) -> tuple[float, float]:
-        cm_type = res.registry.get("", "v1", "configmaps")
-        assert cm_type is not None
-        data = (res.find(cm_type, SYSTEM_NAMESPACE, "config-autoscaler") or {}).get("data") or {}
-        return (
-            parse_duration(data.get("stable-window", "60s"), 60.0),
-            parse_duration(data.get("scale-to-zero-grace-period", "30s"), 30.0),
-        )
-
-    @staticmethod
     def current_domain(res: Resources) -> str:
         cm_type = res.registry.get("", "v1", "configmaps")
         assert cm_type is not None
@@ -401,21 +389,7 @@ class Sandbox:
             "configmaps",
             self._configmap("config-network", {"ingress-class": INGRESS_CLASS}, serving_labels),
         )
-        autoscaler = {
-            "enable-scale-to-zero": "true",
-            "stable-window": "60s",
-            "scale-to-zero-grace-period": "30s",
-        }
-        if self.stable_window is not None:
-            autoscaler["stable-window"] = f"{self.stable_window:g}s"
-        if self.scale_to_zero_grace is not None:
-            autoscaler["scale-to-zero-grace-period"] = f"{self.scale_to_zero_grace:g}s"
-        ensure(
-            "",
-            "configmaps",
-            self._configmap("config-autoscaler", autoscaler, serving_labels),
-            replace=self.stable_window is not None or self.scale_to_zero_grace is not None,
-        )
+        self._seed_autoscaler(res, serving_labels)
         gw = ensure(
             "",
             "services",
@@ -490,18 +464,47 @@ class Sandbox:
         )
         release.seed(res, opts, gateway=f"{LOOPBACK}:{gateway_port}")
 
+    def _seed_autoscaler(self, res: Resources, labels: dict[str, str]) -> None:
+        """config-autoscaler as the release ships it; ``--stable-window`` and
+        ``--scale-to-zero-grace`` set their keys in it (and nothing else: the running
+        sandbox reads the ConfigMap, see :mod:`kn_walk.sandbox.live_config`). Written as
+        :data:`SANDBOX_FLAGS_USER`, the one writer whose windows may be below upstream's
+        bounds (:mod:`kn_walk.sandbox.config_webhook`)."""
+        name = "config-autoscaler"
+        rt = res.registry.get("", "v1", "configmaps")
+        assert rt is not None
+        flags = {
+            key: duration_string(round(seconds * SECOND))
+            for key, seconds in (
+                ("stable-window", self.stable_window),
+                ("scale-to-zero-grace-period", self.scale_to_zero_grace),
+            )
+            if seconds is not None
+        }
+        opts = WriteOptions(
+            manager=SEED_MANAGER, field_validation="Ignore", user=SANDBOX_FLAGS_USER
+        )
+        cur = res.find(rt, SYSTEM_NAMESPACE, name)
+        if cur is None:
+            body = self._configmap(name, flags, labels)
+            res.create(rt, SYSTEM_NAMESPACE, body, opts)
+        elif flags and any((cur.get("data") or {}).get(k) != v for k, v in flags.items()):
+            new = copy.deepcopy(cur)
+            new["data"] = {**(cur.get("data") or {}), **flags}
+            res.update(rt, SYSTEM_NAMESPACE, name, new, opts)
+
     @staticmethod
     def _configmap(name: str, data: dict[str, str], labels: dict[str, str]) -> Obj:
-        """A ConfigMap of knative-serving as the release ships it (its ``_example``), with
-        the sandbox's settings in ``data``."""
-        return {
-            "metadata": {
-                "name": name,
-                "namespace": SYSTEM_NAMESPACE,
-                "labels": {**release.upstream_labels(name), **labels},
-            },
-            "data": {**release.upstream_data(name), **data},
+        """A ConfigMap of knative-serving as the release ships it (its ``_example`` and
+        the annotation with its checksum), with the sandbox's settings in ``data``."""
+        meta: Obj = {
+            "name": name,
+            "namespace": SYSTEM_NAMESPACE,
+            "labels": {**release.upstream_labels(name), **labels},
         }
+        if annotations := release.upstream_annotations(name):
+            meta["annotations"] = annotations
+        return {"metadata": meta, "data": {**release.upstream_data(name), **data}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,7 @@ from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.events import NORMAL, EventRecorder
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
+from kn_walk.sandbox.revision_gc import RevisionGC
 from kn_walk.sandbox.store import Event, Obj
 
 log = logging.getLogger("knwalk.sandbox.serving")
@@ -204,6 +205,10 @@ class ServingController:
         from kn_walk.sandbox.serving_children import ServingChildren
 
         self.children = ServingChildren(resources, self._idle, lambda: list(self._revs))
+        #: Knative's revision-gc-controller, run after each Configuration reconcile
+        self.gc = RevisionGC(
+            resources, self.t_cfg, self.t_rev, lambda ns, cfg: self._revisions_of(ns, cfg, "")
+        )
 
     @staticmethod
     def _type(rt: ResourceType | None) -> ResourceType:
@@ -390,6 +395,9 @@ class ServingController:
         elif ev.rkey == rkey(self.t_cm) and ns == SYSTEM_NAMESPACE and name == "config-domain":
             for rns, route in list(self._route_spec):
                 self.enqueue("Route", rns, route)
+        elif ev.rkey == rkey(self.t_cm) and ns == SYSTEM_NAMESPACE and name == "config-gc":
+            for obj in self.res.store.list_objects(rkey(self.t_cfg)):
+                self.enqueue("Configuration", obj["metadata"]["namespace"], obj["metadata"]["name"])
 
     async def _work(self) -> None:
         while True:
@@ -401,7 +409,7 @@ class ServingController:
             try:
                 {
                     "Service": self.reconcile_service,
-                    "Configuration": self.reconcile_configuration,
+                    "Configuration": self._configuration,
                     "Revision": self.reconcile_revision,
                     "Route": self.reconcile_route,
                 }[kind](ns, name)
@@ -433,6 +441,12 @@ class ServingController:
         self.res.update(
             rt, obj["metadata"]["namespace"], obj["metadata"]["name"], new, self._opts("status")
         )
+
+    def _configuration(self, ns: str, name: str) -> None:
+        """The Configuration's reconcilers: Knative's configuration controller, then its
+        revision garbage collector (:mod:`kn_walk.sandbox.revision_gc`)."""
+        self.reconcile_configuration(ns, name)
+        self.gc.collect(ns, name)
 
     # -------------------------------------------------------------- Service
     def reconcile_service(self, ns: str, name: str) -> None:
@@ -676,7 +690,7 @@ class ServingController:
         this reconcile may have just created); each is read from the store and its label
         checked, so only membership can lag behind the store, by the events not yet seen,
         and each of those events enqueues the Configuration again."""
-        names = self._cfg_revs.get((ns, configuration), set()) | {also}
+        names = self._cfg_revs.get((ns, configuration), set()) | ({also} if also else set())
         revisions = []
         for rev_name in sorted(names):
             r = self.res.store.get(rkey(self.t_rev), ns, rev_name)

@@ -15,7 +15,8 @@ Lifecycle, following Knative Serving's defaults:
   ``CrashLoopBackOff`` and the exit code, and requests fail fast (503).
 * Scale to zero: a routed Revision with no request for ``stable_window +
   scale_to_zero_grace`` seconds, or an unrouted one for ``scale_to_zero_grace``,
-  has its process stopped. As in Knative it stays Ready: the status is
+  has its process stopped (never while config-autoscaler's ``enable-scale-to-zero``
+  is false, which brings those at zero back to one). As in Knative it stays Ready: the status is
   ``ready=True`` with reason ``NoTraffic`` and 0 replicas, which the control
   plane shows as ``Ready=True`` and ``Active=False NoTraffic``. A request
   through the gateway (:meth:`Workloads.endpoint`, the activator) starts it
@@ -370,6 +371,8 @@ class Workloads:
         self.on_status = on_status
         self.stable_window = stable_window
         self.scale_to_zero_grace = scale_to_zero_grace
+        #: config-autoscaler's enable-scale-to-zero (:meth:`set_scale_to_zero`)
+        self.scale_to_zero = True
         self.restart_backoff = restart_backoff
         self.restart_backoff_max = restart_backoff_max
         self._revs: dict[tuple[str, str], _Revision] = {}
@@ -525,6 +528,18 @@ class Workloads:
         self.scale_to_zero_grace = scale_to_zero_grace
         self._wake_reaper.set()
 
+    def set_scale_to_zero(self, enabled: bool) -> None:
+        """config-autoscaler's ``enable-scale-to-zero``. Off, no Revision scales to zero and
+        those at zero come back to one, as the KPA then never wants fewer than one Pod."""
+        if enabled == self.scale_to_zero:
+            return
+        self.scale_to_zero = enabled
+        if not enabled:
+            for rev in list(self._revs.values()):
+                if not rev.want_running:
+                    self._scale_up(rev)
+        self._wake_reaper.set()
+
     def status(self, namespace: str, name: str) -> RuntimeStatus | None:
         """The last status reported for the Revision."""
         rev = self._revs.get((namespace, name))
@@ -600,6 +615,8 @@ class Workloads:
         if not rev.spec.uid or entry not in self._at_zero_before:
             return False
         self._at_zero_before.discard(entry)
+        if not self.scale_to_zero:
+            return False  # the KPA brings it back to one
         rev.ever_ready = True  # it served before: activation reports Queued, not Deploying
         self._report(rev, RuntimeStatus(True, "NoTraffic", NO_TRAFFIC_MESSAGE, 0, 0))
         return True
@@ -681,7 +698,7 @@ class Workloads:
             now = time.monotonic()
             next_deadline = float("inf")
             for rev in list(self._revs.values()):
-                if not rev.want_running or rev.endpoint is None:
+                if not rev.want_running or rev.endpoint is None or not self.scale_to_zero:
                     continue
                 if rev.inflight:  # look again later: release() does not wake the reaper
                     next_deadline = min(next_deadline, now + self.scale_to_zero_grace)
