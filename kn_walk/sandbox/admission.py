@@ -9,6 +9,7 @@ denied the request: validation failed: ...``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +19,27 @@ from kn_walk.knative_rules.fielderror import FieldError
 from kn_walk.knative_rules.labels import CREATOR_ANNOTATION as CREATOR
 from kn_walk.knative_rules.labels import LAST_MODIFIER_ANNOTATION as LAST_MODIFIER
 from kn_walk.knative_rules.labels import SERVICE_LABEL
+from kn_walk.knative_rules.network_config import (
+    CONFIG_DOMAIN,
+    CONFIG_NETWORK,
+    domain_config_error,
+    network_config_error,
+)
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import revision_faults
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
 from kn_walk.sandbox.resources import WriteContext, rkey
+from kn_walk.sandbox.serving import SYSTEM_NAMESPACE
 from kn_walk.sandbox.store import Obj
 
 VALIDATION_WEBHOOK = "validation.webhook.serving.knative.dev"
+CONFIG_WEBHOOK = "config.webhook.serving.knative.dev"
+#: the config webhook's checks, by ConfigMap name in knative-serving: what Knative's
+#: constructor for that ConfigMap says of its data, or None when it takes it
+CONFIG_VALIDATORS: dict[str, Callable[[Mapping[str, str]], str | None]] = {
+    CONFIG_NETWORK: network_config_error,
+    CONFIG_DOMAIN: domain_config_error,
+}
 
 DEFAULT_TIMEOUT_SECONDS = 300
 MAX_TIMEOUT_SECONDS = 600
@@ -253,3 +268,22 @@ def _diff(old: Any, new: Any) -> str:
         f"+: {x.strip()}" for x in b if x not in a
     ]
     return "{*v1.RevisionSpec}\n" + "\n".join(lines[:20]) if lines else ""
+
+
+class ConfigWebhook:
+    """``config.webhook.serving.knative.dev``: Knative's ConfigMaps in knative-serving
+    are validated as the controllers will read them (:data:`CONFIG_VALIDATORS`); an edit
+    they would refuse is denied and nothing changes."""
+
+    def handles(self, rt: ResourceType) -> bool:
+        return rt.group == "" and rt.kind == "ConfigMap"
+
+    def admit(self, rt: ResourceType, new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        meta = new["metadata"]
+        check = CONFIG_VALIDATORS.get(str(meta.get("name") or ""))
+        if ctx.subresource or check is None or meta.get("namespace") != SYSTEM_NAMESPACE:
+            return
+        data = new.get("data") or {}
+        error = check({str(k): str(v) for k, v in data.items()})
+        if error:
+            raise E.admission_denied(CONFIG_WEBHOOK, f"validation failed: {error}")

@@ -29,9 +29,11 @@ from typing import Any
 
 from aiohttp import web
 
+from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
+from kn_walk.knative_rules.network_config import DomainConfig
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import controlplane, release
-from kn_walk.sandbox.admission import KnativeWebhook
+from kn_walk.sandbox.admission import ConfigWebhook, KnativeWebhook
 from kn_walk.sandbox.api import ApiState, create_app
 from kn_walk.sandbox.builtin import BuiltinDefaults
 from kn_walk.sandbox.certs import ensure_certificates
@@ -203,7 +205,11 @@ class Sandbox:
         registry = Registry.default()
         res = Resources(store, registry)
         load_balancer = os.environ.get("KNWALK_SANDBOX_LOAD_BALANCER", "1") != "0"
-        res.admission = [BuiltinDefaults(load_balancer=load_balancer), KnativeWebhook()]
+        res.admission = [
+            BuiltinDefaults(load_balancer=load_balancer),
+            KnativeWebhook(),
+            ConfigWebhook(),
+        ]
 
         def reload_crds() -> None:
             crd_type = registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
@@ -334,10 +340,10 @@ class Sandbox:
         cm_type = res.registry.get("", "v1", "configmaps")
         assert cm_type is not None
         cm = res.find(cm_type, SYSTEM_NAMESPACE, "config-domain")
-        for key in (cm or {}).get("data") or {}:
-            if not key.startswith("_"):
-                return str(key)
-        return "svc.cluster.local"
+        try:  # the domain of a Route without labels
+            return DomainConfig.from_data((cm or {}).get("data") or {}).lookup({})
+        except ValueError:
+            return CLUSTER_LOCAL_DOMAIN
 
     def seed(self, res: Resources, gateway_port: int, local_gateway_port: int) -> None:
         """Create what a cluster with Knative Serving has; keep what the user changed (but
