@@ -305,3 +305,25 @@ def test_other_namespaces_configmaps_are_not_knatives(sb: Sandbox, ns: str) -> N
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config-network"}}
     body["data"] = {"domain-template": "{{.Nope}"}
     apply(sb, ns, body)
+
+
+def test_the_canary_chapter_follows_a_custom_tag_template(sb: Sandbox, ns: str) -> None:
+    """The CLI takes tag hosts from the Route's status, not from the default template:
+    the gated rollout judges the candidate at its real host, and the curl loop it prints
+    for the walkthrough's reader sends that host."""
+    from tests.test_cli_support import knwalk
+
+    template = {"tag-template": "{{.Name}}-{{.Tag}}"}
+    assert set_data(sb, "config-network", DEFAULT_NETWORK | template).returncode == 0
+    where = ("--context", control.CONTEXT, "--kubeconfig", str(sb.kubeconfig), "-n", ns)
+    result = knwalk("tour", *where, "--chapter", "canary", "--yes", "-o", "json")
+    assert result.code == 0, result.err
+    steps: dict[int, dict[str, Any]] = {}
+    for line in result.out.splitlines():
+        if line.strip():
+            step = json.loads(line)
+            steps[step["step"]] = step
+    assert steps[3]["result"]["rollout"]["phase"] == "promoted"
+    kubectl_lines = "\n".join(steps[2]["kubectl"])
+    assert f"Host: helloworld-go-candidate.{ns}.example.com" in kubectl_lines
+    assert "candidate-helloworld-go" not in kubectl_lines
