@@ -272,7 +272,7 @@ class _Parser:
             end = pos + 4
             while end < len(text) and text[end] in " \t\r\n":
                 end += 1
-            return -end  # negative: trimmed
+            return end
         return None
 
     def _action(self, pos: int) -> int:
@@ -284,7 +284,7 @@ class _Parser:
             close = self._close(end + 2)
             if close is None:
                 raise self.error(end, "comment ends before closing delimiter")
-            return abs(close)
+            return close
         tokens: list[tuple[str, int, str]] = []  # (kind, pos, text)
         i = pos
         while True:
@@ -336,7 +336,7 @@ class _Parser:
                 raise self.unsupported("parentheses")
             raise self.error(i, f"unexpected {go_quote(ch)} in operand")
         self.nodes.append(self._command(tokens, pos))
-        return abs(close)
+        return close
 
     def _string(self, i: int) -> tuple[int, str]:
         text = self.text
