@@ -831,8 +831,11 @@ class Tour:
         pin = rollout.rollback_block(replace(state, candidate=""), [])
         commands = [self._patch_command({"spec": {"template": template, "traffic": pin}})]
         commands += self._gateway_commands()
-        host = ingress.host_of(knative.require_service(self.kube, self.service).url)
-        tag_host = f"{CANDIDATE_TAG}-{host}"
+        svc = knative.require_service(self.kube, self.service)
+        # the tag's URL as the Route reports it (config-network's tag-template), else
+        # the default template's: the tag has no URL before the first split names it
+        tag_host = ingress.host_of(svc.tag_url(CANDIDATE_TAG) or "")
+        tag_host = tag_host or f"{CANDIDATE_TAG}-{ingress.host_of(svc.url)}"
         for number, percent in enumerate(CANARY_PERCENTS[: max(1, state.step + 1)], 1):
             block = rollout.step_block(state, percent, [])
             commands.append(self._traffic_command(block))

@@ -37,6 +37,12 @@ from kn_walk.knative_rules.goparse import (
     parse_int,
     parse_uint,
 )
+from kn_walk.knative_rules.network_config import (
+    CONFIG_DOMAIN,
+    CONFIG_NETWORK,
+    domain_config_error,
+    network_config_error,
+)
 
 #: the ValidatingWebhookConfiguration that checks them (config/core/webhooks/)
 WEBHOOK = "config.webhook.serving.knative.dev"
@@ -452,10 +458,24 @@ def gc_config(data: Mapping[str, str]) -> GCConfig:
 
 # ------------------------------------------------------------------------------ webhook
 #: the constructors the config webhook runs, by ConfigMap name (others pass unchecked here)
+def _network_config(data: Mapping[str, str]) -> None:
+    problem = network_config_error(data)
+    if problem:
+        raise ConfigError(problem)
+
+
+def _domain_config(data: Mapping[str, str]) -> None:
+    problem = domain_config_error(data)
+    if problem:
+        raise ConfigError(problem)
+
+
 VALIDATORS: dict[str, Callable[[Mapping[str, str]], object]] = {
     AUTOSCALER: autoscaler_config,
     DEFAULTS: defaults_config,
     GC: gc_config,
+    CONFIG_NETWORK: _network_config,
+    CONFIG_DOMAIN: _domain_config,
 }
 
 

@@ -1,26 +1,17 @@
-"""How Knative names a Route's hosts and URLs (``config-network``'s default templates).
+"""How Knative names a Route's cluster-local hosts, and URLs' hosts.
 
-A Route ``NAME`` in ``NAMESPACE`` is served at ``http://NAME.NAMESPACE.DOMAIN``
-(``domain-template: {{.Name}}.{{.Namespace}}.{{.Domain}}``), a tag ``TAG`` of it at
-``http://TAG-NAME.NAMESPACE.DOMAIN`` (``tag-template: {{.Tag}}-{{.Name}}``), and
-inside the cluster at ``NAME.NAMESPACE.svc.cluster.local``. The first label of a
-host must be a DNS label: at most 63 characters.
+Inside the cluster a Route ``NAME`` in ``NAMESPACE`` is ``NAME.NAMESPACE.svc.cluster.local``
+(and its short names). Its external hosts come from ``config-network``'s templates,
+``http://NAME.NAMESPACE.DOMAIN`` and ``http://TAG-NAME.NAMESPACE.DOMAIN`` by default:
+:mod:`kn_walk.knative_rules.network_config` forms and checks them.
 """
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
-
-from kn_walk.knative_rules.names import MAX_LABEL, max_len_error
 
 #: the domain of cluster-local Routes and of every Route's address
 CLUSTER_LOCAL_DOMAIN = "svc.cluster.local"
-
-
-def tag_hostname(tag: str, route: str) -> str:
-    """The first label of a tag's host: ``{{.Tag}}-{{.Name}}``."""
-    return f"{tag}-{route}"
 
 
 def route_host(hostname: str, namespace: str, domain: str) -> str:
@@ -45,15 +36,3 @@ def url(hostname: str, namespace: str, domain: str) -> str:
 def host_of(address: str) -> str:
     """The host of a URL, lower case: ``http://x.ns.example.com`` → ``x.ns.example.com``."""
     return (urlsplit(address).hostname or "").lower()
-
-
-def hostname_error(hostname: str, namespace: str, domain: str) -> str | None:
-    """The Route's message when ``hostname`` cannot be a host's first label (Knative's
-    ErrDomainName), else None."""
-    if len(hostname) <= MAX_LABEL:
-        return None
-    full = json.dumps(route_host(hostname, namespace, domain))
-    return (
-        f"domain name error: invalid domain name {full}: url: Invalid value: "
-        f"{json.dumps(hostname)}: {max_len_error(MAX_LABEL)}"
-    )

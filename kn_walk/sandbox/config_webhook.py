@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kn_walk.knative_rules import configmaps as C
+from kn_walk.knative_rules.children import SYSTEM_NAMESPACE
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import WriteContext
@@ -44,6 +45,8 @@ class ConfigWebhook:
         if ctx.operation not in ("CREATE", "UPDATE"):
             return
         meta = new.get("metadata") or {}
+        if meta.get("namespace") != SYSTEM_NAMESPACE:
+            return  # Knative reads its ConfigMaps from its own namespace only
         old_meta = (old or {}).get("metadata") or {}
         # an UPDATE is sent when the old or the new object matches the objectSelector
         if not C.selected(_strings(meta.get("labels"))) and not (

@@ -94,9 +94,15 @@ class RouteParts:
     hosts: dict[HostKey, list[Backend]]
 
 
-def route_parts(route: Obj, taken: Callable[[str], bool] = lambda name: False) -> RouteParts:
-    """``taken(name)``: whether another owns the placeholder Service of the hostname whose
-    first label is ``name`` (Knative's rule: the first Route to claim a host keeps it)."""
+def route_parts(
+    route: Obj,
+    taken: Callable[[str], bool] = lambda name: False,
+    tag_hostname: Callable[[str], str | None] = lambda tag: None,
+) -> RouteParts:
+    """``taken(name)``: whether another owns the placeholder Service of the hostname
+    ``name`` (Knative's rule: the first Route to claim a host keeps it).
+    ``tag_hostname(tag)``: the tag's hostname (config-network's tag-template), which names
+    its cluster-local hosts; None: the first label of the tag's URL."""
     meta, status = route["metadata"], route.get("status") or {}
     ns, name = meta["namespace"], meta["name"]
     traffic = [t for t in status.get("traffic") or [] if t.get("revisionName")]
@@ -119,7 +125,7 @@ def route_parts(route: Obj, taken: Callable[[str], bool] = lambda name: False) -
         serve(name, host_of(url), main)
     for t in traffic:
         host = host_of(t.get("url") or "")
-        hostname = host.split(".", 1)[0]
+        hostname = (tag_hostname(t["tag"]) if t.get("tag") else None) or host.split(".", 1)[0]
         if t.get("tag") and host and not taken(hostname):
             serve(hostname, host, [Backend(ns, t["revisionName"], 100)])
     return RouteParts(routed, hosts)
@@ -325,7 +331,11 @@ class DataPlane:
             self._route_parts.pop(key, None)
             seq = self._route_seq.pop(key, 0)
         else:
-            parts = route_parts(obj, lambda host: self.controller.claimed_by_another(obj, host))
+            parts = route_parts(
+                obj,
+                lambda host: self.controller.claimed_by_another(obj, host),
+                lambda tag: self.controller.tag_hostname(obj, tag),
+            )
             self._route_parts[key] = parts
             seq = self._route_seq.setdefault(key, next(self._seqs))
         self._route_hosts(key, seq, old.hosts if old else {}, parts.hosts if parts else {})

@@ -9,7 +9,8 @@ its annotations plus ``networking.knative.dev/ingress.class`` and
 * for the Route and each tag, sorted, a ``ClusterLocal`` rule whose hosts are
   ``{host}.{ns}``, ``{host}.{ns}.svc`` and ``{host}.{ns}.svc.cluster.local``, and,
   unless the Route is cluster-local, an ``ExternalIP`` rule per external host
-  (``{host}.{ns}.{domain}``);
+  (``config-network``'s ``domain-template``, ``{host}.{ns}.{domain}`` by default),
+  where a tag's ``{host}`` is its ``tag-template`` hostname (``{tag}-{route}``);
 * each rule's one path splits traffic between the Revisions' public Services
   (``serviceName: {revision}``, ``servicePort: 80``) with their percent and the
   ``Knative-Serving-Revision`` / ``Knative-Serving-Namespace`` headers; a tag's rules
@@ -31,7 +32,8 @@ from typing import Any
 
 from kn_walk.knative_rules import children as K
 from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
-from kn_walk.knative_rules.labels import CLUSTER_LOCAL, ROUTE_LABEL, VISIBILITY_LABEL
+from kn_walk.knative_rules.labels import ROUTE_LABEL
+from kn_walk.knative_rules.network_config import RouteNames
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.netistio import NetIstio
 from kn_walk.sandbox.registry import ResourceType
@@ -139,17 +141,18 @@ def local_hosts(hostname: str, ns: str) -> list[str]:
 
 
 def ingress_spec(
-    route: Obj, traffic: list[Obj], domain: str
+    route: Obj, traffic: list[Obj], names: RouteNames
 ) -> tuple[Obj, dict[str, list[str]], dict[str, list[Obj]]]:
-    """``makeIngressSpec``: the spec, the tag-to-host map, and the traffic targets."""
+    """``makeIngressSpec``: the spec, the tag-to-host map, and the traffic targets (the
+    Route controller checked its hosts: ``names`` raises no DomainNameError here)."""
     meta = route["metadata"]
-    ns, name = meta["namespace"], meta["name"]
+    ns = meta["namespace"]
     targets = traffic_targets(route, traffic)
-    cluster_local = (meta.get("labels") or {}).get(VISIBILITY_LABEL) == CLUSTER_LOCAL
+    cluster_local = names.cluster_local
     rules = []
     tag_hosts: dict[str, list[str]] = {}
     for target in sorted(targets):
-        hostname = f"{target}-{name}" if target else name
+        hostname = names.hostname(target)
         path = _path(ns, targets[target])
         visibilities = [LOCAL] if cluster_local else [LOCAL, EXTERNAL]
         for visibility in visibilities:
@@ -163,7 +166,7 @@ def ingress_spec(
                 )
                 primary = f"{hostname}.{ns}.{CLUSTER_LOCAL_DOMAIN}"
             else:
-                primary = f"{hostname}.{ns}.{domain}"
+                primary = names.host(hostname)
                 rules.append(
                     {
                         "hosts": [primary],
@@ -199,9 +202,9 @@ class RouteResources:
         cm = self.res.find(self.t_cm, SYSTEM_NAMESPACE, "config-network") or {}
         return str((cm.get("data") or {}).get("ingress-class") or K.ISTIO_INGRESS_CLASS)
 
-    def build(self, route: Obj, traffic: list[Obj], domain: str) -> Obj:
+    def build(self, route: Obj, traffic: list[Obj], names: RouteNames) -> Obj:
         meta = route["metadata"]
-        spec, tag_hosts, targets = ingress_spec(route, traffic, domain)
+        spec, tag_hosts, targets = ingress_spec(route, traffic, names)
         labels = dict(meta.get("labels") or {})
         labels[ROUTE_LABEL] = meta["name"]
         labels[K.ROUTE_NAMESPACE_LABEL] = meta["namespace"]
@@ -229,12 +232,12 @@ class RouteResources:
         }
 
     def reconcile(
-        self, route: Obj, traffic: list[Obj], domain: str, hostnames: list[str]
+        self, route: Obj, traffic: list[Obj], names: RouteNames, hostnames: list[str]
     ) -> str | None:
         """Create or update the Route's Ingress, have net-istio reconcile it, and point the
         placeholder Services ``hostnames`` at its private load balancer; that host, or None
         while the Ingress is not ready (or another owns its name)."""
-        want = self.build(route, traffic, domain)
+        want = self.build(route, traffic, names)
         meta = want["metadata"]
         ns, name = meta["namespace"], meta["name"]
         try:

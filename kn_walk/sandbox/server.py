@@ -30,6 +30,8 @@ from typing import Any
 from aiohttp import web
 
 from kn_walk.knative_rules.goparse import SECOND, duration_string
+from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
+from kn_walk.knative_rules.network_config import DomainConfig
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox import controlplane, release
 from kn_walk.sandbox.admission import KnativeWebhook
@@ -322,10 +324,10 @@ class Sandbox:
         cm_type = res.registry.get("", "v1", "configmaps")
         assert cm_type is not None
         cm = res.find(cm_type, SYSTEM_NAMESPACE, "config-domain")
-        for key in (cm or {}).get("data") or {}:
-            if not key.startswith("_"):
-                return str(key)
-        return "svc.cluster.local"
+        try:  # the domain of a Route without labels
+            return DomainConfig.from_data((cm or {}).get("data") or {}).lookup({})
+        except ValueError:
+            return CLUSTER_LOCAL_DOMAIN
 
     def seed(self, res: Resources, gateway_port: int, local_gateway_port: int) -> None:
         """Create what a cluster with Knative Serving has; keep what the user changed (but

@@ -5,7 +5,8 @@ write back through :class:`Resources` (manager ``controller``), so every
 change is an ordinary API write with a new resourceVersion and a watch event.
 
 As Knative's, the Route reconciler keeps one placeholder Kubernetes Service per
-hostname it serves (``{route}``, ``{tag}-{route}``), controlled by the Route: the
+hostname it serves (``{route}``, and each tag's from ``config-network``'s
+``tag-template``, ``{tag}-{route}`` by default), controlled by the Route: the
 first Route to claim a hostname keeps it, a later one is ``Ready=False`` with
 reason ``NotOwned``, and the data plane does not send it that host
 (:meth:`ServingController.claimed_by_another`).
@@ -19,17 +20,15 @@ import copy
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from kn_walk.knative_rules import hosts, templates
 from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
+from kn_walk.knative_rules.labels import CONFIGURATION_GENERATION_LABEL as L_CONFIG_GENERATION
 from kn_walk.knative_rules.labels import (
-    CLUSTER_LOCAL,
     CONFIGURATION_LABEL,
     SERVICE_LABEL,
     VISIBILITY_LABEL,
 )
-from kn_walk.knative_rules.labels import CONFIGURATION_GENERATION_LABEL as L_CONFIG_GENERATION
 from kn_walk.knative_rules.labels import CONFIGURATION_UID_LABEL as L_CONFIGURATION_UID
 from kn_walk.knative_rules.labels import CREATOR_ANNOTATION as A_CREATOR
 from kn_walk.knative_rules.labels import ROUTE_LABEL as L_ROUTE
@@ -39,8 +38,11 @@ from kn_walk.knative_rules.labels import (
     ROUTING_STATE_MODIFIED_ANNOTATION as A_ROUTING_STATE_MODIFIED,
 )
 from kn_walk.knative_rules.labels import SERVICE_UID_LABEL as L_SERVICE_UID
+from kn_walk.knative_rules.network_config import DomainNameError, RouteNames
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.events import NORMAL, EventRecorder
+from kn_walk.sandbox.network_settings import WATCHED as NETWORK_CONFIGMAPS
+from kn_walk.sandbox.network_settings import NetworkSettingsStore
 from kn_walk.sandbox.registry import SERVING_GROUP, ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.revision_gc import RevisionGC
@@ -167,6 +169,8 @@ class ServingController:
         self.t_route = self._type(reg.get(SERVING_GROUP, "v1", "routes"))
         self.t_cm = self._type(reg.get("", "v1", "configmaps"))
         self.t_k8s_svc = self._type(reg.get("", "v1", "services"))
+        #: config-network's templates and config-domain's domains, as last read
+        self.network = NetworkSettingsStore(resources, self.t_cm, SYSTEM_NAMESPACE)
         #: the data plane's view of a revision; None means "ready as soon as created"
         self.runtime = runtime
         #: called after route statuses change (gateway table, workloads)
@@ -392,7 +396,7 @@ class ServingController:
             # the name look again, as Knative's requeue of a NotOwned Route does
             for route in sorted(self._host_routes.get((ns, name), ())):
                 self.enqueue("Route", ns, route)
-        elif ev.rkey == rkey(self.t_cm) and ns == SYSTEM_NAMESPACE and name == "config-domain":
+        elif ev.rkey == rkey(self.t_cm) and ns == SYSTEM_NAMESPACE and name in NETWORK_CONFIGMAPS:
             for rns, route in list(self._route_spec):
                 self.enqueue("Route", rns, route)
         elif ev.rkey == rkey(self.t_cm) and ns == SYSTEM_NAMESPACE and name == "config-gc":
@@ -795,22 +799,20 @@ class ServingController:
         self.children.revision(rev, rt.desired_replicas)
 
     # ---------------------------------------------------------------- Route
+    def route_names(self, route: Obj) -> RouteNames:
+        """The Route's hosts under config-network and config-domain as they are now."""
+        return self.network.current().route(route["metadata"])
+
+    def tag_hostname(self, route: Obj, tag: str) -> str | None:
+        """The hostname of the Route's tag (tag-template), None if it has none."""
+        try:
+            return self.route_names(route).hostname(tag)
+        except DomainNameError:
+            return None
+
     def domain_for(self, route: Obj) -> str:
-        labels = route["metadata"].get("labels") or {}
-        if labels.get(VISIBILITY_LABEL) == CLUSTER_LOCAL:
-            return CLUSTER_LOCAL_DOMAIN
-        cm = self.res.store.get(rkey(self.t_cm), SYSTEM_NAMESPACE, "config-domain")
-        data = (cm or {}).get("data") or {}
-        best, best_score = CLUSTER_LOCAL_DOMAIN, -1
-        for domain, selector_text in data.items():
-            if domain.startswith("_"):
-                continue
-            selector = _parse_selector(str(selector_text or ""))
-            if selector is None:
-                continue
-            if all(labels.get(k) == v for k, v in selector.items()) and len(selector) > best_score:
-                best, best_score = domain, len(selector)
-        return best
+        """The Route's domain from config-domain (``svc.cluster.local`` when local)."""
+        return self.route_names(route).domain
 
     def reconcile_route(self, ns: str, name: str) -> None:
         route = self.res.find(self.t_route, ns, name)
@@ -822,12 +824,16 @@ class ServingController:
             self._label_revisions(ns, set(gone))
             self._notify()
             return
-        domain = self.domain_for(route)
+        names = self.route_names(route)
         status: Obj = dict(route.get("status") or {})
         status["observedGeneration"] = route["metadata"].get("generation")
-        status["url"] = hosts.url(name, ns, domain)
-        status["address"] = {"url": hosts.url(name, ns, CLUSTER_LOCAL_DOMAIN)}
         problem: Obj | None = None
+        try:  # Knative keeps the URL it had when the new one is no domain name
+            status["url"] = names.url(name)
+        except DomainNameError as err:
+            problem = condition("AllTrafficAssigned", "False", "ErrorConfig", str(err))
+        status["address"] = {"url": hosts.url(name, ns, CLUSTER_LOCAL_DOMAIN)}
+        hostnames = [name]
         traffic: list[Obj] = []
         for t in (route.get("spec") or {}).get("traffic") or []:
             resolved: Obj = {}
@@ -894,22 +900,20 @@ class ServingController:
             if t.get("percent") is not None:
                 resolved["percent"] = t["percent"]
             if t.get("tag"):
-                hostname = hosts.tag_hostname(t["tag"], name)
-                bad_host = hosts.hostname_error(hostname, ns, domain)
-                if bad_host is not None:
+                try:
+                    hostname = names.hostname(t["tag"])
+                    resolved["url"] = names.url(hostname)
+                    hostnames.append(hostname)
+                except DomainNameError as err:
                     problem = problem or condition(
-                        "AllTrafficAssigned", "False", "ErrorConfig", bad_host
+                        "AllTrafficAssigned", "False", "ErrorConfig", str(err)
                     )
-                resolved["url"] = hosts.url(hostname, ns, domain)
             traffic.append(dict(sorted(resolved.items())))
         taken = None
         if problem is None:
-            hostnames = [name] + [
-                hosts.tag_hostname(t["tag"], name) for t in traffic if t.get("tag")
-            ]
-            taken = self._reconcile_placeholders(route, domain, hostnames)
+            taken = self._reconcile_placeholders(route, names, hostnames)
             if taken is None:
-                self.children.route(route, traffic, domain, hostnames)
+                self.children.route(route, traffic, names, hostnames)
         if taken is not None:
             status["traffic"] = traffic
             conds = [
@@ -927,7 +931,7 @@ class ServingController:
                     "True",
                     "TLSNotEnabled",
                     "external-domain-tls is not enabled"
-                    if domain != CLUSTER_LOCAL_DOMAIN
+                    if not names.cluster_local
                     else "TLS is not enabled for cluster-local",
                 ),
             ]
@@ -964,9 +968,11 @@ class ServingController:
         self._label_revisions(ns, set(before | now) | pending)
         self._notify()
 
-    def _reconcile_placeholders(self, route: Obj, domain: str, hostnames: list[str]) -> str | None:
+    def _reconcile_placeholders(
+        self, route: Obj, names: RouteNames, hostnames: list[str]
+    ) -> str | None:
         """Knative's placeholder Services: one Kubernetes Service per hostname the Route
-        serves (``{route}``, ``{tag}-{route}``), controlled by the Route, so that no two
+        serves (``{route}``, each tag's), controlled by the Route, so that no two
         Routes serve one host: the first claimant keeps it. Returns the first name another
         owns (the Route is then ``NotOwned``), else deletes the ones it no longer wants."""
         meta = route["metadata"]
@@ -977,7 +983,7 @@ class ServingController:
             cur = self.res.find(self.t_k8s_svc, ns, host)
             if cur is None:
                 self.res.create(
-                    self.t_k8s_svc, ns, self._placeholder(route, host, domain), self._opts()
+                    self.t_k8s_svc, ns, self._placeholder(route, host, names), self._opts()
                 )
                 self.events.record(
                     route,
@@ -998,7 +1004,7 @@ class ServingController:
         self._swept[(ns, name)] = frozenset(wanted)
         return None
 
-    def _placeholder(self, route: Obj, host: str, domain: str) -> Obj:
+    def _placeholder(self, route: Obj, host: str, names: RouteNames) -> Obj:
         meta = route["metadata"]
         labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != VISIBILITY_LABEL}
         labels[L_ROUTE] = meta["name"]
@@ -1013,7 +1019,7 @@ class ServingController:
             },
             "spec": {
                 "type": "ExternalName",
-                "externalName": hosts.route_host(host, meta["namespace"], domain),
+                "externalName": names.host(host),
                 "sessionAffinity": "None",
                 "ports": [
                     {
@@ -1068,21 +1074,3 @@ class ServingController:
 def placeholder_not_owned(name: str) -> str:
     """Knative's Route message when another owns a placeholder Service it needs."""
     return f'There is an existing placeholder Service "{name}" that we do not own.'
-
-
-def _parse_selector(text: str) -> dict[str, str] | None:
-    """config-domain values: "" (any route) or a YAML ``selector:`` block of labels."""
-    if not text.strip():
-        return {}
-    import yaml
-
-    try:
-        doc: Any = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    if not isinstance(doc, dict):
-        return None
-    sel = doc.get("selector")
-    if not isinstance(sel, dict):
-        return None
-    return {str(k): str(v) for k, v in sel.items()}

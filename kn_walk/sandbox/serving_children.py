@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 
 from kn_walk.knative_rules import children as K
 from kn_walk.knative_rules.labels import REVISION_LABEL
+from kn_walk.knative_rules.network_config import RouteNames
 from kn_walk.sandbox import apierrors as E
 from kn_walk.sandbox.endpoints import EndpointsController
 from kn_walk.sandbox.resources import Resources, rkey
@@ -145,9 +146,11 @@ class ServingChildren:
                 log.warning("Revision %s/%s: %s", *key, err.message)
         self._enqueue(REVISION, meta["namespace"], meta["name"])
 
-    def route(self, route: Obj, traffic: list[Obj], domain: str, hostnames: list[str]) -> None:
+    def route(
+        self, route: Obj, traffic: list[Obj], names: RouteNames, hostnames: list[str]
+    ) -> None:
         """The Route's Ingress for its resolved ``traffic``, and its placeholder Services."""
-        self.route_resources.reconcile(route, traffic, domain, hostnames)
+        self.route_resources.reconcile(route, traffic, names, hostnames)
 
     # ------------------------------------------------------------------ work
     def _revision(self, ns: str, name: str) -> None:
