@@ -366,8 +366,10 @@ def test_domain_follows_config_domain(api_client: Any, namespace: str) -> None:
                 "metadata": {
                     "name": "config-domain",
                     "resourceVersion": current.metadata.resource_version,
+                    "labels": original.metadata.labels,
+                    "annotations": original.metadata.annotations,
                 },
-                "data": {"example.com": ""},
+                "data": original.data,
             },
         )
 
