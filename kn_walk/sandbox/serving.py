@@ -204,6 +204,7 @@ class ServingController:
         from kn_walk.sandbox.serving_children import ServingChildren
 
         self.children = ServingChildren(resources, self._idle, lambda: list(self._revs))
+        self.children.enqueue_controller = self.enqueue
 
     @staticmethod
     def _type(rt: ResourceType | None) -> ResourceType:
