@@ -7,8 +7,8 @@ change is an ordinary API write with a new resourceVersion and a watch event.
 As Knative's, the Route reconciler keeps one placeholder Kubernetes Service per
 hostname it serves (``{route}``, ``{tag}-{route}``), controlled by the Route: the
 first Route to claim a hostname keeps it, a later one is ``Ready=False`` with
-reason ``NotOwned``, and the data plane does not send it that host
-(:meth:`ServingController.claimed_by_another`).
+reason ``NotOwned`` and, as in Knative, stops before its Ingress, so the gateways
+(which route from the Ingresses) do not send it that host.
 """
 
 from __future__ import annotations
@@ -1015,13 +1015,6 @@ class ServingController:
         if meta.get("annotations"):
             placeholder["metadata"]["annotations"] = dict(meta["annotations"])
         return placeholder
-
-    def claimed_by_another(self, route: Obj, host: str) -> bool:
-        """Whether the placeholder Service ``host`` (a hostname's first label) belongs to
-        another owner than ``route``: then the data plane must not send ``host`` to it."""
-        meta = route["metadata"]
-        svc = self.res.store.get(rkey(self.t_k8s_svc), meta["namespace"], host)
-        return svc is not None and not controlled_by(svc, route)
 
     def _label_revisions(self, ns: str, names: set[str]) -> None:
         """routingState labels: active when a Route sends traffic to it, else reserve."""
