@@ -393,11 +393,21 @@ def test_a_tag_cannot_take_another_services_hostname(api_client: Any, namespace:
     api.create_namespaced_custom_object(
         GROUP, VERSION, namespace, "services", ksvc("me", "attacker", traffic=traffic)
     )
-    # me's own host is served, so the data plane has me's Route, tag and all: the
-    # victim's host still goes to the victim
-    _served(gw, attacker, "Hello attacker!\n")
-    assert _get(gw, victim) == (200, "Hello victim!\n")
     route = wait_for(api_client, "routes", namespace, "me", _not_owned("hijack-me"))
+    # as in Knative, a Route refused a placeholder stops before its Ingress: none of its
+    # hosts is served, and the victim's host still goes to the victim
+    assert _get(gw, victim) == (200, "Hello victim!\n")
+    assert _get(gw, attacker)[0] == 404
+    assert (
+        client.CustomObjectsApi(api_client).list_namespaced_custom_object(
+            "networking.internal.knative.dev",
+            "v1alpha1",
+            namespace,
+            "ingresses",
+            field_selector="metadata.name=me",
+        )["items"]
+        == []
+    )
     ingress = next(c for c in route["status"]["conditions"] if c["type"] == "IngressReady")
     assert (ingress["status"], ingress["reason"]) == ("False", "NotOwned")
     wait_for(api_client, "services", namespace, "me", _not_owned("hijack-me"))
@@ -413,6 +423,7 @@ def test_a_tag_cannot_take_another_services_hostname(api_client: Any, namespace:
     api.delete_namespaced_custom_object(GROUP, VERSION, namespace, "services", "hijack-me")
     wait_for(api_client, "services", namespace, "me", ready)
     _served(gw, victim, "Hello attacker!\n")
+    _served(gw, attacker, "Hello attacker!\n")
     placeholder = client.CoreV1Api(api_client).read_namespaced_service("hijack-me", namespace)
     assert [(r.kind, r.name) for r in placeholder.metadata.owner_references] == [("Route", "me")]
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from kn_walk.knative_rules import fielderror, names, templates
+from kn_walk.knative_rules import domainmapping, fielderror, names, templates
 from kn_walk.knative_rules import traffic as traffic_rules
 from kn_walk.knative_rules.configmaps import DefaultsConfig
 from kn_walk.knative_rules.fielderror import FieldError
@@ -182,6 +182,8 @@ class KnativeWebhook:
                 default_revision_spec(spec, defaults)
             if kind in ("Service", "Route"):
                 traffic_rules.set_defaults(spec, in_service=kind == "Service")
+        if kind == domainmapping.KIND:
+            domainmapping.set_defaults(new)
         annotations = meta.get("annotations")
         if kind != "Revision" and not meta.get("ownerReferences"):
             if not isinstance(annotations, dict):
@@ -201,7 +203,10 @@ class KnativeWebhook:
         errs = Errors()
         # labels as release-1.23 takes them: unknown serving.knative.dev keys and any
         # visibility value pass (Knative dropped both checks, knative/serving#12397)
-        validate_object_meta(meta, errs)
+        if kind == domainmapping.KIND:  # its name is a domain, not a DNS-1035 label
+            errs.extend(domainmapping.validate(new))
+        else:
+            validate_object_meta(meta, errs)
         if not isinstance(spec, dict):
             errs.add("expected an object", "spec")
         elif kind in ("Service", "Configuration"):

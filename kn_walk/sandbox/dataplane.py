@@ -1,18 +1,29 @@
 """Wires the controllers to the data plane: which Revisions run, which Hosts route where.
 
-The controllers write Route status; this module turns the stored Routes,
-Configurations and Revisions into the gateways' host tables and the set of
-Revisions that should have a process, and feeds the processes' health back
-into Revision status (through :class:`ServingController`) and into Pods
-(:mod:`kn_walk.sandbox.pods`). It also runs the Pods of users' Deployments
+The controllers write Route status and each Route's Ingress; this module turns
+the stored Ingresses into the gateways' host tables, the Routes and Revisions
+into the set of Revisions that should have a process, and feeds the processes'
+health back into Revision status (through :class:`ServingController`) and into
+Pods (:mod:`kn_walk.sandbox.pods`). It also runs the Pods of users' Deployments
 (:mod:`kn_walk.sandbox.deployments`).
 
-There are two gateways, as net-istio has: ``istio-ingressgateway`` serves each
-Route's external hosts (``NAME.NS.DOMAIN``, its tags'), ``knative-local-gateway``
-its cluster-local ones (``NAME.NS.svc.cluster.local`` and the short names
-``NAME.NS.svc`` and ``NAME.NS``, its tags' likewise). A Route on the
-cluster-local domain (label ``networking.knative.dev/visibility: cluster-local``,
-or no domain in ``config-domain`` for its labels) has no external host.
+There are two gateways, as net-istio has: ``istio-ingressgateway`` serves the
+hosts of the ``ExternalIP`` rules of the Ingresses of net-istio's class,
+``knative-local-gateway`` those of their ``ClusterLocal`` rules (for a Route:
+``NAME.NS.svc.cluster.local``, ``NAME.NS.svc`` and ``NAME.NS``, its tags'
+likewise). This is the table net-istio writes into the VirtualServices for
+Envoy (:mod:`kn_walk.sandbox.netistio`), so the Ingress and its VirtualServices
+show the weights requests get: each rule's path sends a request to one of its
+splits by percent, a split naming a Revision's public Service (``{revision}``)
+to that Revision's process. An Ingress is served once net-istio marked it
+ready, and then as it was at its last ready generation until the next one is
+ready, as Envoy keeps its config until the new one is pushed; it stops being
+served when it is deleted or leaves net-istio's class. A path that rewrites
+the Host (a DomainMapping's: the split is the Knative Service's placeholder,
+an ExternalName of the cluster-local gateway) is served as the cluster-local
+gateway serves the rewritten host. When two Ingresses have one host, the one
+seen last wins (the Route reconciler's placeholder Services keep two Routes
+from claiming one host).
 """
 
 from __future__ import annotations
@@ -22,22 +33,18 @@ import dataclasses
 import itertools
 import logging
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kn_walk.knative_rules import children as K
 from kn_walk.knative_rules.goparse import SECOND
-from kn_walk.knative_rules.hosts import (
-    CLUSTER_LOCAL_DOMAIN,
-    cluster_local_hosts,
-    host_of,
-    route_host,
-)
 from kn_walk.knative_rules.labels import CONFIGURATION_LABEL, SERVICE_LABEL
 from kn_walk.sandbox.conns import MIN_CONNECTIONS, Limits, gateway_limits
 from kn_walk.sandbox.deployments import DeploymentPods
-from kn_walk.sandbox.gateway import Backend, Gateway
+from kn_walk.sandbox.gateway import Backend, Gateway, normalize_host
 from kn_walk.sandbox.live_config import LiveConfig
+from kn_walk.sandbox.netistio import ingress_ready
 from kn_walk.sandbox.pods import RevisionPods
 from kn_walk.sandbox.registry import SERVING_GROUP
 from kn_walk.sandbox.resources import Resources, rkey
@@ -86,59 +93,112 @@ def workload_of(rev: Obj) -> RevisionWorkload:
 
 
 @dataclass(frozen=True)
-class RouteParts:
-    """What one Route adds to the data plane: the Revisions its status sends traffic to
-    (which keep running while routed), and its entries in the gateways' host tables."""
+class Rewrite:
+    """A host served as the cluster-local gateway serves ``host`` (a path's ``rewriteHost``:
+    Envoy sends the request, its Host rewritten, to the split's Service, the Knative
+    Service's placeholder, an ExternalName of the cluster-local gateway)."""
 
-    routed: frozenset[tuple[str, str]]
-    hosts: dict[HostKey, list[Backend]]
+    host: str
 
 
-def route_parts(
-    route: Obj,
-    taken: Callable[[str], bool] = lambda name: False,
-    tag_hostname: Callable[[str], str | None] = lambda tag: None,
-) -> RouteParts:
-    """``taken(name)``: whether another owns the placeholder Service of the hostname
-    ``name`` (Knative's rule: the first Route to claim a host keeps it).
-    ``tag_hostname(tag)``: the tag's hostname (config-network's tag-template), which names
-    its cluster-local hosts; None: the first label of the tag's URL."""
-    meta, status = route["metadata"], route.get("status") or {}
-    ns, name = meta["namespace"], meta["name"]
-    traffic = [t for t in status.get("traffic") or [] if t.get("revisionName")]
-    routed = frozenset((ns, t["revisionName"]) for t in traffic)
-    hosts: dict[HostKey, list[Backend]] = {}
-    url = status.get("url")
-    if not url:
-        return RouteParts(routed, hosts)
-    # on the cluster-local domain, the Route's visibility is ClusterLocal: no external host
-    public = host_of(url) != route_host(name, ns, CLUSTER_LOCAL_DOMAIN)
+#: what a host table entry routes to: the backends by weight, or another host
+Target = list[Backend] | Rewrite
 
-    def serve(hostname: str, external: str, backends: list[Backend]) -> None:
-        for host in cluster_local_hosts(hostname, ns):
-            hosts[(LOCAL, host)] = backends
-        if public:
-            hosts[(EXTERNAL, external)] = backends
 
-    if traffic and not taken(name):
-        main = [Backend(ns, t["revisionName"], int(t.get("percent") or 0)) for t in traffic]
-        serve(name, host_of(url), main)
-    for t in traffic:
-        host = host_of(t.get("url") or "")
-        hostname = (tag_hostname(t["tag"]) if t.get("tag") else None) or host.split(".", 1)[0]
-        if t.get("tag") and host and not taken(hostname):
-            serve(hostname, host, [Backend(ns, t["revisionName"], 100)])
-    return RouteParts(routed, hosts)
+def routed_revisions(route: Obj) -> frozenset[tuple[str, str]]:
+    """The Revisions a Route's status sends traffic to (which keep running while routed)."""
+    ns = route["metadata"]["namespace"]
+    traffic = (route.get("status") or {}).get("traffic") or []
+    return frozenset(
+        (ns, str(t["revisionName"]))
+        for t in traffic
+        if isinstance(t, dict) and t.get("revisionName")
+    )
+
+
+def served_by_istio(ingress: Obj) -> bool:
+    """Whether net-istio's gateways serve the Ingress at all: of net-istio's class (it
+    takes no other) and not being deleted."""
+    meta = ingress["metadata"]
+    annotations = meta.get("annotations") or {}
+    return annotations.get(K.INGRESS_CLASS_ANNOTATION) == K.ISTIO_INGRESS_CLASS and not meta.get(
+        "deletionTimestamp"
+    )
+
+
+def _path_target(ns: str, path: Obj) -> Target:
+    if path.get("rewriteHost"):
+        return Rewrite(normalize_host(str(path["rewriteHost"])))
+    splits = [s for s in path.get("splits") or [] if isinstance(s, dict) and s.get("serviceName")]
+    backends = []
+    for split in splits:
+        percent = split.get("percent")
+        if not isinstance(percent, int) or isinstance(percent, bool):
+            percent = 100 if len(splits) == 1 else 0  # a lone split takes all of it
+        backends.append(
+            Backend(str(split.get("serviceNamespace") or ns), str(split["serviceName"]), percent)
+        )
+    return backends
+
+
+def ingress_hosts(ingress: Obj) -> dict[HostKey, Target]:
+    """The host table entries of an Ingress, as net-istio's VirtualServices route them:
+    each rule's hosts on its visibility's gateway (``ExternalIP`` when unset), to its
+    first path that matches every request (no path prefix or header match: the
+    Ingresses Knative makes have only that one)."""
+    ns = ingress["metadata"]["namespace"]
+    hosts: dict[HostKey, Target] = {}
+    for rule in (ingress.get("spec") or {}).get("rules") or []:
+        if not isinstance(rule, dict):
+            continue
+        visibility = LOCAL if rule.get("visibility") == LOCAL else EXTERNAL
+        paths = [
+            p
+            for p in (rule.get("http") or {}).get("paths") or []
+            if isinstance(p, dict) and p.get("path") in (None, "", "/") and not p.get("headers")
+        ]
+        if not paths:
+            continue
+        target = _path_target(ns, paths[0])
+        for host in rule.get("hosts") or []:
+            hosts[(visibility, normalize_host(str(host)))] = target
+    return hosts
 
 
 def gateway_tables(
-    table: Mapping[HostKey, list[Backend]],
+    table: Mapping[HostKey, Target],
 ) -> tuple[dict[str, list[Backend]], dict[str, list[Backend]]]:
-    """The external gateway's host table and the cluster-local gateway's."""
+    """The external gateway's host table and the cluster-local gateway's, a rewritten
+    host's entry being the cluster-local gateway's entry for the host it is rewritten to."""
     tables: dict[str, dict[str, list[Backend]]] = {EXTERNAL: {}, LOCAL: {}}
-    for (visibility, host), backends in table.items():
-        tables[visibility][host] = backends
-    return tables[EXTERNAL], tables[LOCAL]
+    rewrites: dict[HostKey, Rewrite] = {}
+    for key, target in table.items():
+        if isinstance(target, Rewrite):
+            rewrites[key] = target
+        else:
+            tables[key[0]][key[1]] = target
+    return _with_rewrites(tables[EXTERNAL], rewrites, tables[LOCAL], EXTERNAL), _with_rewrites(
+        tables[LOCAL], rewrites, tables[LOCAL], LOCAL
+    )
+
+
+def _with_rewrites(
+    table: dict[str, list[Backend]],
+    rewrites: Mapping[HostKey, Rewrite],
+    local: Mapping[str, list[Backend]],
+    visibility: str,
+) -> dict[str, list[Backend]]:
+    """``table`` with its gateway's rewritten hosts resolved through the cluster-local one's
+    table (a copy if there are any)."""
+    mine = [(host, r.host) for (vis, host), r in rewrites.items() if vis == visibility]
+    if not mine:
+        return table
+    out = dict(table)
+    for host, to in mine:
+        backends = local.get(to)
+        if backends is not None:
+            out[host] = backends
+    return out
 
 
 def local_gateway_limits() -> Limits:
@@ -190,26 +250,36 @@ class DataPlane:
         self._t = {
             p: reg.get(SERVING_GROUP, "v1", p) for p in ("revisions", "routes", "configurations")
         }
+        self._t["ingresses"] = reg.get(K.NETWORKING_INTERNAL.rstrip("/"), "v1alpha1", "ingresses")
         self._cm = reg.get("", "v1", "configmaps")
         self._pending = False
         #: decoded Revisions and Routes, kept current from the event stream
-        self._objects: dict[str, dict[tuple[str, str], Obj]] = {"revisions": {}, "routes": {}}
+        self._objects: dict[str, dict[tuple[str, str], Obj]] = {
+            "revisions": {},
+            "routes": {},
+            "ingresses": {},
+        }
         # What sync() hands on, kept current from the same events (in the same order as
         # _objects), so that an event costs the work for its own object and a sync
         # rebuilds the host table or re-syncs the Workloads only when they changed.
         #: (ns, revision) -> its workload
         self._workloads: dict[tuple[str, str], RevisionWorkload] = {}
-        #: (ns, route) -> its host tables' entries and routed Revisions
-        self._route_parts: dict[tuple[str, str], RouteParts] = {}
-        #: (ns, route) -> when it was first seen: of two Routes that claim one host, the
-        #: later one wins (as when the table was rebuilt from _objects in its order)
-        self._route_seq: dict[tuple[str, str], int] = {}
+        #: (ns, route) -> the Revisions its status sends traffic to
+        self._route_routed: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
+        #: (ns, ingress) -> its host table entries as last served (at its last ready
+        #: generation)
+        self._ingress_hosts: dict[tuple[str, str], dict[HostKey, Target]] = {}
+        #: (ns, ingress) -> when it was first seen: of two Ingresses that have one host,
+        #: the later one wins (as when the table was rebuilt from _objects in its order)
+        self._ingress_seq: dict[tuple[str, str], int] = {}
         self._seqs = itertools.count()
-        #: host -> the Routes that claim it: (ns, route) -> (its seq, the backends)
-        self._claims: dict[HostKey, dict[tuple[str, str], tuple[int, list[Backend]]]] = {}
+        #: host -> the Ingresses that have it: (ns, ingress) -> (its seq, the target)
+        self._claims: dict[HostKey, dict[tuple[str, str], tuple[int, Target]]] = {}
         #: the gateways' host tables, by visibility (EXTERNAL, LOCAL): host -> backends,
-        #: kept current by the events so a sync costs nothing per Route
+        #: kept current by the events so a sync costs nothing per Ingress
         self._tables: dict[str, dict[str, list[Backend]]] = {EXTERNAL: {}, LOCAL: {}}
+        #: the hosts that are served as another host is (DomainMappings')
+        self._rewrites: dict[HostKey, Rewrite] = {}
         #: (ns, revision) -> how many Routes send it traffic (only those with one or more)
         self._routed: dict[tuple[str, str], int] = {}
         self._table_changed = True
@@ -281,7 +351,9 @@ class DataPlane:
         if ev.type == "DELETED" and ev.rkey == rkey(self.pods.rt):
             return True  # a Revision's Pod deleted by hand comes back, as from a ReplicaSet
         return ev.rkey in (
-            rkey(t) for t in (self._t["revisions"], self._t["routes"], self._cm) if t
+            rkey(t)
+            for t in (self._t["revisions"], self._t["routes"], self._t["ingresses"], self._cm)
+            if t
         )
 
     async def _pump(self) -> None:
@@ -308,7 +380,7 @@ class DataPlane:
             self.schedule_sync()
 
     def _observe(self, plural: str, key: tuple[str, str], obj: Obj | None) -> None:
-        """Take in the new state of one Revision or Route (None: deleted)."""
+        """Take in the new state of one Revision, Route or Ingress (None: deleted)."""
         cache = self._objects[plural]
         if obj is None:
             cache.pop(key, None)
@@ -325,52 +397,64 @@ class DataPlane:
                 self._workloads[key] = workload
                 self._workloads_changed |= workload != old_workload
             return
-        old = self._route_parts.get(key)
-        if obj is None:
-            parts = None
-            self._route_parts.pop(key, None)
-            seq = self._route_seq.pop(key, 0)
+        if plural == "routes":
+            old_routed = self._route_routed.pop(key, frozenset())
+            routed = frozenset() if obj is None else routed_revisions(obj)
+            if routed:
+                self._route_routed[key] = routed
+            self._route_revisions(old_routed, routed)
+            return
+        old_hosts = self._ingress_hosts.get(key, {})
+        if obj is None or not served_by_istio(obj):
+            hosts: dict[HostKey, Target] = {}
+        elif ingress_ready(obj):
+            hosts = ingress_hosts(obj)
         else:
-            parts = route_parts(
-                obj,
-                lambda host: self.controller.claimed_by_another(obj, host),
-                lambda tag: self.controller.tag_hostname(obj, tag),
-            )
-            self._route_parts[key] = parts
-            seq = self._route_seq.setdefault(key, next(self._seqs))
-        self._route_hosts(key, seq, old.hosts if old else {}, parts.hosts if parts else {})
-        self._route_revisions(
-            old.routed if old else frozenset(), parts.routed if parts else frozenset()
-        )
+            return  # being reconfigured: served as it was until net-istio marks it ready
+        if hosts:
+            self._ingress_hosts[key] = hosts
+            seq = self._ingress_seq.setdefault(key, next(self._seqs))
+        else:
+            self._ingress_hosts.pop(key, None)
+            seq = self._ingress_seq.pop(key, 0)
+        self._claim_hosts(key, seq, old_hosts, hosts)
 
-    def _route_hosts(
+    def _claim_hosts(
         self,
-        route: tuple[str, str],
+        ingress: tuple[str, str],
         seq: int,
-        before: dict[HostKey, list[Backend]],
-        after: dict[HostKey, list[Backend]],
+        before: Mapping[HostKey, Target],
+        after: Mapping[HostKey, Target],
     ) -> None:
-        """One Route now claims the hosts ``after`` instead of ``before``."""
+        """One Ingress now has the hosts ``after`` instead of ``before``."""
         for host in before.keys() | after.keys():
-            backends = after.get(host)
-            if before.get(host) == backends:
+            target = after.get(host)
+            if before.get(host) == target:
                 continue
             claims = self._claims.setdefault(host, {})
-            if backends is None:
-                claims.pop(route, None)
+            if target is None:
+                claims.pop(ingress, None)
             else:
-                claims[route] = (seq, backends)
-            visibility, name = host
-            table = self._tables[visibility]
-            if claims:
-                winner = max(claims.values(), key=lambda claim: claim[0])[1]
-                if table.get(name) != winner:
-                    table[name] = winner
-                    self._table_changed = True
-            else:
+                claims[ingress] = (seq, target)
+            winner = max(claims.values(), key=lambda claim: claim[0])[1] if claims else None
+            if not claims:
                 del self._claims[host]
-                table.pop(name, None)
-                self._table_changed = True
+            self._set_entry(host, winner)
+
+    def _set_entry(self, key: HostKey, target: Target | None) -> None:
+        visibility, host = key
+        table = self._tables[visibility]
+        if isinstance(target, Rewrite):
+            changed = self._rewrites.get(key) != target or host in table
+            self._rewrites[key] = target
+            table.pop(host, None)
+        else:
+            changed = self._rewrites.pop(key, None) is not None or table.get(host) != target
+            if target is None:
+                table.pop(host, None)
+            else:
+                table[host] = target
+        self._table_changed |= changed
 
     def _route_revisions(
         self, before: frozenset[tuple[str, str]], after: frozenset[tuple[str, str]]
@@ -408,8 +492,10 @@ class DataPlane:
         only if it changed since the last sync (both are kept current by the events)."""
         self._pending = False
         if self._table_changed:
-            self.gateway.set_routes(self._tables[EXTERNAL])
-            self.local_gateway.set_routes(self._tables[LOCAL])
+            local = self._tables[LOCAL]
+            for gateway, visibility in ((self.gateway, EXTERNAL), (self.local_gateway, LOCAL)):
+                table = self._tables[visibility]
+                gateway.set_routes(_with_rewrites(table, self._rewrites, local, visibility))
             self._table_changed = False
         if self._workloads_changed:
             # a new Revision starts before any Route sends it traffic (Knative's initial

@@ -201,6 +201,30 @@ def virtual_services(ingress: Obj) -> list[Obj]:
     return out
 
 
+def ingress_ready(ingress: Obj) -> bool:
+    """Whether net-istio marked the Ingress ready at its current generation (its
+    VirtualServices are in place: the gateways serve it as its spec says)."""
+    status = ingress.get("status") or {}
+    if status.get("observedGeneration") != ingress["metadata"].get("generation"):
+        return False
+    return any(
+        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+
+
+def reconciled(ingress: Obj) -> bool:
+    """Whether net-istio has nothing to do for the Ingress: not of its class, or with its
+    finalizer and marked ready at its generation, or deleted and let go."""
+    meta = ingress["metadata"]
+    has_finalizer = K.INGRESS_FINALIZER in (meta.get("finalizers") or [])
+    if meta.get("deletionTimestamp"):
+        return not has_finalizer
+    if not NetIstio.handles(ingress):
+        return True
+    return has_finalizer and ingress_ready(ingress)
+
+
 def ingress_status(ingress: Obj) -> Obj:
     conds = [
         {"type": "NetworkConfigured", "status": "True"},

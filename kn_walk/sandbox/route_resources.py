@@ -35,7 +35,7 @@ from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
 from kn_walk.knative_rules.labels import ROUTE_LABEL
 from kn_walk.knative_rules.network_config import RouteNames
 from kn_walk.sandbox import apierrors as E
-from kn_walk.sandbox.netistio import NetIstio
+from kn_walk.sandbox.netistio import NetIstio, ingress_ready
 from kn_walk.sandbox.registry import ResourceType
 from kn_walk.sandbox.resources import Resources, WriteOptions
 from kn_walk.sandbox.revision_deployment import knative_writes
@@ -191,6 +191,33 @@ class RouteResources:
         assert svc is not None and cm is not None
         self.t_svc: ResourceType = svc
         self.t_cm: ResourceType = cm
+        #: (ns, ingress) -> the resourceVersion at which a Route last made it, and its
+        #: spec, labels and annotations then
+        self._written: dict[tuple[str, str], tuple[int, tuple[Any, Any, Any]]] = {}
+
+    @staticmethod
+    def _made(ingress: Obj) -> tuple[Any, Any, Any]:
+        meta = ingress["metadata"]
+        return ingress.get("spec"), meta.get("labels"), meta.get("annotations")
+
+    def made(self, key: tuple[str, str], rv: int) -> bool:
+        """Whether the Ingress ``key`` at ``rv`` is (at most) what a Route's reconcile and
+        net-istio's, run within it, last made of it."""
+        written = self._written.get(key)
+        return written is not None and rv <= written[0]
+
+    def changed_by_another(self, ingress: Obj | None, key: tuple[str, str], rv: int) -> bool:
+        """Whether a Route's Ingress ``key`` is gone (``ingress`` None) or, at ``rv``,
+        differs from what its Route made: then the Route must look again, as Knative's
+        Route reconciler, which watches the Ingresses it controls, does. (An event older
+        than the Route's last write of it is not: a later one follows.)"""
+        if ingress is None:
+            self._written.pop(key, None)
+            return True
+        written = self._written.get(key)
+        if written is None:
+            return True
+        return rv > written[0] and written[1] != self._made(ingress)
 
     def _opts(self) -> WriteOptions:
         return knative_writes(MANAGER)
@@ -253,10 +280,18 @@ class RouteResources:
                 new["metadata"]["annotations"] = meta["annotations"]
                 if new != current:
                     current = self.res.update(self.t_ingress, ns, name, new, self._opts())
+            rv = int(current["metadata"].get("resourceVersion") or 0)
+            self._written[(ns, name)] = (rv, self._made(current))
         except E.StatusError as err:
             log.debug("ingress %s/%s: %s", ns, name, err.message)
             return None
         ingress = self.netistio.reconcile(current)
+        made = self._written.get((ns, name))
+        if made is not None and made[1] == self._made(ingress):
+            self._written[(ns, name)] = (
+                int(ingress["metadata"].get("resourceVersion") or 0),
+                made[1],
+            )
         lb = private_load_balancer(ingress)
         if lb:
             for host in hostnames:
@@ -282,13 +317,9 @@ class RouteResources:
 
 def private_load_balancer(ingress: Obj) -> str | None:
     """The Ingress's private load balancer host, when it is ready."""
-    status = ingress.get("status") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    if not ready or status.get("observedGeneration") != ingress["metadata"].get("generation"):
+    if not ingress_ready(ingress):
         return None
+    status = ingress.get("status") or {}
     for lb in ((status.get("privateLoadBalancer") or {}).get("ingress")) or []:
         if lb.get("domainInternal"):
             return str(lb["domainInternal"])

@@ -8,8 +8,8 @@ As Knative's, the Route reconciler keeps one placeholder Kubernetes Service per
 hostname it serves (``{route}``, and each tag's from ``config-network``'s
 ``tag-template``, ``{tag}-{route}`` by default), controlled by the Route: the
 first Route to claim a hostname keeps it, a later one is ``Ready=False`` with
-reason ``NotOwned``, and the data plane does not send it that host
-(:meth:`ServingController.claimed_by_another`).
+reason ``NotOwned`` and, as in Knative, stops before its Ingress, so the gateways
+(which route from the Ingresses) do not send it that host.
 """
 
 from __future__ import annotations
@@ -213,6 +213,7 @@ class ServingController:
         self.gc = RevisionGC(
             resources, self.t_cfg, self.t_rev, lambda ns, cfg: self._revisions_of(ns, cfg, "")
         )
+        self.children.enqueue_controller = self.enqueue
 
     @staticmethod
     def _type(rt: ResourceType | None) -> ResourceType:
@@ -803,13 +804,6 @@ class ServingController:
         """The Route's hosts under config-network and config-domain as they are now."""
         return self.network.current().route(route["metadata"])
 
-    def tag_hostname(self, route: Obj, tag: str) -> str | None:
-        """The hostname of the Route's tag (tag-template), None if it has none."""
-        try:
-            return self.route_names(route).hostname(tag)
-        except DomainNameError:
-            return None
-
     def domain_for(self, route: Obj) -> str:
         """The Route's domain from config-domain (``svc.cluster.local`` when local)."""
         return self.route_names(route).domain
@@ -1034,13 +1028,6 @@ class ServingController:
         if meta.get("annotations"):
             placeholder["metadata"]["annotations"] = dict(meta["annotations"])
         return placeholder
-
-    def claimed_by_another(self, route: Obj, host: str) -> bool:
-        """Whether the placeholder Service ``host`` (a hostname's first label) belongs to
-        another owner than ``route``: then the data plane must not send ``host`` to it."""
-        meta = route["metadata"]
-        svc = self.res.store.get(rkey(self.t_k8s_svc), meta["namespace"], host)
-        return svc is not None and not controlled_by(svc, route)
 
     def _label_revisions(self, ns: str, names: set[str]) -> None:
         """routingState labels: active when a Route sends traffic to it, else reserve."""

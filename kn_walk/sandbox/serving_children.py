@@ -5,7 +5,12 @@ controller (:class:`kn_walk.sandbox.serving.ServingController`) with a few hooks
   ServerlessService, Metric, Services, Endpoints, Image);
 * per Route: :mod:`kn_walk.sandbox.route_resources` (Ingress, placeholder Services'
   load balancer) and :mod:`kn_walk.sandbox.netistio` (VirtualServices), done in the
-  Route's reconcile, since the Route is ready only once its Ingress is;
+  Route's reconcile, since the Route is ready only once its Ingress is; an Ingress
+  a Route controls that is deleted or changed by another sends the Route back to
+  its reconciler, as Knative's Route reconciler watches its Ingresses;
+* per DomainMapping: :mod:`kn_walk.sandbox.domainmapping` (its claim and Ingress);
+* every Ingress of net-istio's class that net-istio has not made ready yet (made by
+  a DomainMapping, or by hand): :mod:`kn_walk.sandbox.netistio`;
 * for every Service: :mod:`kn_walk.sandbox.endpoints` (Endpoints, EndpointSlices), as
   kube-controller-manager keeps them.
 
@@ -31,6 +36,8 @@ from kn_walk.knative_rules import children as K
 from kn_walk.knative_rules.labels import REVISION_LABEL
 from kn_walk.knative_rules.network_config import RouteNames
 from kn_walk.sandbox import apierrors as E
+from kn_walk.sandbox import netistio
+from kn_walk.sandbox.domainmapping import DomainMappings
 from kn_walk.sandbox.endpoints import EndpointsController
 from kn_walk.sandbox.resources import Resources, rkey
 from kn_walk.sandbox.revision_resources import RevisionResources
@@ -41,6 +48,7 @@ log = logging.getLogger(__name__)
 
 #: the kinds of work queued here
 ENDPOINTS, INGRESS, REVISION = "Endpoints", "Ingress", "Revision"
+DOMAIN_MAPPING = "DomainMapping"
 #: how long the controller's queue must stay empty before this work goes on: the gap
 #: between two steps of a Service becoming ready is shorter, so that is not slowed down
 SETTLE = 0.1
@@ -61,6 +69,9 @@ class ServingChildren:
         self.endpoints = EndpointsController(resources)
         self.revision_resources = RevisionResources(resources)
         self.route_resources = RouteResources(resources)
+        self.domain_mappings = DomainMappings(resources, self.route_resources.ingress_class)
+        #: hands a kind, namespace and name to the controller's queue (set by it)
+        self.enqueue_controller: Callable[[str, str, str], None] = lambda kind, ns, name: None
         self.t_rev = self.revision_resources.t_rev
         self._pod = rkey(self.endpoints.t_pod)
         self._ep = rkey(self.endpoints.t_ep)
@@ -72,14 +83,21 @@ class ServingChildren:
         self._wake = asyncio.Event()
         self._handlers: dict[str, Callable[[str, str], None]] = {
             ENDPOINTS: self.endpoints.sync,
-            INGRESS: self._finalize_ingress,
+            INGRESS: self._reconcile_ingress,
             REVISION: self._revision,
+            DOMAIN_MAPPING: self.domain_mappings.reconcile,
         }
 
     # -------------------------------------------------------------- plumbing
     def start(self) -> asyncio.Task[None]:
         for ns, name in self.endpoints.start():
             self._enqueue(ENDPOINTS, ns, name)
+        for ns, name in self.domain_mappings.start():
+            self._enqueue(DOMAIN_MAPPING, ns, name)
+        for ingress in self.res.store.list_objects(self._ingress):
+            if not netistio.reconciled(ingress):
+                meta = ingress["metadata"]
+                self._enqueue(INGRESS, meta["namespace"], meta["name"])
         return asyncio.create_task(self._work())
 
     def _enqueue(self, kind: str, ns: str, name: str) -> None:
@@ -124,11 +142,36 @@ class ServingChildren:
             elif (ev.namespace, ev.name) == (K.SYSTEM_NAMESPACE, K.ACTIVATOR_SERVICE):
                 for ns, name in self.revisions():  # rare: the activator's Pods changed
                     self._enqueue(REVISION, ns, name)
-        elif ev.rkey == self._ingress and ev.type != "DELETED":
-            if (ev.obj.get("metadata") or {}).get("deletionTimestamp"):
-                self._enqueue(INGRESS, ev.namespace, ev.name)
+        elif ev.rkey == self._ingress:
+            self._on_ingress(ev)
         elif ev.rkey == rkey(self.t_rev) and ev.type == "DELETED":
             self._desired.pop((ev.namespace, ev.name), None)
+        for ns, name in self.domain_mappings.affected(ev):
+            self._enqueue(DOMAIN_MAPPING, ns, name)
+
+    def _on_ingress(self, ev: Event) -> None:
+        key = (ev.namespace, ev.name)
+        ingress = None if ev.type == "DELETED" else ev.obj
+        owner = next(
+            (
+                o
+                for o in (ev.obj.get("metadata") or {}).get("ownerReferences") or []
+                if isinstance(o, dict) and o.get("controller")
+            ),
+            None,
+        )
+        kind, name = (
+            (str(owner.get("kind") or ""), str(owner.get("name") or "")) if owner else ("", "")
+        )
+        if kind == "Route":
+            if ingress is not None and self.route_resources.made(key, ev.rv):
+                return  # the Route's reconcile made it so, net-istio's within it
+            if self.route_resources.changed_by_another(ingress, key, ev.rv):
+                self.enqueue_controller("Route", ev.namespace, name)
+        elif kind == DOMAIN_MAPPING:
+            self._enqueue(DOMAIN_MAPPING, ev.namespace, name)
+        if ingress is not None and not netistio.reconciled(ingress):
+            self._enqueue(INGRESS, ev.namespace, ev.name)
 
     def revision(self, rev: Obj, desired: int) -> None:
         """The Revision was reconciled, the sandbox wanting ``desired`` replicas of it: its
@@ -162,7 +205,8 @@ class ServingChildren:
             return  # not reconciled yet: the controller's reconcile queues it again
         self.revision_resources.reconcile(rev, desired)
 
-    def _finalize_ingress(self, ns: str, name: str) -> None:
+    def _reconcile_ingress(self, ns: str, name: str) -> None:
+        """net-istio's reconcile of an Ingress it has not made ready (or let go) yet."""
         ingress = self.res.find(self.route_resources.t_ingress, ns, name)
-        if ingress is not None and ingress["metadata"].get("deletionTimestamp"):
-            self.route_resources.netistio.finalize(ingress)
+        if ingress is not None and not netistio.reconciled(ingress):
+            self.route_resources.netistio.reconcile(ingress)
