@@ -5,7 +5,7 @@ go-yaml, which refuses a document whose aliases make up too large a share of the
 nodes it decodes (``allowedAliasRatio`` in go-yaml's decode.go): a one-kilobyte
 alias bomb is refused instead of expanded. The CLI's reader of user files
 (:mod:`kn_walk.safeload`) and the sandbox's request decoder
-(:mod:`kn_walk.sandbox.decoding`) count aliases in their own way, and both ask
+(:mod:`kn_walk.sandbox.machinery.decoding`) count aliases in their own way, and both ask
 :func:`excessive_aliasing` here. Pure, no imports.
 """
 

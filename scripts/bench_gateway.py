@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark the sandbox data plane: gateway throughput, added latency, cold start.
 
-Starts one helloworld revision (kn_walk.sandbox.workloads) behind the gateway
-(kn_walk.sandbox.gateway) in this process, then alternates ``wrk`` runs against
+Starts one helloworld revision (kn_walk.sandbox.node.workloads) behind the gateway
+(kn_walk.sandbox.dataplane.gateway) in this process, then alternates ``wrk`` runs against
 the revision process directly and through the gateway (Host header routing),
 and finally measures cold starts: the revision is scaled to zero, then the
 time from sending a request to the gateway to its first response byte.
@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kn_walk.sandbox.gateway import Backend, Gateway
-from kn_walk.sandbox.workloads import RevisionWorkload, RuntimeStatus, Workloads
+from kn_walk.sandbox.dataplane.gateway import Backend, Gateway
+from kn_walk.sandbox.node.workloads import RevisionWorkload, RuntimeStatus, Workloads
 
 HOST = "helloworld-go.default.example.com"
 EXPECTED = b"Hello Go Sample v1!\n"

@@ -6,7 +6,7 @@
 
 Source: the ``_definitions.json`` that the PyPI package ``kubernetes-validate``
 (a dev dependency) ships for the Kubernetes version the sandbox reports at
-``/version`` (:data:`kn_walk.sandbox.api.KUBE_VERSION`). That file is kube-apiserver's
+``/version`` (:data:`kn_walk.sandbox.apiserver.api.KUBE_VERSION`). That file is kube-apiserver's
 Swagger definitions rewritten as JSON Schema 2020-12; this script turns it back
 into the OpenAPI form kube-apiserver publishes and keeps only what the sandbox
 serves:
@@ -25,8 +25,8 @@ of associative lists, which server-side apply needs to key items that omit them,
 and :data:`ENUMS` the ``enum`` of the ``+enum`` fields the sandbox validates.
 
 Only the closure of the definitions the sandbox needs is written: the built-in
-kinds of :data:`kn_walk.sandbox.registry.BUILTIN_TYPES`, their List kinds, the
-reviews of :data:`kn_walk.sandbox.registry.REVIEW_TYPES` (never listed, so without
+kinds of :data:`kn_walk.sandbox.machinery.resourcetypes.BUILTIN_TYPES`, their List kinds, the
+reviews of :data:`kn_walk.sandbox.machinery.resourcetypes.REVIEW_TYPES` (never listed, so without
 one), and the meta/v1 types its OpenAPI documents name (:data:`META_TYPES`).
 ``tests/test_builtin_schemas.py`` fails when the data file differs from what this
 script writes.
@@ -45,8 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kn_walk.sandbox.api import KUBE_VERSION  # noqa: E402
-from kn_walk.sandbox.registry import BUILTIN_TYPES, REVIEW_TYPES  # noqa: E402
+from kn_walk.sandbox.apiserver.api import KUBE_VERSION  # noqa: E402
+from kn_walk.sandbox.machinery.resourcetypes import BUILTIN_TYPES, REVIEW_TYPES  # noqa: E402
 
 #: the release whose definitions are used: the one ``/version`` reports
 KUBERNETES_VERSION = f"v{KUBE_VERSION['major']}.{KUBE_VERSION['minor']}.0"

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from kn_walk.sandbox.workloads import RevisionWorkload, RuntimeStatus
+from kn_walk.sandbox.node.workloads import RevisionWorkload, RuntimeStatus
 
 T = TypeVar("T")
 HELLOWORLD = "gcr.io/knative-samples/helloworld-go"

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kn_walk.sandbox.registry import BUILTIN_TYPES
+from kn_walk.sandbox.machinery.resourcetypes import BUILTIN_TYPES
 from tests.conftest import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from kn_walk.sandbox import control
-from kn_walk.sandbox.store import Gone, Store
+from kn_walk.sandbox.registry.store import Gone, Store
 from tests.conftest import Sandbox, start_sandbox
 from tests.kube_helpers import ksvc
 

@@ -32,15 +32,15 @@ import httpx
 import pytest
 
 from kn_walk.sandbox import control
-from kn_walk.sandbox.conns import (
+from kn_walk.sandbox.apiserver.conns import (
     ENV_HEADER_TIMEOUT,
     ENV_IDLE_TIMEOUT,
     ENV_MAX_CONNECTIONS,
     LOG_INTERVAL,
     Limits,
 )
-from kn_walk.sandbox.gateway import Backend, Gateway
-from kn_walk.sandbox.workloads import Endpoint
+from kn_walk.sandbox.dataplane.gateway import Backend, Gateway
+from kn_walk.sandbox.node.workloads import Endpoint
 from tests.conftest import Sandbox, start_sandbox
 from tests.loop_helpers import LoopThread
 from tests.test_reliability_support import sizes

@@ -34,7 +34,7 @@ from kn_walk.http1frame import (
     last_coding_chunked,
     parse_content_length,
 )
-from kn_walk.sandbox.workloads import Endpoint
+from kn_walk.sandbox.node.workloads import Endpoint
 from tests.test_sandbox_gateway import Echo
 from tests.test_sandbox_helloworld import start as start_hello
 

@@ -16,7 +16,7 @@ import pytest
 
 from kn_walk.humanduration import human_duration, parse_timestamp, since
 from kn_walk.render import age
-from kn_walk.sandbox.tables import timestamp_age
+from kn_walk.sandbox.machinery.tables import timestamp_age
 
 SECOND, MS, NS = 1.0, 0.001, 1e-9
 MINUTE, HOUR = 60.0, 3600.0

@@ -104,7 +104,7 @@ def make_bare(sb: Sandbox) -> None:
     ones, net-istio's Istio ones), which another release's would conflict with."""
     from kubernetes import client
 
-    from kn_walk.sandbox.registry import KNATIVE_KINDS, knative_crds
+    from kn_walk.sandbox.machinery.resourcetypes import KNATIVE_KINDS, knative_crds
 
     api = client_for(sb)
     try:
@@ -125,7 +125,7 @@ def wait_installed(sb: Sandbox, timeout: float = 30.0) -> None:
     its Endpoints. The sandbox then writes nothing unless asked."""
     from kubernetes import client
 
-    from kn_walk.sandbox import release
+    from kn_walk.sandbox.knative import release
 
     wanted = {
         (o["metadata"]["namespace"], o["metadata"]["name"])

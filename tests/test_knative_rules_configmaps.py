@@ -21,7 +21,7 @@ from kn_walk.knative_rules.goparse import (
     format_float,
     parse_duration,
 )
-from kn_walk.sandbox import release
+from kn_walk.sandbox.knative import release
 
 US, MS = 1_000, 1_000_000
 

@@ -522,7 +522,7 @@ def test_helloworld_imports_only_the_samples_rule() -> None:
     rules, not json, typing or re."""
     root = Path(__file__).resolve().parent.parent
     probe = (
-        "import sys; import kn_walk.sandbox.helloworld as h; "
+        "import sys; import kn_walk.sandbox.node.helloworld as h; "
         "print(sorted(m for m in sys.modules if m.startswith('kn_walk') or m in "
         "('json', 'typing', 're'))); print(h.greeting('x').decode(), end='')"
     )
@@ -541,7 +541,8 @@ def test_helloworld_imports_only_the_samples_rule() -> None:
             "kn_walk.knative_rules",
             "kn_walk.knative_rules.sample",
             "kn_walk.sandbox",
-            "kn_walk.sandbox.helloworld",
+            "kn_walk.sandbox.node",
+            "kn_walk.sandbox.node.helloworld",
         ]
     )
     assert out.splitlines()[1] == "Hello x!"

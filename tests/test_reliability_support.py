@@ -37,7 +37,7 @@ def sizes(short: Any, full: Any) -> list[Any]:
 
 
 class Faults:
-    """The sandbox's fault switch (``/knwalk.dev/faults``, see kn_walk/sandbox/faults.py)."""
+    """The sandbox's fault switch (``/knwalk.dev/faults``, see kn_walk/sandbox/apiserver/faults.py)."""
 
     def __init__(self, sb: Sandbox) -> None:
         self.http = httpx.Client(

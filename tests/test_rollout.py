@@ -3,7 +3,7 @@
 Every test drives the real CLI against the real sandbox (its gateway, its webhook, its
 Revision processes). Bad candidates are made bad honestly: an image the sandbox cannot
 run, or the gateway's fault injection for one Revision (``sandbox.knwalk.dev/fault``,
-:mod:`kn_walk.sandbox.revision_faults`). Steps are short (a few dozen requests); the
+:mod:`kn_walk.sandbox.knative.revision_faults`). Steps are short (a few dozen requests); the
 ones a test interrupts are long (a minute) and end early by what the test does: Ctrl-C,
 ``rollout abort``, ``knwalk split``, or the sandbox going down. Nothing sleeps: the tests
 wait for lines the rollout prints, or watch the Service, with deadlines.
@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from kn_walk import rollout as core
-from kn_walk.sandbox import control, revision_faults
+from kn_walk.sandbox import control
+from kn_walk.sandbox.knative import revision_faults
 from tests.conftest import Sandbox, start_sandbox
 from tests.kube_helpers import wait_for
 from tests.test_cli_support import Cluster, default_sigint, knwalk

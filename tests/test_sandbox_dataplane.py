@@ -71,7 +71,7 @@ def _children(sandbox_pid: int) -> set[int]:
     found = set()
     for line in out.stdout.splitlines():
         pid, ppid, *args = line.split()
-        if int(ppid) == sandbox_pid and "kn_walk.sandbox.helloworld" in " ".join(args):
+        if int(ppid) == sandbox_pid and "kn_walk.sandbox.node.helloworld" in " ".join(args):
             found.add(int(pid))
     return found
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kn_walk.sandbox import apierrors as E
-from kn_walk.sandbox import deleteoptions
+from kn_walk.sandbox.machinery import apierrors as E
+from kn_walk.sandbox.machinery import deleteoptions
 from tests.conftest import Sandbox
 from tests.kube_helpers import GROUP, VERSION, ksvc, ready, wait_for
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kn_walk.sandbox.events import NORMAL, WARNING, EventRecorder
-from kn_walk.sandbox.registry import Registry
-from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
-from kn_walk.sandbox.store import Store
+from kn_walk.sandbox.machinery.resourcetypes import Registry
+from kn_walk.sandbox.registry.events import NORMAL, WARNING, EventRecorder
+from kn_walk.sandbox.registry.resources import Resources, WriteOptions, rkey
+from kn_walk.sandbox.registry.store import Store
 
 
 def _setup(tmp_path: Path) -> tuple[Resources, Any]:

@@ -1,7 +1,7 @@
 """A change costs the controllers and the data plane the same beside 3 Services as beside 30.
 
-The controllers (:mod:`kn_walk.sandbox.serving`) and the data plane
-(:mod:`kn_walk.sandbox.dataplane`) run here in-process on one event loop, as in
+The controllers (:mod:`kn_walk.sandbox.knative.serving`) and the data plane
+(:mod:`kn_walk.sandbox.dataplane.wiring`) run here in-process on one event loop, as in
 the sandbox, against a real store; only the Revision processes and the gateway's
 socket are stood in for (:class:`FakeWorkloads` reports each new Revision ready,
 as its process would). Each test counts what one Service create and one update
@@ -28,10 +28,9 @@ from typing import Any
 
 import pytest
 
-from kn_walk.sandbox import dataplane as dataplane_module
-from kn_walk.sandbox.admission import KnativeWebhook
-from kn_walk.sandbox.builtin import BuiltinDefaults
-from kn_walk.sandbox.dataplane import (
+from kn_walk.sandbox.dataplane import wiring as dataplane_module
+from kn_walk.sandbox.dataplane.gateway import Backend
+from kn_walk.sandbox.dataplane.wiring import (
     DataPlane,
     HostKey,
     Target,
@@ -41,21 +40,26 @@ from kn_walk.sandbox.dataplane import (
     served_by_istio,
     workload_of,
 )
-from kn_walk.sandbox.gateway import Backend
-from kn_walk.sandbox.netistio import ingress_ready
-from kn_walk.sandbox.registry import SERVING_GROUP, Registry, ResourceType
-from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
-from kn_walk.sandbox.revision_faults import RevisionFaults
+from kn_walk.sandbox.knative.admission import KnativeWebhook
+from kn_walk.sandbox.knative.netistio import ingress_ready
+from kn_walk.sandbox.knative.revision_faults import RevisionFaults
+from kn_walk.sandbox.knative.serving import SYSTEM_NAMESPACE, ServingController, is_ready
+from kn_walk.sandbox.machinery.resourcetypes import SERVING_GROUP, Registry, ResourceType
+from kn_walk.sandbox.node.workloads import RevisionWorkload, RuntimeStatus
+from kn_walk.sandbox.registry.builtin import BuiltinDefaults
+from kn_walk.sandbox.registry.resources import Resources, WriteOptions, rkey
+from kn_walk.sandbox.registry.store import Obj, Store
 from kn_walk.sandbox.server import Sandbox
-from kn_walk.sandbox.serving import SYSTEM_NAMESPACE, ServingController, is_ready
-from kn_walk.sandbox.store import Obj, Store
-from kn_walk.sandbox.workloads import RevisionWorkload, RuntimeStatus
 from tests.kube_helpers import ksvc
 
 NS = "default"
 FEW, MANY = 3, 30
 #: the modules whose lines are counted
-TRACED = ("kn_walk/sandbox/serving.py", "kn_walk/sandbox/dataplane.py", "kn_walk/sandbox/pods.py")
+TRACED = (
+    "kn_walk/sandbox/knative/serving.py",
+    "kn_walk/sandbox/dataplane/wiring.py",
+    "kn_walk/sandbox/node/pods.py",
+)
 
 
 def _hosts(ingresses: Iterable[Obj]) -> dict[HostKey, Target]:

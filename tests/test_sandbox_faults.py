@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from kn_walk.sandbox import control
-from kn_walk.sandbox.faults import parse_rules
+from kn_walk.sandbox.apiserver.faults import parse_rules
 from tests.conftest import Sandbox, start_sandbox
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kn_walk.sandbox.fields import (
+from kn_walk.sandbox.machinery.fields import (
     ApplyConflict,
     ApplyError,
     FieldSet,
@@ -24,8 +24,8 @@ from kn_walk.sandbox.fields import (
     list_keys_from_schema,
     record_update,
 )
-from kn_walk.sandbox.patch import strategic_merge_patch
-from kn_walk.sandbox.registry import BUILTIN_TYPES, knative_crds, types_from_crd
+from kn_walk.sandbox.machinery.patch import strategic_merge_patch
+from kn_walk.sandbox.machinery.resourcetypes import BUILTIN_TYPES, knative_crds, types_from_crd
 
 SERVING = "serving.knative.dev/v1"
 T0, T1, T2, T3 = (f"2024-05-01T12:00:0{i}Z" for i in range(4))
@@ -150,7 +150,7 @@ def test_fieldsv1_is_written_sorted_with_dot_last() -> None:
     ],
 )
 def test_path_strings_read_like_kube(elements: list[PathElement], text: str) -> None:
-    from kn_walk.sandbox.fields import path_string
+    from kn_walk.sandbox.machinery.fields import path_string
 
     assert path_string(elements) == text
 

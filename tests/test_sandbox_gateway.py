@@ -24,8 +24,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from kn_walk.sandbox.gateway import Backend, Gateway, normalize_host
-from kn_walk.sandbox.workloads import (
+from kn_walk.sandbox.dataplane.gateway import Backend, Gateway, normalize_host
+from kn_walk.sandbox.node.workloads import (
     Endpoint,
     NotReady,
     Workloads,

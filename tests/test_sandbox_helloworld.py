@@ -56,7 +56,7 @@ def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     full_env = {"PYTHONPATH": ROOT, "PORT": str(port), **env}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kn_walk.sandbox.helloworld"],
+        [sys.executable, "-m", "kn_walk.sandbox.node.helloworld"],
         env=full_env,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -177,7 +177,7 @@ def test_exits_when_its_parent_is_killed() -> None:
         "import os, signal, subprocess, sys\n"
         "env = dict(PYTHONPATH=sys.argv[1], PORT=sys.argv[2])\n"
         "env['KN_WALK_PARENT_PID'] = str(os.getpid())\n"
-        "child = subprocess.Popen([sys.executable, '-m', 'kn_walk.sandbox.helloworld'], env=env)\n"
+        "child = subprocess.Popen([sys.executable, '-m', 'kn_walk.sandbox.node.helloworld'], env=env)\n"
         "print(child.pid, flush=True)\n"
         "signal.pause()\n"
     )

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kn_walk.sandbox.jsonpath import JSONPathError, compile_path, evaluate
+from kn_walk.sandbox.machinery.jsonpath import JSONPathError, compile_path, evaluate
 
 REVISION: dict[str, Any] = {
     "metadata": {

@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
-from kn_walk.sandbox.api import ApiState, create_app
-from kn_walk.sandbox.podlogs import LogClock, LogSource
-from kn_walk.sandbox.registry import Registry
-from kn_walk.sandbox.resources import Resources, WriteOptions
-from kn_walk.sandbox.store import Store
+from kn_walk.sandbox.apiserver.api import ApiState, create_app
+from kn_walk.sandbox.apiserver.podlogs import LogClock, LogSource
+from kn_walk.sandbox.machinery.resourcetypes import Registry
+from kn_walk.sandbox.registry.resources import Resources, WriteOptions
+from kn_walk.sandbox.registry.store import Store
 from tests.conftest import Sandbox
 from tests.kube_helpers import IMAGE, service_manifest
 
@@ -309,7 +309,7 @@ def test_replicasets_past_the_revision_history_limit_are_deleted(sandbox: Sandbo
 
 
 def test_pod_template_hashes_have_compute_hashs_form() -> None:
-    from kn_walk.sandbox import deployments
+    from kn_walk.sandbox.node import deployments
 
     template = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"image": "x"}]}}
     typed = {  # as a typed client sends it back (kubectl rollout undo)

@@ -74,7 +74,7 @@ def _children(pid: int) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == pid and b"kn_walk.sandbox.helloworld" in cmdline:
+        if ppid == pid and b"kn_walk.sandbox.node.helloworld" in cmdline:
             found.append(int(proc.name))
     return found
 

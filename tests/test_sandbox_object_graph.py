@@ -27,8 +27,9 @@ import httpx
 import pytest
 
 from kn_walk.knative_rules import children as K
-from kn_walk.sandbox import control, netistio, release, revision_resources, route_resources
-from kn_walk.sandbox.schema import unknown_fields, validate
+from kn_walk.sandbox import control
+from kn_walk.sandbox.knative import netistio, release, revision_resources, route_resources
+from kn_walk.sandbox.machinery.schema import unknown_fields, validate
 from tests.conftest import Sandbox, start_sandbox
 from tests.kube_helpers import service_manifest
 
@@ -754,11 +755,11 @@ def test_net_istio_host_rules() -> None:
 def test_endpoints_follow_a_pod_made_before_its_service(tmp_path: Path) -> None:
     """A Revision's Pod can be made before its private Service: once the Service lists
     it, the Pod's deletion still empties the Service's Endpoints."""
-    from kn_walk.sandbox.builtin import BuiltinDefaults
-    from kn_walk.sandbox.endpoints import EndpointsController
-    from kn_walk.sandbox.registry import Registry
-    from kn_walk.sandbox.resources import Resources, WriteOptions
-    from kn_walk.sandbox.store import Store
+    from kn_walk.sandbox.knative.endpoints import EndpointsController
+    from kn_walk.sandbox.machinery.resourcetypes import Registry
+    from kn_walk.sandbox.registry.builtin import BuiltinDefaults
+    from kn_walk.sandbox.registry.resources import Resources, WriteOptions
+    from kn_walk.sandbox.registry.store import Store
 
     async def main() -> None:
         store = Store(str(tmp_path / "state.db"))

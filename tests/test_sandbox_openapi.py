@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kn_walk.sandbox.openapi import (
+from kn_walk.sandbox.apiserver.openapi import (
     PATCH_TYPES_BUILTIN,
     PATCH_TYPES_CUSTOM,
     definition_name,
@@ -18,7 +18,7 @@ from kn_walk.sandbox.openapi import (
     openapi_v3_group_version_bytes,
     openapi_v3_index,
 )
-from kn_walk.sandbox.registry import Registry
+from kn_walk.sandbox.machinery.resourcetypes import Registry
 from tests.test_builtin_schemas import schema_nodes
 
 REG = Registry.default()
@@ -308,7 +308,7 @@ def test_openapi_v2_swagger_document() -> None:
 
 
 def test_the_openapi_version_is_the_version_the_api_reports() -> None:
-    from kn_walk.sandbox import api, openapi
+    from kn_walk.sandbox.apiserver import api, openapi
 
     git = api.KUBE_VERSION["gitVersion"]
     assert git.startswith(openapi.KUBERNETES_VERSION + "-"), (git, openapi.KUBERNETES_VERSION)

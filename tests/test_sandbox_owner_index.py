@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from kn_walk.sandbox.store import Store
+from kn_walk.sandbox.registry.store import Store
 
 KEYS = ("/configmaps", "apps/deployments")
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kn_walk.sandbox.patch import (
+from kn_walk.sandbox.machinery.patch import (
     GENERIC_422,
     PatchError,
     json_patch,

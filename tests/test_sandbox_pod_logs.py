@@ -1,6 +1,6 @@
 """``kubectl logs`` against the sandbox: ``GET /api/v1/namespaces/{ns}/pods/{name}/log``.
 
-The Pods of Revisions mirror local processes (kn_walk/sandbox/pods.py); their log is
+The Pods of Revisions mirror local processes (kn_walk/sandbox/node/pods.py); their log is
 the process's output file. These tests drive the real kubectl and raw HTTPS against
 sandbox processes, and the API in-process where a follow stream's end has to be
 watched from the server's side. Every test that changes something has its own
@@ -31,11 +31,11 @@ import httpx
 import pytest
 
 from kn_walk.sandbox import control
-from kn_walk.sandbox.api import ApiState, create_app
-from kn_walk.sandbox.podlogs import LogSource
-from kn_walk.sandbox.registry import Registry
-from kn_walk.sandbox.resources import Resources, WriteOptions
-from kn_walk.sandbox.store import Store
+from kn_walk.sandbox.apiserver.api import ApiState, create_app
+from kn_walk.sandbox.apiserver.podlogs import LogSource
+from kn_walk.sandbox.machinery.resourcetypes import Registry
+from kn_walk.sandbox.registry.resources import Resources, WriteOptions
+from kn_walk.sandbox.registry.store import Store
 from tests.conftest import Sandbox, start_sandbox
 from tests.kube_helpers import IMAGE, service_manifest
 

@@ -27,9 +27,11 @@ from typing import Any
 import httpx
 import pytest
 
-from kn_walk.sandbox import control, pods, tables
-from kn_walk.sandbox.registry import Registry
-from kn_walk.sandbox.workloads import RuntimeStatus
+from kn_walk.sandbox import control
+from kn_walk.sandbox.machinery import tables
+from kn_walk.sandbox.machinery.resourcetypes import Registry
+from kn_walk.sandbox.node import pods
+from kn_walk.sandbox.node.workloads import RuntimeStatus
 from tests.conftest import Sandbox, start_sandbox
 
 KUBECTL = "/usr/bin/kubectl"
@@ -534,7 +536,7 @@ def test_a_deployment_gets_its_replicas_as_pods(sandbox: Sandbox) -> None:
 
 
 def test_template_hashes_follow_the_template() -> None:
-    from kn_walk.sandbox import deployments
+    from kn_walk.sandbox.node import deployments
 
     a = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"image": "x"}]}}
     b = {"spec": {"containers": [{"image": "x"}]}, "metadata": {"labels": {"app": "a"}}}

@@ -31,8 +31,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kn_walk.sandbox import spdy
-from kn_walk.sandbox.portforward import (
+from kn_walk.sandbox.machinery.resourcetypes import Registry
+from kn_walk.sandbox.node import spdy
+from kn_walk.sandbox.node.portforward import (
     A_GATEWAY,
     GATEWAY_LABELS,
     ForwardError,
@@ -40,9 +41,8 @@ from kn_walk.sandbox.portforward import (
     declared_ports,
     ensure_gateway_pod,
 )
-from kn_walk.sandbox.registry import Registry
-from kn_walk.sandbox.resources import Resources, WriteOptions
-from kn_walk.sandbox.store import Store
+from kn_walk.sandbox.registry.resources import Resources, WriteOptions
+from kn_walk.sandbox.registry.store import Store
 from tests.conftest import Sandbox
 from tests.kube_helpers import service_manifest
 from tests.test_kubectl import KUBECTL, Kubectl

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from kn_walk.sandbox.api import KUBE_VERSION
-from kn_walk.sandbox.registry import Registry, ResourceType
-from kn_walk.sandbox.tables import to_table
+from kn_walk.sandbox.apiserver.api import KUBE_VERSION
+from kn_walk.sandbox.machinery.resourcetypes import Registry, ResourceType
+from kn_walk.sandbox.machinery.tables import to_table
 from tests.conftest import Sandbox
 from tests.test_kubectl import KUBECTL, Kubectl, table
 
@@ -198,7 +198,7 @@ def test_apiservice_service_and_availability() -> None:
 
 
 def test_column_descriptions_are_the_published_field_docs() -> None:
-    from kn_walk.sandbox.definitions import builtin_definitions
+    from kn_walk.sandbox.machinery.definitions import builtin_definitions
 
     defs = builtin_definitions()
     node = to_table(rt("", "v1", "nodes"), [], resource_version="1")

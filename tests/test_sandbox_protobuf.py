@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kn_walk.sandbox import protobuf
-from kn_walk.sandbox.protobuf import MAGIC, ProtobufError, UnsupportedKind, decode
+from kn_walk.sandbox.apiserver import protobuf
+from kn_walk.sandbox.apiserver.protobuf import MAGIC, ProtobufError, UnsupportedKind, decode
 from tests.conftest import Sandbox
 
 KUBECTL = "/usr/bin/kubectl"

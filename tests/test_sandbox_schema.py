@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kn_walk.sandbox.registry import Registry, ResourceType
-from kn_walk.sandbox.schema import (
+from kn_walk.sandbox.machinery.resourcetypes import Registry, ResourceType
+from kn_walk.sandbox.machinery.schema import (
     OBJECT_META_FIELDS,
     Cause,
     apply_defaults,

@@ -27,15 +27,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kn_walk.sandbox.registry import Registry, ResourceType
-from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
-from kn_walk.sandbox.selectors import (
+from kn_walk.sandbox.machinery.resourcetypes import Registry, ResourceType
+from kn_walk.sandbox.machinery.selectors import (
     FIELD_GETTERS,
     Requirement,
     parse_field_selector,
     parse_label_selector,
 )
-from kn_walk.sandbox.store import FieldTerm, Obj, Store
+from kn_walk.sandbox.registry.resources import Resources, WriteOptions, rkey
+from kn_walk.sandbox.registry.store import FieldTerm, Obj, Store
 from tests.test_reliability_support import SOAK
 
 SETTINGS = settings(
@@ -418,7 +418,7 @@ def test_writes_by_a_version_without_the_index_are_indexed_at_the_next_start(
 
 _WRITER = """
 import sys
-from kn_walk.sandbox.store import Store
+from kn_walk.sandbox.registry.store import Store
 
 store = Store(sys.argv[1])
 i = 0
@@ -599,7 +599,7 @@ def test_index_follows_update_delete_cascade_and_namespace_deletion(tmp_path: Pa
 def test_deletecollection_and_paged_lists_over_http(tmp_path: Path) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from kn_walk.sandbox.api import ApiState, create_app
+    from kn_walk.sandbox.apiserver.api import ApiState, create_app
 
     store = Store(str(tmp_path / "state.db"))
     res = Resources(store, Registry.default())

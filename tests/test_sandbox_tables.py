@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kn_walk.sandbox.registry import Registry, ResourceType, types_from_crd
-from kn_walk.sandbox.tables import (
+from kn_walk.sandbox.machinery.resourcetypes import Registry, ResourceType, types_from_crd
+from kn_walk.sandbox.machinery.tables import (
     format_label_selector,
     go_float,
     human_duration,

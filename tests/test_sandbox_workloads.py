@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kn_walk.sandbox.workloads import (
+from kn_walk.sandbox.node.workloads import (
     NotReady,
     RevisionWorkload,
     RuntimeStatus,
@@ -206,7 +206,7 @@ def test_orphans_of_a_killed_sandbox_are_cleaned_up(tmp_path: Path) -> None:
     """A helloworld left by a previous sandbox is stopped; an unrelated pid is left alone."""
     state = tmp_path / "state"
     env = {"PYTHONPATH": ROOT, "PORT": "0"}  # no KN_WALK_PARENT_PID: it would live on
-    orphan = subprocess.Popen([sys.executable, "-m", "kn_walk.sandbox.helloworld"], env=env)
+    orphan = subprocess.Popen([sys.executable, "-m", "kn_walk.sandbox.node.helloworld"], env=env)
     bystander = subprocess.Popen(["sleep", "60"])
     try:
         write_pid_file(
@@ -230,7 +230,7 @@ def test_orphans_of_a_killed_sandbox_are_cleaned_up(tmp_path: Path) -> None:
 
 SANDBOX_SCRIPT = """
 import asyncio, sys
-from kn_walk.sandbox.workloads import RevisionWorkload, Workloads
+from kn_walk.sandbox.node.workloads import RevisionWorkload, Workloads
 
 async def main():
     ready = asyncio.Event()

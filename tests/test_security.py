@@ -326,8 +326,8 @@ def test_the_sandbox_cannot_be_told_to_bind_elsewhere(tmp_path: Path, flag: str)
 @pytest.mark.parametrize("address", ["0.0.0.0", "::", "10.1.2.3", "example.com"])
 def test_the_gateway_and_revisions_refuse_other_addresses(address: str) -> None:
     """Also for code that builds them directly: only loopback listens."""
-    from kn_walk.sandbox import helloworld
-    from kn_walk.sandbox.gateway import Gateway
+    from kn_walk.sandbox.dataplane.gateway import Gateway
+    from kn_walk.sandbox.node import helloworld
 
     with pytest.raises(ValueError, match="loopback only"):
         Gateway(None, host=address)  # type: ignore[arg-type]

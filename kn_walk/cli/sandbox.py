@@ -91,7 +91,7 @@ def up(
         typer.Option(
             "--faults",
             hidden=True,
-            help="Fault-injection rules for tests (see kn_walk/sandbox/faults.py).",
+            help="Fault-injection rules for tests (see kn_walk/sandbox/apiserver/faults.py).",
         ),
     ] = None,
 ) -> None:

@@ -550,7 +550,7 @@ def _print_snapshot(out: Console, snap: Snapshot) -> None:
         _say(out, "Revisions: none yet")
     faults = [(r["name"], r["fault"]) for r in doc["revisions"] if r["fault"]]
     if faults:
-        from kn_walk.sandbox.revision_faults import note
+        from kn_walk.sandbox.knative.revision_faults import note
 
         out.print()
         for rev_name, fault in faults:

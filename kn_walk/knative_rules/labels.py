@@ -51,7 +51,7 @@ CLUSTER_LOCAL = "cluster-local"
 ROLLOUT_ANNOTATION = "knwalk.dev/rollout"
 #: on a Revision (or a Service's template, which its Revisions copy): a fault the sandbox's
 #: gateway injects into requests routed to that Revision, as Istio's VirtualService
-#: ``fault`` does (:mod:`kn_walk.sandbox.revision_faults`); nothing else reads it
+#: ``fault`` does (:mod:`kn_walk.sandbox.knative.revision_faults`); nothing else reads it
 FAULT_ANNOTATION = "sandbox.knwalk.dev/fault"
 #: on a system Deployment the sandbox shows: which part of the sandbox does its work
 PLAYED_BY_ANNOTATION = "sandbox.knwalk.dev/played-by"

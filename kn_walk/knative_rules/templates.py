@@ -1,8 +1,8 @@
 """Knative Serving rules that knwalk and the sandbox both apply, defined once.
 
 Pure and import-light: the CLI checks its arguments with these before sending
-anything, and the sandbox's webhook (:mod:`kn_walk.sandbox.admission`) and
-controllers (:mod:`kn_walk.sandbox.serving`) answer with the same messages a
+anything, and the sandbox's webhook (:mod:`kn_walk.sandbox.knative.admission`) and
+controllers (:mod:`kn_walk.sandbox.knative.serving`) answer with the same messages a
 cluster running Knative Serving v1.23 gives.
 
 * Reserved environment variables (``pkg/apis/serving/k8s_validation.go``,

@@ -403,14 +403,14 @@ def _check_port(value: int | None, name: str) -> None:
 
 def _check_faults(path: Path) -> Path:
     """Read and check the rules now: a bad file is a usage error, not a failed start."""
-    from kn_walk.sandbox.faults import load_rules
+    from kn_walk.sandbox.apiserver.faults import load_rules
 
     try:
         load_rules(path)
     except ValueError as exc:
         raise UsageError(
             f"--faults {path}: {exc}",
-            "give a JSON or YAML list of fault rules (see kn_walk/sandbox/faults.py)",
+            "give a JSON or YAML list of fault rules (see kn_walk/sandbox/apiserver/faults.py)",
         ) from None
     return path.absolute()
 

@@ -32,14 +32,15 @@ from aiohttp import web
 from kn_walk.knative_rules.goparse import SECOND, duration_string
 from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
 from kn_walk.knative_rules.network_config import DomainConfig
-from kn_walk.sandbox import apierrors as E
-from kn_walk.sandbox import controlplane, release
-from kn_walk.sandbox.admission import KnativeWebhook
-from kn_walk.sandbox.api import ApiState, create_app
-from kn_walk.sandbox.builtin import BuiltinDefaults
+from kn_walk.sandbox.apiserver.api import ApiState, create_app
+from kn_walk.sandbox.apiserver.conns import (
+    Listener,
+    api_limits,
+    api_protocol_factory,
+    raise_open_file_limit,
+)
+from kn_walk.sandbox.apiserver.faults import Faults, load_rules
 from kn_walk.sandbox.certs import ensure_certificates
-from kn_walk.sandbox.config_webhook import SANDBOX_FLAGS_USER, ConfigWebhook
-from kn_walk.sandbox.conns import Listener, api_limits, api_protocol_factory, raise_open_file_limit
 from kn_walk.sandbox.control import (
     DB_FILE,
     EXIT_LOCKED,
@@ -54,13 +55,18 @@ from kn_walk.sandbox.control import (
     try_lock,
     write_holder,
 )
-from kn_walk.sandbox.dataplane import DataPlane
-from kn_walk.sandbox.faults import Faults, load_rules
-from kn_walk.sandbox.portforward import LocalPorts, ensure_gateway_pod
-from kn_walk.sandbox.registry import Registry, knative_crds
-from kn_walk.sandbox.resources import Resources, WriteOptions, rkey
-from kn_walk.sandbox.serving import SYSTEM_NAMESPACE, ServingController
-from kn_walk.sandbox.store import EVENT_LOG_SIZE, Obj, Store
+from kn_walk.sandbox.dataplane.wiring import DataPlane
+from kn_walk.sandbox.knative import release
+from kn_walk.sandbox.knative.admission import KnativeWebhook
+from kn_walk.sandbox.knative.config_webhook import SANDBOX_FLAGS_USER, ConfigWebhook
+from kn_walk.sandbox.knative.serving import SYSTEM_NAMESPACE, ServingController
+from kn_walk.sandbox.machinery import apierrors as E
+from kn_walk.sandbox.machinery.resourcetypes import Registry, knative_crds
+from kn_walk.sandbox.node import controlplane
+from kn_walk.sandbox.node.portforward import LocalPorts, ensure_gateway_pod
+from kn_walk.sandbox.registry.builtin import BuiltinDefaults
+from kn_walk.sandbox.registry.resources import Resources, WriteOptions, rkey
+from kn_walk.sandbox.registry.store import EVENT_LOG_SIZE, Obj, Store
 
 log = logging.getLogger("knwalk.sandbox")
 
@@ -469,9 +475,9 @@ class Sandbox:
     def _seed_autoscaler(self, res: Resources, labels: dict[str, str]) -> None:
         """config-autoscaler as the release ships it; ``--stable-window`` and
         ``--scale-to-zero-grace`` set their keys in it (and nothing else: the running
-        sandbox reads the ConfigMap, see :mod:`kn_walk.sandbox.live_config`). Written as
+        sandbox reads the ConfigMap, see :mod:`kn_walk.sandbox.knative.live_config`). Written as
         :data:`SANDBOX_FLAGS_USER`, the one writer whose windows may be below upstream's
-        bounds (:mod:`kn_walk.sandbox.config_webhook`)."""
+        bounds (:mod:`kn_walk.sandbox.knative.config_webhook`)."""
         name = "config-autoscaler"
         rt = res.registry.get("", "v1", "configmaps")
         assert rt is not None

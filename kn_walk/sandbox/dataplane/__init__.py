@@ -1,0 +1,1 @@
+"""Data plane: the gateways and the wiring that feeds them from the controllers and processes."""

@@ -1,0 +1,949 @@
+"""Server-side printing: ``meta.k8s.io/v1`` Tables, as kube-apiserver builds them.
+
+``kubectl get`` asks for ``application/json;as=Table;v=v1;g=meta.k8s.io`` and
+prints whatever columns the server sends. Custom resources use their CRD's
+``additionalPrinterColumns`` (or Name + Age without any); the built-in kinds use
+the same columns and cells as kube-apiserver's own printers, including the
+priority-1 columns that ``-o wide`` reveals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from kn_walk.goformat import go_json
+from kn_walk.humanduration import human_duration, parse_timestamp, since
+from kn_walk.sandbox.machinery.jsonpath import evaluate
+from kn_walk.sandbox.machinery.resourcetypes import PrinterColumn, ResourceType
+
+__all__ = [
+    "INCLUDE_OBJECT_VALUES",
+    "go_float",
+    "go_json",
+    "go_value_string",
+    "human_duration",
+    "parse_timestamp",
+    "timestamp_age",
+    "to_table",
+]
+
+INCLUDE_OBJECT_VALUES = ("None", "Metadata", "Object")
+
+_NAME_DESCRIPTION = (
+    "Name must be unique within a namespace. Clients may ask the server to generate it "
+    "from generateName. Cannot be updated."
+)
+_CREATED_DESCRIPTION = (
+    "CreationTimestamp is the server time when this object was created, in RFC3339 form, UTC."
+)
+
+
+# ------------------------------------------------------------------------- times
+
+
+def timestamp_age(value: Any, now: datetime | None = None) -> str:
+    """``translateTimestampSince``: ``<unknown>`` when unset, else a HumanDuration."""
+    if value in (None, ""):
+        return "<unknown>"
+    ts = parse_timestamp(value)
+    if ts is None:
+        return "<invalid>"
+    return since(ts, now)
+
+
+# ------------------------------------------------------------ Go value rendering
+
+
+def go_float(f: float) -> str:
+    """Go's ``%v`` for a float64 (shortest ``%g``: exponent form from 1e+06 up)."""
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    if f == 0:
+        return "-0" if math.copysign(1.0, f) < 0 else "0"
+    sign, digits, exp = Decimal(repr(f)).normalize().as_tuple()
+    assert isinstance(exp, int)
+    ds = "".join(str(d) for d in digits)
+    point = len(ds) + exp  # position of the decimal point relative to the digits
+    x = point - 1  # decimal exponent
+    prefix = "-" if sign else ""
+    if x < -4 or x >= 6:
+        mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
+        return f"{prefix}{mant}e{'+' if x >= 0 else '-'}{abs(x):02d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{ds}"
+    if point >= len(ds):
+        return prefix + ds + "0" * (point - len(ds))
+    return f"{prefix}{ds[:point]}.{ds[point:]}"
+
+
+def go_value_string(value: Any) -> str | None:
+    """How the JSONPath printer renders one result, or None when it cannot."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, Mapping | list | tuple):
+        try:
+            return go_json(value)
+        except (TypeError, ValueError):
+            return None
+    return str(value)
+
+
+# ----------------------------------------------------------------- CRD columns
+
+
+def _column_cell(col: PrinterColumn, obj: Mapping[str, Any], now: datetime | None) -> Any:
+    results = evaluate(col.json_path, obj)
+    if not results:
+        return None
+    value = results[0]
+    kind = col.type
+    if kind == "string":
+        return go_value_string(value)
+    if value is None:
+        return None
+    if kind == "integer":
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and math.isfinite(value):
+            return int(value)
+        return None
+    if kind == "number":
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int | float):
+            try:
+                return float(value)
+            except OverflowError:
+                return None
+        return None
+    if kind == "boolean":
+        return value if isinstance(value, bool) else None
+    if kind == "date":
+        if not isinstance(value, str):
+            return None
+        ts = parse_timestamp(value)
+        if ts is None:
+            return "<invalid>"
+        return since(ts, now)
+    return None
+
+
+def _column_definition(
+    name: str, type_: str, description: str, *, fmt: str = "", priority: int = 0
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": type_,
+        "format": fmt,
+        "description": description,
+        "priority": priority,
+    }
+
+
+_NAME_COLUMN = _column_definition("Name", "string", _NAME_DESCRIPTION, fmt="name")
+_AGE_COLUMN = PrinterColumn(
+    name="Age",
+    type="date",
+    json_path=".metadata.creationTimestamp",
+    description=_CREATED_DESCRIPTION,
+)
+
+
+def _crd_columns(rt: ResourceType) -> tuple[PrinterColumn, ...]:
+    return rt.printer_columns or (_AGE_COLUMN,)
+
+
+def _crd_definitions(rt: ResourceType) -> list[dict[str, Any]]:
+    defs = [dict(_NAME_COLUMN)]
+    for col in _crd_columns(rt):
+        desc = col.description or (
+            f"Custom resource definition column (in JSONPath format): {col.json_path}"
+        )
+        defs.append(
+            _column_definition(col.name, col.type, desc, fmt=col.format, priority=col.priority)
+        )
+    return defs
+
+
+def _crd_cells(rt: ResourceType, obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    cells: list[Any] = [_name(obj)]
+    cells.extend(_column_cell(col, obj, now) for col in _crd_columns(rt))
+    return cells
+
+
+# ------------------------------------------------------------ built-in printers
+
+
+def _get(obj: Any, *keys: str) -> Any:
+    cur = obj
+    for k in keys:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(k)
+    return cur
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    name = _get(obj, "metadata", "name")
+    return name if isinstance(name, str) else ""
+
+
+def _age(obj: Mapping[str, Any], now: datetime | None) -> str:
+    return timestamp_age(_get(obj, "metadata", "creationTimestamp"), now)
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, Mapping | list) else 0
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    return 0
+
+
+def _str(value: Any, default: str = "") -> str:
+    return value if isinstance(value, str) else default
+
+
+def format_labels(labels: Any) -> str:
+    """``labels.FormatLabels``: ``k=v`` pairs sorted by key, ``<none>`` when empty."""
+    if not isinstance(labels, Mapping) or not labels:
+        return "<none>"
+    return ",".join(f"{k}={_str(labels[k])}" for k in sorted(labels, key=str))
+
+
+def format_label_selector(selector: Any) -> str:
+    """The string form of a ``metav1.LabelSelector`` (``labels.Selector.String``)."""
+    if not isinstance(selector, Mapping):
+        return ""
+    reqs: list[tuple[str, str]] = []
+    match_labels = selector.get("matchLabels")
+    if isinstance(match_labels, Mapping):
+        for k, v in match_labels.items():
+            reqs.append((str(k), f"{k}={_str(v)}"))
+    for expr in _as_list(selector.get("matchExpressions")):
+        if not isinstance(expr, Mapping):
+            continue
+        key = _str(expr.get("key"))
+        op = _str(expr.get("operator"))
+        vals = [v for v in _as_list(expr.get("values")) if isinstance(v, str)]
+        vals_text = ",".join(sorted(set(vals)))
+        if op == "In":
+            reqs.append((key, f"{key} in ({vals_text})"))
+        elif op == "NotIn":
+            reqs.append((key, f"{key} notin ({vals_text})"))
+        elif op == "Exists":
+            reqs.append((key, key))
+        elif op == "DoesNotExist":
+            reqs.append((key, f"!{key}"))
+    reqs.sort(key=lambda r: r[0])
+    return ",".join(text for _, text in reqs)
+
+
+def _containers(obj: Mapping[str, Any]) -> tuple[str, str]:
+    names: list[str] = []
+    images: list[str] = []
+    for c in _as_list(_get(obj, "spec", "template", "spec", "containers")):
+        if isinstance(c, Mapping):
+            names.append(_str(c.get("name")))
+            images.append(_str(c.get("image")))
+    return ",".join(names), ",".join(images)
+
+
+def _service_ports(ports: Any) -> str:
+    pieces: list[str] = []
+    for p in ports if isinstance(ports, list) else []:
+        if not isinstance(p, Mapping):
+            continue
+        port = _int(p.get("port"))
+        proto = _str(p.get("protocol")) or "TCP"
+        node_port = _int(p.get("nodePort"))
+        if node_port > 0:
+            pieces.append(f"{port}:{node_port}/{proto}")
+        else:
+            pieces.append(f"{port}/{proto}")
+    return ",".join(pieces)
+
+
+def _service_external_ip(obj: Mapping[str, Any]) -> str:
+    spec = _get(obj, "spec") if isinstance(_get(obj, "spec"), Mapping) else {}
+    svc_type = _str(_get(spec, "type")) or "ClusterIP"
+    external_ips = [ip for ip in _as_list(_get(spec, "externalIPs")) if isinstance(ip, str)]
+    if svc_type in ("ClusterIP", "NodePort"):
+        return ",".join(external_ips) if external_ips else "<none>"
+    if svc_type == "LoadBalancer":
+        found: set[str] = set()
+        for ing in _as_list(_get(obj, "status", "loadBalancer", "ingress")):
+            if not isinstance(ing, Mapping):
+                continue
+            ip, host = _str(ing.get("ip")), _str(ing.get("hostname"))
+            if ip:
+                found.add(ip)
+            elif host:
+                found.add(host)
+        lb = sorted(found)
+        if external_ips:
+            return ",".join([*lb, *external_ips])
+        return ",".join(lb) if lb else "<pending>"
+    if svc_type == "ExternalName":
+        return _str(_get(spec, "externalName"))
+    return "<unknown>"
+
+
+def _service_cluster_ip(obj: Mapping[str, Any]) -> str:
+    ips = _get(obj, "spec", "clusterIPs")
+    if isinstance(ips, list) and ips and isinstance(ips[0], str):
+        return ips[0]
+    ip = _get(obj, "spec", "clusterIP")
+    return ip if isinstance(ip, str) and ip else "<none>"
+
+
+_Printer = Callable[[Mapping[str, Any], datetime | None], list[Any]]
+
+
+def _print_namespace(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    phase = _str(_get(obj, "status", "phase")) or "Active"
+    return [_name(obj), phase, _age(obj, now)]
+
+
+def _print_configmap(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    count = _count(obj.get("data")) + _count(obj.get("binaryData"))
+    return [_name(obj), count, _age(obj, now)]
+
+
+def _print_secret(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    secret_type = _str(obj.get("type")) or "Opaque"
+    return [_name(obj), secret_type, _count(obj.get("data")), _age(obj, now)]
+
+
+def _print_service(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    svc_type = _str(_get(obj, "spec", "type")) or "ClusterIP"
+    ports = _service_ports(_get(obj, "spec", "ports")) or "<none>"
+    return [
+        _name(obj),
+        svc_type,
+        _service_cluster_ip(obj),
+        _service_external_ip(obj),
+        ports,
+        _age(obj, now),
+        format_labels(_get(obj, "spec", "selector")),
+    ]
+
+
+def _print_service_account(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    return [_name(obj), _count(obj.get("secrets")), _age(obj, now)]
+
+
+def _print_deployment(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    spec_replicas = _get(obj, "spec", "replicas")
+    desired = 1 if spec_replicas is None else _int(spec_replicas)
+    ready = _int(_get(obj, "status", "readyReplicas"))
+    updated = _int(_get(obj, "status", "updatedReplicas"))
+    available = _int(_get(obj, "status", "availableReplicas"))
+    names, images = _containers(obj)
+    return [
+        _name(obj),
+        f"{ready}/{desired}",
+        updated,
+        available,
+        _age(obj, now),
+        names,
+        images,
+        format_label_selector(_get(obj, "spec", "selector")),
+    ]
+
+
+def _print_replica_set(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    spec_replicas = _get(obj, "spec", "replicas")
+    names, images = _containers(obj)
+    return [
+        _name(obj),
+        1 if spec_replicas is None else _int(spec_replicas),
+        _int(_get(obj, "status", "replicas")),
+        _int(_get(obj, "status", "readyReplicas")),
+        _age(obj, now),
+        names,
+        images,
+        format_label_selector(_get(obj, "spec", "selector")),
+    ]
+
+
+def _pod_state(obj: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    """kubectl's pod STATUS, ready containers, restarts, and the last restart's time."""
+    reason = str(_get(obj, "status", "reason") or _get(obj, "status", "phase") or "")
+    ready = restarts = 0
+    last_restart = ""
+    has_running = False
+    for cs in reversed(_as_list(_get(obj, "status", "containerStatuses"))):
+        if not isinstance(cs, Mapping):
+            continue
+        restarts += _int(cs.get("restartCount"))
+        finished = _get(cs, "lastState", "terminated", "finishedAt")
+        if isinstance(finished, str) and finished > last_restart:
+            last_restart = finished
+        waiting = _get(cs, "state", "waiting", "reason")
+        terminated = _get(cs, "state", "terminated")
+        if waiting:
+            reason = str(waiting)
+        elif isinstance(terminated, Mapping):
+            if terminated.get("reason"):
+                reason = str(terminated["reason"])
+            elif terminated.get("signal"):
+                reason = f"Signal:{terminated['signal']}"
+            else:
+                reason = f"ExitCode:{terminated.get('exitCode', 0)}"
+        elif cs.get("ready") and _get(cs, "state", "running") is not None:
+            has_running = True
+            ready += 1
+    if reason == "Completed" and has_running:
+        ready_condition = [
+            c
+            for c in _as_list(_get(obj, "status", "conditions"))
+            if isinstance(c, Mapping) and c.get("type") == "Ready"
+        ]
+        ok = ready_condition and ready_condition[0].get("status") == "True"
+        reason = "Running" if ok else "NotReady"
+    if _get(obj, "metadata", "deletionTimestamp"):
+        reason = "Terminating"
+    return reason, ready, restarts, last_restart
+
+
+def _print_pod(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    reason, ready, restarts, last_restart = _pod_state(obj)
+    total = len(_as_list(_get(obj, "spec", "containers")))
+    restart_cell = str(restarts)
+    if last_restart:
+        restart_cell = f"{restarts} ({timestamp_age(last_restart, now)} ago)"
+    gates = _as_list(_get(obj, "spec", "readinessGates"))
+    return [
+        _name(obj),
+        f"{ready}/{total}",
+        reason,
+        restart_cell,
+        _age(obj, now),
+        _get(obj, "status", "podIP") or "<none>",
+        _get(obj, "spec", "nodeName") or "<none>",
+        _get(obj, "status", "nominatedNodeName") or "<none>",
+        f"{len(gates)}/{len(gates)}" if gates else "<none>",
+    ]
+
+
+def _print_event(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    first = timestamp_age(_get(obj, "firstTimestamp"), now)
+    if not _get(obj, "firstTimestamp"):
+        first = timestamp_age(_get(obj, "eventTime"), now)
+    last = timestamp_age(_get(obj, "lastTimestamp"), now) if _get(obj, "lastTimestamp") else first
+    count = _int(_get(obj, "count"))
+    series = _get(obj, "series")
+    if isinstance(series, Mapping):
+        last = timestamp_age(series.get("lastObservedTime"), now)
+        count = _int(series.get("count"))
+    elif count == 0:
+        count = 1  # a singleton event of the new API has no count
+    kind = str(_get(obj, "involvedObject", "kind") or "").lower()
+    target_name = _get(obj, "involvedObject", "name")
+    target = f"{kind}/{target_name}" if target_name else kind
+    component = _get(obj, "source", "component") or _get(obj, "reportingComponent") or ""
+    instance = _get(obj, "source", "host") or _get(obj, "reportingInstance") or ""
+    source = f"{component}, {instance}" if instance else str(component)
+    return [
+        last,
+        _get(obj, "type") or "",
+        _get(obj, "reason") or "",
+        target,
+        _get(obj, "involvedObject", "fieldPath") or "",
+        source,
+        str(_get(obj, "message") or "").strip(),
+        first,
+        count,
+        _name(obj),
+    ]
+
+
+def _print_node(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """printNode: Ready/NotReady (Unknown without the condition), SchedulingDisabled,
+    the roles from ``node-role.kubernetes.io/<role>`` and ``kubernetes.io/role``."""
+    status: list[str] = []
+    for cond in _as_list(_get(obj, "status", "conditions")):
+        if isinstance(cond, Mapping) and cond.get("type") == "Ready":
+            status = ["Ready" if cond.get("status") == "True" else "NotReady"]
+    if not status:
+        status = ["Unknown"]
+    if _get(obj, "spec", "unschedulable") is True:
+        status.append("SchedulingDisabled")
+    roles: set[str] = set()
+    labels = _get(obj, "metadata", "labels")
+    for key, value in labels.items() if isinstance(labels, Mapping) else ():
+        key = str(key)
+        if key.startswith(_NODE_ROLE_PREFIX) and key[len(_NODE_ROLE_PREFIX) :]:
+            roles.add(key[len(_NODE_ROLE_PREFIX) :])
+        elif key == "kubernetes.io/role" and value:
+            roles.add(str(value))
+    info = _get(obj, "status", "nodeInfo")
+
+    def address(kind: str) -> str:
+        for a in _as_list(_get(obj, "status", "addresses")):
+            if isinstance(a, Mapping) and a.get("type") == kind:
+                return _str(a.get("address"))
+        return "<none>"
+
+    return [
+        _name(obj),
+        ",".join(status),
+        ",".join(sorted(roles)) or "<none>",
+        _age(obj, now),
+        _str(_get(info, "kubeletVersion")),
+        address("InternalIP"),
+        address("ExternalIP"),
+        _str(_get(info, "osImage")) or "<unknown>",
+        _str(_get(info, "kernelVersion")) or "<unknown>",
+        _str(_get(info, "containerRuntimeVersion")) or "<unknown>",
+    ]
+
+
+def _list_with_more(items: list[str], count: int, limit: int = 3) -> str:
+    """listWithMoreString: the first three, then ``+ N more...``; ``<unset>`` for none."""
+    text = ",".join(items[:limit])
+    if count > limit:
+        return f"{text} + {count - limit} more..."
+    return text or "<unset>"
+
+
+def _print_endpoint_slice(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    ports: list[str] = []
+    for p in _as_list(obj.get("ports")):
+        if not isinstance(p, Mapping):
+            p = {}
+        number = p.get("port")
+        if isinstance(number, int) and not isinstance(number, bool):
+            ports.append(str(number))
+        elif isinstance(p.get("name"), str):
+            ports.append(p["name"])
+        else:
+            ports.append("*")
+    addresses = [
+        _str(a)
+        for e in _as_list(obj.get("endpoints"))
+        if isinstance(e, Mapping)
+        for a in _as_list(e.get("addresses"))
+    ]
+    return [
+        _name(obj),
+        _str(obj.get("addressType")),
+        _list_with_more(ports, len(ports)),
+        _list_with_more(addresses, len(addresses)),
+        _age(obj, now),
+    ]
+
+
+def _print_api_service(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """kube-aggregator's ConvertToTable: the Service ``ns/name`` or Local, and Available
+    (``False (Reason)`` when it is not)."""
+    service = _get(obj, "spec", "service")
+    where = "Local"
+    if isinstance(service, Mapping):
+        where = f"{_str(service.get('namespace'))}/{_str(service.get('name'))}"
+    available = "Unknown"
+    for cond in _as_list(_get(obj, "status", "conditions")):
+        if isinstance(cond, Mapping) and cond.get("type") == "Available":
+            value, reason = _str(cond.get("status")), _str(cond.get("reason"))
+            available = f"{value} ({reason})" if value != "True" and reason else value
+            break
+    return [_name(obj), where, available, _age(obj, now)]
+
+
+def _print_default(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    ts = parse_timestamp(_get(obj, "metadata", "creationTimestamp"))
+    created = "0001-01-01T00:00:00Z"
+    if ts is not None:
+        with contextlib.suppress(OverflowError, ValueError):
+            created = ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [_name(obj), created]
+
+
+_NODE_ROLE_PREFIX = "node-role.kubernetes.io/"
+_CORE = "io.k8s.api.core.v1."
+_SLICE = "io.k8s.api.discovery.v1.EndpointSlice"
+
+
+def _doc(definition: str, field: str) -> str:
+    """A field's description in the published schemas (the ``SwaggerDoc`` that
+    kube-apiserver's column definitions quote)."""
+    from kn_walk.sandbox.machinery.definitions import builtin_definitions
+
+    found = _get(builtin_definitions().get(definition), "properties", field, "description")
+    return found if isinstance(found, str) else ""
+
+
+def _age_col() -> dict[str, Any]:
+    return _column_definition("Age", "string", _CREATED_DESCRIPTION)
+
+
+def _containers_cols() -> list[dict[str, Any]]:
+    return [
+        _column_definition(
+            "Containers", "string", "Names of each container in the template.", priority=1
+        ),
+        _column_definition(
+            "Images", "string", "Images referenced by each container in the template.", priority=1
+        ),
+    ]
+
+
+_BUILTIN: dict[tuple[str, str], tuple[Callable[[], list[dict[str, Any]]], _Printer]] = {
+    ("", "Namespace"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Status", "string", "The status of the namespace"),
+            _age_col(),
+        ],
+        _print_namespace,
+    ),
+    ("", "ConfigMap"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Data", "string", "Data contains the configuration data."),
+            _age_col(),
+        ],
+        _print_configmap,
+    ),
+    ("", "Secret"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Type", "string", "Used to facilitate programmatic handling."),
+            _column_definition("Data", "string", "Data contains the secret data."),
+            _age_col(),
+        ],
+        _print_secret,
+    ),
+    ("", "Service"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Type", "string", "type determines how the Service is exposed."),
+            _column_definition(
+                "Cluster-IP", "string", "clusterIP is the IP address of the service."
+            ),
+            _column_definition(
+                "External-IP",
+                "string",
+                "externalIPs is a list of IP addresses for which nodes also accept traffic.",
+            ),
+            _column_definition(
+                "Port(s)", "string", "The list of ports that are exposed by this service."
+            ),
+            _age_col(),
+            _column_definition(
+                "Selector",
+                "string",
+                "Route service traffic to pods with label keys and values matching this selector.",
+                priority=1,
+            ),
+        ],
+        _print_service,
+    ),
+    ("", "ServiceAccount"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Secrets", "string", "Secrets is a list of the secrets this account may use."
+            ),
+            _age_col(),
+        ],
+        _print_service_account,
+    ),
+    ("", "Event"): (
+        lambda: [
+            _column_definition(
+                "Last Seen",
+                "string",
+                "The time at which the most recent occurrence of this event was recorded.",
+            ),
+            _column_definition(
+                "Type",
+                "string",
+                "Type of this event (Normal, Warning), new types could be added in the future",
+            ),
+            _column_definition(
+                "Reason",
+                "string",
+                "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+            ),
+            _column_definition("Object", "string", "The object that this event is about."),
+            _column_definition(
+                "Subobject",
+                "string",
+                "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement.",
+                priority=1,
+            ),
+            _column_definition(
+                "Source",
+                "string",
+                "The component reporting this event. Should be a short machine understandable string.",
+                priority=1,
+            ),
+            _column_definition(
+                "Message", "string", "A human-readable description of the status of this operation."
+            ),
+            _column_definition(
+                "First Seen",
+                "string",
+                "The time at which the event was first recorded.",
+                priority=1,
+            ),
+            _column_definition(
+                "Count", "string", "The number of times this event has occurred.", priority=1
+            ),
+            _column_definition("Name", "string", _NAME_DESCRIPTION, fmt="name", priority=1),
+        ],
+        _print_event,
+    ),
+    ("", "Pod"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Ready",
+                "string",
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            _column_definition(
+                "Status", "string", "The aggregate status of the containers in this pod."
+            ),
+            _column_definition(
+                "Restarts",
+                "string",
+                "The number of times the containers in this pod have been restarted and when "
+                "the last container in this pod has restarted.",
+            ),
+            _age_col(),
+            _column_definition("IP", "string", "IP address allocated to the pod.", priority=1),
+            _column_definition(
+                "Node", "string", "Name of the node the pod is scheduled on.", priority=1
+            ),
+            _column_definition(
+                "Nominated Node",
+                "string",
+                "Name of the node the pod is nominated to run on by the scheduler.",
+                priority=1,
+            ),
+            _column_definition("Readiness Gates", "string", "Pod readiness gates.", priority=1),
+        ],
+        _print_pod,
+    ),
+    ("", "Node"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Status", "string", "The status of the node"),
+            _column_definition("Roles", "string", "The roles of the node"),
+            _age_col(),
+            _column_definition(
+                "Version", "string", _doc(_CORE + "NodeSystemInfo", "kubeletVersion")
+            ),
+            _column_definition(
+                "Internal-IP", "string", _doc(_CORE + "NodeStatus", "addresses"), priority=1
+            ),
+            _column_definition(
+                "External-IP", "string", _doc(_CORE + "NodeStatus", "addresses"), priority=1
+            ),
+            _column_definition(
+                "OS-Image", "string", _doc(_CORE + "NodeSystemInfo", "osImage"), priority=1
+            ),
+            _column_definition(
+                "Kernel-Version",
+                "string",
+                _doc(_CORE + "NodeSystemInfo", "kernelVersion"),
+                priority=1,
+            ),
+            _column_definition(
+                "Container-Runtime",
+                "string",
+                _doc(_CORE + "NodeSystemInfo", "containerRuntimeVersion"),
+                priority=1,
+            ),
+        ],
+        _print_node,
+    ),
+    ("discovery.k8s.io", "EndpointSlice"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("AddressType", "string", _doc(_SLICE, "addressType")),
+            _column_definition("Ports", "string", _doc(_SLICE, "ports")),
+            _column_definition("Endpoints", "string", _doc(_SLICE, "endpoints")),
+            _age_col(),
+        ],
+        _print_endpoint_slice,
+    ),
+    ("apiregistration.k8s.io", "APIService"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Service", "string", "The reference to the service that hosts this API endpoint."
+            ),
+            _column_definition("Available", "string", "Whether this service is available."),
+            _age_col(),
+        ],
+        _print_api_service,
+    ),
+    ("apps", "Deployment"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Ready", "string", "Number of the pod with ready state"),
+            _column_definition(
+                "Up-to-date",
+                "string",
+                "Total number of non-terminated pods targeted by this deployment that have "
+                "the desired template spec.",
+            ),
+            _column_definition(
+                "Available",
+                "string",
+                "Total number of available pods (ready for at least minReadySeconds) targeted "
+                "by this deployment.",
+            ),
+            _age_col(),
+            *_containers_cols(),
+            _column_definition("Selector", "string", "Label selector for pods.", priority=1),
+        ],
+        _print_deployment,
+    ),
+    ("apps", "ReplicaSet"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Desired",
+                "integer",
+                "Replicas is the number of desired pods. This is a pointer to distinguish between "
+                "explicit zero and unspecified. Defaults to 1. More info: "
+                "https://kubernetes.io/docs/concepts/workloads/controllers/replicaset/"
+                "#how-a-replicaset-works",
+            ),
+            _column_definition(
+                "Current",
+                "integer",
+                "Replicas is the most recently observed number of non-terminating pods. More "
+                "info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset/"
+                "#how-a-replicaset-works",
+            ),
+            _column_definition(
+                "Ready",
+                "integer",
+                "The number of non-terminating pods targeted by this ReplicaSet with a Ready "
+                "Condition.",
+            ),
+            _age_col(),
+            *_containers_cols(),
+            _column_definition(
+                "Selector",
+                "string",
+                "Selector is a label query over pods that should match the replica count. Label "
+                "keys and values that must match in order to be controlled by this replica set. "
+                "It must match the pod template's labels. More info: "
+                "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/"
+                "#label-selectors",
+                priority=1,
+            ),
+        ],
+        _print_replica_set,
+    ),
+}
+
+
+def _default_definitions() -> list[dict[str, Any]]:
+    return [
+        dict(_NAME_COLUMN),
+        _column_definition("Created At", "date", _CREATED_DESCRIPTION),
+    ]
+
+
+# ------------------------------------------------------------------------ table
+
+
+def _row_object(obj: Mapping[str, Any], include_object: str) -> Any:
+    if include_object == "None":
+        return None
+    if include_object == "Object":
+        return obj
+    metadata = obj.get("metadata")
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata if isinstance(metadata, Mapping) else {},
+    }
+
+
+def _printer_for(rt: ResourceType) -> tuple[list[dict[str, Any]], _Printer]:
+    if rt.custom or rt.printer_columns:
+        return _crd_definitions(rt), lambda o, now: _crd_cells(rt, o, now)
+    builtin = _BUILTIN.get((rt.group, rt.kind))
+    if builtin is not None:
+        columns, printer = builtin
+        return columns(), printer
+    return _default_definitions(), _print_default
+
+
+def to_table(
+    rt: ResourceType,
+    objs: Sequence[Mapping[str, Any]],
+    *,
+    resource_version: str,
+    continue_token: str = "",
+    include_object: str = "Metadata",
+    now: datetime | None = None,
+    no_headers: bool = False,
+    remaining_item_count: int | None = None,
+) -> dict[str, Any]:
+    """A ``meta.k8s.io/v1`` Table for ``objs`` (a list, or one object for a GET).
+
+    ``include_object`` is the ``includeObject`` query parameter ("" means
+    Metadata); any other value raises ValueError with kube-apiserver's message,
+    which belongs in a 400 BadRequest.
+    """
+    if include_object == "":
+        include_object = "Metadata"
+    if include_object not in INCLUDE_OBJECT_VALUES:
+        raise ValueError(f'unrecognized includeObject value: "{include_object}"')
+    definitions, printer = _printer_for(rt)
+    rows: list[dict[str, Any]] = []
+    for obj in objs:
+        if not isinstance(obj, Mapping):
+            continue
+        rows.append({"cells": printer(obj, now), "object": _row_object(obj, include_object)})
+    metadata: dict[str, Any] = {}
+    if resource_version:
+        metadata["resourceVersion"] = resource_version
+    if continue_token:
+        metadata["continue"] = continue_token
+    if remaining_item_count is not None:
+        metadata["remainingItemCount"] = remaining_item_count
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": None if no_headers else definitions,
+        "rows": rows,
+    }
