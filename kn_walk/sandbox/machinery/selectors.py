@@ -84,6 +84,26 @@ def parse_label_selector(text: str | None) -> list[Requirement]:
     return reqs
 
 
+def selector_text(selector: Any) -> str:
+    """A LabelSelector as the string form (``a=b,c in (d)``), as Scale's status shows it."""
+    if not isinstance(selector, dict):
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        if not isinstance(expr, dict):
+            continue
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(sorted(values))})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(sorted(values))})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
 def label_selector(text: str | None) -> Predicate:
     """A predicate on an object's labels; raises a 400 for a malformed selector."""
     reqs = parse_label_selector(text)

@@ -28,7 +28,7 @@ from typing import Any
 from kn_walk.sandbox.knative.serving import owner_ref
 from kn_walk.sandbox.machinery import apierrors as E
 from kn_walk.sandbox.machinery.resourcetypes import ResourceType
-from kn_walk.sandbox.machinery.selectors import parse_label_selector
+from kn_walk.sandbox.machinery.selectors import parse_label_selector, selector_text
 from kn_walk.sandbox.node.pods import (
     A_SIMULATED,
     NODE_NAME,
@@ -90,26 +90,6 @@ def replicas_of(obj: Obj) -> int:
     """``spec.replicas``, 1 when unset (the API's default)."""
     value = (obj.get("spec") or {}).get("replicas", 1)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 1
-
-
-def selector_text(selector: Any) -> str:
-    """A LabelSelector as the string form (``a=b,c in (d)``), as Scale's status shows it."""
-    if not isinstance(selector, dict):
-        return ""
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        if not isinstance(expr, dict):
-            continue
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In":
-            parts.append(f"{key} in ({','.join(sorted(values))})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(sorted(values))})")
-        elif op == "Exists":
-            parts.append(str(key))
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
 
 
 def selects(selector: Any, labels: Any) -> bool:

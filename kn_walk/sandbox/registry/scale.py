@@ -14,7 +14,7 @@ from typing import Any
 
 from kn_walk.sandbox.machinery import apierrors as E
 from kn_walk.sandbox.machinery.resourcetypes import ResourceType
-from kn_walk.sandbox.node.replicasets import selector_text
+from kn_walk.sandbox.machinery.selectors import selector_text
 from kn_walk.sandbox.registry import resources
 from kn_walk.sandbox.registry.resources import (
     JSON_PATCH,
