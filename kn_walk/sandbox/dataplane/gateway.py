@@ -1454,7 +1454,7 @@ class Gateway:
 
     def dispatch(self, ex: Exchange) -> None:
         """Apply the Revision's fault, if any (:mod:`revision_faults`), else :meth:`forward`."""
-        if self.faults and not ex.retried and revision_faults.intercept(self, ex):
+        if self.faults and not ex.retried and intercept_fault(self, ex):
             return  # aborted, or held for a delay
         self.forward(ex)
 
@@ -1500,3 +1500,28 @@ class Gateway:
         if pool is None:
             pool = self.pools[key] = _Pool(self, ep.host, ep.port)
         pool.pick(ex.has_body).enqueue(ex)
+
+
+def intercept_fault(gateway: Gateway, ex: Exchange) -> bool:
+    """Apply the fault of the exchange's Revision, if it has one and this request gets it:
+    True when the gateway must not send the request on now (aborted, or delayed: it is
+    sent on by :meth:`Gateway.forward` after the delay)."""
+    backend = ex.backend
+    fault = gateway.faults.get((backend.namespace, backend.revision))
+    if fault is None or not fault.hits():
+        return False
+    if fault.abort is not None:
+        ex.fail(fault.abort, revision_faults.ABORT_BODY)
+        return True
+    assert fault.delay is not None
+    task = asyncio.get_running_loop().create_task(_forward_after_delay(gateway, ex, fault.delay))
+    ex.activation = task  # cancelled with the exchange (the client went away)
+    gateway.track(task)
+    return True
+
+
+async def _forward_after_delay(gateway: Gateway, ex: Exchange, delay: float) -> None:
+    await asyncio.sleep(delay)
+    ex.activation = None
+    if not ex.finished:
+        gateway.forward(ex)

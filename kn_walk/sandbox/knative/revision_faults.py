@@ -31,26 +31,22 @@ Exactly one of ``abort`` and ``delay``. The sandbox's webhook refuses anything e
 note, and the fault lasts only as long as the annotation: never silently on. A
 cluster running Knative ignores the annotation.
 
-The gateway asks :func:`intercept` for each request once its Revision is chosen
-(:meth:`kn_walk.sandbox.dataplane.gateway.Gateway.dispatch`, both HTTP/1.1 and HTTP/2);
+The gateway (:func:`kn_walk.sandbox.dataplane.gateway.intercept_fault`) applies it to
+each request once its Revision is chosen (``Gateway.dispatch``, HTTP/1.1 and HTTP/2);
 retries of a request the gateway makes itself are not faulted again, as Envoy's
 fault filter runs once, before the router.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kn_walk.knative_rules.fielderror import FieldError, invalid_value
 from kn_walk.knative_rules.labels import FAULT_ANNOTATION
-
-if TYPE_CHECKING:
-    from kn_walk.sandbox.dataplane.gateway import Exchange, Gateway
 
 log = logging.getLogger(__name__)
 
@@ -208,28 +204,3 @@ class RevisionFaults:
                 log.info("revision %s/%s: no fault injected any more", ns, name)
             else:
                 log.info("revision %s/%s: the gateway %s", ns, name, fault.describe())
-
-
-def intercept(gateway: Gateway, ex: Exchange) -> bool:
-    """Apply the fault of the exchange's Revision, if it has one and this request gets it:
-    True when the gateway must not send the request on now (aborted, or delayed: it is
-    sent on by :meth:`Gateway.forward` after the delay)."""
-    backend = ex.backend
-    fault = gateway.faults.get((backend.namespace, backend.revision))
-    if fault is None or not fault.hits():
-        return False
-    if fault.abort is not None:
-        ex.fail(fault.abort, ABORT_BODY)
-        return True
-    assert fault.delay is not None
-    task = asyncio.get_running_loop().create_task(_delayed(gateway, ex, fault.delay))
-    ex.activation = task  # cancelled with the exchange (the client went away)
-    gateway.track(task)
-    return True
-
-
-async def _delayed(gateway: Gateway, ex: Exchange, delay: float) -> None:
-    await asyncio.sleep(delay)
-    ex.activation = None
-    if not ex.finished:
-        gateway.forward(ex)
