@@ -40,6 +40,7 @@ from kn_walk.knative_rules.labels import (
 )
 from kn_walk.sandbox.knative.serving import controlled_by, owner_ref
 from kn_walk.sandbox.machinery import apierrors as E
+from kn_walk.sandbox.machinery.podtemplate import same_template
 from kn_walk.sandbox.machinery.resourcetypes import ResourceType
 from kn_walk.sandbox.registry.resources import Resources, WriteOptions, rkey
 from kn_walk.sandbox.registry.store import Obj
@@ -560,8 +561,6 @@ class RevisionWorkload:
 
     def current_replicaset(self, d: Obj) -> Obj | None:
         template = (d.get("spec") or {}).get("template")
-        from kn_walk.sandbox.node.deployments import same_template
-
         found = None
         for key, obj in self.res.store.owned_by(str(d["metadata"].get("uid", ""))):
             if key != rkey(self.t_rs) or obj["metadata"].get("deletionTimestamp"):

@@ -74,7 +74,6 @@ log = logging.getLogger(__name__)
 
 L_REVISION = "serving.knative.dev/revision"
 L_REVISION_UID = "serving.knative.dev/revisionUID"
-L_POD_TEMPLATE_HASH = "pod-template-hash"
 #: marks the Pods this module owns (removed at start: their processes are gone)
 A_MANAGED = "sandbox.knwalk.dev/mirrors"
 #: marks the Pods that stand for replicas of ReplicaSets (:mod:`kn_walk.sandbox.node.replicasets`)

@@ -47,13 +47,12 @@ from aiohttp import WSMsgType, web
 from kn_walk import __version__
 from kn_walk.sandbox.apiserver.podlogs import pod_container
 from kn_walk.sandbox.machinery import apierrors as E
+from kn_walk.sandbox.machinery.podtemplate import L_POD_TEMPLATE_HASH, template_hash
 from kn_walk.sandbox.node import spdy
-from kn_walk.sandbox.node.deployments import template_hash
 from kn_walk.sandbox.node.pods import (
     A_MANAGED,
     A_PID,
     A_SIMULATED,
-    L_POD_TEMPLATE_HASH,
     L_REVISION,
     NODE_NAME,
     loopback_addresses,
