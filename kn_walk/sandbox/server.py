@@ -63,7 +63,7 @@ from kn_walk.sandbox.knative.serving import SYSTEM_NAMESPACE, ServingController
 from kn_walk.sandbox.machinery import apierrors as E
 from kn_walk.sandbox.machinery.resourcetypes import Registry, knative_crds
 from kn_walk.sandbox.node import controlplane
-from kn_walk.sandbox.node.portforward import LocalPorts, ensure_gateway_pod
+from kn_walk.sandbox.node.portforward import LocalPorts, ensure_gateway_pod, pod_connect
 from kn_walk.sandbox.registry.builtin import BuiltinDefaults
 from kn_walk.sandbox.registry.resources import Resources, WriteOptions, rkey
 from kn_walk.sandbox.registry.store import EVENT_LOG_SIZE, Obj, Store
@@ -259,7 +259,7 @@ class Sandbox:
                 f"{LOOPBACK}:{api_port}",
                 self.faults,
                 pod_logs=dataplane.pods.log_file,
-                local_ports=LocalPorts(dataplane.workloads, gateway_port),
+                pod_connect=pod_connect(LocalPorts(dataplane.workloads, gateway_port)),
             )
         )
         limits = api_limits()

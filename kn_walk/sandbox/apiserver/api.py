@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -41,15 +41,17 @@ from kn_walk.sandbox.registry.resources import (
 )
 from kn_walk.sandbox.registry.store import Event, Gone, Obj, Watcher
 
-if TYPE_CHECKING:
-    from kn_walk.sandbox.node.portforward import LocalPorts
-
 log = logging.getLogger("knwalk.sandbox.api")
 
 MAX_BODY = 3 * 1024 * 1024
 KUBE_VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-knwalk-sandbox"}
 _TABLE_RE = re.compile(r"as=Table")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+#: ``(request, pod, subresource, closing) -> response``: what a kubelet serves behind
+#: kube-apiserver for ``pods/portforward``, ``exec`` and ``attach``
+PodConnect = Callable[[web.Request, Obj, str, asyncio.Event], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -61,9 +63,10 @@ class ApiState:
     #: ``(namespace, pod) -> where its log is`` for a Pod whose container the sandbox
     #: runs (``kubectl logs``); None for any other Pod. Without it no Pod has logs.
     pod_logs: Callable[[str, str], LogSource | None] | None = None
-    #: the local addresses behind the ports of the Pods the sandbox runs (``kubectl
-    #: port-forward``); without it no Pod's port can be reached
-    local_ports: LocalPorts | None = None
+    #: the kubelet's side of ``pods/portforward``, ``pods/exec`` and ``pods/attach``
+    #: (:func:`kn_walk.sandbox.node.portforward.pod_connect`), which reaches the local
+    #: addresses behind the ports of the Pods the sandbox runs; without it, refused
+    pod_connect: PodConnect | None = None
 
 
 def _json_response(
@@ -397,17 +400,13 @@ async def _pod_connect(
 ) -> web.StreamResponse:
     """``pods/portforward`` (served for the Pods the sandbox runs), ``pods/exec`` and
     ``pods/attach`` (refused with a Status): GET or POST, as kube-apiserver connects them."""
-    from kn_walk.sandbox.node import portforward
-
     if request.method not in ("GET", "POST"):
         raise E.method_not_allowed()
     state: ApiState = request.app["state"]
     pod = state.resources.get(rt, namespace, name)
-    if sub == "portforward":
-        return await portforward.port_forward(
-            request, pod, state.local_ports, request.app[_CLOSING]
-        )
-    raise portforward.refuse_exec(pod, sub, request.query)
+    if state.pod_connect is None:
+        raise E.bad_request(f"the sandbox cannot connect to pod {name}: it runs no kubelet here")
+    return await state.pod_connect(request, pod, sub, request.app[_CLOSING])
 
 
 def _not_served(reg: Registry, group: str) -> E.StatusError:

@@ -45,6 +45,7 @@ from typing import Any, NoReturn
 from aiohttp import WSMsgType, web
 
 from kn_walk import __version__
+from kn_walk.sandbox.apiserver.api import PodConnect
 from kn_walk.sandbox.apiserver.podlogs import pod_container
 from kn_walk.sandbox.machinery import apierrors as E
 from kn_walk.sandbox.machinery.podtemplate import L_POD_TEMPLATE_HASH, template_hash
@@ -671,6 +672,21 @@ async def _spdy(
 
 
 # --------------------------------------------------------------- exec and attach
+
+
+def pod_connect(ports: LocalPorts) -> PodConnect:
+    """The kubelet's side of ``pods/portforward``, ``pods/exec`` and ``pods/attach`` for
+    the API (:attr:`kn_walk.sandbox.apiserver.api.ApiState.pod_connect`), reaching the
+    Pods' ports through ``ports``."""
+
+    async def connect(
+        request: web.Request, pod: Obj, sub: str, closing: asyncio.Event
+    ) -> web.StreamResponse:
+        if sub == "portforward":
+            return await port_forward(request, pod, ports, closing)
+        raise refuse_exec(pod, sub, request.query)
+
+    return connect
 
 
 def refuse_exec(pod: Obj, sub: str, query: Any) -> E.StatusError:
