@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -268,3 +269,31 @@ def test_kill_9_of_the_sandbox_leaves_no_process(tmp_path: Path) -> None:
         sandbox.kill()
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+@pytest.mark.parametrize(
+    ("module", "ours"),
+    [
+        ("kn_walk.sandbox.node.helloworld", True),
+        ("kn_walk.sandbox.helloworld", True),  # run by a sandbox from before the sub-packages
+        ("kn_walk.sandbox.helloworld_not", False),
+        ("other", False),
+    ],
+)
+def test_revision_processes_are_known_by_their_module(module: str, ours: bool) -> None:
+    """A state dir's recorded processes are adopted or stopped only when their command line
+    runs the sample's module: this version's, or the one a sandbox before it ran."""
+    from kn_walk.sandbox.node import workloads
+
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", module]) as proc:
+        try:
+            cmdline = Path(f"/proc/{proc.pid}/cmdline")
+            deadline = time.monotonic() + 10
+            while b"time.sleep(30)" not in cmdline.read_bytes():  # until it has exec'd
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            start = workloads._proc_start_time(proc.pid)
+            assert workloads._is_our_child(proc.pid, start) is ours
+        finally:
+            proc.kill()

@@ -81,6 +81,9 @@ RUNNABLE_IMAGES = (
 )
 #: the module each Revision process runs
 HELLOWORLD_MODULE = "kn_walk.sandbox.node.helloworld"
+#: what a sandbox from before the layer sub-packages ran: its processes are ours too
+#: (a newer sandbox on the same state dir adopts or stops them)
+FORMER_HELLOWORLD_MODULES = ("kn_walk.sandbox.helloworld",)
 #: Knative's user port: a container's PORT when its spec names no containerPort
 DEFAULT_USER_PORT = 8080
 #: the pid file under state_dir
@@ -282,7 +285,10 @@ def _is_our_child(pid: int, start_time: int | None) -> bool:
             cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             return False
-        return HELLOWORLD_MODULE.encode() in cmdline
+        args = cmdline.split(b"\0")
+        return any(
+            m.encode() in args for m in (HELLOWORLD_MODULE, *FORMER_HELLOWORLD_MODULES)
+        )
     if sys.platform == "linux":
         return False
     try:  # no /proc: trust the record if the pid exists
