@@ -1,7 +1,8 @@
 """Go's formatting of values, as Kubernetes and Knative print them in their messages: pure.
 
 :func:`go_quote` is ``fmt``'s ``%q`` of a string (``strconv.Quote``), :func:`go_json`
-``encoding/json``'s compact output. One definition each, for the sandbox's API errors,
+``encoding/json``'s compact output, :func:`go_json_kind` the JSON kind its decoding errors
+name. One definition each, for the sandbox's API errors,
 its field manager and tables, and the Knative rules' messages.
 """
 
@@ -81,3 +82,16 @@ def go_json(value: Any) -> str:
     ):
         text = text.replace(raw, escaped)
     return text
+
+
+def go_json_kind(value: Any) -> str:
+    """The word Go's ``json.UnmarshalTypeError`` uses for what a JSON value is."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from kn_walk.goformat import go_quote
 from kn_walk.knative_rules.fielderror import FieldError, disallowed_fields, missing_field
 from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
-from kn_walk.knative_rules.names import dns1123_label_errors, dns1123_subdomain_errors
+from kn_walk.knative_rules.names import (
+    fully_qualified_domain_name_error,
+)
 
 GROUP_VERSION = "serving.knative.dev/v1beta1"
 KIND = "DomainMapping"
@@ -41,29 +43,6 @@ TLS_NOT_ENABLED = ("TLSNotEnabled", "external-domain-tls is not enabled")
 TLS_PROVIDED = ("CertificateExternallyProvided", "TLS certificate was provided externally")
 
 
-def fully_qualified_domain_name_error(name: str) -> str | None:
-    """apimachinery's ``IsFullyQualifiedDomainName(field.NewPath("name"), name)`` as
-    ``ToAggregate()`` prints it, or None: a DNS-1123 subdomain of two labels or more, a
-    final dot allowed."""
-    if not name:
-        return "name: Required value"
-    name = name.removesuffix(".")
-    errors = dns1123_subdomain_errors(name)
-    if errors:
-        return f"name: Invalid value: {go_quote(name)}: {','.join(errors)}"
-    labels = name.split(".")
-    if len(labels) < 2:
-        return (
-            f"name: Invalid value: {go_quote(name)}: "
-            "should be a domain with at least two segments separated by dots"
-        )
-    for label in labels:
-        errors = dns1123_label_errors(label)
-        if errors:
-            return f"name: Invalid value: {go_quote(label)}: {','.join(errors)}"
-    return None
-
-
 def set_defaults(dm: dict[str, object]) -> None:
     """``SetDefaults``: ``spec.ref.namespace`` is the DomainMapping's namespace when unset."""
     spec = dm.get("spec")
@@ -83,7 +62,7 @@ def validate(dm: Mapping[str, object]) -> list[FieldError]:
     if meta.get("generateName"):
         errors.append(disallowed_fields("metadata.generateName"))
     name = str(meta.get("name") or "")
-    problem = fully_qualified_domain_name_error(name)
+    problem = fully_qualified_domain_name_error("name", name)
     if problem is not None:
         errors.append(FieldError(f"invalid name {go_quote(name)}: {problem}", ("metadata.name",)))
     if name.endswith("." + CLUSTER_DOMAIN):

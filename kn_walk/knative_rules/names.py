@@ -112,6 +112,29 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
     return _length_and_form(value, MAX_SUBDOMAIN, _DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MSG)
 
 
+def fully_qualified_domain_name_error(field: str, name: str) -> str | None:
+    """apimachinery's ``IsFullyQualifiedDomainName(field.NewPath(field), name)`` as
+    ``ToAggregate()`` prints it, or None: a DNS-1123 subdomain of two labels or more, a
+    final dot allowed."""
+    if not name:
+        return f"{field}: Required value"
+    name = name.removesuffix(".")
+    errors = dns1123_subdomain_errors(name)
+    if errors:
+        return f"{field}: Invalid value: {go_quote(name)}: {','.join(errors)}"
+    labels = name.split(".")
+    if len(labels) < 2:
+        return (
+            f"{field}: Invalid value: {go_quote(name)}: "
+            "should be a domain with at least two segments separated by dots"
+        )
+    for label in labels:
+        errors = dns1123_label_errors(label)
+        if errors:
+            return f"{field}: Invalid value: {go_quote(label)}: {','.join(errors)}"
+    return None
+
+
 def label_value_errors(value: str) -> list[str]:
     """IsValidLabelValue: empty, or a qualified name's form of at most 63 characters."""
     return _length_and_form(value, MAX_LABEL, _LABEL_VALUE, LABEL_VALUE_MSG)

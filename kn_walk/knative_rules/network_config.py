@@ -22,12 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kn_walk.goformat import go_quote
+from kn_walk.goformat import go_json_kind, go_quote
 from kn_walk.knative_rules import gotemplate
 from kn_walk.knative_rules.gotemplate import GoTemplate, Struct, TemplateError
 from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN, cluster_local_hosts
 from kn_walk.knative_rules.labels import CLUSTER_LOCAL, VISIBILITY_LABEL
-from kn_walk.knative_rules.names import dns1123_label_errors, dns1123_subdomain_errors
+from kn_walk.knative_rules.names import (
+    fully_qualified_domain_name_error,
+)
 
 CONFIG_NETWORK = "config-network"
 CONFIG_DOMAIN = "config-domain"
@@ -261,22 +263,10 @@ def network_config_error(data: Mapping[str, str]) -> str | None:
 
 
 # ------------------------------------------------------------------ config-domain
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _unmarshal_error(what: Any, into: str) -> str:
     return (
         "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal "
-        f"{_json_kind(what)} into {into}"
+        f"{go_json_kind(what)} into {into}"
     )
 
 
@@ -408,26 +398,6 @@ def domain_config_error(data: Mapping[str, str]) -> str | None:
 
 
 # ------------------------------------------------------------------ a Route's hosts
-def fqdn_error(host: str) -> str | None:
-    """apimachinery's ``IsFullyQualifiedDomainName(field.NewPath("url"), host)`` as an
-    aggregate's message, or None."""
-    if not host:
-        return "url: Required value"
-    name = host[:-1] if host.endswith(".") else host
-    errors = dns1123_subdomain_errors(name)
-    if errors:
-        return f"url: Invalid value: {go_quote(name)}: {','.join(errors)}"
-    labels = name.split(".")
-    if len(labels) < 2:
-        return (
-            f"url: Invalid value: {go_quote(name)}: should be a domain with at least two "
-            "segments separated by dots"
-        )
-    for label in labels:
-        errors = dns1123_label_errors(label)
-        if errors:
-            return f"url: Invalid value: {go_quote(label)}: {','.join(errors)}"
-    return None
 
 
 @dataclass(frozen=True)
@@ -507,7 +477,7 @@ class RouteNames:
             host = gotemplate.parse(DOMAIN_TEMPLATE_KEY, text).execute(values)
         except TemplateError as exc:
             raise DomainNameError(f"error executing the DomainTemplate: {exc}") from None
-        error = fqdn_error(host)
+        error = fully_qualified_domain_name_error("url", host)
         if error:
             raise DomainNameError(f"invalid domain name {go_quote(host)}: {error}")
         return host

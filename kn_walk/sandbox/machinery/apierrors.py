@@ -124,19 +124,6 @@ def invalid(rt: ResourceType, name: str, causes: list[dict[str, str]]) -> Status
     )
 
 
-def go_json_kind(value: Any) -> str:
-    """The word Go's ``json.UnmarshalTypeError`` uses for what a JSON value is."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def options_invalid(kind: str, name: str, errors: list[tuple[str, str, str]]) -> StatusError:
     """422 for request options (``DeleteOptions``, ``PodLogOptions``) that fail validation.
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kn_walk.goformat import go_json_kind
 from kn_walk.sandbox.machinery import apierrors as E
 from kn_walk.sandbox.machinery.decoding import go_int, query_flag
 
@@ -163,6 +164,6 @@ def _validate(opts: DeleteOptions, body: Any, dry_run_values: Sequence[str]) -> 
 
 def _decode_error(field: str, go_type: str, value: Any) -> E.StatusError:
     return E.bad_request(
-        f"json: cannot unmarshal {E.go_json_kind(value)} into Go struct field "
+        f"json: cannot unmarshal {go_json_kind(value)} into Go struct field "
         f"DeleteOptions.{field} of type {go_type}"
     )

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kn_walk.sandbox.machinery import apierrors as E
+from kn_walk.goformat import go_json_kind
 from kn_walk.sandbox.machinery.schema import builtin_kind_schema
 from kn_walk.sandbox.machinery.tables import go_float
 
@@ -181,7 +181,7 @@ def _go_type_name(value: Any) -> str:
 def _unmarshal_error(value: Any, go_type: str) -> PatchError:
     """A body of the wrong JSON kind: Go's ``UnmarshalTypeError`` text, 400."""
     return _bad_request(
-        f"json: cannot unmarshal {E.go_json_kind(value)} into Go value of type {go_type}"
+        f"json: cannot unmarshal {go_json_kind(value)} into Go value of type {go_type}"
     )
 
 

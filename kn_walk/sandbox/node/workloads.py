@@ -286,9 +286,7 @@ def _is_our_child(pid: int, start_time: int | None) -> bool:
         except OSError:
             return False
         args = cmdline.split(b"\0")
-        return any(
-            m.encode() in args for m in (HELLOWORLD_MODULE, *FORMER_HELLOWORLD_MODULES)
-        )
+        return any(m.encode() in args for m in (HELLOWORLD_MODULE, *FORMER_HELLOWORLD_MODULES))
     if sys.platform == "linux":
         return False
     try:  # no /proc: trust the record if the pid exists

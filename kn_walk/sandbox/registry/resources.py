@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from kn_walk.goformat import go_json_kind
 from kn_walk.knative_rules import names
 from kn_walk.knative_rules.fielderror import go_quote
 from kn_walk.sandbox.machinery import apierrors as E
@@ -1133,11 +1134,11 @@ def _meta_type_error(meta: Obj) -> str:
             element = "string" if go.endswith("string") else go[2:]
             bad = next(v for v in items if not fits(v, element) or v is None)
             return (
-                f"json: cannot unmarshal {E.go_json_kind(bad)} into Go struct field "
+                f"json: cannot unmarshal {go_json_kind(bad)} into Go struct field "
                 f"ObjectMeta.metadata.{key} of type {element}"
             )
         return (
-            f"json: cannot unmarshal {E.go_json_kind(value)} into Go struct field "
+            f"json: cannot unmarshal {go_json_kind(value)} into Go struct field "
             f"ObjectMeta.metadata.{key} of type {go}"
         )
     return ""
