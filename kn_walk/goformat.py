@@ -2,13 +2,15 @@
 
 :func:`go_quote` is ``fmt``'s ``%q`` of a string (``strconv.Quote``), :func:`go_json`
 ``encoding/json``'s compact output, :func:`go_json_kind` the JSON kind its decoding errors
-name. One definition each, for the sandbox's API errors,
+name, :func:`go_float` ``fmt``'s ``%v`` of a float64. One definition each, for the sandbox's API errors,
 its field manager and tables, and the Knative rules' messages.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from decimal import Decimal
 from typing import Any
 
 _ESCAPES = {
@@ -95,3 +97,27 @@ def go_json_kind(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
+
+
+def go_float(f: float) -> str:
+    """Go's ``%v`` for a float64 (shortest ``%g``: exponent form from 1e+06 up)."""
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    if f == 0:
+        return "-0" if math.copysign(1.0, f) < 0 else "0"
+    sign, digits, exp = Decimal(repr(f)).normalize().as_tuple()
+    assert isinstance(exp, int)
+    ds = "".join(str(d) for d in digits)
+    point = len(ds) + exp  # position of the decimal point relative to the digits
+    x = point - 1  # decimal exponent
+    prefix = "-" if sign else ""
+    if x < -4 or x >= 6:
+        mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
+        return f"{prefix}{mant}e{'+' if x >= 0 else '-'}{abs(x):02d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{ds}"
+    if point >= len(ds):
+        return prefix + ds + "0" * (point - len(ds))
+    return f"{prefix}{ds[:point]}.{ds[point:]}"

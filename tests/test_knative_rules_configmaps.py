@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kn_walk.goformat import go_float
 from kn_walk.knative_rules import configmaps as C
 from kn_walk.knative_rules import revision_gc
 from kn_walk.knative_rules.goparse import (
@@ -18,7 +19,6 @@ from kn_walk.knative_rules.goparse import (
     SECOND,
     GoError,
     duration_string,
-    format_float,
     parse_duration,
 )
 from kn_walk.sandbox.knative import release
@@ -122,7 +122,7 @@ def test_go_duration_string(ns: int, text: str) -> None:
     [(1.0, "1"), (1.01, "1.01"), (0.95, "0.95"), (1e6, "1e+06"), (0.01, "0.01"), (1e-05, "1e-05")],
 )
 def test_go_float_v(value: float, text: str) -> None:
-    assert format_float(value) == text
+    assert go_float(value) == text
 
 
 # -------------------------------------------------------------- config-autoscaler

@@ -23,13 +23,12 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from kn_walk.goformat import go_quote
+from kn_walk.goformat import go_float, go_quote
 from kn_walk.knative_rules.goparse import (
     HOUR,
     SECOND,
     GoError,
     duration_string,
-    format_float,
     format_float_f,
     parse_bool,
     parse_duration,
@@ -233,20 +232,20 @@ def autoscaler_config(
     if fraction * cc_default < TARGET_MIN:
         raise fail(
             "container-concurrency-target-percentage and container-concurrency-target-default "
-            f"yield target concurrency of {format_float(fraction * cc_default)}, can't be less "
-            f"than {format_float(TARGET_MIN)}"
+            f"yield target concurrency of {go_float(fraction * cc_default)}, can't be less "
+            f"than {go_float(TARGET_MIN)}"
         )
     if rps < TARGET_MIN:
         raise fail(
-            f"requests-per-second-target-default must be at least {format_float(TARGET_MIN)}, "
-            f"was: {format_float(rps)}"
+            f"requests-per-second-target-default must be at least {go_float(TARGET_MIN)}, "
+            f"was: {go_float(rps)}"
         )
     if activator < 1:
-        raise fail(f"activator-capacity = {format_float(activator)}, must be at least 1")
+        raise fail(f"activator-capacity = {go_float(activator)}, must be at least 1")
     if up <= 1.0:
-        raise fail(f"max-scale-up-rate = {format_float(up)}, must be greater than 1.0")
+        raise fail(f"max-scale-up-rate = {go_float(up)}, must be greater than 1.0")
     if down <= 1.0:
-        raise fail(f"max-scale-down-rate = {format_float(down)}, must be greater than 1.0")
+        raise fail(f"max-scale-down-rate = {go_float(down)}, must be greater than 1.0")
     if "stable-window" in sandbox:
         if stable < 0:
             raise fail(f"stable-window = {_d(stable)}, cannot be negative")
@@ -262,9 +261,9 @@ def autoscaler_config(
             )
     if not PANIC_WINDOW_PERCENTAGE_MIN <= panic_pct <= PANIC_WINDOW_PERCENTAGE_MAX:
         raise fail(
-            f"panic-window-percentage = {format_float(panic_pct)}, must be in "
-            f"[{format_float(PANIC_WINDOW_PERCENTAGE_MIN)}, "
-            f"{format_float(PANIC_WINDOW_PERCENTAGE_MAX)}] interval"
+            f"panic-window-percentage = {go_float(panic_pct)}, must be in "
+            f"[{go_float(PANIC_WINDOW_PERCENTAGE_MIN)}, "
+            f"{go_float(PANIC_WINDOW_PERCENTAGE_MAX)}] interval"
         )
     if initial < 0 or (initial == 0 and not allow_zero):
         raise fail(

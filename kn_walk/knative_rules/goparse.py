@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 
 from kn_walk.goformat import go_quote
 
@@ -204,29 +203,6 @@ def duration_string(ns: int) -> str:
             if minutes // 60:
                 text = f"{minutes // 60}h" + text
     return "-" + text if neg else text
-
-
-def format_float(value: float) -> str:
-    """``fmt``'s ``%v`` of a float64 (``strconv``'s shortest ``'g'``): exponent form when
-    the exponent is below -4 or at least 6 (``1e+06``, ``0.5``, ``3``, ``1.01``)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if math.copysign(1, value) < 0 else "0"
-    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
-    text = "".join(map(str, digits))
-    exp = len(text) - 1 + int(exponent)
-    minus = "-" if sign else ""
-    if exp < -4 or exp >= 6:
-        body = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{minus}{body}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
-    if exp < 0:
-        return f"{minus}0.{'0' * (-exp - 1)}{text}"
-    whole = text[: exp + 1].ljust(exp + 1, "0")
-    rest = text[exp + 1 :]
-    return f"{minus}{whole}" + (f".{rest}" if rest else "")
 
 
 def format_float_f(value: float) -> str:

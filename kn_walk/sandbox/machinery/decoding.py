@@ -35,9 +35,9 @@ from typing import Any
 
 import yaml
 
+from kn_walk.goformat import go_float
 from kn_walk.sandbox.machinery import apierrors as E
 from kn_walk.sandbox.machinery.schema import go_repr
-from kn_walk.sandbox.machinery.tables import go_float
 from kn_walk.yamlbounds import EXCESSIVE_ALIASING, excessive_aliasing
 
 JSON = "application/json"

@@ -22,9 +22,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kn_walk.goformat import go_json_kind
+from kn_walk.goformat import go_float, go_json_kind
 from kn_walk.sandbox.machinery.schema import builtin_kind_schema
-from kn_walk.sandbox.machinery.tables import go_float
 
 __all__ = [
     "MAX_JSON_PATCH_OPERATIONS",

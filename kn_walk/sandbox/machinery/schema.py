@@ -36,6 +36,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from kn_walk.goformat import go_float as _go_float
 from kn_walk.goformat import go_quote
 from kn_walk.knative_rules.fielderror import json_type
 from kn_walk.sandbox.machinery.definitions import (
@@ -48,7 +49,6 @@ from kn_walk.sandbox.machinery.definitions import (
     builtin_definitions,
 )
 from kn_walk.sandbox.machinery.resourcetypes import BUILTIN_TYPES, ResourceType
-from kn_walk.sandbox.machinery.tables import go_float as _go_float
 
 __all__ = [
     "OBJECT_META_FIELDS",

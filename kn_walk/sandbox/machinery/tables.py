@@ -13,10 +13,9 @@ import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
-from kn_walk.goformat import go_json
+from kn_walk.goformat import go_float, go_json
 from kn_walk.humanduration import human_duration, parse_timestamp, since
 from kn_walk.sandbox.machinery.jsonpath import evaluate
 from kn_walk.sandbox.machinery.resourcetypes import PrinterColumn, ResourceType
@@ -57,30 +56,6 @@ def timestamp_age(value: Any, now: datetime | None = None) -> str:
 
 
 # ------------------------------------------------------------ Go value rendering
-
-
-def go_float(f: float) -> str:
-    """Go's ``%v`` for a float64 (shortest ``%g``: exponent form from 1e+06 up)."""
-    if math.isnan(f):
-        return "NaN"
-    if math.isinf(f):
-        return "+Inf" if f > 0 else "-Inf"
-    if f == 0:
-        return "-0" if math.copysign(1.0, f) < 0 else "0"
-    sign, digits, exp = Decimal(repr(f)).normalize().as_tuple()
-    assert isinstance(exp, int)
-    ds = "".join(str(d) for d in digits)
-    point = len(ds) + exp  # position of the decimal point relative to the digits
-    x = point - 1  # decimal exponent
-    prefix = "-" if sign else ""
-    if x < -4 or x >= 6:
-        mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
-        return f"{prefix}{mant}e{'+' if x >= 0 else '-'}{abs(x):02d}"
-    if point <= 0:
-        return f"{prefix}0.{'0' * -point}{ds}"
-    if point >= len(ds):
-        return prefix + ds + "0" * (point - len(ds))
-    return f"{prefix}{ds[:point]}.{ds[point:]}"
 
 
 def go_value_string(value: Any) -> str | None:
