@@ -503,9 +503,7 @@ def _knative_state(node: Node, ctx: _Context) -> _State:
         _sks_state(node, state, ctx)
     elif kind is INGRESS:
         rules = _list(_dict(obj.get("spec")).get("rules"))
-        klass = _str(
-            _dict(_meta(obj).get("annotations")).get("networking.knative.dev/ingress.class")
-        )
+        klass = _str(_dict(_meta(obj).get("annotations")).get(K.INGRESS_CLASS_ANNOTATION))
         state.detail = _plural(len(rules), "rule") + (f", class {klass}" if klass else "")
     elif kind is IMAGE:
         state.detail = _str(_dict(obj.get("spec")).get("image"))
@@ -520,8 +518,8 @@ def _autoscaler_state(obj: Mapping[str, Any], state: _State) -> None:
     annotations = _dict(_meta(obj).get("annotations"))
     desired, actual = _int(status.get("desiredScale")), _int(status.get("actualScale"))
     parts = []
-    klass = _str(annotations.get("autoscaling.knative.dev/class")).split(".")[0]
-    metric = _str(annotations.get("autoscaling.knative.dev/metric"))
+    klass = _str(annotations.get(K.CLASS_ANNOTATION)).split(".")[0]
+    metric = _str(annotations.get(K.METRIC_ANNOTATION))
     if klass or metric:
         parts.append(", ".join(p for p in (klass, metric) if p))
     if desired is not None or actual is not None:

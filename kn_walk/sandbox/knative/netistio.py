@@ -173,7 +173,7 @@ def virtual_services(ingress: Obj) -> list[Obj]:
 
     def vs(name: str, vs_spec: Obj) -> Obj:
         return {
-            "apiVersion": "networking.istio.io/v1beta1",
+            "apiVersion": f"{K.ISTIO_NETWORKING_GROUP}/v1beta1",
             "kind": "VirtualService",
             "metadata": {
                 "name": name,
@@ -245,8 +245,8 @@ class NetIstio:
 
     def __init__(self, res: Resources) -> None:
         self.res = res
-        ingress = res.registry.get("networking.internal.knative.dev", "v1alpha1", "ingresses")
-        vs = res.registry.get("networking.istio.io", "v1beta1", "virtualservices")
+        ingress = res.registry.get(K.NETWORKING_GROUP, "v1alpha1", "ingresses")
+        vs = res.registry.get(K.ISTIO_NETWORKING_GROUP, "v1beta1", "virtualservices")
         assert ingress is not None and vs is not None
         self.t_ingress: ResourceType = ingress
         self.t_vs: ResourceType = vs

@@ -31,6 +31,7 @@ from typing import Any
 
 from kn_walk.knative_rules import children as K
 from kn_walk.knative_rules.labels import (
+    GROUP,
     REVISION_LABEL,
     REVISION_UID_LABEL,
     ROUTING_STATE_LABEL,
@@ -68,11 +69,11 @@ class RevisionResources:
             assert rt is not None, plural
             return rt
 
-        self.t_rev = t("serving.knative.dev", "v1", "revisions")
-        self.t_pa = t("autoscaling.internal.knative.dev", "v1alpha1", "podautoscalers")
-        self.t_metric = t("autoscaling.internal.knative.dev", "v1alpha1", "metrics")
-        self.t_sks = t("networking.internal.knative.dev", "v1alpha1", "serverlessservices")
-        self.t_image = t("caching.internal.knative.dev", "v1alpha1", "images")
+        self.t_rev = t(GROUP, "v1", "revisions")
+        self.t_pa = t(K.AUTOSCALING_GROUP, "v1alpha1", "podautoscalers")
+        self.t_metric = t(K.AUTOSCALING_GROUP, "v1alpha1", "metrics")
+        self.t_sks = t(K.NETWORKING_GROUP, "v1alpha1", "serverlessservices")
+        self.t_image = t(K.CACHING_GROUP, "v1alpha1", "images")
         self.t_svc = t("", "v1", "services")
         self.t_ep = t("", "v1", "endpoints")
         self.t_pod = t("", "v1", "pods")

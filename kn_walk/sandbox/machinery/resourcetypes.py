@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from kn_walk.knative_rules.labels import GROUP
+
 ALL_VERBS = (
     "create",
     "delete",
@@ -83,7 +85,7 @@ class ResourceType:
         return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
 
 
-SERVING_GROUP = "serving.knative.dev"
+SERVING_GROUP = GROUP  # spelt once, in kn_walk.knative_rules.labels
 KNATIVE_KINDS = ("service", "configuration", "revision", "route")
 #: the CRD files (``crds/{name}.yaml``) of everything the sandbox installs, as serving-crds.yaml
 #: (knative/serving ``config/core/300-resources``, with knative/networking's and

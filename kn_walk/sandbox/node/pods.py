@@ -50,6 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kn_walk.knative_rules.labels import REVISION_LABEL, REVISION_UID_LABEL
 from kn_walk.sandbox.apiserver.podlogs import LogClock, LogSource
 from kn_walk.sandbox.knative.serving import owner_ref
 from kn_walk.sandbox.machinery import apierrors as E
@@ -72,8 +73,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-L_REVISION = "serving.knative.dev/revision"
-L_REVISION_UID = "serving.knative.dev/revisionUID"
+L_REVISION = REVISION_LABEL
+L_REVISION_UID = REVISION_UID_LABEL
 #: marks the Pods this module owns (removed at start: their processes are gone)
 A_MANAGED = "sandbox.knwalk.dev/mirrors"
 #: marks the Pods that stand for replicas of ReplicaSets (:mod:`kn_walk.sandbox.node.replicasets`)

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from kn_walk.knative_rules.labels import GROUP_PREFIX
 from kn_walk.sandbox.knative.serving import owner_ref
 from kn_walk.sandbox.machinery import apierrors as E
 from kn_walk.sandbox.machinery.resourcetypes import ResourceType
@@ -229,7 +230,7 @@ class ReplicaSetController(Controller):
         return bool(
             owner
             and owner.get("kind") == "Revision"
-            and str(owner.get("apiVersion", "")).startswith("serving.knative.dev/")
+            and str(owner.get("apiVersion", "")).startswith(GROUP_PREFIX)
         )
 
     def _delete(self, rs: Obj, pod: Obj) -> None:
