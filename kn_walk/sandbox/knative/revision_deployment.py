@@ -40,7 +40,7 @@ from kn_walk.knative_rules.labels import (
 )
 from kn_walk.sandbox.knative.serving import controlled_by, owner_ref
 from kn_walk.sandbox.machinery import apierrors as E
-from kn_walk.sandbox.machinery.podtemplate import same_template
+from kn_walk.sandbox.machinery.podtemplate import fnv32a, same_template
 from kn_walk.sandbox.machinery.resourcetypes import ResourceType
 from kn_walk.sandbox.registry.resources import Resources, WriteOptions, rkey
 from kn_walk.sandbox.registry.store import Obj
@@ -493,9 +493,7 @@ def deployment_hash(d: Obj) -> str:
         sort_keys=True,
         separators=(",", ":"),
     )
-    h = 0x811C9DC5
-    for byte in text.encode():
-        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    h = fnv32a(text.encode())
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:

@@ -31,7 +31,7 @@ import logging
 from typing import Any
 
 from kn_walk.knative_rules import children as K
-from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
+from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN, cluster_local_hosts
 from kn_walk.knative_rules.labels import ROUTE_LABEL
 from kn_walk.knative_rules.network_config import RouteNames
 from kn_walk.sandbox.knative.netistio import NetIstio, ingress_ready
@@ -136,8 +136,9 @@ def _path(ns: str, targets: list[Obj]) -> Obj:
 
 
 def local_hosts(hostname: str, ns: str) -> list[str]:
-    """A cluster-local rule's hosts: ``x.ns``, ``x.ns.svc``, ``x.ns.svc.cluster.local``."""
-    return [f"{hostname}.{ns}", f"{hostname}.{ns}.svc", f"{hostname}.{ns}.{CLUSTER_LOCAL_DOMAIN}"]
+    """A cluster-local rule's hosts, sorted as the Ingress lists them: ``x.ns``,
+    ``x.ns.svc``, ``x.ns.svc.cluster.local``."""
+    return sorted(cluster_local_hosts(hostname, ns))
 
 
 def ingress_spec(

@@ -20,7 +20,8 @@ L_POD_TEMPLATE_HASH = "pod-template-hash"
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
-def _fnv32a(data: bytes, h: int = 0x811C9DC5) -> int:
+def fnv32a(data: bytes, h: int = 0x811C9DC5) -> int:
+    """Go's ``hash/fnv`` New32a over ``data`` (from ``h``, to continue a hash)."""
     for byte in data:
         h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
     return h
@@ -40,9 +41,9 @@ def _normalized(value: Any) -> Any:
 def template_hash(template: Any, collision_count: int | None = None) -> str:
     """The ``pod-template-hash`` of a pod template (see the module's docstring)."""
     text = json.dumps(_normalized(template), sort_keys=True, separators=(",", ":"))
-    h = _fnv32a(text.encode())
+    h = fnv32a(text.encode())
     if collision_count is not None:
-        h = _fnv32a(struct.pack("<I", collision_count & 0xFFFFFFFF) + bytes(4), h)
+        h = fnv32a(struct.pack("<I", collision_count & 0xFFFFFFFF) + bytes(4), h)
     return "".join(_SAFE_ALPHABET[ord(c) % len(_SAFE_ALPHABET)] for c in str(h))
 
 

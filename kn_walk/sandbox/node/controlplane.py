@@ -24,7 +24,7 @@ from typing import Any
 from kn_walk import __version__
 from kn_walk.sandbox.apiserver.api import KUBE_VERSION
 from kn_walk.sandbox.machinery import apierrors as E
-from kn_walk.sandbox.node.pods import NODE_NAME
+from kn_walk.sandbox.registry.events import NODE_NAME
 from kn_walk.sandbox.registry.resources import Resources, WriteOptions, now_rfc3339
 from kn_walk.sandbox.registry.store import Obj
 

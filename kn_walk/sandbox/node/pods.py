@@ -64,7 +64,7 @@ from kn_walk.sandbox.node.workloads import (
     runnable,
     unsupported_message,
 )
-from kn_walk.sandbox.registry.events import NORMAL, WARNING, EventRecorder
+from kn_walk.sandbox.registry.events import NODE_NAME, NORMAL, WARNING, EventRecorder
 from kn_walk.sandbox.registry.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.registry.store import Conflict, Obj
 
@@ -92,7 +92,6 @@ QUEUE_PROXY_NOTE = (
 )
 QUEUE_CONTAINER = "queue-proxy"
 MANAGER = "kubelet"
-NODE_NAME = "knwalk-sandbox"
 CONTAINER = "user-container"
 #: Kubernetes' alphabet for generated name suffixes (no vowels, no look-alikes)
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"

@@ -55,11 +55,11 @@ from kn_walk.sandbox.node.pods import (
     A_PID,
     A_SIMULATED,
     L_REVISION,
-    NODE_NAME,
     loopback_addresses,
     pod_conditions,
 )
 from kn_walk.sandbox.node.workloads import Workloads
+from kn_walk.sandbox.registry.events import NODE_NAME
 from kn_walk.sandbox.registry.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.registry.store import Obj
 

@@ -32,12 +32,11 @@ from kn_walk.sandbox.machinery.resourcetypes import ResourceType
 from kn_walk.sandbox.machinery.selectors import parse_label_selector, selector_text
 from kn_walk.sandbox.node.pods import (
     A_SIMULATED,
-    NODE_NAME,
     loopback_addresses,
     pod_conditions,
     random_suffix,
 )
-from kn_walk.sandbox.registry.events import NORMAL, EventRecorder
+from kn_walk.sandbox.registry.events import NODE_NAME, NORMAL, EventRecorder
 from kn_walk.sandbox.registry.resources import Resources, WriteOptions, now_rfc3339, rkey
 from kn_walk.sandbox.registry.store import Obj
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 NORMAL, WARNING = "Normal", "Warning"
 #: Events kept per namespace; the oldest go first
 MAX_PER_NAMESPACE = 500
+#: the sandbox's one Node, which Pods run on and the kubelet's Events come from
 NODE_NAME = "knwalk-sandbox"
 #: seconds an Event is kept after it was last seen (kube-apiserver's --event-ttl)
 EVENT_TTL = 3600.0
