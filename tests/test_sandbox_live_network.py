@@ -327,3 +327,32 @@ def test_the_canary_chapter_follows_a_custom_tag_template(sb: Sandbox, ns: str) 
     kubectl_lines = "\n".join(steps[2]["kubectl"])
     assert f"Host: helloworld-go-candidate.{ns}.example.com" in kubectl_lines
     assert "candidate-helloworld-go" not in kubectl_lines
+
+
+def test_a_route_of_an_ingress_class_nobody_serves_waits_for_its_ingress(
+    sb: Sandbox, ns: str
+) -> None:
+    """config-network names Kourier, which the sandbox (Istio) does not run: the Route's
+    Ingress is made with that class and nobody reconciles it, so the Route says
+    IngressNotConfigured and nothing is served, as on a cluster without that controller.
+    Back on Istio, net-istio takes the Ingress and the Route turns Ready."""
+    assert (
+        set_data(
+            sb, "config-network", {"ingress-class": "kourier.ingress.networking.knative.dev"}
+        ).returncode
+        == 0
+    )
+    apply(sb, ns, ksvc("elsewhere"))
+
+    def ingress_condition() -> dict[str, Any]:
+        conds = (route(sb, ns, "elsewhere").get("status") or {}).get("conditions") or []
+        return next((c for c in conds if c["type"] == "IngressReady"), {})
+
+    cond = until("IngressNotConfigured", ingress_condition, lambda c: bool(c))
+    assert (cond["status"], cond["reason"]) == ("Unknown", "IngressNotConfigured")
+    assert cond["message"] == "Ingress has not yet been reconciled."
+    assert status_code(sb.info.gateway_port, f"elsewhere.{ns}.example.com") == 404
+
+    assert set_data(sb, "config-network", DEFAULT_NETWORK).returncode == 0
+    until("the Route ready on Istio", lambda: route(sb, ns, "elsewhere"), ready)
+    serves(sb, f"elsewhere.{ns}.example.com")

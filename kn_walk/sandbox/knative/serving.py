@@ -904,10 +904,11 @@ class ServingController:
                     )
             traffic.append(dict(sorted(resolved.items())))
         taken = None
+        ingress_ready = False
         if problem is None:
             taken = self._reconcile_placeholders(route, names, hostnames)
             if taken is None:
-                self.children.route(route, traffic, names, hostnames)
+                ingress_ready = self.children.route(route, traffic, names, hostnames) is not None
         if taken is not None:
             status["traffic"] = traffic
             conds = [
@@ -919,7 +920,16 @@ class ServingController:
             status["traffic"] = traffic
             conds = [
                 condition("AllTrafficAssigned", "True"),
-                condition("IngressReady", "True"),
+                # until its ingress controller has reconciled the Ingress (none does for a
+                # class that is not installed), as Knative's MarkIngressNotConfigured
+                condition("IngressReady", "True")
+                if ingress_ready
+                else condition(
+                    "IngressReady",
+                    "Unknown",
+                    "IngressNotConfigured",
+                    "Ingress has not yet been reconciled.",
+                ),
                 condition(
                     "CertificateProvisioned",
                     "True",

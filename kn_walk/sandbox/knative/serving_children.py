@@ -166,7 +166,11 @@ class ServingChildren:
         if kind == "Route":
             if ingress is not None and self.route_resources.made(key, ev.rv):
                 return  # the Route's reconcile made it so, net-istio's within it
-            if self.route_resources.changed_by_another(ingress, key, ev.rv):
+            if self.route_resources.changed_by_another(ingress, key, ev.rv) or (
+                ingress is not None and netistio.ingress_ready(ingress)
+            ):
+                # changed by hand, or made ready by its ingress controller after the
+                # Route's reconcile (whose IngressReady then follows)
                 self.enqueue_controller("Route", ev.namespace, name)
         elif kind == DOMAIN_MAPPING:
             self._enqueue(DOMAIN_MAPPING, ev.namespace, name)
@@ -191,9 +195,10 @@ class ServingChildren:
 
     def route(
         self, route: Obj, traffic: list[Obj], names: RouteNames, hostnames: list[str]
-    ) -> None:
-        """The Route's Ingress for its resolved ``traffic``, and its placeholder Services."""
-        self.route_resources.reconcile(route, traffic, names, hostnames)
+    ) -> str | None:
+        """The Route's Ingress for its resolved ``traffic``, and its placeholder Services;
+        the Ingress's private load balancer once it is ready, else None."""
+        return self.route_resources.reconcile(route, traffic, names, hostnames)
 
     # ------------------------------------------------------------------ work
     def _revision(self, ns: str, name: str) -> None:
