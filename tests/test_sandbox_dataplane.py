@@ -66,7 +66,8 @@ def _deploy(api_client: Any, ns: str, name: str, target: str) -> dict[str, Any]:
 def _children(sandbox_pid: int) -> set[int]:
     """The revision processes a sandbox started (its direct children)."""
     out = subprocess.run(
-        ["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True
+        # -ww: whole command lines (without a terminal, ps cuts them at 80 columns)
+        ["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True
     )
     found = set()
     for line in out.stdout.splitlines():
