@@ -24,7 +24,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from kn_walk.sandbox.dataplane.gateway import Backend, Gateway, normalize_host
+from kn_walk.sandbox.dataplane.gateway import Backend, Gateway, header_fields, normalize_host
 from kn_walk.sandbox.node.workloads import (
     Endpoint,
     NotReady,
@@ -587,3 +587,34 @@ def test_close_delimited_response_is_rechunked(gw: Echo) -> None:
         assert response.text == "no length, ended by close"
         assert response.headers["transfer-encoding"] == "chunked"
         assert c.get("/").text == "no length, ended by close"  # the client connection lives on
+
+
+def test_a_routes_headers_are_set_and_its_host_rewritten(gw: Echo) -> None:
+    """What net-istio's VirtualService sets on the request (the split's ``appendHeaders``,
+    a DomainMapping's ``rewriteHost``) reaches the Revision's process, replacing what the
+    client sent under those names; a value with a line break is never sent."""
+    set_on = header_fields(
+        {
+            "Knative-Serving-Revision": "a",
+            "Knative-Serving-Namespace": "default",
+            "K-Original-Host": "example.org",
+            "X-Injected": "x\r\nEvil: 1",
+        }
+    )
+    backends = {
+        "example.org": [Backend("default", "a", 100, set_on, b"a.default.svc.cluster.local")]
+    }
+    gw.loop.call(gw.gateway.set_routes, backends)
+    seen = httpx.get(
+        gw.url("/echo"),
+        headers={"Host": "example.org", "Knative-Serving-Revision": "forged", "X-Keep": "yes"},
+    ).json()
+    fields = [(k.lower(), v) for k, v in seen["headers"]]
+    headers = dict(fields)
+    assert headers["host"] == "a.default.svc.cluster.local"
+    assert [v for k, v in fields if k == "host"] == ["a.default.svc.cluster.local"]
+    assert [v for k, v in fields if k == "knative-serving-revision"] == ["a"]
+    assert headers["knative-serving-namespace"] == "default"
+    assert headers["k-original-host"] == "example.org"
+    assert headers["x-keep"] == "yes"
+    assert "x-injected" not in headers and "evil" not in headers

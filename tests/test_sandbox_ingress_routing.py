@@ -336,3 +336,77 @@ def test_an_ingress_changed_by_hand_is_brought_back_by_its_route(
         "the Route's rules back",
     )
     eventually(lambda: answers(url, host, 20) == Counter({V2: 20}), "v2 served")
+
+
+def test_the_headers_and_host_rewrite_of_the_ingress_go_to_the_backends() -> None:
+    """A Route's split sets ``Knative-Serving-Revision`` / ``-Namespace``; a DomainMapping's
+    path rewrites the Host to the Service's cluster-local one and sets ``K-Original-Host``,
+    and the cluster-local route then sets its own: the backends carry all of it."""
+    from kn_walk.sandbox.dataplane import wiring
+
+    def ingress(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name, "namespace": "ns", "annotations": {}},
+            "spec": {"rules": rules},
+        }
+
+    split = {
+        "serviceName": "app-00001",
+        "serviceNamespace": "ns",
+        "servicePort": 80,
+        "percent": 100,
+        "appendHeaders": {
+            "Knative-Serving-Revision": "app-00001",
+            "Knative-Serving-Namespace": "ns",
+        },
+    }
+    route = ingress(
+        "app",
+        [
+            {
+                "hosts": ["app.ns.svc.cluster.local"],
+                "visibility": "ClusterLocal",
+                "http": {"paths": [{"splits": [split]}]},
+            }
+        ],
+    )
+    mapping = ingress(
+        "example.org",
+        [
+            {
+                "hosts": ["example.org"],
+                "visibility": "ExternalIP",
+                "http": {
+                    "paths": [
+                        {
+                            "rewriteHost": "app.ns.svc.cluster.local",
+                            "splits": [
+                                {
+                                    "serviceName": "app",
+                                    "serviceNamespace": "ns",
+                                    "servicePort": 80,
+                                    "percent": 100,
+                                    "appendHeaders": {"K-Original-Host": "example.org"},
+                                }
+                            ],
+                        }
+                    ]
+                },
+            }
+        ],
+    )
+    table = {**wiring.ingress_hosts(route), **wiring.ingress_hosts(mapping)}
+    external, local = wiring.gateway_tables(table)
+    (direct,) = local["app.ns.svc.cluster.local"]
+    assert dict(direct.headers) == {
+        b"knative-serving-namespace": b"Knative-Serving-Namespace: ns",
+        b"knative-serving-revision": b"Knative-Serving-Revision: app-00001",
+    }
+    assert direct.host == b""
+    (mapped,) = external["example.org"]
+    assert (mapped.revision, mapped.host) == ("app-00001", b"app.ns.svc.cluster.local")
+    assert [line for _, line in mapped.headers] == [
+        b"K-Original-Host: example.org",
+        b"Knative-Serving-Namespace: ns",
+        b"Knative-Serving-Revision: app-00001",
+    ]

@@ -154,6 +154,27 @@ class Backend:
     namespace: str
     revision: str
     percent: int
+    #: header fields Envoy sets on the request sent on (the Ingress split's
+    #: ``appendHeaders``, as net-istio's ``headers.request.set``): (lower-case name, line)
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    #: the Host the request is sent on with (a path's ``rewriteHost``), else its own
+    host: bytes = b""
+
+
+#: a field value Envoy would take: visible characters, spaces and tabs, no CR, LF or NUL
+_FIELD_VALUE_RE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
+
+
+def header_fields(headers: Mapping[str, str]) -> tuple[tuple[bytes, bytes], ...]:
+    """``Backend.headers`` for an Ingress's ``appendHeaders``, sorted by name; a name that
+    is not an HTTP token or a value with a line break in it is left out (Envoy refuses
+    such a route configuration; a line break would smuggle fields into the request)."""
+    out = []
+    for name, value in sorted(headers.items()):
+        raw_name, raw_value = str(name).encode("latin-1", "replace"), str(value).encode()
+        if _TOKEN_RE.fullmatch(raw_name) and _FIELD_VALUE_RE.fullmatch(raw_value):
+            out.append((raw_name.lower(), raw_name + b": " + raw_value.strip(b" \t")))
+    return tuple(out)
 
 
 class _Route:
@@ -400,13 +421,30 @@ def parse_request(head: bytes) -> Request:
     )
 
 
-def upstream_head(req: Request, client_ip: bytes, forwarded_for: bytes) -> bytes:
-    """The head sent to the Revision's process: HTTP/1.1, the forwarded fields, then
+def upstream_head(
+    req: Request, client_ip: bytes, forwarded_for: bytes, backend: Backend | None = None
+) -> bytes:
+    """The head sent to the Revision's process: HTTP/1.1, the forwarded fields (those the
+    route sets replaced: ``backend.headers``, and Host when it rewrites it), then
     ``X-Forwarded-For``, ``X-Forwarded-Proto`` and ``Forwarded`` (RFC 7239), the framing."""
     out = [req.method, b" ", req.target, b" HTTP/1.1\r\n"]
-    for line in req.fields:
-        out.append(line)
-        out.append(b"\r\n")
+    if backend is not None and (backend.headers or backend.host):
+        replaced = {name for name, _ in backend.headers}
+        if backend.host:
+            replaced.add(b"host")
+        for line in req.fields:
+            if line.split(b":", 1)[0].strip().lower() not in replaced:
+                out.append(line)
+                out.append(b"\r\n")
+        if backend.host:
+            out.append(b"Host: " + backend.host + b"\r\n")
+        for _, line in backend.headers:
+            out.append(line)
+            out.append(b"\r\n")
+    else:
+        for line in req.fields:
+            out.append(line)
+            out.append(b"\r\n")
     out.append(b"X-Forwarded-For: ")
     out.append(req.xff + b", " + client_ip if req.xff else client_ip)
     out.append(b"\r\nX-Forwarded-Proto: http\r\nForwarded: ")
@@ -798,7 +836,9 @@ class _Downstream(asyncio.Protocol):
         if backend is None:
             self.fail_early(status, body, req.keep_alive, req.has_body)
             return
-        ex = Exchange(self, req, backend, upstream_head(req, self.client_ip, self.forwarded_for))
+        ex = Exchange(
+            self, req, backend, upstream_head(req, self.client_ip, self.forwarded_for, backend)
+        )
         self.exchange = ex
         gateway.exchange_started(ex)
         if req.has_body:

@@ -145,7 +145,9 @@ class Http2Stream:
             self.respond(status, body, False)
             return
         conn = self.conn
-        ex = Exchange(self, req, backend, upstream_head(req, conn.client_ip, conn.forwarded_for))
+        ex = Exchange(
+            self, req, backend, upstream_head(req, conn.client_ip, conn.forwarded_for, backend)
+        )
         self.exchange = ex
         gateway.exchange_started(ex)
         gateway.dispatch(ex)

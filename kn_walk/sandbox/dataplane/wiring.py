@@ -36,12 +36,13 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kn_walk.knative_rules import children as K
 from kn_walk.knative_rules.goparse import SECOND
 from kn_walk.knative_rules.labels import CONFIGURATION_LABEL, SERVICE_LABEL
 from kn_walk.sandbox.apiserver.conns import MIN_CONNECTIONS, Limits, gateway_limits
-from kn_walk.sandbox.dataplane.gateway import Backend, Gateway, normalize_host
+from kn_walk.sandbox.dataplane.gateway import Backend, Gateway, header_fields, normalize_host
 from kn_walk.sandbox.knative.live_config import LiveConfig
 from kn_walk.sandbox.knative.netistio import ingress_ready
 from kn_walk.sandbox.knative.serving import (
@@ -99,6 +100,8 @@ class Rewrite:
     Service's placeholder, an ExternalName of the cluster-local gateway)."""
 
     host: str
+    #: what the route sets on the request before it goes on (``K-Original-Host``)
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 #: what a host table entry routes to: the backends by weight, or another host
@@ -126,17 +129,35 @@ def served_by_istio(ingress: Obj) -> bool:
     )
 
 
+def _append_headers(*sources: Any) -> dict[str, str]:
+    """``appendHeaders`` of a path and then of its split (the split's win), as strings."""
+    out: dict[str, str] = {}
+    for headers in sources:
+        if isinstance(headers, Mapping):
+            out.update({str(k): str(v) for k, v in headers.items()})
+    return out
+
+
 def _path_target(ns: str, path: Obj) -> Target:
-    if path.get("rewriteHost"):
-        return Rewrite(normalize_host(str(path["rewriteHost"])))
     splits = [s for s in path.get("splits") or [] if isinstance(s, dict) and s.get("serviceName")]
+    if path.get("rewriteHost"):
+        headers = _append_headers(
+            path.get("appendHeaders"), *(s.get("appendHeaders") for s in splits)
+        )
+        return Rewrite(normalize_host(str(path["rewriteHost"])), header_fields(headers))
     backends = []
     for split in splits:
         percent = split.get("percent")
         if not isinstance(percent, int) or isinstance(percent, bool):
             percent = 100 if len(splits) == 1 else 0  # a lone split takes all of it
+        headers = _append_headers(path.get("appendHeaders"), split.get("appendHeaders"))
         backends.append(
-            Backend(str(split.get("serviceNamespace") or ns), str(split["serviceName"]), percent)
+            Backend(
+                str(split.get("serviceNamespace") or ns),
+                str(split["serviceName"]),
+                percent,
+                header_fields(headers),
+            )
         )
     return backends
 
@@ -190,14 +211,23 @@ def _with_rewrites(
 ) -> dict[str, list[Backend]]:
     """``table`` with its gateway's rewritten hosts resolved through the cluster-local one's
     table (a copy if there are any)."""
-    mine = [(host, r.host) for (vis, host), r in rewrites.items() if vis == visibility]
+    mine = [(host, r) for (vis, host), r in rewrites.items() if vis == visibility]
     if not mine:
         return table
     out = dict(table)
-    for host, to in mine:
-        backends = local.get(to)
+    for host, rewrite in mine:
+        backends = local.get(rewrite.host)
         if backends is not None:
-            out[host] = backends
+            # sent on with the Host rewritten and the route's headers, then the local
+            # gateway's route to the Revision sets its own
+            out[host] = [
+                dataclasses.replace(
+                    b,
+                    host=rewrite.host.encode("idna"),
+                    headers=(*rewrite.headers, *b.headers),
+                )
+                for b in backends
+            ]
     return out
 
 
