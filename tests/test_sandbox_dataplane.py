@@ -67,7 +67,10 @@ def _children(sandbox_pid: int) -> set[int]:
     """The revision processes a sandbox started (its direct children)."""
     out = subprocess.run(
         # -ww: whole command lines (without a terminal, ps cuts them at 80 columns)
-        ["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True
+        ["ps", "-ww", "-eo", "pid=,ppid=,args="],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     found = set()
     for line in out.stdout.splitlines():
