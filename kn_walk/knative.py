@@ -34,9 +34,13 @@ up to :data:`kn_walk.kube.CONFLICT_ATTEMPTS` times), and never overwrites the ot
         {"tag": str | null, "revisionName": str | null, "latestRevision": bool,
          "percent": int, "url": str | null}
       ],
+      "domainMappings": [                  # DomainMappings whose ref is this Service
+        {"name": str, "url": str | null, "ready": "True" | "False" | "Unknown",
+         "reason": str}
+      ],
       "conditions": [                      # every condition that is not True
-        {"kind": "Service" | "Configuration" | "Route" | "Revision", "name": str,
-         "type": str, "status": str, "reason": str, "message": str}
+        {"kind": "Service" | "Configuration" | "Route" | "Revision" | "DomainMapping",
+         "name": str, "type": str, "status": str, "reason": str, "message": str}
       ]
     }
 
@@ -80,6 +84,9 @@ Obj = dict[str, Any]
 
 VERSION = "v1"
 API_VERSION = f"{GROUP}/{VERSION}"
+#: DomainMappings are still beta in Knative Serving v1.23
+DOMAIN_MAPPING_VERSION = "v1beta1"
+DOMAIN_MAPPINGS = "domainmappings"
 SERVICES = "services"
 CONFIGURATIONS = "configurations"
 REVISIONS = "revisions"
@@ -394,13 +401,48 @@ class RouteView(_Ready):
 
 
 @dataclass(frozen=True)
+class DomainMappingView(_Ready):
+    """A DomainMapping (``serving.knative.dev/v1beta1``): a custom domain for a Service."""
+
+    name: str
+    namespace: str
+    ref_kind: str
+    ref_name: str
+    url: str
+    conditions: tuple[Condition, ...]
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> DomainMappingView:
+        m = _meta(obj)
+        ref = _dict(_dict(obj.get("spec")).get("ref"))
+        return cls(
+            m.name,
+            m.namespace,
+            _str(ref.get("kind")),
+            _str(ref.get("name")),
+            _str(_dict(obj.get("status")).get("url")),
+            _conditions(obj),
+        )
+
+    def maps(self, svc: ServiceView) -> bool:
+        """Whether it maps its domain to the Knative Service ``svc``."""
+        return (self.namespace, self.ref_kind, self.ref_name) == (
+            svc.namespace,
+            "Service",
+            svc.name,
+        )
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    """A Service and what it owns, as ``kubectl get ksvc,configuration,revision,route`` shows."""
+    """A Service and what it owns, as ``kubectl get ksvc,configuration,revision,route`` shows,
+    and the DomainMappings that point at it."""
 
     service: ServiceView
     configuration: ConfigurationView | None
     revisions: tuple[RevisionView, ...]  # newest first
     route: RouteView | None
+    domain_mappings: tuple[DomainMappingView, ...] = ()
 
     @property
     def traffic(self) -> tuple[TrafficTarget, ...]:
@@ -710,7 +752,11 @@ def list_revisions(kube: Kube, service: str) -> list[RevisionView]:
 
 
 def _assemble(
-    svc: ServiceView, configs: Sequence[Obj], revisions: Sequence[Obj], routes: Sequence[Obj]
+    svc: ServiceView,
+    configs: Sequence[Obj],
+    revisions: Sequence[Obj],
+    routes: Sequence[Obj],
+    mappings: Sequence[Obj] = (),
 ) -> Snapshot:
     def owned(obj: Mapping[str, Any]) -> bool:
         m = _meta(obj)
@@ -723,7 +769,25 @@ def _assemble(
         key=lambda r: (r.generation, r.created, r.name),
         reverse=True,
     )
-    return Snapshot(svc, config, tuple(revs), route)
+    dms = tuple(
+        sorted(
+            (dm for dm in map(DomainMappingView.from_obj, mappings) if dm.maps(svc)),
+            key=lambda dm: dm.name,
+        )
+    )
+    return Snapshot(svc, config, tuple(revs), route, dms)
+
+
+def domain_mappings(kube: Kube, namespace: str | None = None) -> list[Obj]:
+    """The DomainMappings of the namespace; none when the cluster does not serve them (an
+    older Knative) or the user may not list them: they are an addition to the status."""
+    try:
+        items, _ = kube.list(GROUP, DOMAIN_MAPPING_VERSION, DOMAIN_MAPPINGS, namespace)
+    except ApiError as err:
+        if err.status in (403, 404):
+            return []
+        raise
+    return items
 
 
 def snapshot(kube: Kube, name: str) -> Snapshot:
@@ -733,7 +797,7 @@ def snapshot(kube: Kube, name: str) -> Snapshot:
     configs = list_objects(kube, CONFIGURATIONS, label_selector=selector)
     revisions = list_objects(kube, REVISIONS, label_selector=selector)
     routes = list_objects(kube, ROUTES, label_selector=selector)
-    return _assemble(svc, configs, revisions, routes)
+    return _assemble(svc, configs, revisions, routes, domain_mappings(kube))
 
 
 def snapshots(kube: Kube, namespace: str | None = None) -> list[Snapshot]:
@@ -744,8 +808,9 @@ def snapshots(kube: Kube, namespace: str | None = None) -> list[Snapshot]:
     configs = list_objects(kube, CONFIGURATIONS, namespace)
     revisions = list_objects(kube, REVISIONS, namespace)
     routes = list_objects(kube, ROUTES, namespace)
+    mappings = domain_mappings(kube, namespace)
     views = sorted((ServiceView.from_obj(s) for s in services), key=lambda s: (s.namespace, s.name))
-    return [_assemble(v, configs, revisions, routes) for v in views]
+    return [_assemble(v, configs, revisions, routes, mappings) for v in views]
 
 
 def _not_true(kind: str, name: str, conditions: Sequence[Condition]) -> list[Obj]:
@@ -783,6 +848,8 @@ def status_document(snap: Snapshot) -> Obj:
         conditions += _not_true("Route", snap.route.name, snap.route.conditions)
     for rev in snap.revisions:
         conditions += _not_true("Revision", rev.name, rev.conditions)
+    for dm in snap.domain_mappings:
+        conditions += _not_true("DomainMapping", dm.name, dm.conditions)
     return {
         "name": svc.name,
         "namespace": svc.namespace,
@@ -813,6 +880,15 @@ def status_document(snap: Snapshot) -> Obj:
             for r in snap.revisions
         ],
         "traffic": [t.as_dict() for t in traffic],
+        "domainMappings": [
+            {
+                "name": dm.name,
+                "url": dm.url or None,
+                "ready": dm.ready_status,
+                "reason": dm.ready.reason if dm.ready else "",
+            }
+            for dm in snap.domain_mappings
+        ],
         "conditions": conditions,
     }
 

@@ -180,6 +180,8 @@ def test_status_lists_each_kind_once(split_app: Cluster) -> None:
     assert report["sent"] == [
         f"{base}/services/helloworld-go",
         *(f"{base}/{plural}?{selector}" for plural in ("configurations", "revisions", "routes")),
+        # the DomainMappings that may point at it (their ref is not a label)
+        f"GET /apis/{GROUP}/v1beta1/namespaces/{ns}/domainmappings",
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -50,7 +51,7 @@ def test_json_is_the_documented_shape(split_app: Cluster) -> None:
     assert list(doc) == [
         "name", "namespace", "url", "ready", "reason", "message", "generation",
         "observedGeneration", "latestCreatedRevision", "latestReadyRevision",
-        "revisions", "traffic", "conditions",
+        "revisions", "traffic", "domainMappings", "conditions",
     ]  # fmt: skip
     assert doc["name"] == "helloworld-go"
     assert doc["url"] == f"http://helloworld-go.{ns}.example.com"
@@ -93,6 +94,7 @@ def test_json_is_the_documented_shape(split_app: Cluster) -> None:
         },
     ]
     assert doc["conditions"] == []
+    assert doc["domainMappings"] == []
 
 
 def test_yaml_equals_json(split_app: Cluster) -> None:
@@ -171,3 +173,61 @@ def test_bad_input(cluster: Cluster) -> None:
         result = cluster.run("status", *args)
         result.assert_error(code)
         assert text in result.error, (args, result.err)
+
+
+def test_a_domain_mapping_of_the_service_is_shown(cluster: Cluster, api_client: Any) -> None:
+    """A DomainMapping whose ref is the Service: its URL and readiness in the table and the
+    JSON; one not yet claimed shows why it is not ready."""
+    from kubernetes import client
+
+    cluster.deploy()
+    ns = cluster.namespace
+    api = client.CustomObjectsApi(api_client)
+    claimed, unclaimed = (f"{w}-{uuid.uuid4().hex[:6]}.example.test" for w in ("on", "off"))
+    api.create_cluster_custom_object(
+        "networking.internal.knative.dev",
+        "v1alpha1",
+        "clusterdomainclaims",
+        {"apiVersion": "networking.internal.knative.dev/v1alpha1", "kind": "ClusterDomainClaim",
+         "metadata": {"name": claimed}, "spec": {"namespace": ns}},
+    )  # fmt: skip
+    try:
+        for domain in (claimed, unclaimed):
+            api.create_namespaced_custom_object(
+                "serving.knative.dev",
+                "v1beta1",
+                ns,
+                "domainmappings",
+                {"apiVersion": "serving.knative.dev/v1beta1", "kind": "DomainMapping",
+                 "metadata": {"name": domain},
+                 "spec": {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+                                  "name": "helloworld-go"}}},
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            doc = json.loads(cluster.run("status", "helloworld-go", "-o", "json").out)
+            mapped = {m["name"]: m for m in doc["domainMappings"]}
+            if mapped.get(claimed, {}).get("ready") == "True" and mapped.get(unclaimed, {}).get(
+                "reason"
+            ):
+                break
+            assert time.monotonic() < deadline, doc["domainMappings"]
+            time.sleep(0.1)
+        assert list(mapped) == sorted([claimed, unclaimed])
+        assert mapped[claimed]["url"] == f"http://{claimed}"
+        assert (mapped[unclaimed]["ready"], mapped[unclaimed]["reason"]) == (
+            "False",
+            "DomainAlreadyClaimed",
+        )
+        assert ("DomainMapping", unclaimed) in {(c["kind"], c["name"]) for c in doc["conditions"]}
+        table = cluster.run("status", "helloworld-go")
+        assert table.code == 0, table.err
+        lines = table.lines
+        start = lines.index("Domain mappings")
+        rows = [line.split()[1:] for line in lines[start + 1 : start + 3]]
+        assert [f"http://{claimed}", "True"] in rows
+        assert [f"http://{unclaimed}", "False", "(DomainAlreadyClaimed)"] in rows
+    finally:
+        api.delete_cluster_custom_object(
+            "networking.internal.knative.dev", "v1alpha1", "clusterdomainclaims", claimed
+        )

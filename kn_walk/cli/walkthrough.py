@@ -566,6 +566,15 @@ def _print_snapshot(out: Console, snap: Snapshot) -> None:
         lines.append(line)
     route = snap.route.name if snap.route else svc.name
     out.print(tree(f"Route {route}" + ("" if lines else " (no traffic yet)"), lines))
+    if doc["domainMappings"]:
+        domains = [
+            f"{dm['url'] or dm['name']}  "
+            + dm["ready"]
+            + (f" ({dm['reason']})" if dm["reason"] else "")
+            for dm in doc["domainMappings"]
+        ]
+        out.print()
+        out.print(tree("Domain mappings", domains))
     if doc["conditions"]:
         out.print()
         _print_conditions(out, doc["conditions"])
