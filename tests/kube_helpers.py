@@ -102,3 +102,16 @@ def wait_for(
                 w.stop()
                 return ev["object"]
     raise AssertionError(f"{plural}/{name} did not reach the condition in {timeout}s; last: {last}")
+
+
+def wait_until(
+    what: str, read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 20
+) -> Any:
+    """``read()`` until ``ok`` holds of it; its last value (fails naming ``what``)."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not ok(value):
+        assert time.monotonic() < deadline, f"{what}: not reached in {timeout}s: {value}"
+        time.sleep(0.05)
+        value = read()
+    return value

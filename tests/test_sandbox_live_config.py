@@ -24,6 +24,7 @@ import pytest
 
 from kn_walk.sandbox import control
 from tests.conftest import Sandbox, start_sandbox
+from tests.kube_helpers import wait_until
 from tests.test_sandbox_pods import apply_service, kubectl, pods_of, running, wait_pods
 
 SYSTEM = "knative-serving"
@@ -49,18 +50,6 @@ def new_namespace(sb: Sandbox) -> str:
     ns = f"live-{uuid.uuid4().hex[:8]}"
     kubectl(sb, "create", "namespace", ns)
     return ns
-
-
-def wait_until(
-    what: str, read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 20
-) -> Any:
-    deadline = time.monotonic() + timeout
-    value = read()
-    while not ok(value):
-        assert time.monotonic() < deadline, f"{what}: not reached in {timeout}s: {value}"
-        time.sleep(0.05)
-        value = read()
-    return value
 
 
 def get(sb: Sandbox, ns: str, kind: str, name: str = "") -> Any:

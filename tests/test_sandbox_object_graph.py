@@ -17,9 +17,8 @@ import asyncio
 import json
 import ssl
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from kn_walk.sandbox import control
 from kn_walk.sandbox.knative import netistio, release, revision_resources, route_resources
 from kn_walk.sandbox.machinery.schema import unknown_fields, validate
 from tests.conftest import Sandbox, start_sandbox
-from tests.kube_helpers import service_manifest
+from tests.kube_helpers import service_manifest, wait_until
 
 Obj = dict[str, Any]
 SVC = "helloworld-go"
@@ -76,19 +75,6 @@ def get(sb: Sandbox, ns: str, kind: str, name: str) -> Obj:
 def items(sb: Sandbox, ns: str, kinds: str) -> list[Obj]:
     found: list[Obj] = json.loads(kubectl(sb, "get", kinds, "-n", ns, "-o", "json"))["items"]
     return found
-
-
-def wait_until(
-    what: str, read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 20
-) -> Any:
-    """``read()`` until ``ok`` holds of it; its last value."""
-    deadline = time.monotonic() + timeout
-    value = read()
-    while not ok(value):
-        assert time.monotonic() < deadline, f"{what}: not reached in {timeout}s: {value}"
-        time.sleep(0.1)
-        value = read()
-    return value
 
 
 def condition(obj: Obj, ctype: str) -> Obj:
@@ -566,7 +552,9 @@ def test_a_revision_is_ready_only_once_its_pod_is_there(sandbox: Sandbox) -> Non
     headers = {"Authorization": f"Bearer {sandbox.token}"}
     base = f"{sandbox.api}/apis/serving.knative.dev/v1/namespaces/{ns}/revisions"
     seen: dict[str, list[str]] = {}
-    with httpx.Client(verify=ssl_context(sandbox), headers=headers, timeout=30) as api:
+    with httpx.Client(
+        verify=ssl.create_default_context(cafile=sandbox.ca), headers=headers, timeout=30
+    ) as api:
         rv = api.get(base).json()["metadata"]["resourceVersion"]
         for name in names:
             kubectl(sandbox, "apply", "-n", ns, "-f", "-", stdin=service_manifest(name, name=name))
@@ -590,10 +578,6 @@ def test_a_revision_is_ready_only_once_its_pod_is_there(sandbox: Sandbox) -> Non
                     break
     assert seen == {f"{n}-00001": ["Deployment", "Pod", "ReplicaSet"] for n in names}
     kubectl(sandbox, "delete", "namespace", ns, "--wait=false")
-
-
-def ssl_context(sb: Sandbox) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=sb.ca)
 
 
 def test_serve_mode_when_the_pods_can_take_the_burst(sandbox: Sandbox) -> None:
