@@ -439,7 +439,9 @@ class _Applier:
             if not watched.done:
                 obj = watched.objects.get(crd.name)
                 if not watched.listed:  # the budget ran out before this wait began
-                    obj = self.kube.get_of(resource, crd.name)
+                    obj = self.kube.get_of(
+                        resource, crd.name, deadline=time.monotonic() + LOOK_ONCE
+                    )
                 why = _condition_text(obj, "Established") if obj else "it does not exist"
                 raise WaitTimeout(
                     f"timed out waiting for CRD {crd.name} to be Established: {why}",

@@ -1223,11 +1223,22 @@ class Kube:
         items = [dict(i) for i in (result or {}).get("items") or []]
         return items, str(((result or {}).get("metadata") or {}).get("resourceVersion") or "")
 
-    def get_of(self, resource: Resource, name: str, namespace: str | None = None) -> Obj | None:
+    def get_of(
+        self,
+        resource: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> Obj | None:
         """The object, or None when the API says 404."""
         path = resource.path(self._ns(namespace), name)
         try:
-            return dict(self.call(f"get {resource.kind}", self._rest, "GET", path, retry=True))
+            return dict(
+                self.call(
+                    f"get {resource.kind}", self._rest, "GET", path, retry=True, deadline=deadline
+                )
+            )
         except ApiError as err:
             if err.not_found:
                 return None

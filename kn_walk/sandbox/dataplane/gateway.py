@@ -428,23 +428,20 @@ def upstream_head(
     route sets replaced: ``backend.headers``, and Host when it rewrites it), then
     ``X-Forwarded-For``, ``X-Forwarded-Proto`` and ``Forwarded`` (RFC 7239), the framing."""
     out = [req.method, b" ", req.target, b" HTTP/1.1\r\n"]
-    if backend is not None and (backend.headers or backend.host):
-        replaced = {name for name, _ in backend.headers}
-        if backend.host:
-            replaced.add(b"host")
-        for line in req.fields:
-            if line.split(b":", 1)[0].strip().lower() not in replaced:
-                out.append(line)
-                out.append(b"\r\n")
-        if backend.host:
-            out.append(b"Host: " + backend.host + b"\r\n")
-        for _, line in backend.headers:
+    headers = backend.headers if backend is not None else ()
+    host = backend.host if backend is not None else b""
+    replaced = {name for name, _ in headers}
+    if host:
+        replaced.add(b"host")
+    for line in req.fields:
+        if not replaced or line.split(b":", 1)[0].strip().lower() not in replaced:
             out.append(line)
             out.append(b"\r\n")
-    else:
-        for line in req.fields:
-            out.append(line)
-            out.append(b"\r\n")
+    if host:
+        out.append(b"Host: " + host + b"\r\n")
+    for _, line in headers:
+        out.append(line)
+        out.append(b"\r\n")
     out.append(b"X-Forwarded-For: ")
     out.append(req.xff + b", " + client_ip if req.xff else client_ip)
     out.append(b"\r\nX-Forwarded-Proto: http\r\nForwarded: ")
