@@ -29,6 +29,7 @@ import math
 from typing import Any
 
 from kn_walk.knative_rules import children as K
+from kn_walk.knative_rules.goparse import SECOND, GoError, parse_duration
 from kn_walk.knative_rules.labels import (
     REVISION_LABEL,
     REVISION_UID_LABEL,
@@ -120,25 +121,12 @@ def number(text: Any, default: float) -> float:
 
 
 def go_duration_seconds(text: Any, default: float) -> float:
-    """A Go duration (``60s``, ``1m30s``, ``500ms``) in seconds; ``default`` if it is none."""
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-    s = str(text).strip()
-    if not s:
+    """A Go duration (``60s``, ``1m30s``, ``500ms``) in seconds, as ``time.ParseDuration``
+    reads it; ``default`` if it is none."""
+    try:
+        return parse_duration(str(text).strip()) / SECOND
+    except GoError:
         return default
-    total, i = 0.0, 0
-    while i < len(s):
-        j = i
-        while j < len(s) and (s[j].isdigit() or s[j] == "."):
-            j += 1
-        k = j
-        while k < len(s) and not (s[k].isdigit() or s[k] == "."):
-            k += 1
-        unit = s[j:k]
-        if j == i or unit not in units:
-            return default
-        total += float(s[i:j]) * units[unit]
-        i = k
-    return total
 
 
 class Settings:
