@@ -112,6 +112,14 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
     return _length_and_form(value, MAX_SUBDOMAIN, _DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MSG)
 
 
+def path_segment_name_errors(value: str) -> list[str]:
+    """apimachinery's ``path.IsValidPathSegmentName``: the name rule of kinds whose names
+    are not DNS names (APIServices' ``v1.``)."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in value]
+
+
 def fully_qualified_domain_name_error(field: str, name: str) -> str | None:
     """apimachinery's ``IsFullyQualifiedDomainName(field.NewPath(field), name)`` as
     ``ToAggregate()`` prints it, or None: a DNS-1123 subdomain of two labels or more, a

@@ -33,6 +33,7 @@ from kn_walk.knative_rules.goparse import SECOND, duration_string
 from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
 from kn_walk.knative_rules.network_config import DomainConfig
 from kn_walk.sandbox.apiserver.api import ApiState, create_app
+from kn_walk.sandbox.apiserver.apiservices import APIServiceAdmission, APIServices
 from kn_walk.sandbox.apiserver.conns import (
     Listener,
     api_limits,
@@ -217,6 +218,7 @@ class Sandbox:
             BuiltinDefaults(load_balancer=load_balancer),
             KnativeWebhook(),
             ConfigWebhook(),
+            APIServiceAdmission(),
         ]
 
         def reload_crds() -> None:
@@ -246,6 +248,9 @@ class Sandbox:
         controlplane.seed(res, api_port=api_port, state_dir=self.state_dir, manager=SEED_MANAGER)
         ensure_gateway_pod(res, gateway_port, SEED_MANAGER)
         reload_crds()
+        aggregator = APIServices(res)
+        aggregator.register(on_start=True)
+        await aggregator.start()
 
         controller = ServingController(res)
         # the windows and enable-scale-to-zero come from config-autoscaler, as it is now
@@ -322,6 +327,7 @@ class Sandbox:
             api_listener.close()
             await dataplane.stop()
             await controller.stop()
+            await aggregator.stop()
             await runner.cleanup()
             store.close()
 

@@ -368,8 +368,6 @@ async def _dispatch(
     if sub == "scale":
         return await _scale(request, rt, namespace, name)
     _check_verb(rt, method, name, sub)
-    if rt.key == discovery.APISERVICES:
-        return _api_services(request, rt, name)
     if not name:
         if method == "GET":
             if D.query_flag(request.query, "watch"):
@@ -417,24 +415,6 @@ def _not_served(reg: Registry, group: str) -> E.StatusError:
     return E.StatusError(
         404, "NotFound", "the server could not find the requested resource", {} if builtin else None
     )
-
-
-def _api_services(request: web.Request, rt: ResourceType, name: str) -> web.Response:
-    """``apiregistration.k8s.io/v1`` APIServices: one per served group-version, all Local."""
-    if D.query_flag(request.query, "watch"):
-        raise E.method_not_allowed()
-    res: Resources = request.app["state"].resources
-    rv = str(res.store.resource_version)
-    items = discovery.api_services(res.registry)
-    if name:
-        found = [i for i in items if i["metadata"]["name"] == name]
-        if not found:
-            raise E.not_found(rt, name)
-        return _render(request, rt, found, single=True, rv=rv)
-    labels_ok = label_selector(request.query.get("labelSelector"))
-    fields_ok = field_selector(request.query.get("fieldSelector"), rt.plural)
-    items = [i for i in items if labels_ok(i["metadata"].get("labels") or {}) and fields_ok(i)]
-    return _render(request, rt, items, single=False, rv=rv)
 
 
 #: the verb a request on a resource (not a subresource) is, by method and whether it names

@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -86,7 +84,8 @@ class Subresource:
 
 
 _PODS = ("", "pods")
-_DEPLOYMENTS = ("apps", "deployments")
+#: the kinds with a ``scale`` subresource (kn_walk.sandbox.registry.scale)
+_SCALED = (("apps", "deployments"), ("", "replicationcontrollers"))
 _READ_WRITE = ("get", "patch", "update")
 #: the Pod subresources kube-apiserver connects to the kubelet, with their options' kinds
 _POD_CONNECT = (
@@ -103,7 +102,7 @@ def subresources(rt: ResourceType) -> list[Subresource]:
         out.append(Subresource("log", ("get",)))
         for name, kind in _POD_CONNECT:
             out.append(Subresource(name, ("create", "get"), kind=kind))
-    if rt.key == _DEPLOYMENTS:
+    if rt.key in _SCALED:
         out.append(Subresource("scale", _READ_WRITE, "autoscaling", "v1", "Scale"))
     if rt.status_subresource:
         out.append(Subresource("status", _READ_WRITE))
@@ -304,19 +303,17 @@ def encode(doc: Obj) -> bytes:
 APISERVICES = ("apiregistration.k8s.io", "apiservices")
 #: versionPriority kube's CRD autoregistration gives a custom resource's version
 CRD_VERSION_PRIORITY = 100
-#: when this API server started: its APIServices were registered then
-_REGISTERED = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def api_services(registry: RegistryLike) -> list[Obj]:
-    """One ``apiregistration.k8s.io/v1`` APIService per served group-version, as
-    kube-aggregator registers them: every one served here (Local, Available), none
-    aggregated from another server. Sorted by name, as a list from storage is."""
+    """The local ``apiregistration.k8s.io/v1`` APIService of each served group-version,
+    as kube-aggregator's autoregister controller registers them (labels and spec; no
+    ``spec.service``: every one is served here). Sorted by name. Stored and kept by
+    :mod:`kn_walk.sandbox.apiserver.apiservices`."""
     out: list[Obj] = []
     for group, versions, types in served_groups(registry):
         custom = group_priority(group, types) == CRD_GROUP_PRIORITY
         for version in versions:
-            name = f"{version}.{group}"
             spec: Obj = {"group": group} if group else {}
             spec["version"] = version
             spec["groupPriorityMinimum"] = group_priority(group, types)
@@ -326,11 +323,7 @@ def api_services(registry: RegistryLike) -> list[Obj]:
                     "kind": "APIService",
                     "apiVersion": "apiregistration.k8s.io/v1",
                     "metadata": {
-                        "name": name,
-                        "uid": str(
-                            uuid.uuid5(uuid.NAMESPACE_URL, f"knwalk-sandbox/apiservices/{name}")
-                        ),
-                        "creationTimestamp": _REGISTERED,
+                        "name": f"{version}.{group}",
                         "labels": {
                             "kube-aggregator.kubernetes.io/automanaged": "true"
                             if custom
@@ -338,17 +331,6 @@ def api_services(registry: RegistryLike) -> list[Obj]:
                         },
                     },
                     "spec": spec,
-                    "status": {
-                        "conditions": [
-                            {
-                                "type": "Available",
-                                "status": "True",
-                                "lastTransitionTime": _REGISTERED,
-                                "reason": "Local",
-                                "message": "Local APIServices are always available",
-                            }
-                        ]
-                    },
                 }
             )
     return sorted(out, key=lambda a: str(a["metadata"]["name"]))

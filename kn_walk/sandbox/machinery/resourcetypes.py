@@ -189,9 +189,6 @@ def _builtin(
 NAMESPACE_VERBS = tuple(v for v in ALL_VERBS if v != "deletecollection")
 #: the access and identity reviews: asked, answered, never stored
 CREATE_ONLY = ("create",)
-#: APIServices are the served group-versions themselves: listed, never written
-#: (the sandbox aggregates no other API server)
-READ_ONLY = ("get", "list")
 
 #: (group, plural) of the kinds whose storage answers DELETE with the object, not a Status
 #: (``ReturnDeletedObject`` in kube's registry; the upstream OpenAPI declares ``200 -> the
@@ -258,6 +255,16 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         "PersistentVolumeClaim",
         namespaced=True,
         short_names=("pvc",),
+        status=True,
+    ),
+    _builtin(
+        "",
+        "v1",
+        "replicationcontrollers",
+        "ReplicationController",
+        namespaced=True,
+        short_names=("rc",),
+        categories=("all",),
         status=True,
     ),
     _builtin(
@@ -385,7 +392,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         "APIService",
         namespaced=False,
         categories=("api-extensions",),
-        verbs=READ_ONLY,
+        status=True,
     ),
 )
 

@@ -84,6 +84,15 @@ def parse_label_selector(text: str | None) -> list[Requirement]:
     return reqs
 
 
+def workload_selector(obj: Any) -> Any:
+    """The LabelSelector of a workload's ``spec.selector``: a ReplicationController's is a
+    plain label map (``SelectorFromSet``), which becomes ``matchLabels``."""
+    selector = ((obj.get("spec") if isinstance(obj, dict) else None) or {}).get("selector")
+    if obj.get("kind") == "ReplicationController" and isinstance(selector, dict):
+        return {"matchLabels": selector}
+    return selector
+
+
 def selector_text(selector: Any) -> str:
     """A LabelSelector as the string form (``a=b,c in (d)``), as Scale's status shows it."""
     if not isinstance(selector, dict):

@@ -369,6 +369,13 @@ def _print_replica_set(obj: Mapping[str, Any], now: datetime | None) -> list[Any
     ]
 
 
+def _print_replication_controller(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """printReplicationController: a ReplicaSet's columns, its selector a plain label map."""
+    row = _print_replica_set(obj, now)
+    row[-1] = format_labels(_get(obj, "spec", "selector"))
+    return row
+
+
 def _pod_state(obj: Mapping[str, Any]) -> tuple[str, int, int, str]:
     """kubectl's pod STATUS, ready containers, restarts, and the last restart's time."""
     reason = str(_get(obj, "status", "reason") or _get(obj, "status", "phase") or "")
@@ -844,6 +851,29 @@ _BUILTIN: dict[tuple[str, str], tuple[Callable[[], list[dict[str, Any]]], _Print
             ),
         ],
         _print_replica_set,
+    ),
+    ("", "ReplicationController"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Desired", "integer", _doc(_CORE + "ReplicationControllerSpec", "replicas")
+            ),
+            _column_definition(
+                "Current", "integer", _doc(_CORE + "ReplicationControllerStatus", "replicas")
+            ),
+            _column_definition(
+                "Ready", "integer", _doc(_CORE + "ReplicationControllerStatus", "readyReplicas")
+            ),
+            _age_col(),
+            *_containers_cols(),
+            _column_definition(
+                "Selector",
+                "string",
+                _doc(_CORE + "ReplicationControllerSpec", "selector"),
+                priority=1,
+            ),
+        ],
+        _print_replication_controller,
     ),
 }
 

@@ -45,6 +45,7 @@ from kn_walk.sandbox.node.pods import A_MANAGED, A_SIMULATED, NotRunPods
 from kn_walk.sandbox.node.replicasets import (
     Controller,
     ReplicaSetController,
+    ReplicationControllerController,
     claim,
     replicas_of,
     try_update,
@@ -473,7 +474,7 @@ class DeploymentController(Controller):
 
 class DeploymentPods:
     """Runs, on the store's event stream, what stands in for the workloads the sandbox
-    does not run: the deployment and replicaset controllers, and the scheduler's and
+    does not run: the deployment, replicaset and replication controllers, and the scheduler's and
     kubelet's answer for the other Pods (:class:`kn_walk.sandbox.node.pods.NotRunPods`)."""
 
     def __init__(self, resources: Resources) -> None:
@@ -481,6 +482,7 @@ class DeploymentPods:
         self.events = EventRecorder(resources)
         self.deployments = DeploymentController(resources, self.events)
         self.replicasets = ReplicaSetController(resources, self.events)
+        self.replication = ReplicationControllerController(resources, self.events)
         self.not_run = NotRunPods(resources, self.events)
         pods = resources.registry.get("", "v1", "pods")
         assert pods is not None
@@ -499,7 +501,11 @@ class DeploymentPods:
             self._task = None
 
     async def _run(self) -> None:
-        keys = (rkey(self.deployments.rt), rkey(self.replicasets.rt))
+        keys = (
+            rkey(self.deployments.rt),
+            rkey(self.replicasets.rt),
+            rkey(self.replication.rt),
+        )
         pod_key = rkey(self.t_pod)
 
         def interesting(ev: Event) -> bool:
@@ -525,6 +531,7 @@ class DeploymentPods:
         for deployment in self.res.store.list_objects(rkey(self.deployments.rt)):
             self.deployments.guard(deployment)
         self.replicasets.resync()
+        self.replication.resync()
         for deployment in self.res.store.list_objects(rkey(self.deployments.rt)):
             self.deployments.guard(deployment)
         self.not_run.resync()
@@ -537,9 +544,13 @@ class DeploymentPods:
             # ReplicaSet makes another)
             annotations = (ev.obj.get("metadata") or {}).get("annotations") or {}
             if A_SIMULATED in annotations or A_MANAGED in annotations:
-                owner = self.replicasets.owner_of_pod(ev.obj)
-                if owner is not None:
-                    self.replicasets.guard(owner)
+                for controller in (self.replicasets, self.replication):
+                    owner = controller.owner_of_pod(ev.obj)
+                    if owner is not None:
+                        controller.guard(owner)
+        elif ev.rkey == rkey(self.replication.rt):
+            if ev.type != "DELETED":
+                self.replication.guard(ev.obj)
         elif ev.rkey == rkey(self.replicasets.rt):
             if ev.type != "DELETED":
                 self.replicasets.guard(ev.obj)

@@ -1,4 +1,5 @@
-"""ReplicaSets: the Pods each asks for, as kube-controller-manager's replicaset controller keeps them.
+"""ReplicaSets and ReplicationControllers: the Pods each asks for, as kube-controller-manager's
+replicaset and replication controllers keep them.
 
 A ReplicaSet (one a Deployment made, :mod:`kn_walk.sandbox.node.deployments`, or one a
 user applied) gets ``spec.replicas`` Pods named ``{replicaset}-{5 random}`` with
@@ -9,6 +10,10 @@ orphan Pod its selector matches is adopted, and its status counts them
 (``replicas``, ``fullyLabeledReplicas``, ``readyReplicas``, ``availableReplicas``,
 ``observedGeneration``). Events as the controller records them:
 ``SuccessfulCreate`` ("Created pod: …") and ``SuccessfulDelete``.
+
+A ReplicationController is kept the same way (kube's replication controller is the
+replicaset controller run on them): its selector is a plain label map, its Pods are
+owned by it and its Events come from ``replication-controller``.
 
 The sandbox runs no container images (only the helloworld sample, as Revision
 processes: :mod:`kn_walk.sandbox.node.pods`), so these Pods are ``Running`` and ready
@@ -29,7 +34,11 @@ from kn_walk.knative_rules.labels import GROUP_PREFIX
 from kn_walk.sandbox.knative.serving import owner_ref
 from kn_walk.sandbox.machinery import apierrors as E
 from kn_walk.sandbox.machinery.resourcetypes import ResourceType
-from kn_walk.sandbox.machinery.selectors import parse_label_selector, selector_text
+from kn_walk.sandbox.machinery.selectors import (
+    parse_label_selector,
+    selector_text,
+    workload_selector,
+)
 from kn_walk.sandbox.node.pods import (
     A_SIMULATED,
     loopback_addresses,
@@ -42,7 +51,7 @@ from kn_walk.sandbox.registry.store import Obj
 
 log = logging.getLogger(__name__)
 
-SIMULATED = "the sandbox runs no container images; this Pod stands for a replica of the ReplicaSet"
+SIMULATED = "the sandbox runs no container images; this Pod stands for a replica of the {kind}"
 COMPONENT = "replicaset-controller"
 
 
@@ -124,7 +133,7 @@ def claim(res: Resources, rt: ResourceType, owner: Obj, opts: WriteOptions) -> l
         ref = controller_of(obj) if k == key else None
         if ref is not None and ref.get("uid") == uid:
             owned.append(obj)
-    selector = (owner.get("spec") or {}).get("selector")
+    selector = workload_selector(owner)
     candidates, _, _, _ = res.list_objects(rt, meta["namespace"], label_sel=selector_text(selector))
     for obj in candidates:
         ometa = obj["metadata"]
@@ -145,16 +154,17 @@ class ReplicaSetController(Controller):
     """Keeps each ReplicaSet's Pods at its replica count, and its status current."""
 
     component = COMPONENT
+    group, plural = "apps", "replicasets"
 
     def __init__(self, resources: Resources, events: EventRecorder) -> None:
         super().__init__(resources, events)
-        self.rt = self._type("apps", "replicasets")
+        self.rt = self._type(self.group, self.plural)
         self.t_pod = self._type("", "pods")
         #: told of each ReplicaSet of a Revision's Deployment (its Pods are made elsewhere)
         self.revision_replicaset: Callable[[Obj], None] | None = None
 
     def resync(self) -> None:
-        """Reconcile every ReplicaSet; delete simulated Pods whose owner is gone."""
+        """Reconcile every ReplicaSet; delete simulated Pods whose owner of this kind is gone."""
         uids: set[Any] = set()
         for rs in self.res.store.list_objects(rkey(self.rt)):
             uids.add(rs["metadata"].get("uid"))
@@ -163,15 +173,15 @@ class ReplicaSetController(Controller):
             meta = pod["metadata"]
             ref = controller_of(pod)
             if A_SIMULATED in (meta.get("annotations") or {}) and (
-                ref is None or ref.get("uid") not in uids
+                ref is None or (ref.get("kind") == self.rt.kind and ref.get("uid") not in uids)
             ):
                 with contextlib.suppress(E.StatusError):
                     self.res.delete(self.t_pod, meta["namespace"], meta["name"])
 
     def owner_of_pod(self, pod: Obj) -> Obj | None:
-        """The ReplicaSet controlling ``pod``, if it exists."""
+        """The ReplicaSet (or ReplicationController) controlling ``pod``, if it exists."""
         ref = controller_of(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
+        if ref is None or ref.get("kind") != self.rt.kind:
             return None
         ns = (pod.get("metadata") or {}).get("namespace", "")
         rs = self.res.find(self.rt, ns, str(ref.get("name")))
@@ -239,7 +249,7 @@ class ReplicaSetController(Controller):
         except E.StatusError:
             return  # gone already
         self.events.record(
-            rs, NORMAL, "SuccessfulDelete", f"Deleted pod: {name}", component=COMPONENT
+            rs, NORMAL, "SuccessfulDelete", f"Deleted pod: {name}", component=self.component
         )
 
     def _create(self, rs: Obj) -> Obj | None:
@@ -254,7 +264,7 @@ class ReplicaSetController(Controller):
         spec.setdefault("terminationGracePeriodSeconds", 30)
         spec.setdefault("dnsPolicy", "ClusterFirst")
         annotations = dict(tmeta.get("annotations") or {})
-        annotations[A_SIMULATED] = SIMULATED
+        annotations[A_SIMULATED] = SIMULATED.format(kind=self.rt.kind)
         body = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -281,7 +291,7 @@ class ReplicaSetController(Controller):
                 "Warning",
                 "FailedCreate",
                 f"Error creating: {err.message}",
-                component=COMPONENT,
+                component=self.component,
             )
             return None
         self.events.record(
@@ -289,7 +299,7 @@ class ReplicaSetController(Controller):
             NORMAL,
             "SuccessfulCreate",
             f"Created pod: {pod['metadata']['name']}",
-            component=COMPONENT,
+            component=self.component,
         )
         return pod
 
@@ -319,6 +329,13 @@ class ReplicaSetController(Controller):
         new = copy.deepcopy(rs)
         new["status"] = status
         try_update(self.res, self.rt, new, self._opts("status"))
+
+
+class ReplicationControllerController(ReplicaSetController):
+    """Keeps each ReplicationController's Pods at its replica count, and its status current."""
+
+    component = "replication-controller"
+    group, plural = "", "replicationcontrollers"
 
 
 def _ready(pod: Obj) -> bool:

@@ -1,7 +1,8 @@
 """Server-side defaulting for the built-in kinds the sandbox serves.
 
 Namespaces get their phase, Pods ``Pending`` and their QoS class, core
-Services a cluster IP and node ports, Deployments their defaults (their status
+Services a cluster IP and node ports, ReplicationControllers their selector and
+replicas, Deployments their defaults (their status
 is the deployment controller's: :mod:`kn_walk.sandbox.node.deployments`), and
 CustomResourceDefinitions become Established.
 """
@@ -9,9 +10,11 @@ CustomResourceDefinitions become Established.
 from __future__ import annotations
 
 import ipaddress
+import json
 import zlib
 from typing import Any
 
+from kn_walk.sandbox.machinery import apierrors as E
 from kn_walk.sandbox.machinery.resourcetypes import ResourceType
 from kn_walk.sandbox.registry.resources import WriteContext, now_rfc3339
 from kn_walk.sandbox.registry.store import Obj
@@ -133,6 +136,53 @@ class BuiltinDefaults:
         else:
             qos = "Burstable"
         new["status"] = {"phase": "Pending", "qosClass": qos}
+
+    @staticmethod
+    def _replicationcontrollers(new: Obj, old: Obj | None, ctx: WriteContext) -> None:
+        """SetDefaults_ReplicationController, then the selector checks of
+        ValidateReplicationControllerSpec: a selector (the template's labels by default)
+        that the template's labels match."""
+        if ctx.subresource:
+            return
+        spec = new.setdefault("spec", {})
+        if not isinstance(spec, dict):
+            return
+        template = spec.get("template")
+        labels = ((template or {}).get("metadata") or {}).get("labels") if template else None
+        if isinstance(labels, dict) and labels:
+            if not spec.get("selector"):
+                spec["selector"] = dict(labels)
+            if not new["metadata"].get("labels"):
+                new["metadata"]["labels"] = dict(labels)
+        spec.setdefault("replicas", 1)
+        selector = spec.get("selector")
+        causes: list[dict[str, str]] = []
+        if not selector:
+            causes.append(
+                {
+                    "reason": "FieldValueRequired",
+                    "message": "Required value",
+                    "field": "spec.selector",
+                }
+            )
+        elif isinstance(template, dict) and isinstance(selector, dict):
+            have = labels if isinstance(labels, dict) else {}
+            if any(have.get(k) != v for k, v in selector.items()):
+                shown = ", ".join(
+                    f"{json.dumps(k)}:{json.dumps(v)}" for k, v in sorted(have.items())
+                )
+                causes.append(
+                    {
+                        "reason": "FieldValueInvalid",
+                        "message": f"Invalid value: map[string]string{{{shown}}}: "
+                        "`selector` does not match template `labels`",
+                        "field": "spec.template.metadata.labels",
+                    }
+                )
+        if causes:
+            rt = ctx.resources.registry.get("", "v1", "replicationcontrollers")
+            assert rt is not None
+            raise E.invalid(rt, str(new["metadata"].get("name", "")), causes)
 
     @staticmethod
     def _apps_deployments(new: Obj, old: Obj | None, ctx: WriteContext) -> None:

@@ -54,6 +54,7 @@ _NAMESPACES = ("", "namespaces")
 _NAME_RULES: dict[tuple[str, str], Callable[[str], list[str]]] = {
     ("", "namespaces"): names.dns1123_label_errors,
     ("", "services"): names.dns1035_label_errors,
+    ("apiregistration.k8s.io", "apiservices"): names.path_segment_name_errors,
 }
 
 

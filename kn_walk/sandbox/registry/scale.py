@@ -1,9 +1,10 @@
-"""The ``scale`` subresource of Deployments: what ``kubectl scale`` reads and writes.
+"""The ``scale`` subresource of Deployments and ReplicationControllers: what ``kubectl scale``
+reads and writes.
 
-``GET .../deployments/{name}/scale`` answers an ``autoscaling/v1`` ``Scale``
+``GET .../deployments/{name}/scale`` (or ``replicationcontrollers/{name}/scale``) answers an ``autoscaling/v1`` ``Scale``
 (``spec.replicas``, ``status.replicas`` and the selector as a string);
 ``PUT`` and ``PATCH`` (merge, JSON or strategic) change it, and the sandbox
-writes the new count to the Deployment's ``spec.replicas``, honouring the
+writes the new count to the object's ``spec.replicas``, honouring the
 Scale's ``resourceVersion`` as a precondition, as kube-apiserver does.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from kn_walk.sandbox.machinery import apierrors as E
 from kn_walk.sandbox.machinery.resourcetypes import ResourceType
-from kn_walk.sandbox.machinery.selectors import selector_text
+from kn_walk.sandbox.machinery.selectors import selector_text, workload_selector
 from kn_walk.sandbox.registry import resources
 from kn_walk.sandbox.registry.resources import (
     JSON_PATCH,
@@ -45,7 +46,7 @@ def scale_of(deployment: Obj) -> Obj:
         "spec": {"replicas": replicas},
         "status": {
             "replicas": status.get("replicas", 0),
-            "selector": selector_text((deployment.get("spec") or {}).get("selector")),
+            "selector": selector_text(workload_selector(deployment)),
         },
     }
 
