@@ -1,7 +1,8 @@
 """Kubernetes protobuf request bodies, decoded into the JSON dicts the API already handles.
 
 kubectl's typed generators (``kubectl create namespace|configmap|secret|serviceaccount|
-deployment|service ...``) send ``application/vnd.kubernetes.protobuf``: the magic bytes
+deployment|service|job|cronjob|role|clusterrole|rolebinding|clusterrolebinding|
+poddisruptionbudget|ingress``, ``kubectl autoscale``) send ``application/vnd.kubernetes.protobuf``: the magic bytes
 ``k8s\\x00`` and a ``runtime.Unknown`` envelope whose ``raw`` field holds the object, encoded
 with the field numbers of the ``generated.proto`` files in k8s.io/api and
 k8s.io/apimachinery. This module is a small dependency-free wire-format decoder plus
@@ -611,6 +612,295 @@ DeploymentCondition
   7 lastTransitionTime Time
   4 reason string
   5 message string
+
+# k8s.io/api/core/v1/generated.proto (an Ingress backend's resource)
+TypedLocalObjectReference
+  1 apiGroup string keep
+  2 kind string keep
+  3 name string keep
+
+# k8s.io/api/batch/v1/generated.proto (kubectl create job|cronjob)
+Job
+  1 metadata ObjectMeta
+  2 spec JobSpec
+  3 status JobStatus
+JobStatus
+  1 conditions JobCondition*
+  2 startTime Time
+  3 completionTime Time
+  4 active int32
+  5 succeeded int32
+  6 failed int32
+  11 terminating int32 keep
+  7 completedIndexes string
+  10 failedIndexes string keep
+  8 uncountedTerminatedPods UncountedTerminatedPods
+  9 ready int32 keep
+JobCondition
+  1 type string keep
+  2 status string keep
+  3 lastProbeTime Time
+  4 lastTransitionTime Time
+  5 reason string
+  6 message string
+UncountedTerminatedPods
+  1 succeeded string*
+  2 failed string*
+JobSpec
+  1 parallelism int32 keep
+  2 completions int32 keep
+  3 activeDeadlineSeconds int64 keep
+  11 podFailurePolicy PodFailurePolicy
+  16 successPolicy SuccessPolicy
+  7 backoffLimit int32 keep
+  12 backoffLimitPerIndex int32 keep
+  13 maxFailedIndexes int32 keep
+  4 selector LabelSelector
+  5 manualSelector bool keep
+  6 template PodTemplateSpec
+  8 ttlSecondsAfterFinished int32 keep
+  9 completionMode string keep
+  10 suspend bool keep
+  14 podReplacementPolicy string keep
+  15 managedBy string keep
+PodFailurePolicy
+  1 rules PodFailurePolicyRule*
+PodFailurePolicyRule
+  1 action string keep
+  2 onExitCodes PodFailurePolicyOnExitCodesRequirement
+  3 onPodConditions PodFailurePolicyOnPodConditionsPattern*
+PodFailurePolicyOnExitCodesRequirement
+  1 containerName string keep
+  2 operator string keep
+  3 values int32*
+PodFailurePolicyOnPodConditionsPattern
+  1 type string keep
+  2 status string keep
+SuccessPolicy
+  1 rules SuccessPolicyRule*
+SuccessPolicyRule
+  1 succeededIndexes string keep
+  2 succeededCount int32 keep
+CronJob
+  1 metadata ObjectMeta
+  2 spec CronJobSpec
+  3 status CronJobStatus
+CronJobStatus
+  1 active ObjectReference*
+  4 lastScheduleTime Time
+  5 lastSuccessfulTime Time
+CronJobSpec
+  1 schedule string keep
+  8 timeZone string keep
+  2 startingDeadlineSeconds int64 keep
+  3 concurrencyPolicy string
+  4 suspend bool keep
+  5 jobTemplate JobTemplateSpec
+  6 successfulJobsHistoryLimit int32 keep
+  7 failedJobsHistoryLimit int32 keep
+JobTemplateSpec
+  1 metadata ObjectMeta
+  2 spec JobSpec
+
+# k8s.io/api/rbac/v1/generated.proto (kubectl create role|clusterrole|rolebinding|...)
+Role
+  1 metadata ObjectMeta
+  2 rules PolicyRule*
+ClusterRole
+  1 metadata ObjectMeta
+  2 rules PolicyRule*
+  3 aggregationRule AggregationRule
+AggregationRule
+  1 clusterRoleSelectors LabelSelector*
+PolicyRule
+  1 verbs string*
+  2 apiGroups string*
+  3 resources string*
+  4 resourceNames string*
+  5 nonResourceURLs string*
+RoleBinding
+  1 metadata ObjectMeta
+  2 subjects Subject*
+  3 roleRef RoleRef
+ClusterRoleBinding
+  1 metadata ObjectMeta
+  2 subjects Subject*
+  3 roleRef RoleRef
+Subject
+  1 kind string keep
+  2 apiGroup string
+  3 name string keep
+  4 namespace string
+RoleRef
+  1 apiGroup string keep
+  2 kind string keep
+  3 name string keep
+
+# k8s.io/api/policy/v1/generated.proto (kubectl create poddisruptionbudget)
+PodDisruptionBudget
+  1 metadata ObjectMeta
+  2 spec PodDisruptionBudgetSpec
+  3 status PodDisruptionBudgetStatus
+PodDisruptionBudgetStatus
+  1 observedGeneration int64
+  2 disruptedPods map<Time>
+  3 disruptionsAllowed int32 keep
+  4 currentHealthy int32 keep
+  5 desiredHealthy int32 keep
+  6 expectedPods int32 keep
+  7 conditions Condition*
+PodDisruptionBudgetSpec
+  1 minAvailable IntOrString
+  2 selector LabelSelector
+  3 maxUnavailable IntOrString
+  4 unhealthyPodEvictionPolicy string keep
+
+# k8s.io/api/networking/v1/generated.proto (kubectl create ingress)
+Ingress
+  1 metadata ObjectMeta
+  2 spec IngressSpec
+  3 status IngressStatus
+IngressStatus
+  1 loadBalancer IngressLoadBalancerStatus
+IngressLoadBalancerStatus
+  1 ingress IngressLoadBalancerIngress*
+IngressLoadBalancerIngress
+  1 ip string
+  2 hostname string
+  4 ports IngressPortStatus*
+IngressPortStatus
+  1 port int32 keep
+  2 protocol string keep
+  3 error string keep
+IngressSpec
+  4 ingressClassName string keep
+  1 defaultBackend IngressBackend
+  2 tls IngressTLS*
+  3 rules IngressRule*
+IngressBackend
+  4 service IngressServiceBackend
+  3 resource TypedLocalObjectReference
+IngressServiceBackend
+  1 name string keep
+  2 port ServiceBackendPort
+ServiceBackendPort
+  1 name string
+  2 number int32
+IngressTLS
+  1 hosts string*
+  2 secretName string
+IngressRule
+  1 host string
+  2 ingressRuleValue IngressRuleValue inline
+IngressRuleValue
+  1 http HTTPIngressRuleValue
+HTTPIngressRuleValue
+  1 paths HTTPIngressPath*
+HTTPIngressPath
+  1 path string
+  3 pathType string keep
+  2 backend IngressBackend
+
+# k8s.io/api/autoscaling/v2/generated.proto (kubectl autoscale)
+HorizontalPodAutoscaler
+  1 metadata ObjectMeta
+  2 spec HorizontalPodAutoscalerSpec
+  3 status HorizontalPodAutoscalerStatus
+HorizontalPodAutoscalerStatus
+  1 observedGeneration int64 keep
+  2 lastScaleTime Time
+  3 currentReplicas int32
+  4 desiredReplicas int32 keep
+  5 currentMetrics MetricStatus*
+  6 conditions HorizontalPodAutoscalerCondition*
+HorizontalPodAutoscalerCondition
+  1 type string keep
+  2 status string keep
+  3 lastTransitionTime Time
+  4 reason string
+  5 message string
+MetricStatus
+  1 type string keep
+  2 object ObjectMetricStatus
+  3 pods PodsMetricStatus
+  4 resource ResourceMetricStatus
+  7 containerResource ContainerResourceMetricStatus
+  5 external ExternalMetricStatus
+ObjectMetricStatus
+  1 metric MetricIdentifier
+  2 current MetricValueStatus
+  3 describedObject CrossVersionObjectReference
+PodsMetricStatus
+  1 metric MetricIdentifier
+  2 current MetricValueStatus
+ResourceMetricStatus
+  1 name string keep
+  2 current MetricValueStatus
+ContainerResourceMetricStatus
+  1 name string keep
+  2 current MetricValueStatus
+  3 container string keep
+ExternalMetricStatus
+  1 metric MetricIdentifier
+  2 current MetricValueStatus
+MetricValueStatus
+  1 value Quantity
+  2 averageValue Quantity
+  3 averageUtilization int32 keep
+HorizontalPodAutoscalerSpec
+  1 scaleTargetRef CrossVersionObjectReference
+  2 minReplicas int32 keep
+  3 maxReplicas int32 keep
+  4 metrics MetricSpec*
+  5 behavior HorizontalPodAutoscalerBehavior
+CrossVersionObjectReference
+  1 kind string keep
+  2 name string keep
+  3 apiVersion string
+MetricSpec
+  1 type string keep
+  2 object ObjectMetricSource
+  3 pods PodsMetricSource
+  4 resource ResourceMetricSource
+  7 containerResource ContainerResourceMetricSource
+  5 external ExternalMetricSource
+ObjectMetricSource
+  1 describedObject CrossVersionObjectReference
+  2 target MetricTarget
+  3 metric MetricIdentifier
+PodsMetricSource
+  1 metric MetricIdentifier
+  2 target MetricTarget
+ResourceMetricSource
+  1 name string keep
+  2 target MetricTarget
+ContainerResourceMetricSource
+  1 name string keep
+  2 target MetricTarget
+  3 container string keep
+ExternalMetricSource
+  1 metric MetricIdentifier
+  2 target MetricTarget
+MetricIdentifier
+  1 name string keep
+  2 selector LabelSelector
+MetricTarget
+  1 type string keep
+  2 value Quantity
+  3 averageValue Quantity
+  4 averageUtilization int32 keep
+HorizontalPodAutoscalerBehavior
+  1 scaleUp HPAScalingRules
+  2 scaleDown HPAScalingRules
+HPAScalingRules
+  3 stabilizationWindowSeconds int32 keep
+  1 selectPolicy string keep
+  2 policies HPAScalingPolicy*
+  4 tolerance Quantity
+HPAScalingPolicy
+  1 type string keep
+  2 value int32 keep
+  3 periodSeconds int32 keep
 """
 
 SCALARS = frozenset({"string", "bytes", "bool", "int32", "int64"})
@@ -753,6 +1043,15 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "ServiceAccount"): "ServiceAccount",
     ("v1", "Service"): "Service",
     ("apps/v1", "Deployment"): "Deployment",
+    ("batch/v1", "Job"): "Job",
+    ("batch/v1", "CronJob"): "CronJob",
+    ("rbac.authorization.k8s.io/v1", "Role"): "Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "ClusterRoleBinding",
+    ("policy/v1", "PodDisruptionBudget"): "PodDisruptionBudget",
+    ("networking.k8s.io/v1", "Ingress"): "Ingress",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "HorizontalPodAutoscaler",
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
     ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
