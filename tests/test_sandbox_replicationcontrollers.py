@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -183,3 +185,38 @@ def test_kubectl_get_scale_and_describe(
     assert "replication-controller" in described and "SuccessfulDelete" in described
     explained = _kubectl(sandbox, tmp_path, "explain", "rc.spec.selector")
     assert "map[string]string" in explained
+
+
+@needs_kubectl
+def test_kubectl_logs_of_a_simulated_replica_are_empty_and_follow_ends_with_the_pod(
+    sandbox: Sandbox, api_client: Any, namespace: str, tmp_path: Path
+) -> None:
+    """Its Pods show Running: the kubelet would answer an empty log, not "waiting to start"."""
+    core = client.CoreV1Api(api_client)
+    rc = core.create_namespaced_replication_controller(namespace, _rc("quiet", replicas=1))
+    (pod,) = wait_until(
+        "a pod", lambda: _pods_of(core, namespace, rc.metadata.uid), lambda p: len(p) == 1
+    )
+    assert _kubectl(sandbox, tmp_path, "-n", namespace, "logs", "rc/quiet") == ""
+    env = sandbox.env()
+    env["KUBECACHEDIR"] = str(tmp_path / "kube-cache")
+    with subprocess.Popen(
+        [KUBECTL, "-n", namespace, "logs", "-f", pod.metadata.name, "-v=6"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as follow:
+        assert follow.stderr is not None
+        # kubectl logs the answer's status line once the stream is open
+        seen = b""
+        deadline = time.monotonic() + 20
+        while not (b"follow=true" in seen and b"200 OK" in seen):
+            left = deadline - time.monotonic()
+            assert left > 0, f"kubectl logs -f never connected: {seen!r}"
+            ready, _, _ = select.select([follow.stderr], [], [], left)
+            chunk = os.read(follow.stderr.fileno(), 65536) if ready else b""
+            assert chunk or not ready, f"kubectl logs -f ended: {seen!r}"
+            seen += chunk
+        core.delete_namespaced_pod(pod.metadata.name, namespace)
+        out, err = follow.communicate(timeout=30)
+    assert (follow.returncode, out) == (0, b""), seen + err

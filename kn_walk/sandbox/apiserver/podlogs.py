@@ -36,7 +36,7 @@ from kn_walk.sandbox.registry.resources import (
     Resources,
     rkey,
 )
-from kn_walk.sandbox.registry.store import Obj
+from kn_walk.sandbox.registry.store import Obj, Watcher
 
 #: how often a ``follow`` stream looks for new output in the log file
 LOG_POLL_INTERVAL = 0.1
@@ -497,6 +497,13 @@ class _LogReader:
         return b""
 
 
+def _ended(request: web.Request, closing: asyncio.Event, gone: Watcher) -> bool:
+    """Whether a followed log ends: the sandbox stops, the Pod was deleted (or the store
+    closed), or the client went away."""
+    transport = request.transport
+    return closing.is_set() or not gone.queue.empty() or transport is None or transport.is_closing()
+
+
 async def pod_log(
     request: web.Request,
     rt: ResourceType,
@@ -535,6 +542,17 @@ async def pod_log(
                 f'previous terminated container "{container}" in pod "{name}" not found'
             )
         source = log_file(namespace, name) if log_file is not None else None
+        if source is None and "running" in (cs.get("state") or {}):
+            # a container shown running that has written nothing (a ReplicaSet's or
+            # ReplicationController's simulated replica): the kubelet's empty log, which
+            # a follow waits on until the Pod goes
+            resp = web.StreamResponse(status=200)
+            resp.content_type = "text/plain"
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            while opts.follow and not opts.previous and not _ended(request, closing, gone):
+                await asyncio.sleep(LOG_POLL_INTERVAL)
+            return resp
         if source is None:  # a Pod the sandbox does not run (made with kubectl, say)
             raise _not_started(container, name, cs)
         if opts.previous and source.previous is None:
@@ -631,13 +649,7 @@ async def pod_log(
                     if out and not await send(out):
                         return resp
                     continue
-                transport = request.transport
-                if (
-                    closing.is_set()  # the sandbox stops
-                    or not gone.queue.empty()  # the Pod was deleted (or the store closed)
-                    or transport is None
-                    or transport.is_closing()  # the client went away
-                ):
+                if _ended(request, closing, gone):
                     return resp
                 await asyncio.sleep(LOG_POLL_INTERVAL)
         except ConnectionError:  # the client went away mid-write: nothing to answer
