@@ -369,6 +369,48 @@ def _print_replica_set(obj: Mapping[str, Any], now: datetime | None) -> list[Any
     ]
 
 
+def _print_endpoints(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """printEndpoints: ``ip:port`` of every address and port (only the addresses of a
+    subset without ports), three at most, then ``+ N more...``; ``<none>`` without subsets."""
+    subsets = [s for s in _as_list(obj.get("subsets")) if isinstance(s, Mapping)]
+    if not subsets:
+        return [_name(obj), "<none>", _age(obj, now)]
+    shown: list[str] = []
+    count = 0
+    for subset in subsets:
+        ips = [
+            _str(a.get("ip")) for a in _as_list(subset.get("addresses")) if isinstance(a, Mapping)
+        ]
+        ports = [p for p in _as_list(subset.get("ports")) if isinstance(p, Mapping)]
+        if not ports:  # a headless Service's
+            count += len(ips)
+            shown.extend(ips[: max(0, 3 - len(shown))])
+            continue
+        for port in ports:
+            count += len(ips)
+            for ip in ips[: max(0, 3 - len(shown))]:
+                host = f"[{ip}]" if ":" in ip else ip  # net.JoinHostPort
+                shown.append(f"{host}:{_int(port.get('port'))}")
+    text = ",".join(shown)
+    return [_name(obj), f"{text} + {count - 3} more..." if count > 3 else text, _age(obj, now)]
+
+
+def _int_or_string(value: Any) -> str:
+    """intstr.IntOrString's String()."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else _str(value)
+
+
+def _print_pod_disruption_budget(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """printPodDisruptionBudget: each bound, or N/A when unset."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    assert isinstance(spec, Mapping)
+    bounds = [
+        "N/A" if spec.get(k) is None else _int_or_string(spec.get(k))
+        for k in ("minAvailable", "maxUnavailable")
+    ]
+    return [_name(obj), *bounds, _int(_get(obj, "status", "disruptionsAllowed")), _age(obj, now)]
+
+
 def _print_replication_controller(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
     """printReplicationController: a ReplicaSet's columns, its selector a plain label map."""
     row = _print_replica_set(obj, now)
@@ -851,6 +893,32 @@ _BUILTIN: dict[tuple[str, str], tuple[Callable[[], list[dict[str, Any]]], _Print
             ),
         ],
         _print_replica_set,
+    ),
+    ("", "Endpoints"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Endpoints", "string", _doc(_CORE + "Endpoints", "subsets")),
+            _age_col(),
+        ],
+        _print_endpoints,
+    ),
+    ("policy", "PodDisruptionBudget"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Min Available", "string", "The minimum number of pods that must be available."
+            ),
+            _column_definition(
+                "Max Unavailable", "string", "The maximum number of pods that may be unavailable."
+            ),
+            _column_definition(
+                "Allowed Disruptions",
+                "integer",
+                "Calculated number of pods that may be disrupted at this time.",
+            ),
+            _age_col(),
+        ],
+        _print_pod_disruption_budget,
     ),
     ("", "ReplicationController"): (
         lambda: [
