@@ -411,6 +411,205 @@ def _print_pod_disruption_budget(obj: Mapping[str, Any], now: datetime | None) -
     return [_name(obj), *bounds, _int(_get(obj, "status", "disruptionsAllowed")), _age(obj, now)]
 
 
+def _containers_at(template: Any) -> tuple[str, str]:
+    """layoutContainerCells of a Pod template's containers."""
+    return _containers({"spec": {"template": template}})
+
+
+def _selector_or_none(selector: Any) -> str:
+    """metav1.FormatLabelSelector: ``<none>`` for an empty selector."""
+    return format_label_selector(selector) or "<none>"
+
+
+def _print_stateful_set(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    replicas = _get(obj, "spec", "replicas")
+    desired = 1 if replicas is None else _int(replicas)
+    ready = _int(_get(obj, "status", "readyReplicas"))
+    return [_name(obj), f"{ready}/{desired}", _age(obj, now), *_containers(obj)]
+
+
+def _print_daemon_set(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    counts = [
+        _int(_get(obj, "status", k))
+        for k in (
+            "desiredNumberScheduled",
+            "currentNumberScheduled",
+            "numberReady",
+            "updatedNumberScheduled",
+            "numberAvailable",
+        )
+    ]
+    node_selector = format_labels(_get(obj, "spec", "template", "spec", "nodeSelector"))
+    return [
+        _name(obj),
+        *counts,
+        node_selector,
+        _age(obj, now),
+        *_containers(obj),
+        _selector_or_none(_get(obj, "spec", "selector")),
+    ]
+
+
+def _job_condition(obj: Mapping[str, Any], kind: str) -> bool:
+    for cond in _as_list(_get(obj, "status", "conditions")):
+        if isinstance(cond, Mapping) and cond.get("type") == kind:
+            return cond.get("status") == "True"
+    return False
+
+
+def _print_job(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """printJob: status from the conditions, completions, and how long it ran."""
+    succeeded = _int(_get(obj, "status", "succeeded"))
+    completions = _get(obj, "spec", "completions")
+    parallelism = _int(_get(obj, "spec", "parallelism"))
+    if completions is not None:
+        done = f"{succeeded}/{_int(completions)}"
+    elif parallelism > 1:
+        done = f"{succeeded}/1 of {parallelism}"
+    else:
+        done = f"{succeeded}/1"
+    start = parse_timestamp(_get(obj, "status", "startTime"))
+    end = parse_timestamp(_get(obj, "status", "completionTime"))
+    ran = ""
+    if start is not None:
+        ran = human_duration(((end or now or datetime.now(UTC)) - start).total_seconds())
+    if _job_condition(obj, "Complete"):
+        status = "Complete"
+    elif _job_condition(obj, "Failed"):
+        status = "Failed"
+    elif _get(obj, "metadata", "deletionTimestamp"):
+        status = "Terminating"
+    elif _job_condition(obj, "Suspended"):
+        status = "Suspended"
+    elif _job_condition(obj, "FailureTarget"):
+        status = "FailureTarget"
+    else:
+        status = "Running"
+    return [
+        _name(obj),
+        status,
+        done,
+        ran,
+        _age(obj, now),
+        *_containers(obj),
+        _selector_or_none(_get(obj, "spec", "selector")),
+    ]
+
+
+def _print_cron_job(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    last = _get(obj, "status", "lastScheduleTime")
+    suspend = _get(obj, "spec", "suspend")
+    job_spec = _get(obj, "spec", "jobTemplate", "spec")
+    return [
+        _name(obj),
+        _str(_get(obj, "spec", "schedule")),
+        _str(_get(obj, "spec", "timeZone"), "<none>"),
+        "<unset>" if not isinstance(suspend, bool) else ("True" if suspend else "False"),
+        len(_as_list(_get(obj, "status", "active"))),
+        timestamp_age(last, now) if last else "<none>",
+        _age(obj, now),
+        *_containers_at(_get(job_spec, "template")),
+        _selector_or_none(_get(job_spec, "selector")),
+    ]
+
+
+def _print_ingress(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """printIngress: the class, the rules' hosts (three, then ``+ N more...``; ``*`` for
+    none), the load balancer's addresses and the ports TLS opens."""
+    rules = [r for r in _as_list(_get(obj, "spec", "rules")) if isinstance(r, Mapping)]
+    hosts = [_str(r.get("host")) for r in rules[:3] if _str(r.get("host"))]
+    host_text = ",".join(hosts) or "*"
+    if hosts and len(rules) > 3:
+        host_text += f" + {len(rules) - 3} more..."
+    addresses = sorted(
+        {
+            _str(i.get("ip")) or _str(i.get("hostname"))
+            for i in _as_list(_get(obj, "status", "loadBalancer", "ingress"))
+            if isinstance(i, Mapping) and (_str(i.get("ip")) or _str(i.get("hostname")))
+        }
+    )
+    address = ",".join(addresses)
+    if len(address) > 16:
+        address = address[:13] + "..."
+    return [
+        _name(obj),
+        _str(_get(obj, "spec", "ingressClassName"), "<none>"),
+        host_text,
+        address,
+        "80, 443" if _as_list(_get(obj, "spec", "tls")) else "80",
+        _age(obj, now),
+    ]
+
+
+def _print_network_policy(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    return [_name(obj), _selector_or_none(_get(obj, "spec", "podSelector")), _age(obj, now)]
+
+
+def _print_lease(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    return [_name(obj), _str(_get(obj, "spec", "holderIdentity")), _age(obj, now)]
+
+
+def _print_role_binding(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """printRoleBinding: ``Kind/name`` of the role; users, groups and service accounts
+    (``namespace/name``) as rbac.SubjectsStrings lists them."""
+    found: dict[str, list[str]] = {"User": [], "Group": [], "ServiceAccount": []}
+    for sub in _as_list(obj.get("subjects")):
+        if not isinstance(sub, Mapping):
+            continue
+        kind, name = _str(sub.get("kind")), _str(sub.get("name"))
+        if kind == "ServiceAccount":
+            found[kind].append(f"{_str(sub.get('namespace'))}/{name}")
+        elif kind in found:
+            found[kind].append(name)
+    role = f"{_str(_get(obj, 'roleRef', 'kind'))}/{_str(_get(obj, 'roleRef', 'name'))}"
+    return [_name(obj), role, _age(obj, now), *(", ".join(v) for v in found.values())]
+
+
+def _print_webhook_configuration(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    return [_name(obj), len(_as_list(obj.get("webhooks"))), _age(obj, now)]
+
+
+def _access_modes(modes: Any) -> str:
+    """helper.GetAccessModesAsString: the short forms, in kube's order."""
+    have = {m for m in _as_list(modes) if isinstance(m, str)}
+    short = (
+        ("ReadWriteOnce", "RWO"),
+        ("ReadOnlyMany", "ROX"),
+        ("ReadWriteMany", "RWX"),
+        ("ReadWriteOncePod", "RWOP"),
+    )
+    return ",".join(s for m, s in short if m in have)
+
+
+def _print_persistent_volume_claim(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    phase = _str(_get(obj, "status", "phase"))
+    if _get(obj, "metadata", "deletionTimestamp"):
+        phase = "Terminating"
+    volume = _str(_get(obj, "spec", "volumeName"))
+    capacity = modes = ""
+    if volume:
+        modes = _access_modes(_get(obj, "status", "accessModes"))
+        capacity = _str(_get(obj, "status", "capacity", "storage"))
+    storage_class = _str(_get(obj, "spec", "storageClassName"))
+    annotations = _get(obj, "metadata", "annotations")
+    if (
+        isinstance(annotations, Mapping)
+        and "volume.beta.kubernetes.io/storage-class" in annotations
+    ):
+        storage_class = _str(annotations["volume.beta.kubernetes.io/storage-class"])
+    return [
+        _name(obj),
+        phase,
+        volume,
+        capacity,
+        modes,
+        storage_class,
+        _str(_get(obj, "spec", "volumeAttributesClassName"), "<unset>"),
+        _age(obj, now),
+        _str(_get(obj, "spec", "volumeMode"), "<unset>"),
+    ]
+
+
 def _print_replication_controller(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
     """printReplicationController: a ReplicaSet's columns, its selector a plain label map."""
     row = _print_replica_set(obj, now)
@@ -623,6 +822,35 @@ def _doc(definition: str, field: str) -> str:
 
     found = _get(builtin_definitions().get(definition), "properties", field, "description")
     return found if isinstance(found, str) else ""
+
+
+_APPS = "io.k8s.api.apps.v1."
+_BATCH = "io.k8s.api.batch.v1."
+
+
+def _binding_columns(what: str, kind: str) -> list[dict[str, Any]]:
+    return [
+        dict(_NAME_COLUMN),
+        _column_definition("Role", "string", _doc(f"io.k8s.api.rbac.v1.{kind}", "roleRef")),
+        _age_col(),
+        _column_definition("Users", "string", f"Users in the {what}", priority=1),
+        _column_definition("Groups", "string", f"Groups in the {what}", priority=1),
+        _column_definition(
+            "ServiceAccounts", "string", f"ServiceAccounts in the {what}", priority=1
+        ),
+    ]
+
+
+def _webhook_columns() -> list[dict[str, Any]]:
+    return [
+        dict(_NAME_COLUMN),
+        _column_definition(
+            "Webhooks",
+            "integer",
+            "Webhooks indicates the number of webhooks registered in this configuration",
+        ),
+        _age_col(),
+    ]
 
 
 def _age_col() -> dict[str, Any]:
@@ -919,6 +1147,164 @@ _BUILTIN: dict[tuple[str, str], tuple[Callable[[], list[dict[str, Any]]], _Print
             _age_col(),
         ],
         _print_pod_disruption_budget,
+    ),
+    ("", "PersistentVolumeClaim"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Status", "string", _doc(_CORE + "PersistentVolumeClaimStatus", "phase")
+            ),
+            _column_definition(
+                "Volume", "string", _doc(_CORE + "PersistentVolumeClaimSpec", "volumeName")
+            ),
+            _column_definition(
+                "Capacity", "string", _doc(_CORE + "PersistentVolumeClaimStatus", "capacity")
+            ),
+            _column_definition(
+                "Access Modes",
+                "string",
+                _doc(_CORE + "PersistentVolumeClaimStatus", "accessModes"),
+            ),
+            _column_definition("StorageClass", "string", "StorageClass of the pvc"),
+            _column_definition(
+                "VolumeAttributesClass", "string", "VolumeAttributesClass of the pvc"
+            ),
+            _age_col(),
+            _column_definition(
+                "VolumeMode",
+                "string",
+                _doc(_CORE + "PersistentVolumeClaimSpec", "volumeMode"),
+                priority=1,
+            ),
+        ],
+        _print_persistent_volume_claim,
+    ),
+    ("apps", "StatefulSet"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Ready", "string", "Number of the pod with ready state"),
+            _age_col(),
+            *_containers_cols(),
+        ],
+        _print_stateful_set,
+    ),
+    ("apps", "DaemonSet"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            *(
+                _column_definition(title, "integer", _doc(_APPS + "DaemonSetStatus", field))
+                for title, field in (
+                    ("Desired", "desiredNumberScheduled"),
+                    ("Current", "currentNumberScheduled"),
+                    ("Ready", "numberReady"),
+                    ("Up-to-date", "updatedNumberScheduled"),
+                    ("Available", "numberAvailable"),
+                )
+            ),
+            _column_definition("Node Selector", "string", _doc(_CORE + "PodSpec", "nodeSelector")),
+            _age_col(),
+            *_containers_cols(),
+            _column_definition(
+                "Selector", "string", _doc(_APPS + "DaemonSetSpec", "selector"), priority=1
+            ),
+        ],
+        _print_daemon_set,
+    ),
+    ("batch", "Job"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Status", "string", "Status of the job."),
+            _column_definition("Completions", "string", _doc(_BATCH + "JobStatus", "succeeded")),
+            _column_definition("Duration", "string", "Time required to complete the job."),
+            _age_col(),
+            *_containers_cols(),
+            _column_definition(
+                "Selector", "string", _doc(_BATCH + "JobSpec", "selector"), priority=1
+            ),
+        ],
+        _print_job,
+    ),
+    ("batch", "CronJob"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition("Schedule", "string", _doc(_BATCH + "CronJobSpec", "schedule")),
+            _column_definition("Timezone", "string", _doc(_BATCH + "CronJobSpec", "timeZone")),
+            _column_definition("Suspend", "boolean", _doc(_BATCH + "CronJobSpec", "suspend")),
+            _column_definition("Active", "integer", _doc(_BATCH + "CronJobStatus", "active")),
+            _column_definition(
+                "Last Schedule", "string", _doc(_BATCH + "CronJobStatus", "lastScheduleTime")
+            ),
+            _age_col(),
+            *_containers_cols(),
+            _column_definition(
+                "Selector", "string", _doc(_BATCH + "JobSpec", "selector"), priority=1
+            ),
+        ],
+        _print_cron_job,
+    ),
+    ("networking.k8s.io", "Ingress"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Class",
+                "string",
+                "The name of the IngressClass resource that should be used for additional "
+                "configuration",
+            ),
+            _column_definition(
+                "Hosts",
+                "string",
+                "Hosts that incoming requests are matched against before the ingress rule",
+            ),
+            _column_definition(
+                "Address",
+                "string",
+                "Address is a list containing ingress points for the load-balancer",
+            ),
+            _column_definition("Ports", "string", "Ports of TLS configurations that open"),
+            _age_col(),
+        ],
+        _print_ingress,
+    ),
+    ("networking.k8s.io", "NetworkPolicy"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Pod-Selector",
+                "string",
+                _doc("io.k8s.api.networking.v1.NetworkPolicySpec", "podSelector"),
+            ),
+            _age_col(),
+        ],
+        _print_network_policy,
+    ),
+    ("coordination.k8s.io", "Lease"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            _column_definition(
+                "Holder",
+                "string",
+                _doc("io.k8s.api.coordination.v1.LeaseSpec", "holderIdentity"),
+            ),
+            _age_col(),
+        ],
+        _print_lease,
+    ),
+    ("rbac.authorization.k8s.io", "RoleBinding"): (
+        lambda: _binding_columns("roleBinding", "RoleBinding"),
+        _print_role_binding,
+    ),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): (
+        lambda: _binding_columns("clusterRoleBinding", "ClusterRoleBinding"),
+        _print_role_binding,
+    ),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): (
+        _webhook_columns,
+        _print_webhook_configuration,
+    ),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): (
+        _webhook_columns,
+        _print_webhook_configuration,
     ),
     ("", "ReplicationController"): (
         lambda: [
