@@ -1,6 +1,6 @@
 """kube-apiserver's printers for the other built-in kinds the sandbox serves (issue 13).
 
-Jobs, CronJobs, Ingresses, PersistentVolumeClaims, StatefulSets, DaemonSets,
+Jobs, CronJobs, HorizontalPodAutoscalers, Ingresses, PersistentVolumeClaims, StatefulSets, DaemonSets,
 NetworkPolicies, Leases, RoleBindings, ClusterRoleBindings and webhook configurations
 were printed NAME / CREATED AT; a cluster prints each kind's own columns (printers.go).
 The unit tests check the cells; the kubectl test makes each kind with kubectl's own
@@ -186,6 +186,39 @@ def test_policy_lease_binding_webhook_cells() -> None:
     ]
 
 
+def test_horizontal_pod_autoscaler_cells() -> None:
+    hpa: dict[str, Any] = {
+        "metadata": meta("web"),
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 5},
+        "status": {},
+    }
+    hpas = ("autoscaling", "v2", "horizontalpodautoscalers")
+    assert cells(*hpas, hpa) == ["web", "Deployment/web", "<none>", "<unset>", 5, 0, "5m"]
+    cpu = {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}
+    mem = {"name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}
+    pods = {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "10"}}
+    hpa["spec"] |= {
+        "minReplicas": 2,
+        "metrics": [
+            {"type": "Resource", "resource": cpu},
+            {"type": "Resource", "resource": mem},
+            {"type": "Pods", "pods": pods},
+        ],
+    }
+    assert cells(*hpas, hpa)[2:4] == [
+        "cpu: <unknown>/70%, memory: <unknown>/100Mi + 1 more...",
+        "2",
+    ]
+    hpa["status"] = {
+        "currentReplicas": 3,
+        "currentMetrics": [
+            {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 41}}}
+        ],
+    }
+    assert cells(*hpas, hpa)[2] == "cpu: 41%/70%, memory: <unknown>/100Mi + 1 more..."
+    assert cells(*hpas, hpa)[5] == 3
+
+
 @needs_kubectl
 def test_kubectl_get_prints_each_kinds_columns(
     sandbox: Sandbox, api_client: Any, tmp_path: Path
@@ -199,11 +232,14 @@ def test_kubectl_get_prints_each_kinds_columns(
     k.ok("create", "cronjob", "often", "--image=busybox", "--schedule=*/5 * * * *")
     k.ok("create", "ingress", "web", "--class=istio", "--rule=web.example.com/=web:80")
     k.ok("create", "rolebinding", "rb", "--clusterrole=view", "--user=ann")
+    k.ok("create", "deployment", "web", "--image=nginx")
+    k.ok("autoscale", "deployment", "web", "--max=4", "--cpu-percent=60")
     expected = {
         "jobs": ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"],
         "cronjobs": ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"],
         "ingresses": ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
         "rolebindings": ["NAME", "ROLE", "AGE"],
+        "hpa": ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"],
     }
     for kind, columns in expected.items():
         [(cols, rows)] = table(k.ok("get", kind))
@@ -215,3 +251,5 @@ def test_kubectl_get_prints_each_kinds_columns(
     assert (ing["CLASS"], ing["HOSTS"], ing["PORTS"]) == ("istio", "web.example.com", "80")
     [(_, [rb])] = table(k.ok("get", "rolebindings"))
     assert rb["ROLE"] == "ClusterRole/view"
+    [(_, [hpa])] = table(k.ok("get", "hpa"))
+    assert (hpa["REFERENCE"], hpa["TARGETS"]) == ("Deployment/web", "cpu: <unknown>/60%")

@@ -610,6 +610,69 @@ def _print_persistent_volume_claim(obj: Mapping[str, Any], now: datetime | None)
     ]
 
 
+def _hpa_metric(spec: Mapping[str, Any], status: Any) -> str:
+    """One metric of formatHPAMetrics: ``current/target``, ``<unknown>`` before a reading."""
+    kind = _str(spec.get("type"))
+    key = {
+        "External": "external",
+        "Pods": "pods",
+        "Object": "object",
+        "Resource": "resource",
+        "ContainerResource": "containerResource",
+    }.get(kind)
+    if key is None:
+        return "<unknown type>"
+    source = spec.get(key) if isinstance(spec.get(key), Mapping) else {}
+    assert isinstance(source, Mapping)
+    target = source.get("target") if isinstance(source.get("target"), Mapping) else {}
+    assert isinstance(target, Mapping)
+    reading = _get(status, key) if isinstance(status, Mapping) else None
+    current = _get(reading, "current") if isinstance(reading, Mapping) else None
+    have = isinstance(reading, Mapping)
+    if kind in ("External", "Object") and target.get("averageValue") is not None:
+        value = _get(current, "averageValue")
+        now = _str(value) if have and value is not None else "<unknown>"
+        return f"{now}/{_str(target.get('averageValue'))} (avg)"
+    if kind in ("External", "Object"):
+        now = _str(_get(current, "value"), "0") if have else "<unknown>"
+        return f"{now}/{_str(target.get('value'), '0')}"
+    if kind == "Pods":
+        now = _str(_get(current, "averageValue"), "0") if have else "<unknown>"
+        return f"{now}/{_str(target.get('averageValue'), '0')}"
+    name = _str(source.get("name"))
+    if target.get("averageValue") is not None:
+        now = _str(_get(current, "averageValue"), "0") if have else "<unknown>"
+        return f"{name}: {now}/{_str(target.get('averageValue'))}"
+    used = _get(current, "averageUtilization")
+    now = f"{_int(used)}%" if have and used is not None else "<unknown>"
+    goal = target.get("averageUtilization")
+    return f"{name}: {now}/{f'{_int(goal)}%' if goal is not None else '<auto>'}"
+
+
+def _print_horizontal_pod_autoscaler(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
+    """printHorizontalPodAutoscaler: the target, the metrics (two at most, then
+    ``+ N more...``; ``<none>``), the bounds and the replicas."""
+    specs = [m for m in _as_list(_get(obj, "spec", "metrics")) if isinstance(m, Mapping)]
+    readings = _as_list(_get(obj, "status", "currentMetrics"))
+    shown = [
+        _hpa_metric(m, readings[i] if i < len(readings) else None) for i, m in enumerate(specs)
+    ]
+    metrics = ", ".join(shown[:2]) if specs else "<none>"
+    if len(shown) > 2:
+        metrics += f" + {len(shown) - 2} more..."
+    ref = _get(obj, "spec", "scaleTargetRef")
+    low = _get(obj, "spec", "minReplicas")
+    return [
+        _name(obj),
+        f"{_str(_get(ref, 'kind'))}/{_str(_get(ref, 'name'))}",
+        metrics,
+        "<unset>" if low is None else str(_int(low)),
+        _int(_get(obj, "spec", "maxReplicas")),
+        _int(_get(obj, "status", "currentReplicas")),
+        _age(obj, now),
+    ]
+
+
 def _print_replication_controller(obj: Mapping[str, Any], now: datetime | None) -> list[Any]:
     """printReplicationController: a ReplicaSet's columns, its selector a plain label map."""
     row = _print_replica_set(obj, now)
@@ -826,6 +889,7 @@ def _doc(definition: str, field: str) -> str:
 
 _APPS = "io.k8s.api.apps.v1."
 _BATCH = "io.k8s.api.batch.v1."
+_HPA = "io.k8s.api.autoscaling.v2."
 
 
 def _binding_columns(what: str, kind: str) -> list[dict[str, Any]]:
@@ -1305,6 +1369,23 @@ _BUILTIN: dict[tuple[str, str], tuple[Callable[[], list[dict[str, Any]]], _Print
     ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): (
         _webhook_columns,
         _print_webhook_configuration,
+    ),
+    ("autoscaling", "HorizontalPodAutoscaler"): (
+        lambda: [
+            dict(_NAME_COLUMN),
+            *(
+                _column_definition(title, "string", _doc(_HPA + where, field))
+                for title, where, field in (
+                    ("Reference", "HorizontalPodAutoscalerSpec", "scaleTargetRef"),
+                    ("Targets", "HorizontalPodAutoscalerSpec", "metrics"),
+                    ("MinPods", "HorizontalPodAutoscalerSpec", "minReplicas"),
+                    ("MaxPods", "HorizontalPodAutoscalerSpec", "maxReplicas"),
+                    ("Replicas", "HorizontalPodAutoscalerStatus", "currentReplicas"),
+                )
+            ),
+            _age_col(),
+        ],
+        _print_horizontal_pod_autoscaler,
     ),
     ("", "ReplicationController"): (
         lambda: [
