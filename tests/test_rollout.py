@@ -245,6 +245,63 @@ def test_a_slow_candidate_is_rolled_back_on_its_p99(v1: Cluster, tmp_path: Path)
     assert sorted(served(v1)) == [("candidate", V2, 0), ("current", V1, 100)]
 
 
+def candidate_pod(cluster: Cluster, revision: str) -> dict[str, Any]:
+    """The Pod of ``revision``'s process (one per Revision on the sandbox), as a dict."""
+    from kubernetes import client
+
+    pods = client.CoreV1Api(cluster.api_client).list_namespaced_pod(
+        cluster.namespace, label_selector=f"serving.knative.dev/revision={revision}"
+    )
+    [pod] = pods.items
+    doc: dict[str, Any] = cluster.api_client.sanitize_for_serialization(pod)
+    return doc
+
+
+def test_a_candidate_process_that_dies_under_traffic_is_rolled_back(v1: Cluster) -> None:
+    """The candidate's process is killed (SIGKILL) while step 1 sends to it: the requests
+    in flight and those sent while it restarts fail at the gateway (502/503), and the
+    rollout rolls back on the error rate. Steps of 400 requests at 50/s, about 8 s."""
+    run = Running(
+        v1.kubeconfig,
+        v1.namespace,
+        "--target",
+        "Go Sample v2",
+        "--step-requests",
+        "400",
+        "--rate",
+        "50/s",
+        "--max-p99",
+        "off",
+        "--yes",
+    )
+    try:
+        at_step_one(v1)
+        pod = candidate_pod(v1, V2)
+        os.kill(int(pod["metadata"]["annotations"]["sandbox.knwalk.dev/pid"]), signal.SIGKILL)
+        code, out, err = run.finish()
+    finally:
+        run.kill()
+    assert code == 1, (out, err)
+    assert "rolled back at step 1 of 4 (10% to helloworld-go-00002)" in err
+    assert "error rate" in err and "> 1% on the candidate" in err
+    assert "HTTP 50" in err  # 502 (connection lost) or 503 (refused while it restarts)
+    assert "Traceback" not in err
+    assert sorted(served(v1)) == [("candidate", V2, 0), ("current", V1, 100)]
+    state = state_of(v1)
+    assert (state["phase"], state["reason"]) == ("rolled-back", "GateFailed")
+    # the process came back (a container restart, as kubelet's): the candidate is kept to
+    # look at, and answers on its tag URL again
+    deadline = time.monotonic() + 30
+    while not any(
+        c["name"] == "user-container" and c["restartCount"] >= 1 and c["ready"]
+        for c in candidate_pod(v1, V2)["status"]["containerStatuses"]
+    ):
+        assert time.monotonic() < deadline, "the candidate's container never restarted"
+        time.sleep(0.05)
+    tagged = v1.run("curl", "--tag", "candidate")
+    assert (tagged.code, tagged.out) == (0, BODY[V2])
+
+
 def test_a_candidate_that_never_becomes_ready_moves_no_traffic(v1: Cluster) -> None:
     result = v1.run("rollout", "--image", "docker.io/library/nginx", *SHORT)
     result.assert_error(1)
