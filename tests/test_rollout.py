@@ -368,6 +368,13 @@ def test_abort_sends_everything_back_and_the_running_rollout_stops(v1: Cluster) 
     run = Running(v1.kubeconfig, v1.namespace, "--target", "Go Sample v2", *LONG)
     try:
         at_step_one(v1)
+        # from another shell, while it runs: where it is, and no `resume` (it would be refused)
+        status = sub(v1, "status")
+        assert status.code == 0, status.err
+        assert f"running (pid {run.proc.pid} on {socket.gethostname()})" in status.out
+        assert "at step 1 of 4 (10% to the candidate)" in status.out
+        assert "knwalk rollout resume" not in status.out
+        assert "knwalk rollout abort helloworld-go" in status.out
         aborted = sub(v1, "abort", "--yes")
         code, out, err = run.finish()
     finally:
