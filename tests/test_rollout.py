@@ -245,6 +245,38 @@ def test_a_slow_candidate_is_rolled_back_on_its_p99(v1: Cluster, tmp_path: Path)
     assert sorted(served(v1)) == [("candidate", V2, 0), ("current", V1, 100)]
 
 
+def test_a_split_the_gateway_does_not_honour_is_said_at_each_step(v1: Cluster) -> None:
+    """A gateway (a local HTTP server standing in for one) that sends every request for the
+    Service's host to the current Revision and only the tag host to the candidate: the
+    candidate passes its gates, but each step says the observed split is not the one
+    configured, with the chi-square verdict, in text and in -o json."""
+    from tests.test_cli_curl import FakeGateway
+
+    bodies = {"current": BODY[V1], "candidate": BODY[V2]}
+
+    def answer(n: int, host: str, path: str) -> tuple[int, str]:
+        return 200, bodies["candidate" if host.startswith("candidate-") else "current"]
+
+    args = ("--steps", "10,100", "--step-requests", "200", "--max-p99", "off", "--yes")
+    with FakeGateway(answer) as gw:
+        text = v1.run("rollout", "--target", "Go Sample v2", "--gateway", gw.url, *args)
+        assert text.code == 0, text.err
+        assert "Split: NOT consistent with 90/10 (chi-square p = " in text.out
+        assert "Split: NOT consistent with 0/100 (chi-square p = " in text.out
+        assert v1.run("split", "@latest").code == 0
+        bodies.update(current=BODY[V2], candidate="Hello Go Sample v3!\n")
+        doc = v1.run(
+            "rollout", "--target", "Go Sample v3", "--gateway", gw.url, *args, "-o", "json"
+        )
+    assert doc.code == 0, doc.err
+    steps = json_lines(doc.out)[:-1]
+    for s in steps:
+        assert s["split"]["checked"] is True
+        assert s["split"]["verdict"]["consistent"] is False
+        assert s["split"]["verdict"]["pValue"] < s["split"]["verdict"]["alpha"]
+    assert [r["split"]["consistent"] for r in state_of(v1)["results"]] == [False, False]
+
+
 def candidate_pod(cluster: Cluster, revision: str) -> dict[str, Any]:
     """The Pod of ``revision``'s process (one per Revision on the sandbox), as a dict."""
     from kubernetes import client
