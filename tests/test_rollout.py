@@ -245,6 +245,21 @@ def test_a_slow_candidate_is_rolled_back_on_its_p99(v1: Cluster, tmp_path: Path)
     assert sorted(served(v1)) == [("candidate", V2, 0), ("current", V1, 100)]
 
 
+def test_a_slow_candidate_is_rolled_back_on_its_p50_alone(v1: Cluster, tmp_path: Path) -> None:
+    """--max-p99 off, --max-p50 100ms: the p50 gate judges on its own."""
+    slow = manifest(tmp_path, "Go Sample v2", "delay=300ms")
+    args = ("--step-requests", "20", "--max-p99", "off", "--max-p50", "100ms", "--yes")
+    result = v1.run("rollout", "-f", str(slow), *args, "-o", "json")
+    assert result.code == 1, result.err
+    assert "p50" in result.error and "> 100ms on the candidate" in result.error
+    [step, end] = json_lines(result.out)
+    gates = {g["gate"]: g for g in step["gates"]}
+    assert set(gates) == {"errorRate", "p50"}
+    assert gates["p50"]["passed"] is False and gates["p50"]["value"] >= 300
+    assert end["rollout"]["gates"] == {"maxErrorRate": 0.01, "maxP99Ms": None, "maxP50Ms": 100.0}
+    assert sorted(served(v1)) == [("candidate", V2, 0), ("current", V1, 100)]
+
+
 def test_a_split_the_gateway_does_not_honour_is_said_at_each_step(v1: Cluster) -> None:
     """A gateway (a local HTTP server standing in for one) that sends every request for the
     Service's host to the current Revision and only the tag host to the candidate: the
