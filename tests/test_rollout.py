@@ -260,6 +260,28 @@ def test_a_slow_candidate_is_rolled_back_on_its_p50_alone(v1: Cluster, tmp_path:
     assert sorted(served(v1)) == [("candidate", V2, 0), ("current", V1, 100)]
 
 
+def test_a_terminal_shows_a_progress_bar_per_step(v1: Cluster) -> None:
+    """On a terminal each step draws a rich progress bar with the requests sent and the
+    share failed, to the service and to the candidate, as they go."""
+    import re
+
+    from tests.test_cli_cluster import run_in_terminal
+
+    env = dict(os.environ, COLUMNS="120", TERM="xterm")
+    env.pop("KUBECONFIG", None)
+    env.pop("NO_COLOR", None)
+    where = ["--kubeconfig", str(v1.kubeconfig), "-n", v1.namespace]
+    load = ["--steps", "50,100", "--step-duration", "1s", "--rate", "100/s", "--max-p99", "off"]
+    args = ["rollout", *where, "--target", "Go Sample v2", *load, "--yes"]
+    code, out = run_in_terminal(args, env, [])
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
+    assert code == 0, plain
+    for n in (1, 2):
+        bar = rf"step {n} [━╸╺ ]+ service \d+, 0\.0% failed; candidate \d+, 0\.0% failed"
+        assert re.search(bar, plain), plain
+    assert "promoted helloworld-go-00002 after 2 steps" in plain
+
+
 def test_a_split_the_gateway_does_not_honour_is_said_at_each_step(v1: Cluster) -> None:
     """A gateway (a local HTTP server standing in for one) that sends every request for the
     Service's host to the current Revision and only the tag host to the candidate: the
