@@ -85,6 +85,7 @@ STALE_AFTER = 600.0
 RUNNING, PAUSED = "running", "paused"
 PROMOTED, ROLLED_BACK, ABORTED, FAILED = "promoted", "rolled-back", "aborted", "failed"
 IN_PROGRESS = (RUNNING, PAUSED)
+PHASES = (RUNNING, PAUSED, PROMOTED, ROLLED_BACK, ABORTED, FAILED)
 
 # why a rollout paused or ended (State.reason)
 INTERRUPTED = "Interrupted"
@@ -105,13 +106,23 @@ def parse_steps(text: str) -> tuple[int, ...]:
     if not all(p.isdigit() for p in parts):
         raise UsageError(f"--steps {text!r} is not a list of whole percents", hint)
     steps = tuple(int(p) for p in parts)
-    if not all(1 <= s <= 100 for s in steps):
-        raise UsageError(f"--steps {text!r}: every percent must be from 1 to 100", hint)
-    if any(b <= a for a, b in itertools.pairwise(steps)):
-        raise UsageError(f"--steps {text!r} must rise at every step", hint)
-    if len(steps) > MAX_STEPS:
-        raise UsageError(f"--steps {text!r} has {len(steps)} steps, more than {MAX_STEPS}", hint)
+    problem = steps_problem(steps)
+    if problem:
+        raise UsageError(f"--steps {text!r}{problem}", hint)
     return steps
+
+
+def steps_problem(steps: Sequence[int]) -> str:
+    """What is wrong with ``steps`` as a rollout's percents (to follow their text), or ''."""
+    if not steps:
+        return " is empty"
+    if not all(1 <= s <= 100 for s in steps):
+        return ": every percent must be from 1 to 100"
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        return " must rise at every step"
+    if len(steps) > MAX_STEPS:
+        return f" has {len(steps)} steps, more than {MAX_STEPS}"
+    return ""
 
 
 def parse_ratio(text: str, option: str) -> float:
@@ -154,9 +165,15 @@ class Gates:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Gates:
-        return cls(
-            float(raw["maxErrorRate"]), _seconds(raw.get("maxP99Ms")), _seconds(raw.get("maxP50Ms"))
-        )
+        """The gates a state records; a value no rollout could have set is a ValueError."""
+        rate = raw["maxErrorRate"]
+        if not _number(rate) or not 0 <= rate <= 1:
+            raise ValueError(f"maxErrorRate {rate!r} is not a ratio from 0 to 1")
+        for key in ("maxP99Ms", "maxP50Ms"):
+            limit = raw.get(key)
+            if limit is not None and (not _number(limit) or not limit > 0):
+                raise ValueError(f"{key} {limit!r} is not above 0")
+        return cls(float(rate), _seconds(raw.get("maxP99Ms")), _seconds(raw.get("maxP50Ms")))
 
     def describe(self) -> str:
         parts = [f"error rate <= {_pct(self.max_error_rate)}"]
@@ -343,43 +360,111 @@ class State:
 
     @classmethod
     def from_service(cls, svc: knative.ServiceView) -> State | None:
-        """The state recorded on the Service, None if there is none."""
+        """The state recorded on the Service, None if there is none; a state no rollout
+        could have written (a hand edit, another tool) is refused, saying what is wrong."""
         meta = svc.raw.get("metadata") or {}
         raw = (meta.get("annotations") or {}).get(ANNOTATION)
         if raw is None:
             return None
         try:
             doc = json.loads(raw)
-            if doc.get("version") != STATE_VERSION:
-                raise ValueError(f"version {doc.get('version')!r}, not {STATE_VERSION}")
-            settings = Settings(
-                tuple(int(s) for s in doc["steps"]),
-                Gates.from_dict(doc["gates"]),
-                StepLoad.from_dict(doc["load"]),
-            )
-            return cls(
-                svc.name,
-                str(doc["id"]),
-                str(doc["phase"]),
-                str(doc["current"]),
-                str(doc.get("candidate") or ""),
-                int(doc.get("generation") or 0),
-                settings,
-                int(doc.get("step") or 0),
-                [dict(t) for t in doc.get("traffic") or []],
-                [dict(r) for r in doc.get("results") or []],
-                dict(doc.get("holder") or {}),
-                str(doc.get("started") or ""),
-                str(doc.get("updated") or ""),
-                str(doc.get("reason") or ""),
-                str(doc.get("message") or ""),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise KnwalkError(
-                f"the annotation {ANNOTATION} on service {svc.name!r} is not a rollout state "
-                f"knwalk can read ({exc})",
-                f"remove it with `kubectl annotate ksvc {svc.name} {ANNOTATION}-`",
-            ) from None
+        except ValueError as exc:
+            problem = f"not JSON: {exc}"
+        else:
+            try:
+                return cls._from_doc(svc.name, doc)
+            except KeyError as exc:
+                problem = f"it has no {exc.args[0]!r}"
+            except UsageError as exc:  # the load engine's own checks
+                problem = exc.message
+            except (ValueError, TypeError) as exc:
+                problem = str(exc)
+        raise KnwalkError(
+            f"the annotation {ANNOTATION} on service {svc.name!r} is not a rollout state "
+            f"knwalk can read: {problem}",
+            f"remove it with `kubectl annotate ksvc {svc.name} {ANNOTATION}-`",
+        )
+
+    @classmethod
+    def _from_doc(cls, service: str, doc: object) -> State:
+        if not isinstance(doc, dict):
+            raise ValueError("it is not a JSON object")
+        if doc.get("version") != STATE_VERSION:
+            raise ValueError(f"version {doc.get('version')!r}, not {STATE_VERSION}")
+        phase = doc["phase"]
+        if phase not in PHASES:
+            raise ValueError(f"phase {phase!r} is not one of {', '.join(PHASES)}")
+        current = doc["current"]
+        if not isinstance(current, str) or not current:
+            raise ValueError(f"current {current!r} is not a Revision name")
+        raw_steps = doc["steps"]
+        if not isinstance(raw_steps, list) or not all(_whole(s) for s in raw_steps):
+            raise ValueError(f"steps {raw_steps!r} is not a list of whole percents")
+        problem = steps_problem(raw_steps)
+        if problem:
+            raise ValueError(f"steps {raw_steps!r}{problem}")
+        gates = Gates.from_dict(_object(doc, "gates"))
+        settings = Settings(tuple(raw_steps), gates, StepLoad.from_dict(_object(doc, "load")))
+        settings.load.check()
+        step = doc.get("step") or 0
+        if not _whole(step) or not 0 <= step <= len(raw_steps):
+            raise ValueError(f"step {step!r} of {len(raw_steps)} steps is not a step")
+        results = _objects(doc, "results")
+        for i, r in enumerate(results):
+            if not (_whole(r.get("step")) and _whole(r.get("percent"))):
+                raise ValueError(f"results[{i}] has no whole step and percent")
+            if not isinstance(r.get("passed"), bool):
+                raise ValueError(f"results[{i}] does not say whether it passed")
+        if phase in IN_PROGRESS:
+            # the steps passed are the results, one each: `resume` goes on after them
+            passed = sum(1 for r in results if r["passed"])
+            if passed != step or len(results) != step:
+                raise ValueError(
+                    f"step {step} but {passed} step{'' if passed == 1 else 's'} passed"
+                )
+        return cls(
+            service,
+            str(doc["id"]),
+            phase,
+            current,
+            str(doc.get("candidate") or ""),
+            int(doc.get("generation") or 0),
+            settings,
+            step,
+            _objects(doc, "traffic"),
+            results,
+            dict(_object(doc, "holder", {})),
+            str(doc.get("started") or ""),
+            str(doc.get("updated") or ""),
+            str(doc.get("reason") or ""),
+            str(doc.get("message") or ""),
+        )
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _object(doc: Mapping[str, Any], key: str, default: Obj | None = None) -> Obj:
+    """``doc[key]``, which must be a JSON object (``default`` when absent, if given)."""
+    value = doc.get(key, default) if default is not None else doc[key]
+    if value is None and default is not None:
+        value = default
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} is not an object")
+    return value
+
+
+def _objects(doc: Mapping[str, Any], key: str) -> list[Obj]:
+    """``doc[key]``, a list of JSON objects (empty when absent), copied."""
+    value = doc.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"{key} is not a list of objects")
+    return [dict(v) for v in value]
 
 
 def read_state(kube: Kube, name: str) -> tuple[knative.ServiceView, State | None]:

@@ -715,6 +715,75 @@ def test_refusals_before_anything_is_written(v1: Cluster) -> None:
     assert "No rollout of service 'helloworld-go' is recorded" in status.out
 
 
+def annotate_state(cluster: Cluster, value: str) -> None:
+    """Write ``value`` as the Service's rollout annotation, as ``kubectl annotate`` would."""
+    from tests.kube_helpers import GROUP, VERSION
+
+    patch = {"metadata": {"annotations": {core.ANNOTATION: value}}}
+    cluster.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, cluster.namespace, "services", "helloworld-go", patch
+    )
+
+
+def paused_at(cluster: Cluster, **changes: Any) -> str:
+    """A paused rollout's state (V1 current, V2 candidate, one of 4 steps passed), as the
+    annotation holds it, with ``changes`` made to its JSON."""
+    passed = {"step": 1, "percent": 10, "passed": True, "void": None, "gates": []}
+    state = core.State(
+        "helloworld-go", "0123456789ab", core.PAUSED, V1, V2, 2, core.Settings(), step=1,
+        traffic=cluster.ksvc()["spec"]["traffic"], results=[passed], reason=core.INTERRUPTED,
+    )  # fmt: skip
+    doc = state.as_dict()
+    doc.update(changes)
+    return json.dumps({k: v for k, v in doc.items() if v is not ...})
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"phase": "dancing"}, "phase 'dancing' is not one of running, paused, promoted"),
+        ({"steps": [10, 5]}, "steps [10, 5] must rise at every step"),
+        ({"steps": [10, 250]}, "steps [10, 250]: every percent must be from 1 to 100"),
+        ({"step": 4}, "step 4 but 1 step passed"),
+        ({"step": 9, "results": []}, "step 9 of 4 steps"),
+        ({"results": [{"step": 1, "percent": 10, "passed": False}]}, "step 1 but 0 steps passed"),
+        ({"results": [{"step": 1, "passed": True}]}, "results[0] has no whole step and percent"),
+        ({"gates": {"maxErrorRate": 7}}, "maxErrorRate 7 is not a ratio from 0 to 1"),
+        ({"gates": {"maxErrorRate": 0.01, "maxP99Ms": -5}}, "maxP99Ms -5 is not above 0"),
+        ({"load": {"stepSeconds": 30, "concurrency": -1}}, "--concurrency"),
+        ({"current": ...}, "it has no 'current'"),
+        ({"results": "x"}, "results is not a list of objects"),
+    ],
+)
+def test_a_hand_edited_state_is_refused_before_anything_moves(
+    v1: Cluster, changes: dict[str, Any], problem: str
+) -> None:
+    """A state that cannot have been written by a rollout (a hand edit, another tool) is
+    refused by status, resume and abort, and nothing is written: `resume` of a state that
+    says every step passed would otherwise promote a candidate no step judged."""
+    annotate_state(v1, paused_at(v1))  # a sound state reads
+    assert sub(v1, "status").code == 0
+    annotate_state(v1, paused_at(v1, **changes))
+    rv = v1.rv()
+    for command in (("status",), ("resume", "--yes"), ("abort", "--yes")):
+        result = sub(v1, *command)
+        result.assert_error(1)
+        assert "is not a rollout state knwalk can read" in result.error, command
+        assert problem in result.error, (command, result.error)
+        assert f"kubectl annotate ksvc helloworld-go {core.ANNOTATION}-" in result.error
+    assert v1.rv() == rv
+    assert served(v1) == [(None, V1, 100)]
+
+
+def test_an_annotation_that_is_not_a_json_object_is_refused(v1: Cluster) -> None:
+    for value, problem in (("[1, 2]", "it is not a JSON object"), ("{bad", "not JSON:")):
+        annotate_state(v1, value)
+        result = sub(v1, "status")
+        result.assert_error(1)
+        assert problem in result.error
+        assert "Traceback" not in result.error
+
+
 def state_of_or_none(cluster: Cluster) -> dict[str, Any] | None:
     annotations = cluster.ksvc()["metadata"].get("annotations") or {}
     raw = annotations.get(core.ANNOTATION)
