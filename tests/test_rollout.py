@@ -444,6 +444,17 @@ def test_abort_sends_everything_back_and_the_running_rollout_stops(v1: Cluster) 
         assert "at step 1 of 4 (10% to the candidate)" in status.out
         assert "knwalk rollout resume" not in status.out
         assert "knwalk rollout abort helloworld-go" in status.out
+        # nor a second rollout, nor a resume, while it runs
+        second = v1.run("rollout", "--target", "Go Sample v3", *SHORT)
+        second.assert_error(1)
+        assert f"a rollout of service 'helloworld-go' is running by pid {run.proc.pid}" in (
+            second.error
+        )
+        resumed = sub(v1, "resume", "--yes")
+        resumed.assert_error(1)
+        assert f"the rollout of service 'helloworld-go' is running, by pid {run.proc.pid}" in (
+            resumed.error
+        )
         aborted = sub(v1, "abort", "--yes")
         code, out, err = run.finish()
     finally:
