@@ -1402,11 +1402,18 @@ class Rollout:
         assert state is not None and self.svc is not None
         svc = knative.require_service(self.kube, self.name)
         self._check(svc)
-        latest = svc.latest_ready == state.candidate
+        # @latest only if the candidate is the template's last Revision: after a template
+        # change during the rollout (a deploy in another shell), latestRevision: true would
+        # hand all the traffic to a Revision no step judged, as soon as it became Ready
+        newer = [r for r in (svc.latest_created, svc.latest_ready) if r and r != state.candidate]
+        why = f"{newer[0]} is newer" if newer else ""
+        if not why and svc.observed_generation != svc.generation:
+            why = "the template changed and has no Revision yet"
+        latest = not why
         block = promoted_block(state, other_targets(svc.spec_traffic), latest)
         state.phase, state.reason = PROMOTED, ""
         state.message = f"promoted {state.candidate} after {state.total} steps" + (
-            "" if latest else f" (pinned: {svc.latest_ready} is newer, so not @latest)"
+            "" if latest else f" (pinned: {why}, so not @latest)"
         )
         self.svc = svc
         self._write(block)
@@ -1418,7 +1425,10 @@ class Rollout:
                 f"{state.candidate}, {CANDIDATE_TAG} the one before, {state.current}."
             )
         else:
-            self.cb.say(f"Promoted {state.candidate}, pinned at 100%: {svc.latest_ready} is newer.")
+            self.cb.say(
+                f"Promoted {state.candidate}, pinned at 100%: {why}, and this rollout did not "
+                "judge it; it gets no traffic until you split to it."
+            )
         return state
 
     def _paused(self, reason: str, why: str, exit_code: int = 1) -> RolloutError:

@@ -260,6 +260,31 @@ def test_a_slow_candidate_is_rolled_back_on_its_p50_alone(v1: Cluster, tmp_path:
     assert sorted(served(v1)) == [("candidate", V2, 0), ("current", V1, 100)]
 
 
+def test_a_template_changed_during_the_rollout_is_not_promoted_with_it(v1: Cluster) -> None:
+    """`knwalk deploy` of another template while the rollout runs: its Revision
+    (00003) was never judged, so promotion pins the candidate at 100% instead of
+    `latestRevision: true`, which would hand 00003 all the traffic once it became
+    Ready (here it never does: an image the sandbox cannot run, as a slow image pull
+    on a cluster that has not finished yet)."""
+    steps = ("--steps", "10,100", "--step-duration", "4s", "--max-p99", "off", "--yes")
+    run = Running(v1.kubeconfig, v1.namespace, "--target", "Go Sample v2", *steps)
+    try:
+        at_step_one(v1)
+        other = v1.run("deploy", "--image", "docker.io/library/nginx")
+        assert "helloworld-go-00003" in other.out + other.error
+        code, out, err = run.finish()
+    finally:
+        run.kill()
+    assert code == 0, (out, err)
+    assert f"promoted {V2} after 2 steps (pinned: {V3} is newer, so not @latest)" in out
+    spec = v1.ksvc()["spec"]["traffic"]
+    assert [(t.get("tag"), t.get("revisionName"), t["percent"]) for t in spec] == [
+        ("current", V2, 100),
+        ("candidate", V1, 0),
+    ]
+    assert not any(t.get("latestRevision") for t in spec)
+
+
 def test_a_terminal_shows_a_progress_bar_per_step(v1: Cluster) -> None:
     """On a terminal each step draws a rich progress bar with the requests sent and the
     share failed, to the service and to the candidate, as they go."""
