@@ -22,7 +22,9 @@ so any cluster with Knative will do (the Service, its tag URLs and the gateway):
 3. **Rollback** (one write) on a breached gate: 100% back to ``current``, the candidate
    kept at 0% with its tag for debugging. **Promotion** after the last step: 100% to
    ``@latest`` (``latestRevision: true``, tag ``latest``), ``current`` on the new
-   Revision and ``candidate`` on the one before, the tags ``knwalk split 50/50`` uses.
+   Revision and ``candidate`` on the one before, the tags ``knwalk split 50/50`` uses;
+   the candidate is pinned at 100% instead if the template changed meanwhile (a newer
+   Revision, or one to come, that no step judged).
 
 State (:class:`State`) is the JSON of the Service's annotation ``knwalk.dev/rollout``,
 written in the same merge patch as each split, so the two never disagree;
