@@ -96,6 +96,7 @@ VOID_STEP = "StepVoid"
 API_LOST = "ApiUnreachable"
 GATE_FAILED = "GateFailed"
 NOT_READY = "CandidateNotReady"
+SERVICE_DELETED = "ServiceDeleted"
 
 
 # --------------------------------------------------------------------------- settings
@@ -1442,7 +1443,9 @@ class Rollout:
         state.message = f"stopped {state.where()}: {why}"
         recorded = ""
         try:
-            svc = knative.require_service(self.kube, self.name)
+            svc = knative.get_service(self.kube, self.name)
+            if svc is None:
+                return self._deleted(exit_code)
             self._check(svc)
             state.traffic = self.written[1]
             self._write_state(svc)
@@ -1458,6 +1461,23 @@ class Rollout:
             f"continue with `knwalk rollout resume {self.name}` (it runs that step again), "
             f"or send all traffic back to {state.current} with "
             f"`knwalk rollout abort {self.name}`",
+            state=state,
+            exit_code=exit_code,
+        )
+
+    def _deleted(self, exit_code: int) -> RolloutError:
+        """The Service is gone, with its Revisions and the rollout's state: nothing to
+        resume or abort, so the rollout ends (it cannot record that anywhere)."""
+        state = self.state
+        assert state is not None
+        where = state.where()
+        state.phase, state.reason = ABORTED, SERVICE_DELETED
+        state.message = f"ended {where}: service {self.name!r} was deleted"
+        return RolloutError(
+            f"rollout of service {self.name!r} {state.message}, with its Revisions, "
+            "traffic and the rollout's state",
+            f"nothing is left to resume or abort; deploy it again (`knwalk deploy {self.name}`) "
+            "and roll out again",
             state=state,
             exit_code=exit_code,
         )

@@ -521,6 +521,28 @@ def test_a_concurrent_split_stops_the_rollout_and_is_kept(v1: Cluster) -> None:
     assert "was changed since the rollout stopped" in resumed.error
 
 
+def test_the_service_deleted_mid_step_ends_the_rollout_without_a_resume_hint(
+    v1: Cluster,
+) -> None:
+    """`knwalk delete` during a step: the rollout's state went with the Service, so the
+    rollout ends saying so, and does not offer `resume` or `abort`, which would fail."""
+    run = Running(v1.kubeconfig, v1.namespace, "--target", "Go Sample v2", *LONG, "-o", "json")
+    try:
+        at_step_one(v1)
+        deleted = v1.run("delete", "--yes")
+        assert deleted.code == 0, deleted.err
+        code, out, err = run.finish()
+    finally:
+        run.kill()
+    assert code == 1, (out, err)
+    assert err.startswith("Error: rollout of service 'helloworld-go' ended at step 1 of 4")
+    assert "service 'helloworld-go' was deleted" in err
+    assert "knwalk rollout resume" not in err and "knwalk rollout abort" not in err
+    assert "deploy it again" in err and "Traceback" not in err
+    [end] = json_lines(out)
+    assert (end["rollout"]["phase"], end["rollout"]["reason"]) == ("aborted", "ServiceDeleted")
+
+
 def test_a_gateway_refusing_connections_ends_the_step_at_once_resumably(v1: Cluster) -> None:
     """The step would send for 60 s, but its answers can judge nothing once the gateway
     refuses a connection: the rollout stops within a moment, at step 1, resumable, and the
