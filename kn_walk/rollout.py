@@ -59,7 +59,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from kn_walk import knative
 from kn_walk.errors import ApiError, KnwalkError, UsageError
-from kn_walk.knative_rules.labels import FAULT_ANNOTATION, ROLLOUT_ANNOTATION
+from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
+from kn_walk.knative_rules.labels import FAULT_ANNOTATION, ROLLOUT_ANNOTATION, VISIBILITY_LABEL
 from kn_walk.traffic import CANDIDATE_TAG, CURRENT_TAG, LATEST_TAG
 
 if TYPE_CHECKING:
@@ -839,6 +840,7 @@ def plan(
     svc = deploy.current
     assert svc is not None
     _refuse_in_progress(svc, State.from_service(svc))
+    _refuse_cluster_local(svc)
     current = serving_revision(svc)
     candidate = _next_revision(kube, name, opts)
     draft = State(name, "", RUNNING, current, candidate, 0, settings)
@@ -946,6 +948,29 @@ def _refuse_in_progress(svc: knative.ServiceView, state: State | None) -> None:
 # --------------------------------------------------------------------------- running
 
 
+def _refuse_cluster_local(svc: knative.ServiceView) -> None:
+    """A rollout sends its load through the ingress gateway, which does not serve a
+    cluster-local Service (or tag): each answer would be a 404 blamed on the candidate."""
+    from urllib.parse import urlsplit
+
+    labels = (svc.raw.get("metadata") or {}).get("labels") or {}
+    labelled = labels.get(VISIBILITY_LABEL) == "cluster-local"
+    host = (urlsplit(svc.url).hostname or "") if svc.url else ""
+    if not labelled and not host.endswith("." + CLUSTER_LOCAL_DOMAIN):
+        return
+    hint = (
+        f"make it public with `kubectl label ksvc {svc.name} {VISIBILITY_LABEL}-`"
+        if labelled
+        else "give its Routes a domain the ingress gateway serves (config-domain; "
+        "`knwalk doctor` checks it)"
+    )
+    raise KnwalkError(
+        f"service {svc.name!r} is only reachable inside the cluster ({svc.url or 'no URL'}): "
+        "the ingress gateway does not serve it, so a rollout cannot send it load",
+        f"{hint}; a rollout measures the candidate through the gateway",
+    )
+
+
 def _noop(*args: Any) -> None:
     return None
 
@@ -995,6 +1020,7 @@ class Rollout:
         state, or :class:`RolloutError`."""
         svc, state = read_state(self.kube, self.name)
         _refuse_in_progress(svc, state)
+        _refuse_cluster_local(svc)
         current = serving_revision(svc)
         cur = self._revision(current)
         if cur is None or cur.ready_status != "True":
@@ -1228,6 +1254,7 @@ class Rollout:
         assert state is not None and self.svc is not None
         percent = state.settings.steps[index]
         number = index + 1
+        _refuse_cluster_local(self.svc)  # made so since the rollout started: move nothing
         block = step_block(state, percent, other_targets(self.svc.spec_traffic))
         self._write(block)
         self._wait_traffic()

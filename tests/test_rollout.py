@@ -773,6 +773,38 @@ def test_refusals_before_anything_is_written(v1: Cluster) -> None:
     assert "No rollout of service 'helloworld-go' is recorded" in status.out
 
 
+def test_a_cluster_local_service_is_refused_before_any_traffic_moves(v1: Cluster) -> None:
+    """A Service visible only inside the cluster is not served by the ingress gateway:
+    every request of a step would be a 404 blamed on the candidate. Refused up front."""
+    from tests.kube_helpers import GROUP, VERSION
+
+    label = {"metadata": {"labels": {"networking.knative.dev/visibility": "cluster-local"}}}
+    v1.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, v1.namespace, "services", "helloworld-go", label
+    )
+    local = f"http://helloworld-go.{v1.namespace}.svc.cluster.local"
+    wait_for(
+        v1.api_client,
+        "services",
+        v1.namespace,
+        "helloworld-go",
+        lambda o: (o.get("status") or {}).get("url") == local,
+        30,
+    )
+    rv = v1.rv()
+    for extra in (("--yes",), ("--dry-run",)):
+        result = v1.run("rollout", "--target", "Go Sample v2", "--step-requests", "20", *extra)
+        result.assert_error(1)
+        assert f"service 'helloworld-go' is only reachable inside the cluster ({local})" in (
+            result.error
+        )
+        assert "kubectl label ksvc helloworld-go networking.knative.dev/visibility-" in (
+            result.error
+        )
+    assert v1.rv() == rv
+    assert state_of_or_none(v1) is None
+
+
 def annotate_state(cluster: Cluster, value: str) -> None:
     """Write ``value`` as the Service's rollout annotation, as ``kubectl annotate`` would."""
     from tests.kube_helpers import GROUP, VERSION
