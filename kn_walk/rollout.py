@@ -1296,9 +1296,10 @@ class Rollout:
         def tell(i: int) -> Callable[[LoadProgress], None]:
             def on(p: LoadProgress) -> None:
                 seen[i] = p
-                if p.refused:
-                    # the gateway is down or restarting: the step will judge nothing, so
-                    # it ends now rather than at its planned end
+                if p.refused or p.untrusted:
+                    # the gateway is down or restarting, or its certificate is not
+                    # trusted: the step will judge nothing, so it ends now rather than at
+                    # its planned end
                     stop.set()
                 self.cb.progress(StepProgress(number, state.total, percent, seen[0], seen[1]))
 
@@ -1368,12 +1369,21 @@ class Rollout:
             if not note:
                 note = "the answers are not the helloworld sample's, so the split is not checked"
             verdict = None
+        # failures between knwalk and the gateway, before any Revision: not the candidate's
         refused = main.failures.get("connect error", 0) + tag.failures.get("connect error", 0)
+        untrusted = main.failures.get("tls error", 0) + tag.failures.get("tls error", 0)
+        gateway = self.gateway.url if self.gateway else ""
         void = ""
         if refused:
             void = (
-                f"the gateway {self.gateway.url if self.gateway else ''} refused {refused} "
-                "connections (down or restarting): the answers judge nothing"
+                f"the gateway {gateway} refused {refused} connections (down or restarting): "
+                "the answers judge nothing"
+            )
+        elif untrusted:
+            void = (
+                f"{untrusted} requests to the gateway {gateway} failed TLS verification (tls "
+                "error: its certificate is not trusted for the Service's hosts, or not issued "
+                "yet): the answers judge nothing"
             )
         elif main.count == 0 or tag.count == 0:
             void = "no request was sent"

@@ -567,6 +567,29 @@ def test_a_gateway_refusing_connections_ends_the_step_at_once_resumably(v1: Clus
         run.kill()
 
 
+def test_a_gateway_certificate_that_fails_verification_judges_nothing(
+    v1: Cluster, tmp_path: Path
+) -> None:
+    """An https gateway whose certificate is not trusted (auto-TLS not issued yet, a
+    self-signed one): every request fails before reaching any Revision, so the step
+    judges nothing and the rollout stops at once, resumable, instead of rolling back a
+    candidate on failures that were not its own."""
+    from tests.test_load import RawServer, _ok
+
+    with RawServer(lambda n: _ok(BODY[V2].encode()), tls=tmp_path) as gw:
+        started = time.monotonic()
+        result = v1.run("rollout", "--target", "Go Sample v2", "--gateway", gw.url, *LONG)
+        assert time.monotonic() - started < 30  # the 60 s step ended at the first failures
+    result.assert_error(1)
+    assert "stopped at step 1 of 4" in result.error
+    assert "tls error" in result.error and "judge nothing" in result.error
+    assert "knwalk rollout resume helloworld-go" in result.error
+    assert "rolled back" not in result.error
+    state = state_of(v1)
+    assert (state["phase"], state["reason"], state["results"]) == ("paused", "StepVoid", [])
+    assert sorted(served(v1)) == [("candidate", V2, 10), ("current", V1, 90)]
+
+
 @pytest.mark.parametrize("how", ["kill -9", "down"])
 def test_the_sandbox_going_away_mid_step_stops_the_rollout_resumably(
     tmp_path: Path, how: str
