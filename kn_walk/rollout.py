@@ -17,8 +17,10 @@ so any cluster with Knative will do (the Service, its tag URLs and the gateway):
    URL. The candidate is judged on its tag URL's answers: the error rate (non-2xx/3xx
    answers and broken connections) and p50/p99 latency against the :class:`Gates`.
    The Service's answers check the split (chi-square, as ``knwalk curl --count``) and
-   give each Revision's latency. A step during which the gateway refused connections
-   judges nothing (it was down, not the candidate): the rollout stops, resumable.
+   give each Revision's latency. A step during which the gateway refused connections or
+   failed TLS verification judges nothing (the gateway failed, not the candidate): the
+   rollout stops, resumable. So does a cluster-local Service, before any write: the
+   gateway does not serve it.
 3. **Rollback** (one write) on a breached gate: 100% back to ``current``, the candidate
    kept at 0% with its tag for debugging. **Promotion** after the last step: 100% to
    ``@latest`` (``latestRevision: true``, tag ``latest``), ``current`` on the new
