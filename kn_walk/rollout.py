@@ -19,7 +19,7 @@ so any cluster with Knative will do (the Service, its tag URLs and the gateway):
    The Service's answers check the split (chi-square, as ``knwalk curl --count``) and
    give each Revision's latency. A step during which the gateway refused connections or
    failed TLS verification judges nothing (the gateway failed, not the candidate): the
-   rollout stops, resumable. So does a cluster-local Service, before any write: the
+   rollout stops, resumable. A cluster-local Service is refused before any write: the
    gateway does not serve it.
 3. **Rollback** (one write) on a breached gate: 100% back to ``current``, the candidate
    kept at 0% with its tag for debugging. **Promotion** after the last step: 100% to
