@@ -1389,6 +1389,16 @@ class Rollout:
             )
         elif main.count == 0 or tag.count == 0:
             void = "no request was sent"
+        elif percent < 100 and not main.ok and not tag.ok:
+            # not even the current Revision's share got through: the gateway does not
+            # route this Service (the wrong gateway), whatever the candidate does
+            kinds = main.failures + tag.failures
+            shown = ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items()))
+            void = (
+                f"the gateway {gateway} answered none of the {main.count + tag.count} "
+                f"requests ({shown}), though {100 - percent}% should reach {state.current}: "
+                f"does it route service {self.name!r}? The answers judge nothing"
+            )
         return StepReport(
             self.name,
             svc.namespace,

@@ -339,6 +339,25 @@ def test_a_split_the_gateway_does_not_honour_is_said_at_each_step(v1: Cluster) -
     assert [r["split"]["consistent"] for r in state_of(v1)["results"]] == [False, False]
 
 
+def test_a_gateway_that_routes_nothing_judges_nothing(v1: Cluster) -> None:
+    """A gateway that does not route the Service at all (the wrong one, given or found):
+    not one answer, to the Service's host nor to the tag's, succeeds, though 90% should
+    reach the current Revision. The candidate is not blamed: the step is void and the
+    rollout stops, resumable."""
+    from tests.test_cli_curl import FakeGateway
+
+    with FakeGateway(lambda n, host, path: (404, "")) as gw:
+        result = v1.run("rollout", "--target", "Go Sample v2", "--gateway", gw.url, *SHORT)
+    result.assert_error(1)
+    assert "stopped at step 1 of 4" in result.error and "rolled back" not in result.error
+    assert f"the gateway {gw.url} answered none of the 80 requests" in result.error
+    assert "HTTP 404: 80" in result.error and "does it route service 'helloworld-go'" in (
+        result.error
+    )
+    state = state_of(v1)
+    assert (state["phase"], state["reason"], state["results"]) == ("paused", "StepVoid", [])
+
+
 def candidate_pod(cluster: Cluster, revision: str) -> dict[str, Any]:
     """The Pod of ``revision``'s process (one per Revision on the sandbox), as a dict."""
     from kubernetes import client
