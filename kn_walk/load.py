@@ -97,6 +97,7 @@ USER_AGENT = "knwalk"
 #: failure kinds of requests that got no answer, by index in the records (0: none)
 KINDS = ("", "connect error", "tls error", "timeout", "read error", "protocol error")
 CONNECT_ERROR = KINDS.index("connect error")
+TLS_ERROR = KINDS.index("tls error")
 PERCENTILES = (50, 90, 99)
 
 
@@ -355,6 +356,7 @@ class LoadProgress(NamedTuple):
     elapsed: float
     duration: float | None  # seconds the run sends for, when given
     refused: int = 0  # connections the server refused (it is down or restarting)
+    untrusted: int = 0  # TLS handshakes that failed verification (the server's certificate)
 
 
 @dataclass
@@ -565,6 +567,7 @@ class _Engine:
         self.claimed = 0
         self.failed = 0
         self.refused = 0
+        self.untrusted = 0
         self.stopped = False
         self.truncated = False
         self.connections: set[http1.Connection] = set()
@@ -630,6 +633,7 @@ class _Engine:
                 self.loop.time() - self.t0,
                 self.spec.duration,
                 self.refused,
+                self.untrusted,
             )
         )
 
@@ -782,6 +786,8 @@ class _Engine:
             self.failed += 1
         if kind == CONNECT_ERROR:
             self.refused += 1
+        elif kind == TLS_ERROR:
+            self.untrusted += 1
 
     def _classify(self, body: bytes) -> int:
         """The index of a successful answer's body class."""

@@ -17,12 +17,16 @@ so any cluster with Knative will do (the Service, its tag URLs and the gateway):
    URL. The candidate is judged on its tag URL's answers: the error rate (non-2xx/3xx
    answers and broken connections) and p50/p99 latency against the :class:`Gates`.
    The Service's answers check the split (chi-square, as ``knwalk curl --count``) and
-   give each Revision's latency. A step during which the gateway refused connections
-   judges nothing (it was down, not the candidate): the rollout stops, resumable.
+   give each Revision's latency. A step during which the gateway refused connections or
+   failed TLS verification judges nothing (the gateway failed, not the candidate): the
+   rollout stops, resumable. A cluster-local Service is refused before any write: the
+   gateway does not serve it.
 3. **Rollback** (one write) on a breached gate: 100% back to ``current``, the candidate
    kept at 0% with its tag for debugging. **Promotion** after the last step: 100% to
    ``@latest`` (``latestRevision: true``, tag ``latest``), ``current`` on the new
-   Revision and ``candidate`` on the one before, the tags ``knwalk split 50/50`` uses.
+   Revision and ``candidate`` on the one before, the tags ``knwalk split 50/50`` uses;
+   the candidate is pinned at 100% instead if the template changed meanwhile (a newer
+   Revision, or one to come, that no step judged).
 
 State (:class:`State`) is the JSON of the Service's annotation ``knwalk.dev/rollout``,
 written in the same merge patch as each split, so the two never disagree;
@@ -57,7 +61,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from kn_walk import knative
 from kn_walk.errors import ApiError, KnwalkError, UsageError
-from kn_walk.knative_rules.labels import FAULT_ANNOTATION, ROLLOUT_ANNOTATION
+from kn_walk.knative_rules.hosts import CLUSTER_LOCAL_DOMAIN
+from kn_walk.knative_rules.labels import FAULT_ANNOTATION, ROLLOUT_ANNOTATION, VISIBILITY_LABEL
 from kn_walk.traffic import CANDIDATE_TAG, CURRENT_TAG, LATEST_TAG
 
 if TYPE_CHECKING:
@@ -85,6 +90,7 @@ STALE_AFTER = 600.0
 RUNNING, PAUSED = "running", "paused"
 PROMOTED, ROLLED_BACK, ABORTED, FAILED = "promoted", "rolled-back", "aborted", "failed"
 IN_PROGRESS = (RUNNING, PAUSED)
+PHASES = (RUNNING, PAUSED, PROMOTED, ROLLED_BACK, ABORTED, FAILED)
 
 # why a rollout paused or ended (State.reason)
 INTERRUPTED = "Interrupted"
@@ -93,6 +99,7 @@ VOID_STEP = "StepVoid"
 API_LOST = "ApiUnreachable"
 GATE_FAILED = "GateFailed"
 NOT_READY = "CandidateNotReady"
+SERVICE_DELETED = "ServiceDeleted"
 
 
 # --------------------------------------------------------------------------- settings
@@ -105,13 +112,23 @@ def parse_steps(text: str) -> tuple[int, ...]:
     if not all(p.isdigit() for p in parts):
         raise UsageError(f"--steps {text!r} is not a list of whole percents", hint)
     steps = tuple(int(p) for p in parts)
-    if not all(1 <= s <= 100 for s in steps):
-        raise UsageError(f"--steps {text!r}: every percent must be from 1 to 100", hint)
-    if any(b <= a for a, b in itertools.pairwise(steps)):
-        raise UsageError(f"--steps {text!r} must rise at every step", hint)
-    if len(steps) > MAX_STEPS:
-        raise UsageError(f"--steps {text!r} has {len(steps)} steps, more than {MAX_STEPS}", hint)
+    problem = steps_problem(steps)
+    if problem:
+        raise UsageError(f"--steps {text!r}{problem}", hint)
     return steps
+
+
+def steps_problem(steps: Sequence[int]) -> str:
+    """What is wrong with ``steps`` as a rollout's percents (to follow their text), or ''."""
+    if not steps:
+        return " is empty"
+    if not all(1 <= s <= 100 for s in steps):
+        return ": every percent must be from 1 to 100"
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        return " must rise at every step"
+    if len(steps) > MAX_STEPS:
+        return f" has {len(steps)} steps, more than {MAX_STEPS}"
+    return ""
 
 
 def parse_ratio(text: str, option: str) -> float:
@@ -154,9 +171,15 @@ class Gates:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Gates:
-        return cls(
-            float(raw["maxErrorRate"]), _seconds(raw.get("maxP99Ms")), _seconds(raw.get("maxP50Ms"))
-        )
+        """The gates a state records; a value no rollout could have set is a ValueError."""
+        rate = raw["maxErrorRate"]
+        if not _number(rate) or not 0 <= rate <= 1:
+            raise ValueError(f"maxErrorRate {rate!r} is not a ratio from 0 to 1")
+        for key in ("maxP99Ms", "maxP50Ms"):
+            limit = raw.get(key)
+            if limit is not None and (not _number(limit) or not limit > 0):
+                raise ValueError(f"{key} {limit!r} is not above 0")
+        return cls(float(rate), _seconds(raw.get("maxP99Ms")), _seconds(raw.get("maxP50Ms")))
 
     def describe(self) -> str:
         parts = [f"error rate <= {_pct(self.max_error_rate)}"]
@@ -343,43 +366,111 @@ class State:
 
     @classmethod
     def from_service(cls, svc: knative.ServiceView) -> State | None:
-        """The state recorded on the Service, None if there is none."""
+        """The state recorded on the Service, None if there is none; a state no rollout
+        could have written (a hand edit, another tool) is refused, saying what is wrong."""
         meta = svc.raw.get("metadata") or {}
         raw = (meta.get("annotations") or {}).get(ANNOTATION)
         if raw is None:
             return None
         try:
             doc = json.loads(raw)
-            if doc.get("version") != STATE_VERSION:
-                raise ValueError(f"version {doc.get('version')!r}, not {STATE_VERSION}")
-            settings = Settings(
-                tuple(int(s) for s in doc["steps"]),
-                Gates.from_dict(doc["gates"]),
-                StepLoad.from_dict(doc["load"]),
-            )
-            return cls(
-                svc.name,
-                str(doc["id"]),
-                str(doc["phase"]),
-                str(doc["current"]),
-                str(doc.get("candidate") or ""),
-                int(doc.get("generation") or 0),
-                settings,
-                int(doc.get("step") or 0),
-                [dict(t) for t in doc.get("traffic") or []],
-                [dict(r) for r in doc.get("results") or []],
-                dict(doc.get("holder") or {}),
-                str(doc.get("started") or ""),
-                str(doc.get("updated") or ""),
-                str(doc.get("reason") or ""),
-                str(doc.get("message") or ""),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise KnwalkError(
-                f"the annotation {ANNOTATION} on service {svc.name!r} is not a rollout state "
-                f"knwalk can read ({exc})",
-                f"remove it with `kubectl annotate ksvc {svc.name} {ANNOTATION}-`",
-            ) from None
+        except ValueError as exc:
+            problem = f"not JSON: {exc}"
+        else:
+            try:
+                return cls._from_doc(svc.name, doc)
+            except KeyError as exc:
+                problem = f"it has no {exc.args[0]!r}"
+            except UsageError as exc:  # the load engine's own checks
+                problem = exc.message
+            except (ValueError, TypeError) as exc:
+                problem = str(exc)
+        raise KnwalkError(
+            f"the annotation {ANNOTATION} on service {svc.name!r} is not a rollout state "
+            f"knwalk can read: {problem}",
+            f"remove it with `kubectl annotate ksvc {svc.name} {ANNOTATION}-`",
+        )
+
+    @classmethod
+    def _from_doc(cls, service: str, doc: object) -> State:
+        if not isinstance(doc, dict):
+            raise ValueError("it is not a JSON object")
+        if doc.get("version") != STATE_VERSION:
+            raise ValueError(f"version {doc.get('version')!r}, not {STATE_VERSION}")
+        phase = doc["phase"]
+        if phase not in PHASES:
+            raise ValueError(f"phase {phase!r} is not one of {', '.join(PHASES)}")
+        current = doc["current"]
+        if not isinstance(current, str) or not current:
+            raise ValueError(f"current {current!r} is not a Revision name")
+        raw_steps = doc["steps"]
+        if not isinstance(raw_steps, list) or not all(_whole(s) for s in raw_steps):
+            raise ValueError(f"steps {raw_steps!r} is not a list of whole percents")
+        problem = steps_problem(raw_steps)
+        if problem:
+            raise ValueError(f"steps {raw_steps!r}{problem}")
+        gates = Gates.from_dict(_object(doc, "gates"))
+        settings = Settings(tuple(raw_steps), gates, StepLoad.from_dict(_object(doc, "load")))
+        settings.load.check()
+        step = doc.get("step") or 0
+        if not _whole(step) or not 0 <= step <= len(raw_steps):
+            raise ValueError(f"step {step!r} of {len(raw_steps)} steps is not a step")
+        results = _objects(doc, "results")
+        for i, r in enumerate(results):
+            if not (_whole(r.get("step")) and _whole(r.get("percent"))):
+                raise ValueError(f"results[{i}] has no whole step and percent")
+            if not isinstance(r.get("passed"), bool):
+                raise ValueError(f"results[{i}] does not say whether it passed")
+        if phase in IN_PROGRESS:
+            # the steps passed are the results, one each: `resume` goes on after them
+            passed = sum(1 for r in results if r["passed"])
+            if passed != step or len(results) != step:
+                raise ValueError(
+                    f"step {step} but {passed} step{'' if passed == 1 else 's'} passed"
+                )
+        return cls(
+            service,
+            str(doc["id"]),
+            phase,
+            current,
+            str(doc.get("candidate") or ""),
+            int(doc.get("generation") or 0),
+            settings,
+            step,
+            _objects(doc, "traffic"),
+            results,
+            dict(_object(doc, "holder", {})),
+            str(doc.get("started") or ""),
+            str(doc.get("updated") or ""),
+            str(doc.get("reason") or ""),
+            str(doc.get("message") or ""),
+        )
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _object(doc: Mapping[str, Any], key: str, default: Obj | None = None) -> Obj:
+    """``doc[key]``, which must be a JSON object (``default`` when absent, if given)."""
+    value = doc.get(key, default) if default is not None else doc[key]
+    if value is None and default is not None:
+        value = default
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} is not an object")
+    return value
+
+
+def _objects(doc: Mapping[str, Any], key: str) -> list[Obj]:
+    """``doc[key]``, a list of JSON objects (empty when absent), copied."""
+    value = doc.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"{key} is not a list of objects")
+    return [dict(v) for v in value]
 
 
 def read_state(kube: Kube, name: str) -> tuple[knative.ServiceView, State | None]:
@@ -751,6 +842,7 @@ def plan(
     svc = deploy.current
     assert svc is not None
     _refuse_in_progress(svc, State.from_service(svc))
+    _refuse_cluster_local(svc)
     current = serving_revision(svc)
     candidate = _next_revision(kube, name, opts)
     draft = State(name, "", RUNNING, current, candidate, 0, settings)
@@ -858,6 +950,29 @@ def _refuse_in_progress(svc: knative.ServiceView, state: State | None) -> None:
 # --------------------------------------------------------------------------- running
 
 
+def _refuse_cluster_local(svc: knative.ServiceView) -> None:
+    """A rollout sends its load through the ingress gateway, which does not serve a
+    cluster-local Service (or tag): each answer would be a 404 blamed on the candidate."""
+    from urllib.parse import urlsplit
+
+    labels = (svc.raw.get("metadata") or {}).get("labels") or {}
+    labelled = labels.get(VISIBILITY_LABEL) == "cluster-local"
+    host = (urlsplit(svc.url).hostname or "") if svc.url else ""
+    if not labelled and not host.endswith("." + CLUSTER_LOCAL_DOMAIN):
+        return
+    hint = (
+        f"make it public with `kubectl label ksvc {svc.name} {VISIBILITY_LABEL}-`"
+        if labelled
+        else "give its Routes a domain the ingress gateway serves (config-domain; "
+        "`knwalk doctor` checks it)"
+    )
+    raise KnwalkError(
+        f"service {svc.name!r} is only reachable inside the cluster ({svc.url or 'no URL'}): "
+        "the ingress gateway does not serve it, so a rollout cannot send it load",
+        f"{hint}; a rollout measures the candidate through the gateway",
+    )
+
+
 def _noop(*args: Any) -> None:
     return None
 
@@ -907,6 +1022,7 @@ class Rollout:
         state, or :class:`RolloutError`."""
         svc, state = read_state(self.kube, self.name)
         _refuse_in_progress(svc, state)
+        _refuse_cluster_local(svc)
         current = serving_revision(svc)
         cur = self._revision(current)
         if cur is None or cur.ready_status != "True":
@@ -1140,6 +1256,7 @@ class Rollout:
         assert state is not None and self.svc is not None
         percent = state.settings.steps[index]
         number = index + 1
+        _refuse_cluster_local(self.svc)  # made so since the rollout started: move nothing
         block = step_block(state, percent, other_targets(self.svc.spec_traffic))
         self._write(block)
         self._wait_traffic()
@@ -1181,9 +1298,10 @@ class Rollout:
         def tell(i: int) -> Callable[[LoadProgress], None]:
             def on(p: LoadProgress) -> None:
                 seen[i] = p
-                if p.refused:
-                    # the gateway is down or restarting: the step will judge nothing, so
-                    # it ends now rather than at its planned end
+                if p.refused or p.untrusted:
+                    # the gateway is down or restarting, or its certificate is not
+                    # trusted: the step will judge nothing, so it ends now rather than at
+                    # its planned end
                     stop.set()
                 self.cb.progress(StepProgress(number, state.total, percent, seen[0], seen[1]))
 
@@ -1253,15 +1371,34 @@ class Rollout:
             if not note:
                 note = "the answers are not the helloworld sample's, so the split is not checked"
             verdict = None
+        # failures between knwalk and the gateway, before any Revision: not the candidate's
         refused = main.failures.get("connect error", 0) + tag.failures.get("connect error", 0)
+        untrusted = main.failures.get("tls error", 0) + tag.failures.get("tls error", 0)
+        gateway = self.gateway.url if self.gateway else ""
         void = ""
         if refused:
             void = (
-                f"the gateway {self.gateway.url if self.gateway else ''} refused {refused} "
-                "connections (down or restarting): the answers judge nothing"
+                f"the gateway {gateway} refused {refused} connections (down or restarting): "
+                "the answers judge nothing"
+            )
+        elif untrusted:
+            void = (
+                f"{untrusted} requests to the gateway {gateway} failed TLS verification (tls "
+                "error: its certificate is not trusted for the Service's hosts, or not issued "
+                "yet): the answers judge nothing"
             )
         elif main.count == 0 or tag.count == 0:
             void = "no request was sent"
+        elif percent < 100 and not main.ok and not tag.ok:
+            # not even the current Revision's share got through: the gateway does not
+            # route this Service (the wrong gateway), whatever the candidate does
+            kinds = main.failures + tag.failures
+            shown = ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items()))
+            void = (
+                f"the gateway {gateway} answered none of the {main.count + tag.count} "
+                f"requests ({shown}), though {100 - percent}% should reach {state.current}: "
+                f"does it route service {self.name!r}? The answers judge nothing"
+            )
         return StepReport(
             self.name,
             svc.namespace,
@@ -1317,11 +1454,18 @@ class Rollout:
         assert state is not None and self.svc is not None
         svc = knative.require_service(self.kube, self.name)
         self._check(svc)
-        latest = svc.latest_ready == state.candidate
+        # @latest only if the candidate is the template's last Revision: after a template
+        # change during the rollout (a deploy in another shell), latestRevision: true would
+        # hand all the traffic to a Revision no step judged, as soon as it became Ready
+        newer = [r for r in (svc.latest_created, svc.latest_ready) if r and r != state.candidate]
+        why = f"{newer[0]} is newer" if newer else ""
+        if not why and svc.observed_generation != svc.generation:
+            why = "the template changed and has no Revision yet"
+        latest = not why
         block = promoted_block(state, other_targets(svc.spec_traffic), latest)
         state.phase, state.reason = PROMOTED, ""
         state.message = f"promoted {state.candidate} after {state.total} steps" + (
-            "" if latest else f" (pinned: {svc.latest_ready} is newer, so not @latest)"
+            "" if latest else f" (pinned: {why}, so not @latest)"
         )
         self.svc = svc
         self._write(block)
@@ -1333,7 +1477,10 @@ class Rollout:
                 f"{state.candidate}, {CANDIDATE_TAG} the one before, {state.current}."
             )
         else:
-            self.cb.say(f"Promoted {state.candidate}, pinned at 100%: {svc.latest_ready} is newer.")
+            self.cb.say(
+                f"Promoted {state.candidate}, pinned at 100%: {why}, and this rollout did not "
+                "judge it; it gets no traffic until you split to it."
+            )
         return state
 
     def _paused(self, reason: str, why: str, exit_code: int = 1) -> RolloutError:
@@ -1345,7 +1492,9 @@ class Rollout:
         state.message = f"stopped {state.where()}: {why}"
         recorded = ""
         try:
-            svc = knative.require_service(self.kube, self.name)
+            svc = knative.get_service(self.kube, self.name)
+            if svc is None:
+                return self._deleted(exit_code)
             self._check(svc)
             state.traffic = self.written[1]
             self._write_state(svc)
@@ -1361,6 +1510,23 @@ class Rollout:
             f"continue with `knwalk rollout resume {self.name}` (it runs that step again), "
             f"or send all traffic back to {state.current} with "
             f"`knwalk rollout abort {self.name}`",
+            state=state,
+            exit_code=exit_code,
+        )
+
+    def _deleted(self, exit_code: int) -> RolloutError:
+        """The Service is gone, with its Revisions and the rollout's state: nothing to
+        resume or abort, so the rollout ends (it cannot record that anywhere)."""
+        state = self.state
+        assert state is not None
+        where = state.where()
+        state.phase, state.reason = ABORTED, SERVICE_DELETED
+        state.message = f"ended {where}: service {self.name!r} was deleted"
+        return RolloutError(
+            f"rollout of service {self.name!r} {state.message}, with its Revisions, "
+            "traffic and the rollout's state",
+            f"nothing is left to resume or abort; deploy it again (`knwalk deploy {self.name}`) "
+            "and roll out again",
             state=state,
             exit_code=exit_code,
         )

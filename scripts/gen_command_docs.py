@@ -70,7 +70,9 @@ for name, cmd in root.commands.items():
     if getattr(cmd, "hidden", False):
         continue
     group = hasattr(cmd, "commands")
-    entries.append({"path": [name], "group": group, "module": module_of(cmd),
+    # a group that also runs on its own (`knwalk rollout`) is a command of its page too
+    runs = not group or bool(getattr(cmd, "invoke_without_command", False))
+    entries.append({"path": [name], "group": group, "runs": runs, "module": module_of(cmd),
                     "short": (cmd.help or "").strip().splitlines()[0] if cmd.help else "",
                     "help": help_of([name])})
     if group:
@@ -161,7 +163,8 @@ def render_pages(entries: list[dict[str, Any]] | None = None) -> dict[str, str]:
             intro = "\n".join(f"- `knwalk {m['path'][0]}`: {m['short']}" for m in commands)
             body = [_section(m) for m in commands]
         out[name] = f"{HEADER}\n\n# {title}\n\n{intro}\n\n" + "\n".join(body)
-        listed = ", ".join(f"`{' '.join(m['path'])}`" for m in commands)
+        runnable = ([group] if group is not None and group.get("runs") else []) + commands
+        listed = ", ".join(f"`{' '.join(m['path'])}`" for m in runnable)
         index_rows.append(f"| [{name}]({name}) | {listed} |")
     root = next(e for e in entries if not e["path"])
     out["README.md"] = (

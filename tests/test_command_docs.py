@@ -71,3 +71,15 @@ def test_the_index_mentions_shell_completion(
     index = gen.render_pages(entries)["README.md"]
     assert "knwalk --install-completion" in index
     assert "--install-completion" in next(e["help"] for e in entries if not e["path"])
+
+
+def test_the_index_lists_every_command_that_runs(
+    gen: ModuleType, entries: list[dict[str, Any]]
+) -> None:
+    """A group that also runs on its own (`knwalk rollout`) is listed with its
+    subcommands; a group that only holds them (`knwalk sandbox`) is not."""
+    index = gen.render_pages(entries)["README.md"]
+    row = next(line for line in index.splitlines() if line.startswith("| [rollout.md]"))
+    assert row.split(" | ")[1].startswith("`rollout`, `rollout status`")
+    sandbox = next(line for line in index.splitlines() if line.startswith("| [sandbox.md]"))
+    assert "`sandbox`," not in sandbox

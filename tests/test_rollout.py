@@ -245,6 +245,176 @@ def test_a_slow_candidate_is_rolled_back_on_its_p99(v1: Cluster, tmp_path: Path)
     assert sorted(served(v1)) == [("candidate", V2, 0), ("current", V1, 100)]
 
 
+def test_a_slow_candidate_is_rolled_back_on_its_p50_alone(v1: Cluster, tmp_path: Path) -> None:
+    """--max-p99 off, --max-p50 100ms: the p50 gate judges on its own."""
+    slow = manifest(tmp_path, "Go Sample v2", "delay=300ms")
+    args = ("--step-requests", "20", "--max-p99", "off", "--max-p50", "100ms", "--yes")
+    result = v1.run("rollout", "-f", str(slow), *args, "-o", "json")
+    assert result.code == 1, result.err
+    assert "p50" in result.error and "> 100ms on the candidate" in result.error
+    [step, end] = json_lines(result.out)
+    gates = {g["gate"]: g for g in step["gates"]}
+    assert set(gates) == {"errorRate", "p50"}
+    assert gates["p50"]["passed"] is False and gates["p50"]["value"] >= 300
+    assert end["rollout"]["gates"] == {"maxErrorRate": 0.01, "maxP99Ms": None, "maxP50Ms": 100.0}
+    assert sorted(served(v1)) == [("candidate", V2, 0), ("current", V1, 100)]
+
+
+def test_a_template_changed_during_the_rollout_is_not_promoted_with_it(v1: Cluster) -> None:
+    """`knwalk deploy` of another template while the rollout runs: its Revision
+    (00003) was never judged, so promotion pins the candidate at 100% instead of
+    `latestRevision: true`, which would hand 00003 all the traffic once it became
+    Ready (here it never does: an image the sandbox cannot run, as a slow image pull
+    on a cluster that has not finished yet)."""
+    steps = ("--steps", "10,100", "--step-duration", "4s", "--max-p99", "off", "--yes")
+    run = Running(v1.kubeconfig, v1.namespace, "--target", "Go Sample v2", *steps)
+    try:
+        at_step_one(v1)
+        other = v1.run("deploy", "--image", "docker.io/library/nginx")
+        assert "helloworld-go-00003" in other.out + other.error
+        code, out, err = run.finish()
+    finally:
+        run.kill()
+    assert code == 0, (out, err)
+    assert f"promoted {V2} after 2 steps (pinned: {V3} is newer, so not @latest)" in out
+    spec = v1.ksvc()["spec"]["traffic"]
+    assert [(t.get("tag"), t.get("revisionName"), t["percent"]) for t in spec] == [
+        ("current", V2, 100),
+        ("candidate", V1, 0),
+    ]
+    assert not any(t.get("latestRevision") for t in spec)
+
+
+def test_a_terminal_shows_a_progress_bar_per_step(v1: Cluster) -> None:
+    """On a terminal each step draws a rich progress bar with the requests sent and the
+    share failed, to the service and to the candidate, as they go."""
+    import re
+
+    from tests.test_cli_cluster import run_in_terminal
+
+    env = dict(os.environ, COLUMNS="120", TERM="xterm")
+    env.pop("KUBECONFIG", None)
+    env.pop("NO_COLOR", None)
+    where = ["--kubeconfig", str(v1.kubeconfig), "-n", v1.namespace]
+    load = ["--steps", "50,100", "--step-duration", "1s", "--rate", "100/s", "--max-p99", "off"]
+    args = ["rollout", *where, "--target", "Go Sample v2", *load, "--yes"]
+    code, out = run_in_terminal(args, env, [])
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
+    assert code == 0, plain
+    for n in (1, 2):
+        bar = rf"step {n} [━╸╺ ]+ service \d+, 0\.0% failed; candidate \d+, 0\.0% failed"
+        assert re.search(bar, plain), plain
+    assert "promoted helloworld-go-00002 after 2 steps" in plain
+
+
+def test_a_split_the_gateway_does_not_honour_is_said_at_each_step(v1: Cluster) -> None:
+    """A gateway (a local HTTP server standing in for one) that sends every request for the
+    Service's host to the current Revision and only the tag host to the candidate: the
+    candidate passes its gates, but each step says the observed split is not the one
+    configured, with the chi-square verdict, in text and in -o json."""
+    from tests.test_cli_curl import FakeGateway
+
+    bodies = {"current": BODY[V1], "candidate": BODY[V2]}
+
+    def answer(n: int, host: str, path: str) -> tuple[int, str]:
+        return 200, bodies["candidate" if host.startswith("candidate-") else "current"]
+
+    args = ("--steps", "10,100", "--step-requests", "200", "--max-p99", "off", "--yes")
+    with FakeGateway(answer) as gw:
+        text = v1.run("rollout", "--target", "Go Sample v2", "--gateway", gw.url, *args)
+        assert text.code == 0, text.err
+        assert "Split: NOT consistent with 90/10 (chi-square p = " in text.out
+        assert "Split: NOT consistent with 0/100 (chi-square p = " in text.out
+        assert v1.run("split", "@latest").code == 0
+        bodies.update(current=BODY[V2], candidate="Hello Go Sample v3!\n")
+        doc = v1.run(
+            "rollout", "--target", "Go Sample v3", "--gateway", gw.url, *args, "-o", "json"
+        )
+    assert doc.code == 0, doc.err
+    steps = json_lines(doc.out)[:-1]
+    for s in steps:
+        assert s["split"]["checked"] is True
+        assert s["split"]["verdict"]["consistent"] is False
+        assert s["split"]["verdict"]["pValue"] < s["split"]["verdict"]["alpha"]
+    assert [r["split"]["consistent"] for r in state_of(v1)["results"]] == [False, False]
+
+
+def test_a_gateway_that_routes_nothing_judges_nothing(v1: Cluster) -> None:
+    """A gateway that does not route the Service at all (the wrong one, given or found):
+    not one answer, to the Service's host nor to the tag's, succeeds, though 90% should
+    reach the current Revision. The candidate is not blamed: the step is void and the
+    rollout stops, resumable."""
+    from tests.test_cli_curl import FakeGateway
+
+    with FakeGateway(lambda n, host, path: (404, "")) as gw:
+        result = v1.run("rollout", "--target", "Go Sample v2", "--gateway", gw.url, *SHORT)
+    result.assert_error(1)
+    assert "stopped at step 1 of 4" in result.error and "rolled back" not in result.error
+    assert f"the gateway {gw.url} answered none of the 80 requests" in result.error
+    assert "HTTP 404: 80" in result.error and "does it route service 'helloworld-go'" in (
+        result.error
+    )
+    state = state_of(v1)
+    assert (state["phase"], state["reason"], state["results"]) == ("paused", "StepVoid", [])
+
+
+def candidate_pod(cluster: Cluster, revision: str) -> dict[str, Any]:
+    """The Pod of ``revision``'s process (one per Revision on the sandbox), as a dict."""
+    from kubernetes import client
+
+    pods = client.CoreV1Api(cluster.api_client).list_namespaced_pod(
+        cluster.namespace, label_selector=f"serving.knative.dev/revision={revision}"
+    )
+    [pod] = pods.items
+    doc: dict[str, Any] = cluster.api_client.sanitize_for_serialization(pod)
+    return doc
+
+
+def test_a_candidate_process_that_dies_under_traffic_is_rolled_back(v1: Cluster) -> None:
+    """The candidate's process is killed (SIGKILL) while step 1 sends to it: the requests
+    in flight and those sent while it restarts fail at the gateway (502/503), and the
+    rollout rolls back on the error rate. Steps of 400 requests at 50/s, about 8 s."""
+    run = Running(
+        v1.kubeconfig,
+        v1.namespace,
+        "--target",
+        "Go Sample v2",
+        "--step-requests",
+        "400",
+        "--rate",
+        "50/s",
+        "--max-p99",
+        "off",
+        "--yes",
+    )
+    try:
+        at_step_one(v1)
+        pod = candidate_pod(v1, V2)
+        os.kill(int(pod["metadata"]["annotations"]["sandbox.knwalk.dev/pid"]), signal.SIGKILL)
+        code, out, err = run.finish()
+    finally:
+        run.kill()
+    assert code == 1, (out, err)
+    assert "rolled back at step 1 of 4 (10% to helloworld-go-00002)" in err
+    assert "error rate" in err and "> 1% on the candidate" in err
+    assert "HTTP 50" in err  # 502 (connection lost) or 503 (refused while it restarts)
+    assert "Traceback" not in err
+    assert sorted(served(v1)) == [("candidate", V2, 0), ("current", V1, 100)]
+    state = state_of(v1)
+    assert (state["phase"], state["reason"]) == ("rolled-back", "GateFailed")
+    # the process came back (a container restart, as kubelet's): the candidate is kept to
+    # look at, and answers on its tag URL again
+    deadline = time.monotonic() + 30
+    while not any(
+        c["name"] == "user-container" and c["restartCount"] >= 1 and c["ready"]
+        for c in candidate_pod(v1, V2)["status"]["containerStatuses"]
+    ):
+        assert time.monotonic() < deadline, "the candidate's container never restarted"
+        time.sleep(0.05)
+    tagged = v1.run("curl", "--tag", "candidate")
+    assert (tagged.code, tagged.out) == (0, BODY[V2])
+
+
 def test_a_candidate_that_never_becomes_ready_moves_no_traffic(v1: Cluster) -> None:
     result = v1.run("rollout", "--image", "docker.io/library/nginx", *SHORT)
     result.assert_error(1)
@@ -311,6 +481,24 @@ def test_abort_sends_everything_back_and_the_running_rollout_stops(v1: Cluster) 
     run = Running(v1.kubeconfig, v1.namespace, "--target", "Go Sample v2", *LONG)
     try:
         at_step_one(v1)
+        # from another shell, while it runs: where it is, and no `resume` (it would be refused)
+        status = sub(v1, "status")
+        assert status.code == 0, status.err
+        assert f"running (pid {run.proc.pid} on {socket.gethostname()})" in status.out
+        assert "at step 1 of 4 (10% to the candidate)" in status.out
+        assert "knwalk rollout resume" not in status.out
+        assert "knwalk rollout abort helloworld-go" in status.out
+        # nor a second rollout, nor a resume, while it runs
+        second = v1.run("rollout", "--target", "Go Sample v3", *SHORT)
+        second.assert_error(1)
+        assert f"a rollout of service 'helloworld-go' is running by pid {run.proc.pid}" in (
+            second.error
+        )
+        resumed = sub(v1, "resume", "--yes")
+        resumed.assert_error(1)
+        assert f"the rollout of service 'helloworld-go' is running, by pid {run.proc.pid}" in (
+            resumed.error
+        )
         aborted = sub(v1, "abort", "--yes")
         code, out, err = run.finish()
     finally:
@@ -352,6 +540,28 @@ def test_a_concurrent_split_stops_the_rollout_and_is_kept(v1: Cluster) -> None:
     assert "was changed since the rollout stopped" in resumed.error
 
 
+def test_the_service_deleted_mid_step_ends_the_rollout_without_a_resume_hint(
+    v1: Cluster,
+) -> None:
+    """`knwalk delete` during a step: the rollout's state went with the Service, so the
+    rollout ends saying so, and does not offer `resume` or `abort`, which would fail."""
+    run = Running(v1.kubeconfig, v1.namespace, "--target", "Go Sample v2", *LONG, "-o", "json")
+    try:
+        at_step_one(v1)
+        deleted = v1.run("delete", "--yes")
+        assert deleted.code == 0, deleted.err
+        code, out, err = run.finish()
+    finally:
+        run.kill()
+    assert code == 1, (out, err)
+    assert err.startswith("Error: rollout of service 'helloworld-go' ended at step 1 of 4")
+    assert "service 'helloworld-go' was deleted" in err
+    assert "knwalk rollout resume" not in err and "knwalk rollout abort" not in err
+    assert "deploy it again" in err and "Traceback" not in err
+    [end] = json_lines(out)
+    assert (end["rollout"]["phase"], end["rollout"]["reason"]) == ("aborted", "ServiceDeleted")
+
+
 def test_a_gateway_refusing_connections_ends_the_step_at_once_resumably(v1: Cluster) -> None:
     """The step would send for 60 s, but its answers can judge nothing once the gateway
     refuses a connection: the rollout stops within a moment, at step 1, resumable, and the
@@ -374,6 +584,29 @@ def test_a_gateway_refusing_connections_ends_the_step_at_once_resumably(v1: Clus
         assert state["phase"] in ("running", "paused") and state["results"] == []
     finally:
         run.kill()
+
+
+def test_a_gateway_certificate_that_fails_verification_judges_nothing(
+    v1: Cluster, tmp_path: Path
+) -> None:
+    """An https gateway whose certificate is not trusted (auto-TLS not issued yet, a
+    self-signed one): every request fails before reaching any Revision, so the step
+    judges nothing and the rollout stops at once, resumable, instead of rolling back a
+    candidate on failures that were not its own."""
+    from tests.test_load import RawServer, _ok
+
+    with RawServer(lambda n: _ok(BODY[V2].encode()), tls=tmp_path) as gw:
+        started = time.monotonic()
+        result = v1.run("rollout", "--target", "Go Sample v2", "--gateway", gw.url, *LONG)
+        assert time.monotonic() - started < 30  # the 60 s step ended at the first failures
+    result.assert_error(1)
+    assert "stopped at step 1 of 4" in result.error
+    assert "tls error" in result.error and "judge nothing" in result.error
+    assert "knwalk rollout resume helloworld-go" in result.error
+    assert "rolled back" not in result.error
+    state = state_of(v1)
+    assert (state["phase"], state["reason"], state["results"]) == ("paused", "StepVoid", [])
+    assert sorted(served(v1)) == [("candidate", V2, 10), ("current", V1, 90)]
 
 
 @pytest.mark.parametrize("how", ["kill -9", "down"])
@@ -580,6 +813,107 @@ def test_refusals_before_anything_is_written(v1: Cluster) -> None:
     assert "knwalk split @latest" in divided.error
     status = sub(v1, "status")
     assert "No rollout of service 'helloworld-go' is recorded" in status.out
+
+
+def test_a_cluster_local_service_is_refused_before_any_traffic_moves(v1: Cluster) -> None:
+    """A Service visible only inside the cluster is not served by the ingress gateway:
+    every request of a step would be a 404 blamed on the candidate. Refused up front."""
+    from tests.kube_helpers import GROUP, VERSION
+
+    label = {"metadata": {"labels": {"networking.knative.dev/visibility": "cluster-local"}}}
+    v1.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, v1.namespace, "services", "helloworld-go", label
+    )
+    local = f"http://helloworld-go.{v1.namespace}.svc.cluster.local"
+    wait_for(
+        v1.api_client,
+        "services",
+        v1.namespace,
+        "helloworld-go",
+        lambda o: (o.get("status") or {}).get("url") == local,
+        30,
+    )
+    rv = v1.rv()
+    for extra in (("--yes",), ("--dry-run",)):
+        result = v1.run("rollout", "--target", "Go Sample v2", "--step-requests", "20", *extra)
+        result.assert_error(1)
+        assert f"service 'helloworld-go' is only reachable inside the cluster ({local})" in (
+            result.error
+        )
+        assert "kubectl label ksvc helloworld-go networking.knative.dev/visibility-" in (
+            result.error
+        )
+    assert v1.rv() == rv
+    assert state_of_or_none(v1) is None
+
+
+def annotate_state(cluster: Cluster, value: str) -> None:
+    """Write ``value`` as the Service's rollout annotation, as ``kubectl annotate`` would."""
+    from tests.kube_helpers import GROUP, VERSION
+
+    patch = {"metadata": {"annotations": {core.ANNOTATION: value}}}
+    cluster.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, cluster.namespace, "services", "helloworld-go", patch
+    )
+
+
+def paused_at(cluster: Cluster, **changes: Any) -> str:
+    """A paused rollout's state (V1 current, V2 candidate, one of 4 steps passed), as the
+    annotation holds it, with ``changes`` made to its JSON."""
+    passed = {"step": 1, "percent": 10, "passed": True, "void": None, "gates": []}
+    state = core.State(
+        "helloworld-go", "0123456789ab", core.PAUSED, V1, V2, 2, core.Settings(), step=1,
+        traffic=cluster.ksvc()["spec"]["traffic"], results=[passed], reason=core.INTERRUPTED,
+    )  # fmt: skip
+    doc = state.as_dict()
+    doc.update(changes)
+    return json.dumps({k: v for k, v in doc.items() if v is not ...})
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"phase": "dancing"}, "phase 'dancing' is not one of running, paused, promoted"),
+        ({"steps": [10, 5]}, "steps [10, 5] must rise at every step"),
+        ({"steps": [10, 250]}, "steps [10, 250]: every percent must be from 1 to 100"),
+        ({"step": 4}, "step 4 but 1 step passed"),
+        ({"step": 9, "results": []}, "step 9 of 4 steps"),
+        ({"results": [{"step": 1, "percent": 10, "passed": False}]}, "step 1 but 0 steps passed"),
+        ({"results": [{"step": 1, "passed": True}]}, "results[0] has no whole step and percent"),
+        ({"gates": {"maxErrorRate": 7}}, "maxErrorRate 7 is not a ratio from 0 to 1"),
+        ({"gates": {"maxErrorRate": 0.01, "maxP99Ms": -5}}, "maxP99Ms -5 is not above 0"),
+        ({"load": {"stepSeconds": 30, "concurrency": -1}}, "--concurrency"),
+        ({"current": ...}, "it has no 'current'"),
+        ({"results": "x"}, "results is not a list of objects"),
+    ],
+)
+def test_a_hand_edited_state_is_refused_before_anything_moves(
+    v1: Cluster, changes: dict[str, Any], problem: str
+) -> None:
+    """A state that cannot have been written by a rollout (a hand edit, another tool) is
+    refused by status, resume and abort, and nothing is written: `resume` of a state that
+    says every step passed would otherwise promote a candidate no step judged."""
+    annotate_state(v1, paused_at(v1))  # a sound state reads
+    assert sub(v1, "status").code == 0
+    annotate_state(v1, paused_at(v1, **changes))
+    rv = v1.rv()
+    for command in (("status",), ("resume", "--yes"), ("abort", "--yes")):
+        result = sub(v1, *command)
+        result.assert_error(1)
+        assert "is not a rollout state knwalk can read" in result.error, command
+        assert problem in result.error, (command, result.error)
+        assert f"kubectl annotate ksvc helloworld-go {core.ANNOTATION}-" in result.error
+    assert v1.rv() == rv
+    assert served(v1) == [(None, V1, 100)]
+
+
+def test_an_annotation_that_is_not_a_json_object_is_refused(v1: Cluster) -> None:
+    for value, problem in (("[1, 2]", "it is not a JSON object"), ("{bad", "not JSON:")):
+        annotate_state(v1, value)
+        result = sub(v1, "status")
+        result.assert_error(1)
+        assert problem in result.error
+        assert "Traceback" not in result.error
 
 
 def state_of_or_none(cluster: Cluster) -> dict[str, Any] | None:

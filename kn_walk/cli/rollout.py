@@ -727,9 +727,10 @@ def _print_state(out: Console, state: State) -> None:
         mark = "" if r is None else " ✓" if r["passed"] else " ✗"
         shown.append(f"{p}%{mark}")
     holder = state.holder
-    running = ""
+    running, alive = "", state.holder_alive()
     if state.phase == "running":
-        running = " (running)" if state.holder_alive() else " (its process is gone)"
+        where = f"pid {holder.get('pid')} on {holder.get('host')}"
+        running = f" ({where})" if alive else " (its process is gone)"
     rows = [
         ("Phase", state.phase + (f" ({state.reason})" if state.reason else "") + running),
         ("Where", state.message or state.where()),
@@ -764,7 +765,15 @@ def _print_state(out: Console, state: State) -> None:
         out.print(
             grid(["STEP", "PCT", "REQUESTS", "ERRORS", "P50", "P99", "SPLIT", "RESULT"], table)
         )
-    if state.in_progress:
+    if alive:  # `resume` would be refused while its process runs it
+        out.print()
+        _say(
+            out,
+            f"It runs in another process: follow it with `knwalk rollout status "
+            f"{state.service}`, or stop it and send all traffic back to {state.current} "
+            f"with `knwalk rollout abort {state.service}`.",
+        )
+    elif state.in_progress:
         out.print()
         _say(
             out,
