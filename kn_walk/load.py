@@ -141,7 +141,7 @@ def parse_rate(text: str, option: str = "--rate") -> float:
             rate = float(m.group(1)) / span
     if rate is None or not 0 < rate <= MAX_RATE:
         raise UsageError(
-            f"{option} {text!r} is not a rate between 0 and {MAX_RATE:,.0f}/s",
+            f"{option} {text!r} is not a rate above 0 and at most {MAX_RATE:,.0f}/s",
             f"write requests per second or minute, for example {option} 50/s or {option} 600/m",
         )
     return rate
@@ -186,14 +186,16 @@ class LoadSpec:
         if self.count is not None and not 1 <= self.count <= MAX_REQUESTS:
             raise UsageError(f"--count {self.count} is not between 1 and {MAX_REQUESTS:,}")
         if self.duration is not None and not 0 < self.duration <= MAX_DURATION:
-            raise UsageError(f"--duration {self.duration:g}s is not between 0 and 24h")
+            raise UsageError(f"--duration {self.duration:g}s is not above 0 and at most 24h")
         if not 1 <= self.concurrency <= MAX_CONCURRENCY:
             raise UsageError(f"--concurrency {self.concurrency} is not between 1 and 1000")
         if not 0 < self.timeout <= 3600:
-            raise UsageError(f"--timeout {self.timeout:g} is not between 0 and 3600 seconds")
+            raise UsageError(f"--timeout {self.timeout:g} is not above 0 and at most 3600 seconds")
         if self.rate is not None:
             if not 0 < self.rate <= MAX_RATE:
-                raise UsageError(f"--rate {self.rate:g}/s is not between 0 and {MAX_RATE:,.0f}/s")
+                raise UsageError(
+                    f"--rate {self.rate:g}/s is not above 0 and at most {MAX_RATE:,.0f}/s"
+                )
             planned = self.planned or 0
             if planned > MAX_REQUESTS:
                 raise UsageError(

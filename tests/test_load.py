@@ -134,6 +134,9 @@ def test_durations_and_rates() -> None:
     for bad in ("", "0/s", "fast", "5/y", "2000000/s", "-3"):
         with pytest.raises(UsageError, match="--rate"):
             load.parse_rate(bad)
+    # 0 is refused, so the message must not offer it as an end of the range
+    with pytest.raises(UsageError, match=r"'0/s' is not a rate above 0 and at most"):
+        load.parse_rate("0/s")
 
 
 def test_spec_refuses_what_it_cannot_send() -> None:
