@@ -820,13 +820,14 @@ def build_spec(opts: ClusterOptions, *, project: str, location: str, regional: b
         )
     disk_size = DEFAULT_DISK_SIZE_GB if opts.disk_size is None else parse_disk_size(opts.disk_size)
 
-    image_type = (opts.image_type or DEFAULT_IMAGE_TYPE).strip().upper()
-    if image_type in DOCKER_IMAGE_TYPES:
+    # sent as typed, as gcloud sends it (GKE reads image types in any case)
+    image_type = (opts.image_type or DEFAULT_IMAGE_TYPE).strip()
+    if image_type.upper() in DOCKER_IMAGE_TYPES:
         raise UsageError(
             f"--image-type {opts.image_type}: Docker-based node images were removed from GKE in 1.24",
-            f"use --image-type {DOCKER_IMAGE_TYPES[image_type]} (containerd), or omit it for {DEFAULT_IMAGE_TYPE}",
+            f"use --image-type {DOCKER_IMAGE_TYPES[image_type.upper()]} (containerd), or omit it for {DEFAULT_IMAGE_TYPE}",
         )
-    if not re.match(r"^[A-Z][A-Z0-9_]*$", image_type):
+    if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", image_type):
         raise UsageError(
             f"--image-type {opts.image_type!r} is not an image type",
             f"for example {DEFAULT_IMAGE_TYPE}",
