@@ -194,7 +194,7 @@ def test_encoding_only_differences_are_the_listed_ones() -> None:
 
 @pytest.mark.skipif(gcloud_env.GCLOUD is None, reason=gcloud_env.SKIP_REASON)
 @pytest.mark.parametrize("case", sorted(CREATE["cases"]))
-def test_printed_gcloud_command_creates_the_same_cluster_in_gcloud(case: str, home: Path) -> None:
+def test_printed_gcloud_commands_create_the_same_cluster_in_gcloud(case: str, home: Path) -> None:
     """The command knwalk's ``--dry-run`` prints for every recorded flag set, run through
     the installed gcloud against a local fake GKE, sends the request knwalk sends
     (knwalk's side: its ``--dry-run -o json``)."""
