@@ -327,3 +327,29 @@ def test_no_project_anywhere_probes_the_metadata_server_once(tmp_path: Path) -> 
     assert run.returncode == 2, run.stderr
     assert run.stderr.splitlines()[0] == "Error: no Google Cloud project is set"
     assert len(accepted) == 1  # one probe, not google-auth's default three
+
+
+def _probe_settings(**extra: str) -> str:
+    """google-auth's metadata-server probe (``ping``'s timeout and tries) in a fresh
+    process once knwalk has imported google.auth."""
+    code = (
+        "import inspect\n"
+        "from kn_walk.gke.api import google_auth\n"
+        "google_auth()\n"
+        "from google.auth.compute_engine import _metadata\n"
+        "p = inspect.signature(_metadata.ping).parameters\n"
+        "print(p['timeout'].default, p['retry_count'].default)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GCE_")}
+    env.update(extra)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_the_metadata_probe_is_one_try_of_one_second_unless_the_user_says_otherwise() -> None:
+    """The bound behind "as quick as gcloud": google-auth's default is three tries of 3 s."""
+    assert _probe_settings() == "1 1"
+    assert _probe_settings(GCE_METADATA_TIMEOUT="5", GCE_METADATA_DETECT_RETRIES="2") == "5 2"
