@@ -215,6 +215,85 @@ def test_printed_gcloud_commands_create_the_same_cluster_in_gcloud(case: str, ho
     )
 
 
+#: (gcloud configurations, active_config file, environment) -> the project gcloud uses
+#: (None: gcloud has none; knwalk then takes GOOGLE_CLOUD_PROJECT, with a note)
+PROJECT_CASES = {
+    "configuration-beats-google-cloud-project": (
+        {"default": "in-default"}, "default", {"GOOGLE_CLOUD_PROJECT": "from-google-env"},
+        "in-default",
+    ),
+    "cloudsdk-core-project-beats-configuration": (
+        {"default": "in-default"}, "default",
+        {"CLOUDSDK_CORE_PROJECT": "from-sdk-env", "GOOGLE_CLOUD_PROJECT": "from-google-env"},
+        "from-sdk-env",
+    ),
+    "cloudsdk-active-config-name-picks-the-configuration": (
+        {"default": "in-default", "other": "in-other"}, "default",
+        {"CLOUDSDK_ACTIVE_CONFIG_NAME": "other", "GOOGLE_CLOUD_PROJECT": "from-google-env"},
+        "in-other",
+    ),
+    "active-config-file-picks-the-configuration": (
+        {"default": "in-default", "other": "in-other"}, "other",
+        {"GOOGLE_CLOUD_PROJECT": "from-google-env"}, "in-other",
+    ),
+    "google-cloud-project-only-without-gcloud-project": (
+        {"default": ""}, "default", {"GOOGLE_CLOUD_PROJECT": "from-google-env"}, None,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.skipif(gcloud_env.GCLOUD is None, reason=gcloud_env.SKIP_REASON)
+@pytest.mark.parametrize("case", sorted(PROJECT_CASES))
+def test_the_cluster_goes_to_the_project_gcloud_would_create_it_in(
+    case: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --project, gcloud's create and knwalk's go to the same project (gcloud
+    ignores GOOGLE_CLOUD_PROJECT; knwalk uses it only when gcloud has none, and says so)."""
+    configs, active, environment, expected = PROJECT_CASES[case]
+    config_dir = home / "gcloud"
+    (config_dir / "configurations").mkdir(parents=True)
+    for name, project in configs.items():
+        text = f"[core]\nproject = {project}\n" if project else ""
+        (config_dir / "configurations" / f"config_{name}").write_text(text)
+    (config_dir / "active_config").write_text(active)  # as gcloud writes it: no newline
+    with FakeGke() as server:
+        # the local API and no credentials through the environment, so that the
+        # configuration files hold only what the user set
+        run = gcloud_env.run_gcloud(
+            ["container", "clusters", "create", "knwalk", "--zone", Z, "--async"],
+            gcloud_env.environ(
+                config_dir,
+                CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER=server.url + "/",
+                CLOUDSDK_API_ENDPOINT_OVERRIDES_SERVICEUSAGE=server.url + "/",
+                CLOUDSDK_AUTH_DISABLE_CREDENTIALS="true",
+                CLOUDSDK_CORE_CHECK_GCE_METADATA="false",
+                CLOUDSDK_CORE_DISABLE_USAGE_REPORTING="true",
+                CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK="true",
+                **environment,
+            ),
+        )
+        gcloud_posts = [c.path for c in server.calls("POST")]
+    for var, value in environment.items():
+        monkeypatch.setenv(var, value)
+    with FakeGke() as server:
+        monkeypatch.setenv("KNWALK_GKE_ENDPOINT", server.url)
+        result = knwalk("cluster", "create", "--zone", Z, "--yes", "--no-wait")
+        knwalk_posts = [c.path for c in server.calls("POST")]
+    assert result.code == 0, result.err
+    if expected is None:
+        assert run.returncode != 0 and gcloud_posts == [], run.stderr[-2000:]
+        assert knwalk_posts == [
+            f"/v1/projects/{environment['GOOGLE_CLOUD_PROJECT']}/locations/{Z}/clusters"
+        ]
+        summary = " ".join(result.out.split())
+        assert "Project from-google-env (from GOOGLE_CLOUD_PROJECT; no gcloud project is set)" in (
+            summary
+        )
+    else:
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert gcloud_posts == knwalk_posts == [f"/v1/projects/{expected}/locations/{Z}/clusters"]
+
+
 # --------------------------------------------------------------------------- get-credentials
 
 
