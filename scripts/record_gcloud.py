@@ -277,6 +277,16 @@ _PRIVATE: dict[str, Any] = {
         "publicEndpoint": "203.0.113.10",
     },
 }
+_PRIVATE_ONLY: dict[str, Any] = {
+    **_PRIVATE,
+    "endpoint": "172.16.0.34",
+    "privateClusterConfig": {**_PRIVATE["privateClusterConfig"], "enablePrivateEndpoint": True},
+}
+#: a cluster from before DNS endpoints: no controlPlaneEndpointsConfig at all
+_NO_DNS: dict[str, Any] = {
+    "endpoint": "203.0.113.10",
+    "masterAuth": {"clusterCaCertificate": FAKE_CA},
+}
 _DNS_CLOSED: dict[str, Any] = {
     **_IP_CLUSTER,
     "controlPlaneEndpointsConfig": {
@@ -324,10 +334,24 @@ CREDENTIAL_CASES: dict[str, Credentials] = {
         _IP_CLUSTER, properties={"container": {"use_application_default_credentials": "true"}}
     ),
     "sdk-bin-plugin": Credentials(_IP_CLUSTER, plugin_on_path=False),
+    # a private cluster without --internal-ip: its public endpoint
+    "private-public": Credentials(_PRIVATE),
+    # a private cluster whose control plane has only its private endpoint
+    "private-endpoint-only": Credentials(_PRIVATE_ONLY),
+    # --dns-endpoint wins over --internal-ip
+    "private-dns-endpoint": Credentials(_PRIVATE, ["--internal-ip", "--dns-endpoint"]),
+    # gcloud's reading of a boolean property: yes, 1, true (any case) are true
+    "adc-yes": Credentials(
+        _IP_CLUSTER, properties={"container": {"use_application_default_credentials": "Yes"}}
+    ),
+    "adc-false": Credentials(
+        _IP_CLUSTER, properties={"container": {"use_application_default_credentials": "false"}}
+    ),
     # gcloud refuses these
     "internal-ip-not-private": Credentials(_IP_CLUSTER, ["--internal-ip"]),
     "internal-ip-dns-only": Credentials(_DNS_ONLY, ["--internal-ip"]),
     "dns-endpoint-closed": Credentials(_DNS_CLOSED, ["--dns-endpoint"]),
+    "dns-endpoint-missing": Credentials(_NO_DNS, ["--dns-endpoint"]),
     "dns-endpoint-adc": Credentials(
         _IP_CLUSTER,
         ["--dns-endpoint"],

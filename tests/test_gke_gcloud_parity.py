@@ -391,6 +391,7 @@ WORDS = {
     "internal-ip-not-private": "is not a private cluster",
     "internal-ip-dns-only": "IP access is disabled for cluster knwalk",
     "dns-endpoint-closed": "allowExternalTraffic is disabled",
+    "dns-endpoint-missing": "cluster knwalk is missing DNSEndpointConfig",
     "dns-endpoint-adc": "container/use_application_default_credentials",
 }
 

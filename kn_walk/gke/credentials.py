@@ -90,7 +90,7 @@ def _server(cluster: Cluster, access: Access) -> tuple[str, bool]:
     if access.dns_endpoint or ip_disabled:
         if not dns.endpoint:
             raise KnwalkError(
-                f"cluster {name} has no DNS endpoint",
+                f"cluster {name} is missing DNSEndpointConfig: it has no DNS endpoint",
                 "drop --dns-endpoint" if access.dns_endpoint else "check `knwalk cluster describe`",
             )
         if access.use_adc:
