@@ -215,52 +215,69 @@ def test_printed_gcloud_commands_create_the_same_cluster_in_gcloud(case: str, ho
     )
 
 
-#: (gcloud configurations, active_config file, environment) -> the project gcloud uses
-#: (None: gcloud has none; knwalk then takes GOOGLE_CLOUD_PROJECT, with a note)
-PROJECT_CASES = {
+#: (gcloud configurations, active_config file, environment) -> the parent gcloud creates
+#: in (None: gcloud has no project; knwalk then takes GOOGLE_CLOUD_PROJECT, with a note)
+WHERE_CASES = {
     "configuration-beats-google-cloud-project": (
-        {"default": "in-default"}, "default", {"GOOGLE_CLOUD_PROJECT": "from-google-env"},
-        "in-default",
+        {"default": "project = in-default"}, "default",
+        {"GOOGLE_CLOUD_PROJECT": "from-google-env"}, "projects/in-default/locations/" + Z,
     ),
     "cloudsdk-core-project-beats-configuration": (
-        {"default": "in-default"}, "default",
+        {"default": "project = in-default"}, "default",
         {"CLOUDSDK_CORE_PROJECT": "from-sdk-env", "GOOGLE_CLOUD_PROJECT": "from-google-env"},
-        "from-sdk-env",
+        "projects/from-sdk-env/locations/" + Z,
     ),
     "cloudsdk-active-config-name-picks-the-configuration": (
-        {"default": "in-default", "other": "in-other"}, "default",
+        {"default": "project = in-default", "other": "project = in-other"}, "default",
         {"CLOUDSDK_ACTIVE_CONFIG_NAME": "other", "GOOGLE_CLOUD_PROJECT": "from-google-env"},
-        "in-other",
+        "projects/in-other/locations/" + Z,
     ),
     "active-config-file-picks-the-configuration": (
-        {"default": "in-default", "other": "in-other"}, "other",
-        {"GOOGLE_CLOUD_PROJECT": "from-google-env"}, "in-other",
+        {"default": "project = in-default", "other": "project = in-other"}, "other",
+        {"GOOGLE_CLOUD_PROJECT": "from-google-env"}, "projects/in-other/locations/" + Z,
     ),
     "google-cloud-project-only-without-gcloud-project": (
         {"default": ""}, "default", {"GOOGLE_CLOUD_PROJECT": "from-google-env"}, None,
+    ),
+    "zone-property": (
+        {"default": f"project = {P}\n[compute]\nzone = europe-west1-b"}, "default", {},
+        f"projects/{P}/locations/europe-west1-b",
+    ),
+    "region-property": (
+        {"default": f"project = {P}\n[compute]\nregion = europe-west1"}, "default", {},
+        f"projects/{P}/locations/europe-west1",
+    ),
+    "zone-property-beats-region-property": (
+        {"default": f"project = {P}\n[compute]\nregion = europe-west1"}, "default",
+        {"CLOUDSDK_COMPUTE_ZONE": "asia-east1-a"}, f"projects/{P}/locations/asia-east1-a",
     ),
 }  # fmt: skip
 
 
 @pytest.mark.skipif(gcloud_env.GCLOUD is None, reason=gcloud_env.SKIP_REASON)
-@pytest.mark.parametrize("case", sorted(PROJECT_CASES))
-def test_the_cluster_goes_to_the_project_gcloud_would_create_it_in(
+@pytest.mark.parametrize("case", sorted(WHERE_CASES))
+def test_the_cluster_goes_where_gcloud_would_create_it(
     case: str, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without --project, gcloud's create and knwalk's go to the same project (gcloud
-    ignores GOOGLE_CLOUD_PROJECT; knwalk uses it only when gcloud has none, and says so)."""
-    configs, active, environment, expected = PROJECT_CASES[case]
+    """Without --project and --zone, gcloud's create and knwalk's go to the same project
+    and location (gcloud ignores GOOGLE_CLOUD_PROJECT; knwalk uses it only when gcloud
+    has no project, and says so)."""
+    configs, active, environment, expected = WHERE_CASES[case]
+    sets_location = any("[compute]" in text for text in configs.values()) or any(
+        var.startswith("CLOUDSDK_COMPUTE_") for var in environment
+    )
+    where = [] if sets_location else ["--zone", Z]
     config_dir = home / "gcloud"
     (config_dir / "configurations").mkdir(parents=True)
-    for name, project in configs.items():
-        text = f"[core]\nproject = {project}\n" if project else ""
+    for name, properties in configs.items():
+        text = f"[core]\n{properties}\n" if properties else ""
         (config_dir / "configurations" / f"config_{name}").write_text(text)
     (config_dir / "active_config").write_text(active)  # as gcloud writes it: no newline
     with FakeGke() as server:
         # the local API and no credentials through the environment, so that the
         # configuration files hold only what the user set
         run = gcloud_env.run_gcloud(
-            ["container", "clusters", "create", "knwalk", "--zone", Z, "--async"],
+            ["container", "clusters", "create", "knwalk", *where, "--async"],
             gcloud_env.environ(
                 config_dir,
                 CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER=server.url + "/",
@@ -277,21 +294,19 @@ def test_the_cluster_goes_to_the_project_gcloud_would_create_it_in(
         monkeypatch.setenv(var, value)
     with FakeGke() as server:
         monkeypatch.setenv("KNWALK_GKE_ENDPOINT", server.url)
-        result = knwalk("cluster", "create", "--zone", Z, "--yes", "--no-wait")
+        result = knwalk("cluster", "create", *where, "--yes", "--no-wait")
         knwalk_posts = [c.path for c in server.calls("POST")]
     assert result.code == 0, result.err
     if expected is None:
         assert run.returncode != 0 and gcloud_posts == [], run.stderr[-2000:]
-        assert knwalk_posts == [
-            f"/v1/projects/{environment['GOOGLE_CLOUD_PROJECT']}/locations/{Z}/clusters"
-        ]
+        assert knwalk_posts == [f"/v1/projects/from-google-env/locations/{Z}/clusters"]
         summary = " ".join(result.out.split())
         assert "Project from-google-env (from GOOGLE_CLOUD_PROJECT; no gcloud project is set)" in (
             summary
         )
     else:
         assert run.returncode == 0, run.stderr[-2000:]
-        assert gcloud_posts == knwalk_posts == [f"/v1/projects/{expected}/locations/{Z}/clusters"]
+        assert gcloud_posts == knwalk_posts == [f"/v1/{expected}/clusters"]
 
 
 # --------------------------------------------------------------------------- get-credentials
