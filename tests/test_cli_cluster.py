@@ -370,14 +370,38 @@ def test_unsupported_version_shows_the_servers_message(fake: FakeGke) -> None:
 
 
 def test_operation_ending_in_error_exits_1_with_its_message(fake: FakeGke) -> None:
-    fake.operation_error = "Insufficient regional quota to satisfy request: resource CPUS"
+    fake.operation_error = "Google Compute Engine: Required 'compute.instances.create' permission"
     result = create()
     result.assert_error(1)
-    assert "(CREATE_CLUSTER) failed: Insufficient regional quota to satisfy request" in result.error
+    assert "(CREATE_CLUSTER) failed: Google Compute Engine: Required" in result.error
+    assert "quota" not in result.error
+    assert "a failed create leaves a cluster in ERROR that `knwalk cluster delete" in result.error
     assert not Path(os.environ["KUBECONFIG"]).exists()
     waited = knwalk("cluster", "wait", "knwalk", "--project", P, "--poll-interval", "0")
     waited.assert_error(1)
+    assert "cluster knwalk is in ERROR: Google Compute Engine: Required" in waited.error
+    assert f"Hint: delete it with `knwalk cluster delete knwalk --project {P} --zone {Z}` and " in (
+        waited.error
+    )
+
+
+def test_an_operation_ending_for_quota_gets_the_quota_hint(fake: FakeGke) -> None:
+    """GKE accepts the create and the operation ends with the quota error (nodes are
+    created after the control plane): the quota hint, and the cluster left in ERROR."""
+    fake.operation_error = QUOTA_MESSAGE
+    result = create()
+    result.assert_error(1)
+    assert "(CREATE_CLUSTER) failed: Insufficient regional quota to satisfy request" in result.error
+    hint = " ".join(result.error.split("Hint: ", 1)[1].split())
+    assert hint.startswith(QUOTA_HINT.removeprefix("Hint: ")), hint
+    assert "a failed create leaves a cluster in ERROR that `knwalk cluster delete NAME`" in hint
+    waited = knwalk("cluster", "wait", "knwalk", "--project", P, "--poll-interval", "0")
+    waited.assert_error(1)
     assert "cluster knwalk is in ERROR: Insufficient regional quota" in waited.error
+    assert QUOTA_HINT in waited.error
+    assert f"delete it with `knwalk cluster delete knwalk --project {P} --zone {Z}` first" in (
+        waited.error
+    )
 
 
 @pytest.mark.parametrize(

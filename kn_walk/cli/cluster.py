@@ -1089,9 +1089,12 @@ def wait_cluster(
         return
     status = gke.cluster_status(cluster)
     if status == "ERROR":
+        delete = f"delete it with `knwalk cluster delete {name} {_flags(p, loc)}`"
         raise KnwalkError(
             f"cluster {name} is in ERROR: {cluster.status_message or 'no message'}",
-            f"delete it with `knwalk cluster delete {name} {_flags(p, loc)}` and create it again",
+            f"{gke.quota_hint(f'projects/{p}')}; {delete} first"
+            if gke.is_quota_message(cluster.status_message)
+            else f"{delete} and create it again",
         )
     if status != "RUNNING":
         raise KnwalkError(

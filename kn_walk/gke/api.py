@@ -232,9 +232,14 @@ _QUOTA_RE = re.compile(
 )
 
 
+def is_quota_message(text: str) -> bool:
+    """Whether GKE's words (an error or an operation's ``statusMessage``) are about quota."""
+    return bool(_QUOTA_RE.search(text))
+
+
 def is_quota_error(exc: Exception) -> bool:
     """Whether the API error is about quota: by its reason, else by GKE's words."""
-    return bool(_reasons(exc) & QUOTA_REASONS) or bool(_QUOTA_RE.search(_server_message(exc)))
+    return bool(_reasons(exc) & QUOTA_REASONS) or is_quota_message(_server_message(exc))
 
 
 def quota_hint(what: str) -> str:
@@ -519,10 +524,12 @@ class Gke:
             op = self.operation(project, where, op.name)
         failure = operation_error(op)
         if failure:
+            left = "a failed create leaves a cluster in ERROR that `knwalk cluster delete NAME` removes"
             raise OperationFailed(
                 f"operation {op.name} ({operation_kind(op)}) failed: {failure}",
-                "see the cluster with `knwalk cluster describe NAME`; a failed create leaves a "
-                "cluster in ERROR that `knwalk cluster delete NAME` removes",
+                f"{quota_hint(f'projects/{project}')}; {left}"
+                if is_quota_message(failure)
+                else f"see the cluster with `knwalk cluster describe NAME`; {left}",
             )
         return op
 
