@@ -813,15 +813,34 @@ def test_a_403_without_quota_still_points_at_the_api_and_roles(fake: FakeGke) ->
 def test_a_connection_dropped_while_polling_says_how_to_follow_the_operation(
     fake: FakeGke, home: Path
 ) -> None:
-    fake.fail("GET", "/operations/", 0)  # the first poll's connection is closed unanswered
+    from kn_walk.gke import api
+
+    # every poll's connection is closed unanswered
+    fake.fail("GET", "/operations/", 0, times=api.POLL_MISSES)
     result = create("--yes")
     result.assert_error(1)
     assert f"Error: cannot reach the GKE API at {fake.url}" in result.error
+    assert f"({api.POLL_MISSES} polls in a row went unanswered)" in result.error
     assert (
         "the operation goes on in GKE: follow it again with "
         f"`knwalk cluster wait knwalk --project {P} --zone {Z}`"
     ) in result.error
     assert fake.clusters[(P, Z, "knwalk")]["status"] == "PROVISIONING"
+    assert len(fake.calls("POST")) == 1
+
+
+def test_a_poll_dropped_once_is_polled_again_and_the_create_finishes(
+    fake: FakeGke, home: Path
+) -> None:
+    from kn_walk.gke import api
+
+    fake.fail("GET", "/operations/", 0, times=api.POLL_MISSES - 1)
+    result = create("--yes")
+    assert result.code == 0, result.err
+    assert "Cluster knwalk is RUNNING: Kubernetes" in result.text
+    assert "Error" not in result.text
+    assert fake.clusters[(P, Z, "knwalk")]["status"] == "RUNNING"
+    assert Path(os.environ["KUBECONFIG"]).exists()
     assert len(fake.calls("POST")) == 1
 
 
