@@ -930,6 +930,16 @@ def test_autoupgrade_off_without_a_channel_is_a_static_version_said_in_the_summa
     assert "releaseChannel" not in sent(fake)
 
 
+def test_a_version_with_autoupgrade_off_says_static_version_in_the_summary(fake: FakeGke) -> None:
+    result = create("--cluster-version", "1.33", "--no-enable-autorepair", "--no-wait")
+    assert result.code == 0, result.err
+    assert (
+        "Version no release channel (static version 1.33), because of --no-enable-autorepair"
+    ) in result.text
+    assert "most mature channel" not in result.text
+    assert "releaseChannel" not in sent(fake)
+
+
 def test_the_summary_shows_the_new_flags(fake: FakeGke) -> None:
     result = create(
         "--spot", "--enable-autoscaling", "--min-nodes", "1", "--max-nodes", "4",

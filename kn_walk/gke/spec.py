@@ -606,9 +606,10 @@ def _channel(
     gcloud's rules (and GKE's): ``--release-channel`` is rapid, regular, stable, extended
     or None (a static version). A channel's nodes are upgraded and repaired by GKE, so
     a channel with ``--no-enable-autoupgrade``/``--no-enable-autorepair`` is refused
-    (GKE answers 400). Without ``--release-channel``, ``--cluster-version`` lets GKE pick
-    the most mature channel that has the version, and turning either off means no
-    channel, as gcloud sends none; otherwise knwalk asks for REGULAR.
+    (GKE answers 400). Without ``--release-channel``, turning either off means no
+    channel (a static version, with or without ``--cluster-version``), as gcloud sends
+    none; else ``--cluster-version`` lets GKE pick the most mature channel that has the
+    version; otherwise knwalk asks for REGULAR.
     """
     given = opts.release_channel.strip() if opts.release_channel is not None else None
     off = [
@@ -636,10 +637,10 @@ def _channel(
                 "version",
             )
         return channel, ""
+    if off:  # even with --cluster-version: GKE cannot enroll the cluster in a channel
+        return None, f"{' and '.join(off)} (release-channel clusters always have both)"
     if version is not None:
         return None, ""
-    if off:
-        return None, f"{' and '.join(off)} (release-channel clusters always have both)"
     return DEFAULT_RELEASE_CHANNEL, ""
 
 
