@@ -8,7 +8,9 @@ The rules follow the Cloud SDK's own code (``googlecloudsdk/core/config.py`` and
   one-line file ``<dir>/active_config``, else it is ``default``;
 * its properties live in the INI file ``<dir>/configurations/config_<name>``
   (sections ``[core]``, ``[compute]``, ...);
-* an environment variable ``CLOUDSDK_<SECTION>_<KEY>`` overrides the file.
+* an environment variable ``CLOUDSDK_<SECTION>_<KEY>`` overrides the file, even when
+  it is empty: the property is then unset (and an empty ``CLOUDSDK_CORE_PROJECT`` is
+  refused, as gcloud refuses it).
 
 Both files are read with :mod:`kn_walk.safeload`'s bounds: a properties file that is
 not a regular file of at most 4 MiB (a FIFO, ``/dev/zero``) is refused with one line,
@@ -80,11 +82,15 @@ class Properties:
     environ: Mapping[str, str]
 
     def get(self, section: str, key: str) -> tuple[str, str] | None:
-        """``(value, source)`` for ``section/key``: the environment first, then the file."""
+        """``(value, source)`` for ``section/key``: the environment first, then the file.
+
+        As in gcloud, a variable that is set overrides the file even when it is empty
+        (``CLOUDSDK_COMPUTE_ZONE=`` unsets the configuration's zone).
+        """
         var = f"CLOUDSDK_{section.upper()}_{key.upper()}"
-        value = self.environ.get(var, "").strip()
-        if value:
-            return value, var
+        if var in self.environ:
+            value = self.environ[var].strip()
+            return (value, var) if value else None
         value = self.values.get((section, key), "").strip()
         if value:
             return value, f"gcloud configuration {self.file}"
@@ -171,6 +177,12 @@ def resolve_project(
     if flag:
         return Resolved(check_project(flag), "--project")
     found = props.get("core", "project")
+    if found is None and "CLOUDSDK_CORE_PROJECT" in props.environ:
+        raise UsageError(  # gcloud: "The project property is set to the empty string"
+            "CLOUDSDK_CORE_PROJECT is set to the empty string, which is not a project",
+            "unset it (`unset CLOUDSDK_CORE_PROJECT`) or set it to a project ID, or pass "
+            "--project PROJECT",
+        )
     if found is not None:
         return Resolved(check_project(found[0]), found[1])
     unset = "no gcloud project is set"

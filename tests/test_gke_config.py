@@ -94,6 +94,27 @@ def test_project_precedence_is_gclouds_then_google_cloud_project_then_adc(tmp_pa
     assert adc_calls == [1]
 
 
+def test_an_empty_variable_overrides_the_file_as_in_gcloud(tmp_path: Path) -> None:
+    """gcloud: ``CLOUDSDK_COMPUTE_ZONE=`` unsets the configuration's zone (the region
+    property then applies); ``CLOUDSDK_CORE_PROJECT=`` is refused ("set to the empty
+    string"), not a reason to create the cluster in the configuration's project."""
+    write_config(
+        tmp_path,
+        "default",
+        "[core]\nproject = in-file\n[compute]\nzone = europe-west1-b\nregion = asia-east1\n",
+    )
+    props = gc.load(env(tmp_path, CLOUDSDK_COMPUTE_ZONE=""))
+    where = gc.resolve_location(zone=None, region=None, props=props, default="us-central1-a")
+    assert where.value == "asia-east1"
+    with pytest.raises(UsageError) as info:
+        gc.resolve_project(None, gc.load(env(tmp_path, CLOUDSDK_CORE_PROJECT=" ")))
+    assert info.value.message.startswith("CLOUDSDK_CORE_PROJECT is set to the empty string")
+    assert "unset CLOUDSDK_CORE_PROJECT" in info.value.hint
+    assert gc.resolve_project(
+        "from-flag", gc.load(env(tmp_path, CLOUDSDK_CORE_PROJECT=""))
+    ).value == ("from-flag")
+
+
 def test_a_named_configuration_beats_google_cloud_project(tmp_path: Path) -> None:
     write_config(tmp_path, "default", "[core]\nproject = in-default\n")
     write_config(tmp_path, "other", "[core]\nproject = in-other\n", active=False)

@@ -216,7 +216,9 @@ def test_printed_gcloud_commands_create_the_same_cluster_in_gcloud(case: str, ho
 
 
 #: (gcloud configurations, active_config file, environment) -> the parent gcloud creates
-#: in (None: gcloud has no project; knwalk then takes GOOGLE_CLOUD_PROJECT, with a note)
+#: in (None: gcloud has no project; knwalk then takes GOOGLE_CLOUD_PROJECT, with a note;
+#: REFUSED: gcloud and knwalk both refuse)
+REFUSED = "refused"
 WHERE_CASES = {
     "configuration-beats-google-cloud-project": (
         {"default": "project = in-default"}, "default",
@@ -246,6 +248,14 @@ WHERE_CASES = {
     "region-property": (
         {"default": f"project = {P}\n[compute]\nregion = europe-west1"}, "default", {},
         f"projects/{P}/locations/europe-west1",
+    ),
+    "empty-cloudsdk-compute-zone-unsets-the-files-zone": (
+        {"default": f"project = {P}\n[compute]\nzone = europe-west1-b\nregion = asia-east1"},
+        "default", {"CLOUDSDK_COMPUTE_ZONE": ""}, f"projects/{P}/locations/asia-east1",
+    ),
+    "empty-cloudsdk-core-project-is-refused": (
+        {"default": "project = in-default"}, "default", {"CLOUDSDK_CORE_PROJECT": ""},
+        REFUSED,
     ),
     "zone-property-beats-region-property": (
         {"default": f"project = {P}\n[compute]\nregion = europe-west1"}, "default",
@@ -296,6 +306,15 @@ def test_the_cluster_goes_where_gcloud_would_create_it(
         monkeypatch.setenv("KNWALK_GKE_ENDPOINT", server.url)
         result = knwalk("cluster", "create", *where, "--yes", "--no-wait")
         knwalk_posts = [c.path for c in server.calls("POST")]
+    if expected == REFUSED:
+        assert run.returncode != 0 and gcloud_posts == [], run.stderr[-2000:]
+        assert result.code == 2 and knwalk_posts == [], result.err
+        assert "set to the empty string" in run.stderr
+        assert result.err.startswith(
+            "Error: CLOUDSDK_CORE_PROJECT is set to the empty string, which is not a project\n"
+            "Hint: unset it"
+        ), result.err
+        return
     assert result.code == 0, result.err
     if expected is None:
         assert run.returncode != 0 and gcloud_posts == [], run.stderr[-2000:]
