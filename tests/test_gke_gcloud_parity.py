@@ -18,10 +18,12 @@ what gcloud sent and wrote to ``tests/fixtures/gcloud/``. Here:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,6 +163,39 @@ def test_every_recording_is_gclouds_answer_to_its_command_line() -> None:
         else:
             assert "refused" not in recorded, case
             assert recorded["request"]["parent"] == _parent(recorded["path"]), case
+
+
+def _record_script() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "record_gcloud", gcloud_env.ROOT / "scripts" / "record_gcloud.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_the_recordings_are_the_recording_scripts_cases() -> None:
+    """Every case of scripts/record_gcloud.py is recorded with its current command lines
+    (a case changed in the script but not recorded again fails here)."""
+    script = _record_script()
+    assert sorted(CREATE["cases"]) == sorted(script.CREATE_CASES)
+    for name, case in script.CREATE_CASES.items():
+        recorded = CREATE["cases"][name]
+        assert recorded["knwalk"] == case.knwalk_args(), name
+        assert recorded["gcloud"] == case.typed_args(), name
+        assert recorded["printed"] == case.printed_args(), name
+    assert sorted(CREDENTIALS["cases"]) == sorted(script.CREDENTIAL_CASES)
+    for name, cred in script.CREDENTIAL_CASES.items():
+        recorded = CREDENTIALS["cases"][name]
+        assert recorded["gcloud"][6:] == cred.flags, name
+        assert recorded["properties"] == cred.properties, name
+        assert recorded["plugin_on_path"] == cred.plugin_on_path, name
+        assert recorded["kubeconfig_before"] == cred.kubeconfig_before, name
 
 
 def test_encoding_only_differences_are_the_listed_ones() -> None:
