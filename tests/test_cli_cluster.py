@@ -844,20 +844,28 @@ def test_a_poll_dropped_once_is_polled_again_and_the_create_finishes(
     assert len(fake.calls("POST")) == 1
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "command"),
+    [
+        ("GET", "/clusters/knwalk$", ["describe", "knwalk"]),
+        ("POST", "/clusters$", ["create", "--yes"]),
+    ],
+)
 def test_a_persistent_429_is_one_note_and_one_error_with_the_right_count(
-    fake: FakeGke, monkeypatch: pytest.MonkeyPatch
+    fake: FakeGke, monkeypatch: pytest.MonkeyPatch, method: str, path: str, command: list[str]
 ) -> None:
     from kn_walk.gke import api
 
     monkeypatch.setattr(api, "RETRY_INITIAL", 0.001)
     monkeypatch.setattr(api, "RETRY_MAXIMUM", 0.002)
     monkeypatch.setattr(api, "RETRY_DEADLINE", 0.2)
-    fake.fail("GET", "/clusters/knwalk$", 429, times=10**6, message="Too many requests.")
-    result = knwalk("cluster", "describe", "knwalk", "--project", P)
+    fake.fail(method, path, 429, times=10**6, message="Too many requests.")
+    result = knwalk("cluster", *command, "--project", P)
     result.assert_error(1)
-    attempts = len(fake.calls("GET"))
+    attempts = len(fake.calls(method))
     assert attempts > 2
     assert result.error.count("Note: GKE answered 429") == 1
+    assert result.error.count("Error: ") == 1
     assert (
         f"the GKE API still answered 429 (Too many requests.) after {attempts} attempts"
         in result.error
