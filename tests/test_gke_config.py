@@ -115,6 +115,44 @@ def test_an_empty_variable_overrides_the_file_as_in_gcloud(tmp_path: Path) -> No
     ).value == ("from-flag")
 
 
+def _sdk(tmp_path: Path, properties: str) -> str:
+    """A Cloud SDK whose gcloud is on the returned PATH (through a symlink, as apt puts
+    /usr/bin/gcloud), with installation-wide ``properties``."""
+    root = tmp_path / "google-cloud-sdk"
+    (root / ".install").mkdir(parents=True)
+    (root / "bin").mkdir()
+    (root / "bin" / "gcloud").write_text("#!/bin/sh\nexit 0\n")
+    (root / "bin" / "gcloud").chmod(0o755)
+    (root / "properties").write_text(properties)
+    path = tmp_path / "usr-bin"
+    path.mkdir()
+    (path / "gcloud").symlink_to(root / "bin" / "gcloud")
+    return str(path)
+
+
+def test_installation_properties_come_below_the_configuration(tmp_path: Path) -> None:
+    """`gcloud config set --installation compute/zone Z` (``<SDK root>/properties``)
+    applies when neither the environment nor the active configuration sets it."""
+    path = _sdk(tmp_path, "[core]\nproject = from-install\n[compute]\nzone = asia-east1-a\n")
+    config = tmp_path / "gcloud"
+    write_config(config, "default", "[core]\nproject = from-config\n")
+    props = gc.load(env(config, PATH=path))
+    assert gc.resolve_project(None, props).value == "from-config"
+    where = gc.resolve_location(zone=None, region=None, props=props, default="us-central1-a")
+    installed = tmp_path / "google-cloud-sdk" / "properties"
+    assert (where.value, where.source) == (
+        "asia-east1-a",
+        f"gcloud installation properties {installed}",
+    )
+    write_config(config, "default", "")
+    assert gc.resolve_project(None, gc.load(env(config, PATH=path))).value == "from-install"
+    with_env = gc.load(env(config, PATH=path, CLOUDSDK_CORE_PROJECT="from-env"))
+    assert gc.resolve_project(None, with_env).value == "from-env"
+    # not an SDK (no .install): nothing read
+    (tmp_path / "google-cloud-sdk" / ".install").rmdir()
+    assert gc.load(env(config, PATH=path)).installation == {}
+
+
 def test_a_named_configuration_beats_google_cloud_project(tmp_path: Path) -> None:
     write_config(tmp_path, "default", "[core]\nproject = in-default\n")
     write_config(tmp_path, "other", "[core]\nproject = in-other\n", active=False)
