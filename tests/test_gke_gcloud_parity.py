@@ -400,6 +400,7 @@ def _credential_home(
         executable(path_dir / PLUGIN)
     else:  # the plugin only in the bin/ of the SDK whose gcloud is on PATH
         sdk = home / "google-cloud-sdk" / "bin"
+        (sdk.parent / ".install").mkdir(parents=True)  # what marks an SDK's root
         executable(sdk / "gcloud")
         executable(sdk / PLUGIN)
         (path_dir / "gcloud").symlink_to(sdk / "gcloud")
