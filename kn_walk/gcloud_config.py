@@ -7,8 +7,12 @@ The rules follow the Cloud SDK's own code (``googlecloudsdk/core/config.py`` and
 * the active configuration is named by ``$CLOUDSDK_ACTIVE_CONFIG_NAME``, else by the
   one-line file ``<dir>/active_config``, else it is ``default``;
 * its properties live in the INI file ``<dir>/configurations/config_<name>``
-  (sections ``[core]``, ``[compute]``, ...);
-* an environment variable ``CLOUDSDK_<SECTION>_<KEY>`` overrides the file.
+  (sections ``[core]``, ``[compute]``, ...), over the installation-wide ones
+  (``gcloud config set --installation``) in ``<SDK root>/properties`` of the SDK whose
+  ``gcloud`` is on PATH;
+* an environment variable ``CLOUDSDK_<SECTION>_<KEY>`` overrides the file, even when
+  it is empty: the property is then unset (and an empty ``CLOUDSDK_CORE_PROJECT`` is
+  refused, as gcloud refuses it).
 
 Both files are read with :mod:`kn_walk.safeload`'s bounds: a properties file that is
 not a regular file of at most 4 MiB (a FIFO, ``/dev/zero``) is refused with one line,
@@ -25,14 +29,17 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kn_walk import safeload
 from kn_walk.errors import KnwalkError, UsageError
 
 DEFAULT_CONFIG_NAME = "default"
+#: what marks the root of a Cloud SDK (config.Paths.CLOUDSDK_STATE_DIR)
+SDK_STATE_DIR = ".install"
 
 _ZONE_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 _REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
@@ -71,6 +78,17 @@ def config_file(environ: Mapping[str, str] | None = None) -> Path:
     return config_dir(env) / "configurations" / f"config_{active_config_name(env)}"
 
 
+def sdk_root(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The root of the Cloud SDK whose ``gcloud`` is on PATH: the directory above the
+    real ``bin/gcloud`` that holds ``.install`` (as gcloud finds its own root), or None."""
+    env = os.environ if environ is None else environ
+    gcloud = shutil.which("gcloud", path=env.get("PATH", os.defpath))
+    if gcloud is None:
+        return None
+    root = Path(os.path.realpath(gcloud)).parent.parent
+    return root if (root / SDK_STATE_DIR).is_dir() else None
+
+
 @dataclass(frozen=True)
 class Properties:
     """gcloud properties as the active configuration and the environment set them."""
@@ -78,28 +96,37 @@ class Properties:
     values: Mapping[tuple[str, str], str]
     file: Path
     environ: Mapping[str, str]
+    #: the installation-wide properties, below the configuration's
+    installation: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    installation_file: Path | None = None
 
     def get(self, section: str, key: str) -> tuple[str, str] | None:
-        """``(value, source)`` for ``section/key``: the environment first, then the file."""
+        """``(value, source)`` for ``section/key``: the environment first, then the
+        active configuration, then the installation's properties.
+
+        As in gcloud, a variable that is set overrides the file even when it is empty
+        (``CLOUDSDK_COMPUTE_ZONE=`` unsets the configuration's zone).
+        """
         var = f"CLOUDSDK_{section.upper()}_{key.upper()}"
-        value = self.environ.get(var, "").strip()
-        if value:
-            return value, var
+        if var in self.environ:
+            value = self.environ[var].strip()
+            return (value, var) if value else None
         value = self.values.get((section, key), "").strip()
         if value:
             return value, f"gcloud configuration {self.file}"
+        value = self.installation.get((section, key), "").strip()
+        if value:
+            return value, f"gcloud installation properties {self.installation_file}"
         return None
 
 
-def load(environ: Mapping[str, str] | None = None) -> Properties:
-    """Read the active configuration; a missing file gives no values, a broken one an error."""
-    env = dict(os.environ if environ is None else environ)
-    path = config_file(env)
+def _read_properties(path: Path, what: str) -> dict[tuple[str, str], str]:
+    """An INI properties file; a missing file gives no values, a broken one an error."""
     parser = configparser.ConfigParser(interpolation=None)
     try:  # a regular file of at most 4 MiB: a FIFO or /dev/zero is refused, not read
         text = safeload.read_text(
             path,
-            label=f"the gcloud configuration {safeload.shown(path)}",
+            label=f"the {what} {safeload.shown(path)}",
             hint="fix or remove it, or pass --project and --zone explicitly",
         )
     except FileNotFoundError:
@@ -108,15 +135,29 @@ def load(environ: Mapping[str, str] | None = None) -> Properties:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:
         raise KnwalkError(
-            f"the gcloud configuration {path} is not a valid properties file",
+            f"the {what} {path} is not a valid properties file",
             "fix it with `gcloud config set ...`, or pass --project and --zone explicitly",
         ) from exc
-    values = {
+    return {
         (section, key): value
         for section in parser.sections()
         for key, value in parser[section].items()
     }
-    return Properties(values, path, env)
+
+
+def load(environ: Mapping[str, str] | None = None) -> Properties:
+    """Read the active configuration and the installation's properties."""
+    env = dict(os.environ if environ is None else environ)
+    path = config_file(env)
+    values = _read_properties(path, "gcloud configuration")
+    root = sdk_root(env)
+    installation_file = root / "properties" if root is not None else None
+    installation = (
+        _read_properties(installation_file, "gcloud installation properties")
+        if installation_file is not None
+        else {}
+    )
+    return Properties(values, path, env, installation, installation_file)
 
 
 # --------------------------------------------------------------------------- resolution
@@ -171,6 +212,12 @@ def resolve_project(
     if flag:
         return Resolved(check_project(flag), "--project")
     found = props.get("core", "project")
+    if found is None and "CLOUDSDK_CORE_PROJECT" in props.environ:
+        raise UsageError(  # gcloud: "The project property is set to the empty string"
+            "CLOUDSDK_CORE_PROJECT is set to the empty string, which is not a project",
+            "unset it (`unset CLOUDSDK_CORE_PROJECT`) or set it to a project ID, or pass "
+            "--project PROJECT",
+        )
     if found is not None:
         return Resolved(check_project(found[0]), found[1])
     unset = "no gcloud project is set"

@@ -8,11 +8,17 @@ clusters get-credentials`` and records the kubeconfig gcloud wrote. The results 
 ``tests/fixtures/gcloud/``, which the tests compare knwalk with
 (``tests/test_gke_gcloud_parity.py``).
 
-Each create case has two command lines: ``knwalk``, what a user types after ``knwalk
-cluster create``, and ``gcloud``, the gcloud command that must create the identical
-cluster: the same flags with knwalk's defaults (:data:`KNWALK_DEFAULTS`) written out,
-which is what knwalk's ``--dry-run`` prints. The gcloud lines are written here by hand,
-from gcloud's documented flags, not computed by knwalk.
+Each create case is a flag set a user types after ``knwalk cluster create`` (``knwalk``)
+and is run through gcloud twice:
+
+* ``gcloud``: the user's flags exactly as typed, after knwalk's defaults
+  (:data:`KNWALK_DEFAULTS`) minus those the flags replace. What gcloud sends for it is
+  ``request``, the request knwalk must send. When gcloud refuses the flags as typed
+  (the seed walkthrough's removed add-on), its error is recorded as ``refused`` instead.
+* ``printed``: the "equivalent gcloud command" knwalk's ``--dry-run`` must print, with
+  every default written out and values in gcloud's spelling; its request is
+  ``printed_request``. These lines are written here by hand, from gcloud's documented
+  flags, not computed by knwalk.
 
 gcloud never leaves the machine (see ``tests/gcloud_env.py``); when ``strace`` is
 installed every run is traced and a connection to anything but loopback stops the
@@ -67,7 +73,8 @@ KNWALK_DEFAULTS: dict[str, list[str]] = {
 
 @dataclass
 class Create:
-    """A flag set: what knwalk is given, and what gcloud needs for the same cluster."""
+    """A flag set: what knwalk is given, and the printed gcloud command for the same
+    cluster (``gcloud``: the flags that replace knwalk's defaults, by key)."""
 
     knwalk: list[str]
     gcloud: dict[str, list[str]] = field(default_factory=dict)
@@ -80,11 +87,21 @@ class Create:
     def knwalk_args(self) -> list[str]:
         return ([self.name] if self.name != "knwalk" else []) + self.where() + self.knwalk
 
-    def gcloud_args(self) -> list[str]:
-        flags = {**KNWALK_DEFAULTS, **self.gcloud}
-        args = ["container", "clusters", "create", self.name, "--project", PROJECT]
-        args += self.where()
-        for value in flags.values():
+    def _head(self) -> list[str]:
+        return ["container", "clusters", "create", self.name, "--project", PROJECT, *self.where()]
+
+    def typed_args(self) -> list[str]:
+        """knwalk's defaults the flags do not replace, then the user's flags as typed."""
+        args = self._head()
+        for key, value in KNWALK_DEFAULTS.items():
+            if key not in self.gcloud:
+                args += value
+        return args + self.knwalk
+
+    def printed_args(self) -> list[str]:
+        """The command knwalk's ``--dry-run`` prints: every default written out."""
+        args = self._head()
+        for value in {**KNWALK_DEFAULTS, **self.gcloud}.values():
             args += value
         return args
 
@@ -222,7 +239,7 @@ CREATE_CASES: dict[str, Create] = {
             "num-nodes": ["--num-nodes", "3"],
             "disk-type": ["--disk-type", "pd-ssd"],
             "disk-size": ["--disk-size", "1536GB"],
-            "image-type": ["--image-type", "UBUNTU_CONTAINERD"],
+            "image-type": ["--image-type", "ubuntu_containerd"],
             "default-max-pods-per-node": ["--default-max-pods-per-node", "64"],
         },
     ),
@@ -259,6 +276,16 @@ _PRIVATE: dict[str, Any] = {
         "privateEndpoint": "172.16.0.34",
         "publicEndpoint": "203.0.113.10",
     },
+}
+_PRIVATE_ONLY: dict[str, Any] = {
+    **_PRIVATE,
+    "endpoint": "172.16.0.34",
+    "privateClusterConfig": {**_PRIVATE["privateClusterConfig"], "enablePrivateEndpoint": True},
+}
+#: a cluster from before DNS endpoints: no controlPlaneEndpointsConfig at all
+_NO_DNS: dict[str, Any] = {
+    "endpoint": "203.0.113.10",
+    "masterAuth": {"clusterCaCertificate": FAKE_CA},
 }
 _DNS_CLOSED: dict[str, Any] = {
     **_IP_CLUSTER,
@@ -307,10 +334,24 @@ CREDENTIAL_CASES: dict[str, Credentials] = {
         _IP_CLUSTER, properties={"container": {"use_application_default_credentials": "true"}}
     ),
     "sdk-bin-plugin": Credentials(_IP_CLUSTER, plugin_on_path=False),
+    # a private cluster without --internal-ip: its public endpoint
+    "private-public": Credentials(_PRIVATE),
+    # a private cluster whose control plane has only its private endpoint
+    "private-endpoint-only": Credentials(_PRIVATE_ONLY),
+    # --dns-endpoint wins over --internal-ip
+    "private-dns-endpoint": Credentials(_PRIVATE, ["--internal-ip", "--dns-endpoint"]),
+    # gcloud's reading of a boolean property: yes, 1, true (any case) are true
+    "adc-yes": Credentials(
+        _IP_CLUSTER, properties={"container": {"use_application_default_credentials": "Yes"}}
+    ),
+    "adc-false": Credentials(
+        _IP_CLUSTER, properties={"container": {"use_application_default_credentials": "false"}}
+    ),
     # gcloud refuses these
     "internal-ip-not-private": Credentials(_IP_CLUSTER, ["--internal-ip"]),
     "internal-ip-dns-only": Credentials(_DNS_ONLY, ["--internal-ip"]),
     "dns-endpoint-closed": Credentials(_DNS_CLOSED, ["--dns-endpoint"]),
+    "dns-endpoint-missing": Credentials(_NO_DNS, ["--dns-endpoint"]),
     "dns-endpoint-adc": Credentials(
         _IP_CLUSTER,
         ["--dns-endpoint"],
@@ -367,20 +408,35 @@ def _sdk_version(gcloud: str, work: Path) -> str:
     return run.stdout.strip()
 
 
-def record_create(name: str, case: Create, gcloud: str, work: Path) -> dict[str, Any]:
+def _create_once(
+    name: str, args: list[str], gcloud: str, work: Path
+) -> tuple[Any, str | None, str]:
+    """gcloud's (request, refusal, path) for one create command line."""
     with FakeGke() as fake:
         config = gcloud_env.write_config(work / name, fake.url, project=PROJECT)
-        args = case.gcloud_args()
         run = _run([*args, "--async"], gcloud_env.environ(config), gcloud, work)
         posts = fake.calls("POST")
-        if run.returncode != 0 or len(posts) != 1:
-            raise SystemExit(f"{name}: gcloud {' '.join(args)} failed:\n{run.stderr}")
-    return {
-        "knwalk": case.knwalk_args(),
-        "gcloud": args,
-        "path": posts[0].path,
-        "request": posts[0].body,
-    }
+    if run.returncode == 0 and len(posts) == 1:
+        return posts[0].body, None, posts[0].path
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR:")]
+    if posts or not errors:
+        raise SystemExit(f"{name}: gcloud {' '.join(args)} failed:\n{run.stderr}")
+    return None, errors[-1], ""
+
+
+def record_create(name: str, case: Create, gcloud: str, work: Path) -> dict[str, Any]:
+    printed = case.printed_args()
+    printed_request, refused, path = _create_once(f"{name}-printed", printed, gcloud, work)
+    if refused is not None:
+        raise SystemExit(f"{name}: gcloud refused the printed command:\n{refused}")
+    typed = case.typed_args()
+    request, refused, typed_path = _create_once(name, typed, gcloud, work)
+    if typed_path and typed_path != path:
+        raise SystemExit(f"{name}: the typed and printed commands went to {typed_path}, {path}")
+    entry: dict[str, Any] = {"knwalk": case.knwalk_args(), "gcloud": typed, "path": path}
+    entry.update({"refused": refused} if refused is not None else {"request": request})
+    entry.update({"printed": printed, "printed_request": printed_request})
+    return entry
 
 
 def _plugin_free_path(work: Path, gcloud: str) -> tuple[str, str]:

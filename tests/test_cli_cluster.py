@@ -370,14 +370,38 @@ def test_unsupported_version_shows_the_servers_message(fake: FakeGke) -> None:
 
 
 def test_operation_ending_in_error_exits_1_with_its_message(fake: FakeGke) -> None:
-    fake.operation_error = "Insufficient regional quota to satisfy request: resource CPUS"
+    fake.operation_error = "Google Compute Engine: Required 'compute.instances.create' permission"
     result = create()
     result.assert_error(1)
-    assert "(CREATE_CLUSTER) failed: Insufficient regional quota to satisfy request" in result.error
+    assert "(CREATE_CLUSTER) failed: Google Compute Engine: Required" in result.error
+    assert "quota" not in result.error
+    assert "a failed create leaves a cluster in ERROR that `knwalk cluster delete" in result.error
     assert not Path(os.environ["KUBECONFIG"]).exists()
     waited = knwalk("cluster", "wait", "knwalk", "--project", P, "--poll-interval", "0")
     waited.assert_error(1)
+    assert "cluster knwalk is in ERROR: Google Compute Engine: Required" in waited.error
+    assert f"Hint: delete it with `knwalk cluster delete knwalk --project {P} --zone {Z}` and " in (
+        waited.error
+    )
+
+
+def test_an_operation_ending_for_quota_gets_the_quota_hint(fake: FakeGke) -> None:
+    """GKE accepts the create and the operation ends with the quota error (nodes are
+    created after the control plane): the quota hint, and the cluster left in ERROR."""
+    fake.operation_error = QUOTA_MESSAGE
+    result = create()
+    result.assert_error(1)
+    assert "(CREATE_CLUSTER) failed: Insufficient regional quota to satisfy request" in result.error
+    hint = " ".join(result.error.split("Hint: ", 1)[1].split())
+    assert hint.startswith(QUOTA_HINT.removeprefix("Hint: ")), hint
+    assert "a failed create leaves a cluster in ERROR that `knwalk cluster delete NAME`" in hint
+    waited = knwalk("cluster", "wait", "knwalk", "--project", P, "--poll-interval", "0")
+    waited.assert_error(1)
     assert "cluster knwalk is in ERROR: Insufficient regional quota" in waited.error
+    assert QUOTA_HINT in waited.error
+    assert f"delete it with `knwalk cluster delete knwalk --project {P} --zone {Z}` first" in (
+        waited.error
+    )
 
 
 @pytest.mark.parametrize(
@@ -789,10 +813,14 @@ def test_a_403_without_quota_still_points_at_the_api_and_roles(fake: FakeGke) ->
 def test_a_connection_dropped_while_polling_says_how_to_follow_the_operation(
     fake: FakeGke, home: Path
 ) -> None:
-    fake.fail("GET", "/operations/", 0)  # the first poll's connection is closed unanswered
+    from kn_walk.gke import api
+
+    # every poll's connection is closed unanswered
+    fake.fail("GET", "/operations/", 0, times=api.POLL_MISSES)
     result = create("--yes")
     result.assert_error(1)
     assert f"Error: cannot reach the GKE API at {fake.url}" in result.error
+    assert f"({api.POLL_MISSES} polls in a row went unanswered)" in result.error
     assert (
         "the operation goes on in GKE: follow it again with "
         f"`knwalk cluster wait knwalk --project {P} --zone {Z}`"
@@ -801,20 +829,43 @@ def test_a_connection_dropped_while_polling_says_how_to_follow_the_operation(
     assert len(fake.calls("POST")) == 1
 
 
+def test_a_poll_dropped_once_is_polled_again_and_the_create_finishes(
+    fake: FakeGke, home: Path
+) -> None:
+    from kn_walk.gke import api
+
+    fake.fail("GET", "/operations/", 0, times=api.POLL_MISSES - 1)
+    result = create("--yes")
+    assert result.code == 0, result.err
+    assert "Cluster knwalk is RUNNING: Kubernetes" in result.text
+    assert "Error" not in result.text
+    assert fake.clusters[(P, Z, "knwalk")]["status"] == "RUNNING"
+    assert Path(os.environ["KUBECONFIG"]).exists()
+    assert len(fake.calls("POST")) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "command"),
+    [
+        ("GET", "/clusters/knwalk$", ["describe", "knwalk"]),
+        ("POST", "/clusters$", ["create", "--yes"]),
+    ],
+)
 def test_a_persistent_429_is_one_note_and_one_error_with_the_right_count(
-    fake: FakeGke, monkeypatch: pytest.MonkeyPatch
+    fake: FakeGke, monkeypatch: pytest.MonkeyPatch, method: str, path: str, command: list[str]
 ) -> None:
     from kn_walk.gke import api
 
     monkeypatch.setattr(api, "RETRY_INITIAL", 0.001)
     monkeypatch.setattr(api, "RETRY_MAXIMUM", 0.002)
     monkeypatch.setattr(api, "RETRY_DEADLINE", 0.2)
-    fake.fail("GET", "/clusters/knwalk$", 429, times=10**6, message="Too many requests.")
-    result = knwalk("cluster", "describe", "knwalk", "--project", P)
+    fake.fail(method, path, 429, times=10**6, message="Too many requests.")
+    result = knwalk("cluster", *command, "--project", P)
     result.assert_error(1)
-    attempts = len(fake.calls("GET"))
+    attempts = len(fake.calls(method))
     assert attempts > 2
     assert result.error.count("Note: GKE answered 429") == 1
+    assert result.error.count("Error: ") == 1
     assert (
         f"the GKE API still answered 429 (Too many requests.) after {attempts} attempts"
         in result.error
@@ -884,6 +935,16 @@ def test_autoupgrade_off_without_a_channel_is_a_static_version_said_in_the_summa
         "Version no release channel (static version GKE default), because of "
         "--no-enable-autoupgrade (release-channel clusters always have both)"
     ) in result.text
+    assert "releaseChannel" not in sent(fake)
+
+
+def test_a_version_with_autoupgrade_off_says_static_version_in_the_summary(fake: FakeGke) -> None:
+    result = create("--cluster-version", "1.33", "--no-enable-autorepair", "--no-wait")
+    assert result.code == 0, result.err
+    assert (
+        "Version no release channel (static version 1.33), because of --no-enable-autorepair"
+    ) in result.text
+    assert "most mature channel" not in result.text
     assert "releaseChannel" not in sent(fake)
 
 

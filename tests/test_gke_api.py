@@ -120,7 +120,7 @@ L = api.LoggingComponentConfig.Component
         ({"num_nodes": 5}, "nodePools.0.initialNodeCount", 5),
         ({"disk_type": "pd-ssd"}, "nodePools.0.config.diskType", "pd-ssd"),
         ({"disk_size": "1TB"}, "nodePools.0.config.diskSizeGb", 1024),
-        ({"image_type": "ubuntu_containerd"}, "nodePools.0.config.imageType", "UBUNTU_CONTAINERD"),
+        ({"image_type": "ubuntu_containerd"}, "nodePools.0.config.imageType", "ubuntu_containerd"),
         ({"cluster_version": "1.33"}, "initialClusterVersion", "1.33"),
         (
             {"release_channel": "stable"},

@@ -94,6 +94,65 @@ def test_project_precedence_is_gclouds_then_google_cloud_project_then_adc(tmp_pa
     assert adc_calls == [1]
 
 
+def test_an_empty_variable_overrides_the_file_as_in_gcloud(tmp_path: Path) -> None:
+    """gcloud: ``CLOUDSDK_COMPUTE_ZONE=`` unsets the configuration's zone (the region
+    property then applies); ``CLOUDSDK_CORE_PROJECT=`` is refused ("set to the empty
+    string"), not a reason to create the cluster in the configuration's project."""
+    write_config(
+        tmp_path,
+        "default",
+        "[core]\nproject = in-file\n[compute]\nzone = europe-west1-b\nregion = asia-east1\n",
+    )
+    props = gc.load(env(tmp_path, CLOUDSDK_COMPUTE_ZONE=""))
+    where = gc.resolve_location(zone=None, region=None, props=props, default="us-central1-a")
+    assert where.value == "asia-east1"
+    with pytest.raises(UsageError) as info:
+        gc.resolve_project(None, gc.load(env(tmp_path, CLOUDSDK_CORE_PROJECT=" ")))
+    assert info.value.message.startswith("CLOUDSDK_CORE_PROJECT is set to the empty string")
+    assert "unset CLOUDSDK_CORE_PROJECT" in info.value.hint
+    assert gc.resolve_project(
+        "from-flag", gc.load(env(tmp_path, CLOUDSDK_CORE_PROJECT=""))
+    ).value == ("from-flag")
+
+
+def _sdk(tmp_path: Path, properties: str) -> str:
+    """A Cloud SDK whose gcloud is on the returned PATH (through a symlink, as apt puts
+    /usr/bin/gcloud), with installation-wide ``properties``."""
+    root = tmp_path / "google-cloud-sdk"
+    (root / ".install").mkdir(parents=True)
+    (root / "bin").mkdir()
+    (root / "bin" / "gcloud").write_text("#!/bin/sh\nexit 0\n")
+    (root / "bin" / "gcloud").chmod(0o755)
+    (root / "properties").write_text(properties)
+    path = tmp_path / "usr-bin"
+    path.mkdir()
+    (path / "gcloud").symlink_to(root / "bin" / "gcloud")
+    return str(path)
+
+
+def test_installation_properties_come_below_the_configuration(tmp_path: Path) -> None:
+    """`gcloud config set --installation compute/zone Z` (``<SDK root>/properties``)
+    applies when neither the environment nor the active configuration sets it."""
+    path = _sdk(tmp_path, "[core]\nproject = from-install\n[compute]\nzone = asia-east1-a\n")
+    config = tmp_path / "gcloud"
+    write_config(config, "default", "[core]\nproject = from-config\n")
+    props = gc.load(env(config, PATH=path))
+    assert gc.resolve_project(None, props).value == "from-config"
+    where = gc.resolve_location(zone=None, region=None, props=props, default="us-central1-a")
+    installed = tmp_path / "google-cloud-sdk" / "properties"
+    assert (where.value, where.source) == (
+        "asia-east1-a",
+        f"gcloud installation properties {installed}",
+    )
+    write_config(config, "default", "")
+    assert gc.resolve_project(None, gc.load(env(config, PATH=path))).value == "from-install"
+    with_env = gc.load(env(config, PATH=path, CLOUDSDK_CORE_PROJECT="from-env"))
+    assert gc.resolve_project(None, with_env).value == "from-env"
+    # not an SDK (no .install): nothing read
+    (tmp_path / "google-cloud-sdk" / ".install").rmdir()
+    assert gc.load(env(config, PATH=path)).installation == {}
+
+
 def test_a_named_configuration_beats_google_cloud_project(tmp_path: Path) -> None:
     write_config(tmp_path, "default", "[core]\nproject = in-default\n")
     write_config(tmp_path, "other", "[core]\nproject = in-other\n", active=False)
@@ -327,3 +386,29 @@ def test_no_project_anywhere_probes_the_metadata_server_once(tmp_path: Path) -> 
     assert run.returncode == 2, run.stderr
     assert run.stderr.splitlines()[0] == "Error: no Google Cloud project is set"
     assert len(accepted) == 1  # one probe, not google-auth's default three
+
+
+def _probe_settings(**extra: str) -> str:
+    """google-auth's metadata-server probe (``ping``'s timeout and tries) in a fresh
+    process once knwalk has imported google.auth."""
+    code = (
+        "import inspect\n"
+        "from kn_walk.gke.api import google_auth\n"
+        "google_auth()\n"
+        "from google.auth.compute_engine import _metadata\n"
+        "p = inspect.signature(_metadata.ping).parameters\n"
+        "print(p['timeout'].default, p['retry_count'].default)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GCE_")}
+    env.update(extra)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_the_metadata_probe_is_one_try_of_one_second_unless_the_user_says_otherwise() -> None:
+    """The bound behind "as quick as gcloud": google-auth's default is three tries of 3 s."""
+    assert _probe_settings() == "1 1"
+    assert _probe_settings(GCE_METADATA_TIMEOUT="5", GCE_METADATA_DETECT_RETRIES="2") == "5 2"

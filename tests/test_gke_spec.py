@@ -198,6 +198,15 @@ def test_turning_off_autoupgrade_or_autorepair_without_a_channel_means_no_channe
     assert spec().static_reason == ""
 
 
+def test_a_version_with_autoupgrade_off_is_a_static_version_not_a_channel_guess() -> None:
+    """Nothing is sent either way (as gcloud); what the summary says differs: GKE cannot
+    put a cluster without node auto-upgrade in the channel that has the version."""
+    s = spec(cluster_version="1.33", enable_autoupgrade=False)
+    assert (s.release_channel, s.cluster_version) == (None, "1.33")
+    assert s.static_reason.startswith("--no-enable-autoupgrade"), s.static_reason
+    assert spec(cluster_version="1.33").static_reason == ""
+
+
 @pytest.mark.parametrize("channel", ["rapid", "regular", "stable", "extended"])
 def test_an_explicit_channel_with_autoupgrade_or_autorepair_off_is_refused(channel: str) -> None:
     error = refused(release_channel=channel, enable_autoupgrade=False)

@@ -870,8 +870,8 @@ def get_credentials(
         bool,
         typer.Option(
             "--dns-endpoint",
-            help="Use the cluster's DNS endpoint (gke-....gke.goog) instead of its IP; "
-            "clusters without IP access always use it.",
+            help="Use the cluster's DNS endpoint (gke-....gke.goog) instead of its IP, "
+            "also with --internal-ip (as gcloud); clusters without IP access always use it.",
         ),
     ] = False,
     kubeconfig: KubeconfigOpt = None,
@@ -884,11 +884,6 @@ def get_credentials(
     and `gke-gcloud-auth-plugin --use_application_default_credentials` when the gcloud
     property container/use_application_default_credentials is true.
     """
-    if internal_ip and dns_endpoint:
-        raise UsageError(
-            "--internal-ip and --dns-endpoint cannot be used together",
-            "pick the private IP endpoint or the DNS endpoint",
-        )
     p, loc = _target(name, gke_endpoint, project, zone, region, location)
     access = _access(internal_ip=internal_ip, dns_endpoint=dns_endpoint)
     out, _, api = _connect(gke_endpoint)
@@ -1094,9 +1089,12 @@ def wait_cluster(
         return
     status = gke.cluster_status(cluster)
     if status == "ERROR":
+        delete = f"delete it with `knwalk cluster delete {name} {_flags(p, loc)}`"
         raise KnwalkError(
             f"cluster {name} is in ERROR: {cluster.status_message or 'no message'}",
-            f"delete it with `knwalk cluster delete {name} {_flags(p, loc)}` and create it again",
+            f"{gke.quota_hint(f'projects/{p}')}; {delete} first"
+            if gke.is_quota_message(cluster.status_message)
+            else f"{delete} and create it again",
         )
     if status != "RUNNING":
         raise KnwalkError(

@@ -45,7 +45,9 @@ from kn_walk.gke.api import (
     default_credentials,
     google_auth,
     is_quota_error,
+    is_quota_message,
     make_client,
+    quota_hint,
     resolve_endpoint,
 )
 from kn_walk.gke.cost import (
@@ -182,6 +184,7 @@ __all__ = [
     "gcloud_command",
     "google_auth",
     "is_quota_error",
+    "is_quota_message",
     "kubeconfig_entries",
     "kubernetes_client",
     "machine_hourly",
@@ -191,6 +194,7 @@ __all__ = [
     "operation_kind",
     "parse_disk_size",
     "progress_of",
+    "quota_hint",
     "remove_credentials",
     "resolve_endpoint",
     "write_credentials",

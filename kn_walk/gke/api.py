@@ -232,9 +232,14 @@ _QUOTA_RE = re.compile(
 )
 
 
+def is_quota_message(text: str) -> bool:
+    """Whether GKE's words (an error or an operation's ``statusMessage``) are about quota."""
+    return bool(_QUOTA_RE.search(text))
+
+
 def is_quota_error(exc: Exception) -> bool:
     """Whether the API error is about quota: by its reason, else by GKE's words."""
-    return bool(_reasons(exc) & QUOTA_REASONS) or bool(_QUOTA_RE.search(_server_message(exc)))
+    return bool(_reasons(exc) & QUOTA_REASONS) or is_quota_message(_server_message(exc))
 
 
 def quota_hint(what: str) -> str:
@@ -248,6 +253,9 @@ def quota_hint(what: str) -> str:
     )
 
 
+#: polls of an operation in a row that may go unanswered (a dropped connection, a
+#: timeout) before the wait gives up; like gcloud's HTTP layer, a lost poll is tried again
+POLL_MISSES = 3
 #: backoff for 429/503: first wait, longest wait, give up after (seconds)
 RETRY_INITIAL = 1.0
 RETRY_MAXIMUM = 16.0
@@ -493,13 +501,16 @@ class Gke:
     ) -> Operation:
         """Poll ``op`` until DONE; raise :class:`OperationFailed` if it ended with an error.
 
-        Progress is reported after every poll. A deadline passed raises
-        :class:`~kn_walk.errors.WaitTimeout` naming the last status and stage.
+        Progress is reported after every poll. A poll without an answer is tried again
+        at the next interval; :data:`POLL_MISSES` in a row raise :class:`GkeUnreachable`.
+        A deadline passed raises :class:`~kn_walk.errors.WaitTimeout` naming the last
+        status and stage.
         """
         from google.cloud import container_v1 as gke
 
         start = clock()
         where = op.location or location
+        misses = 0
         while True:
             elapsed = clock() - start
             progress = progress_of(op, elapsed)
@@ -516,13 +527,23 @@ class Gke:
                 )
             if poll_interval > 0:
                 sleep(poll_interval)
-            op = self.operation(project, where, op.name)
+            try:
+                op = self.operation(project, where, op.name)
+            except GkeUnreachable as exc:
+                misses += 1
+                if misses >= POLL_MISSES:
+                    exc.message += f" ({misses} polls in a row went unanswered)"
+                    raise
+                continue
+            misses = 0
         failure = operation_error(op)
         if failure:
+            left = "a failed create leaves a cluster in ERROR that `knwalk cluster delete NAME` removes"
             raise OperationFailed(
                 f"operation {op.name} ({operation_kind(op)}) failed: {failure}",
-                "see the cluster with `knwalk cluster describe NAME`; a failed create leaves a "
-                "cluster in ERROR that `knwalk cluster delete NAME` removes",
+                f"{quota_hint(f'projects/{project}')}; {left}"
+                if is_quota_message(failure)
+                else f"see the cluster with `knwalk cluster describe NAME`; {left}",
             )
         return op
 

@@ -90,7 +90,7 @@ def _server(cluster: Cluster, access: Access) -> tuple[str, bool]:
     if access.dns_endpoint or ip_disabled:
         if not dns.endpoint:
             raise KnwalkError(
-                f"cluster {name} has no DNS endpoint",
+                f"cluster {name} is missing DNSEndpointConfig: it has no DNS endpoint",
                 "drop --dns-endpoint" if access.dns_endpoint else "check `knwalk cluster describe`",
             )
         if access.use_adc:
@@ -125,11 +125,13 @@ def exec_plugin_command() -> str:
     """What the kubeconfig runs: ``gke-gcloud-auth-plugin`` when it is on PATH, else its
     full path in the bin/ of the Cloud SDK whose ``gcloud`` is on PATH (as gcloud writes
     it), else the bare name (kubectl then explains how to install it)."""
+    from kn_walk.gcloud_config import sdk_root
+
     if shutil.which(EXEC_PLUGIN):
         return EXEC_PLUGIN
-    gcloud = shutil.which("gcloud")
-    if gcloud:
-        candidate = Path(os.path.realpath(gcloud)).parent / EXEC_PLUGIN
+    root = sdk_root()
+    if root is not None:
+        candidate = root / "bin" / EXEC_PLUGIN
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     return EXEC_PLUGIN

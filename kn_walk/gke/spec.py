@@ -606,9 +606,10 @@ def _channel(
     gcloud's rules (and GKE's): ``--release-channel`` is rapid, regular, stable, extended
     or None (a static version). A channel's nodes are upgraded and repaired by GKE, so
     a channel with ``--no-enable-autoupgrade``/``--no-enable-autorepair`` is refused
-    (GKE answers 400). Without ``--release-channel``, ``--cluster-version`` lets GKE pick
-    the most mature channel that has the version, and turning either off means no
-    channel, as gcloud sends none; otherwise knwalk asks for REGULAR.
+    (GKE answers 400). Without ``--release-channel``, turning either off means no
+    channel (a static version, with or without ``--cluster-version``), as gcloud sends
+    none; else ``--cluster-version`` lets GKE pick the most mature channel that has the
+    version; otherwise knwalk asks for REGULAR.
     """
     given = opts.release_channel.strip() if opts.release_channel is not None else None
     off = [
@@ -636,10 +637,10 @@ def _channel(
                 "version",
             )
         return channel, ""
+    if off:  # even with --cluster-version: GKE cannot enroll the cluster in a channel
+        return None, f"{' and '.join(off)} (release-channel clusters always have both)"
     if version is not None:
         return None, ""
-    if off:
-        return None, f"{' and '.join(off)} (release-channel clusters always have both)"
     return DEFAULT_RELEASE_CHANNEL, ""
 
 
@@ -820,13 +821,14 @@ def build_spec(opts: ClusterOptions, *, project: str, location: str, regional: b
         )
     disk_size = DEFAULT_DISK_SIZE_GB if opts.disk_size is None else parse_disk_size(opts.disk_size)
 
-    image_type = (opts.image_type or DEFAULT_IMAGE_TYPE).strip().upper()
-    if image_type in DOCKER_IMAGE_TYPES:
+    # sent as typed, as gcloud sends it (GKE reads image types in any case)
+    image_type = (opts.image_type or DEFAULT_IMAGE_TYPE).strip()
+    if image_type.upper() in DOCKER_IMAGE_TYPES:
         raise UsageError(
             f"--image-type {opts.image_type}: Docker-based node images were removed from GKE in 1.24",
-            f"use --image-type {DOCKER_IMAGE_TYPES[image_type]} (containerd), or omit it for {DEFAULT_IMAGE_TYPE}",
+            f"use --image-type {DOCKER_IMAGE_TYPES[image_type.upper()]} (containerd), or omit it for {DEFAULT_IMAGE_TYPE}",
         )
-    if not re.match(r"^[A-Z][A-Z0-9_]*$", image_type):
+    if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", image_type):
         raise UsageError(
             f"--image-type {opts.image_type!r} is not an image type",
             f"for example {DEFAULT_IMAGE_TYPE}",
