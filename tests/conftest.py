@@ -70,12 +70,25 @@ def api_client(sandbox: Sandbox):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def namespace(api_client) -> str:  # type: ignore[no-untyped-def]
-    from kubernetes import client
+def namespace(api_client) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh namespace in the session sandbox, deleted (not waited for) after the test.
 
+    Deleting it keeps the session sandbox as small as one test needs: a change that
+    makes Knative reconcile every Route (config-domain, config-network) otherwise
+    grows with every test that ran before it on the same worker.
+    """
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    core = client.CoreV1Api(api_client)
     name = "t-" + uuid.uuid4().hex[:8]
-    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
-    return name
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    try:
+        core.delete_namespace(name)
+    except ApiException as exc:  # already gone (the test deleted it), or the sandbox stopped
+        if exc.status not in (404, 409):
+            raise
 
 
 @pytest.fixture
