@@ -453,7 +453,12 @@ def test_removing_a_tag_deletes_its_placeholder(api_client: Any, namespace: str)
         GROUP, VERSION, namespace, "services", ksvc("tagged", "x", traffic=traffic)
     )
     wait_for(api_client, "services", namespace, "tagged", ready)
-    names = sorted(s.metadata.name for s in core.list_namespaced_service(namespace).items)
+    names = sorted(
+        s.metadata.name
+        for s in core.list_namespaced_service(
+            namespace, label_selector="serving.knative.dev/route=tagged"
+        ).items
+    )
     assert names == ["old-tagged", "tagged"]
     api.patch_namespaced_custom_object(
         GROUP,
@@ -470,7 +475,12 @@ def test_removing_a_tag_deletes_its_placeholder(api_client: Any, namespace: str)
         "tagged",
         lambda o: ready(o) and not any(t.get("tag") for t in o["status"].get("traffic", [])),
     )
-    names = sorted(s.metadata.name for s in core.list_namespaced_service(namespace).items)
+    names = sorted(
+        s.metadata.name
+        for s in core.list_namespaced_service(
+            namespace, label_selector="serving.knative.dev/route=tagged"
+        ).items
+    )
     assert names == ["tagged"]
 
 
