@@ -88,6 +88,11 @@ def write_scale(
     replicas = (scale.get("spec") or {}).get("replicas", 0)
     if not isinstance(replicas, int) or isinstance(replicas, bool):
         raise _invalid(name, "spec.replicas", replicas, "must be an integer")
+    if not -(2**31) <= replicas < 2**31:  # Go decodes it into an int32 before any check
+        raise E.bad_request(
+            f"json: cannot unmarshal number {replicas} into Go struct field "
+            "ScaleSpec.spec.replicas of type int32"
+        )
     if replicas < 0:
         raise _invalid(name, "spec.replicas", replicas, "must be greater than or equal to 0")
     current = res.get(rt, namespace, name)
