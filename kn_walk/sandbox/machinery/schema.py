@@ -58,6 +58,7 @@ __all__ = [
     "builtin_definitions",
     "builtin_kind_schema",
     "go_int_range_error",
+    "go_int_range_error_as",
     "object_meta_schema",
     "prune",
     "resolve_refs",
@@ -810,7 +811,18 @@ def go_int_range_error(rt: ResourceType, obj: Any) -> str:
     name = builtin_definition_name(rt.group, rt.version, rt.kind)
     if name is None:
         return ""
-    return _range_walk(builtin_definitions(), {"$ref": REF_PREFIX + name}, obj, "", ())
+    return go_int_range_error_as(name, obj)
+
+
+def go_int_range_error_as(
+    definition: str, value: Any, path: tuple[str, ...] = (), struct: str = ""
+) -> str:
+    """:func:`go_int_range_error` for ``value`` decoded as the built-in ``definition``
+    (e.g. a Knative template's PodSpec), found at ``path`` in a Go struct ``struct``."""
+    defs = builtin_definitions()
+    if struct:
+        return _range_walk(defs, defs.get(definition), value, struct, path)
+    return _range_walk(defs, {"$ref": REF_PREFIX + definition}, value, "", path)
 
 
 def _range_walk(
