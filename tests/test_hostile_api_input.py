@@ -519,6 +519,15 @@ def test_integers_out_of_range_in_pods_patches_and_scale(h: httpx.Client, namesp
     scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "small"}}
     put = h.put(f"{path}/small/scale", json=scale | {"spec": {"replicas": 2**31}})
     assert _status(put, 400)["message"] == (
+        'Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal number '
+        "2147483648 into Go struct field ScaleSpec.spec.replicas of type int32"
+    )
+    patch = h.patch(
+        f"{path}/small/scale",
+        content=json.dumps({"spec": {"replicas": 2**31}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert _status(patch, 400)["message"] == (
         "json: cannot unmarshal number 2147483648 into Go struct field "
         "ScaleSpec.spec.replicas of type int32"
     )
