@@ -342,28 +342,54 @@ def connect(
     namespace: str | None = None,
     *,
     on_warning: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+    timeout_option: str = "--wait-timeout",
 ) -> Kube:
     """A :class:`Kube` for the given (or kubectl's default) kubeconfig, context and namespace.
 
     Warnings about the connection (TLS verification disabled by the kubeconfig)
-    go to ``on_warning``, by default to stderr.
+    go to ``on_warning``, by default to stderr. With ``timeout`` everything from
+    here on, a credential plugin included, ends within it (:meth:`Kube.limit`,
+    ``timeout_option`` naming it); a credential plugin is always bounded
+    (:mod:`kn_walk.execplugin`).
     """
+    from kn_walk import execplugin
+
+    budget = execplugin.Budget.of(timeout, timeout_option)
     configs, ctx, ns = _resolve(kubeconfig_path, context, namespace)
     paths = [path for path, _ in configs]
     entries = _context_entries(configs, ctx)
     warnings = _tls_warnings(entries.cluster[0], ctx)
     _check_referenced_files(entries, ctx)
+    user, user_file = entries.user
+    plugin = execplugin.plugin_of(user)
+
+    def credential(within: execplugin.Budget) -> execplugin.Credential:
+        assert plugin is not None
+        return execplugin.run(
+            plugin,
+            context=ctx,
+            base=user_file.parent if user_file is not None else None,
+            cluster=_exec_cluster_info(entries.cluster[0]),
+            budget=within,
+        )
+
+    got = credential(budget) if plugin is not None else None
     try:
         configuration = k8s.Configuration()
         # retries are ours (Kube.call): urllib3's own would multiply them
         configuration.retries = False
         with library_log() as logged:
-            api_client = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=os.pathsep.join(str(p) for p in paths),
-                context=ctx,
-                persist_config=False,
-                client_configuration=configuration,
+            merged = k8s_config.kube_config.KubeConfigMerger(  # type: ignore[no-untyped-call]
+                os.pathsep.join(str(p) for p in paths)
             )
+            if got is not None:
+                _put_user(merged.config, _user_name(configs, ctx), got.user_entry(user))
+            loader = k8s_config.kube_config.KubeConfigLoader(  # type: ignore[no-untyped-call]
+                config_dict=merged.config, active_context=ctx, config_base_path=None
+            )
+            loader.load_and_set(configuration)  # type: ignore[no-untyped-call]
+            api_client: Any = k8s.ApiClient(configuration)
     except ConfigException as exc:
         raise KnwalkError(
             f"cannot use context {ctx!r}: {_first_line(str(exc))}",
@@ -376,18 +402,79 @@ def connect(
             "an auth plugin may be missing (for GKE: gke-gcloud-auth-plugin), "
             f"or {NO_CONTEXT_HINT}",
         ) from exc
-    user = entries.user[0]
     if logged:
         api_client.close()
-        raise credential_error(ctx, user, logged)
-    _guard_refresh(api_client.configuration, ctx, user)
+        raise credential_error(ctx, logged)
     if not warnings:
         # knwalk itself never turns verification off: only the checked kubeconfig flag may
         api_client.configuration.verify_ssl = True
     server = str(api_client.configuration.host)
     for text in warnings:
         (on_warning or _stderr_warning)(text)
-    return Kube(api_client, Target(tuple(paths), ctx, ns, server), warnings=tuple(warnings))
+    kube = Kube(api_client, Target(tuple(paths), ctx, ns, server), warnings=tuple(warnings))
+    if timeout is not None:
+        kube.limit(timeout, timeout_option, deadline=budget.deadline)
+    if got is not None and got.token is not None:
+        _refresh_token(kube, got, credential)
+    else:
+        _guard_refresh(api_client.configuration, ctx)
+    return kube
+
+
+def _user_name(configs: _Configs, context: str) -> str:
+    for _, config in configs:
+        for item in config.get("contexts") or []:
+            if isinstance(item, dict) and item.get("name") == context:
+                body = item.get("context")
+                return str(body.get("user") or "") if isinstance(body, dict) else ""
+    return ""
+
+
+def _put_user(merged: Any, name: str, entry: dict[str, Any]) -> None:
+    """Give the library's merged kubeconfig ``entry`` as the body of user ``name``."""
+    for item in merged.value.get("users") or []:
+        if item["name"] == name:
+            # a new dict: the merger keeps the files' own dicts too
+            item.value = {**item.value, "user": entry}
+            return
+
+
+def _exec_cluster_info(cluster: dict[str, Any]) -> dict[str, Any]:
+    """The cluster as client-go gives it to a plugin with provideClusterInfo."""
+    info: dict[str, Any] = {"server": cluster.get("server", "")}
+    for key in (
+        "tls-server-name",
+        "insecure-skip-tls-verify",
+        "certificate-authority-data",
+        "proxy-url",
+        "disable-compression",
+    ):
+        if key in cluster:
+            info[key] = cluster[key]
+    for extension in cluster.get("extensions") or []:
+        if isinstance(extension, dict) and extension.get("name") == (
+            "client.authentication.k8s.io/exec"
+        ):
+            info["config"] = extension.get("extension")
+    return info
+
+
+def _refresh_token(kube: Kube, got: Any, credential: Callable[[Any], Any]) -> None:
+    """Run the plugin again when its token expires, within what is left of the command."""
+    from kn_walk import execplugin
+
+    configuration = kube.api_client.configuration
+    current = [got]
+
+    def refresh(conf: Any) -> None:
+        if not current[0].expired():
+            return
+        left = kube.remaining()
+        within = execplugin.Budget.of(left, kube.budget_option or "--wait-timeout")
+        current[0] = credential(within)
+        conf.api_key["BearerToken"] = f"Bearer {current[0].token}"
+
+    configuration.refresh_api_key_hook = refresh
 
 
 # --------------------------------------------------------------------------- credential plugins
@@ -434,54 +521,21 @@ def library_log() -> Iterator[list[str]]:
         root.removeHandler(capture)
 
 
-def credential_error(context: str, user: dict[str, Any], logged: list[str]) -> KnwalkError:
-    """What kubectl would say about the context's credentials, from what the library logged."""
+def credential_error(context: str, logged: list[str]) -> KnwalkError:
+    """What the library logged about the context's credentials, as one error.
+
+    Credential plugins are knwalk's own (:mod:`kn_walk.execplugin`); what is left
+    is what the library reads itself (an auth-provider, a token file).
+    """
     text = " ".join(_first_line(m) for m in logged[:1])
-    plugin = user.get("exec")
-    if not isinstance(plugin, dict):
-        return KnwalkError(
-            f"cannot load the credentials of context {context!r}: {text}",
-            "check the context's user entry (kubectl config view)",
-        )
-    command = str(plugin.get("command") or "")
-    install = plugin.get("installHint")
-    hint = (
-        " ".join(install.split())
-        if isinstance(install, str) and install.strip()
-        else "install the plugin, or fix users[].user.exec in the kubeconfig (kubectl config "
-        "view); for GKE: gke-gcloud-auth-plugin"
+    return KnwalkError(
+        f"cannot load the credentials of context {context!r}: {text}",
+        "check the context's user entry (kubectl config view)",
     )
-    where = f"the credential plugin of context {context!r}"
-    detail = text.removeprefix("exec: ")
-    if text.startswith("exec: process returned"):
-        code = detail.removeprefix("process returned ").split(".", 1)
-        said = f": {code[1].strip()}" if len(code) > 1 and code[1].strip() else ""
-        return KnwalkError(
-            f"{where} failed: {command} exited with code {code[0].strip()}{said}",
-            "run it by hand to see why, or fetch fresh credentials "
-            "(for GKE: `knwalk cluster get-credentials`)",
-        )
-    if text.startswith(("exec: failed to decode", "exec: malformed response", "exec: plugin api")):
-        return KnwalkError(
-            f"{where} ({command}) did not print an ExecCredential: {detail}",
-            "it must print a client.authentication.k8s.io ExecCredential as JSON on stdout; "
-            "run it by hand to see what it prints",
-        )
-    if text.startswith("exec: missing"):
-        return KnwalkError(
-            f"{where} ({command}) printed an ExecCredential without credentials: {detail}",
-            "its status needs a token, or clientCertificateData and clientKeyData",
-        )
-    if text.startswith("exec: malformed request"):
-        return KnwalkError(f"{where} is incomplete: {detail}", hint)
-    # an OSError from starting it: "[Errno 2] No such file or directory: 'name'"
-    started = re.fullmatch(r"\[Errno \d+\] (.*?)(?:: '.*')?", text)
-    reason = started.group(1) if started else text
-    return KnwalkError(f"{where} could not be run: {command}: {reason}", hint)
 
 
-def _guard_refresh(configuration: Any, context: str, user: dict[str, Any]) -> None:
-    """The library runs the plugin again when its credential expires: same capture, same error."""
+def _guard_refresh(configuration: Any, context: str) -> None:
+    """The library loads an expired credential again: same capture, same error."""
     hook = getattr(configuration, "refresh_api_key_hook", None)
     if hook is None:
         return
@@ -490,7 +544,7 @@ def _guard_refresh(configuration: Any, context: str, user: dict[str, Any]) -> No
         with library_log() as logged:
             hook(conf)
         if logged:
-            raise credential_error(context, user, logged)
+            raise credential_error(context, logged)
 
     configuration.refresh_api_key_hook = refresh
 
@@ -702,14 +756,15 @@ class Kube:
         #: discovery: (apiVersion, kind) -> Resource, for those found
         self._resources: dict[tuple[str, str], Resource] = {}
 
-    def limit(self, seconds: float, option: str) -> None:
+    def limit(self, seconds: float, option: str, *, deadline: float | None = None) -> None:
         """Bound everything this client does from now on to ``seconds`` in all.
 
         Every request's timeouts, every retry pause and every wait end by then;
         a call made after it fails at once. ``option`` names where the bound
         came from (``--wait-timeout``) in the errors that say it ran out.
+        ``deadline`` (a :func:`time.monotonic` value): the bound began before now.
         """
-        self.deadline = time.monotonic() + seconds
+        self.deadline = time.monotonic() + seconds if deadline is None else deadline
         self.budget_seconds = seconds
         self.budget_option = option
 

@@ -1000,9 +1000,7 @@ def open_sandbox(
     private = state_dir / control.TOUR_KUBECONFIG
     control.write_kubeconfig(info, private)
     ns = namespace or "default"
-    kube = connect(private, control.CONTEXT, ns)
-    if timeout is not None:
-        kube.limit(timeout, timeout_option)
+    kube = connect(private, control.CONTEXT, ns, timeout=timeout, timeout_option=timeout_option)
     # the options that make knwalk / kubectl reach this sandbox from the user's shell
     server, current = _sandbox_context_server(
         kubeconfig.read_paths(kubeconfig_path), control.CONTEXT
@@ -1042,9 +1040,9 @@ def open_context(
     from kn_walk import kubeconfig
     from kn_walk.kube import connect
 
-    kube = connect(kubeconfig_path, context, namespace)
-    if timeout is not None:
-        kube.limit(timeout, timeout_option)
+    kube = connect(
+        kubeconfig_path, context, namespace, timeout=timeout, timeout_option=timeout_option
+    )
     try:
         installed = kube.has_group_version(knative.GROUP, knative.VERSION)
     except KnwalkError:

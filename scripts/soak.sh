@@ -8,8 +8,9 @@
 #    25 rounds of real `knwalk split` processes), kill -9 during writes (4 cycles,
 #    8 writers), 50 API clients for 60 s, wrk on the gateway for 60 s, 1500 idle
 #    connections against a cap of 400 and 2000 against a lowered file limit, 12
-#    concurrent `sandbox up` on one state dir, all 28 gcloud flag sets through the
-#    real gcloud, and the hypothesis tests with 1500 (API) / 800 (CLI) examples each,
+#    concurrent `sandbox up` on one state dir, a Deployment of 3000 replicas filled
+#    while the API answers, all 28 gcloud flag sets through the real gcloud, and the
+#    hypothesis tests with 1500 (API) / 800 (CLI) examples each,
 #    on fresh seeds.
 # 2. scripts/load_api.py (a namespace per client, then one shared namespace) and
 #    scripts/load_gateway.py, 60 s each,
@@ -43,7 +44,8 @@ echo "knwalk soak run, $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/
 KNWALK_SOAK=1 step slow-tests 2400 "$PY" -m pytest -q -n 0 -m slow -p no:cacheprovider -s \
     tests/test_reliability_race.py tests/test_reliability_durability.py \
     tests/test_reliability_load.py tests/test_hostile_connections.py \
-    tests/test_sandbox_lifecycle.py tests/test_gke_gcloud_parity.py
+    tests/test_sandbox_lifecycle.py tests/test_gke_gcloud_parity.py \
+    tests/test_hostile_api_input.py
 KNWALK_SOAK=1 step hypothesis 1800 "$PY" -m pytest -q -n 0 -p no:cacheprovider \
     tests/test_hostile_api.py tests/test_hostile_cli.py
 if [ "${1:-}" != "--quick" ]; then

@@ -8,6 +8,7 @@ against a hang.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -40,7 +41,11 @@ def _memory_limit() -> None:  # pragma: no cover - runs in the child
 
 
 def child(
-    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, timeout: float = 60
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+    timeout: float = 60,
+    cwd: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``knwalk ARGS`` as a child process (1.5 GiB address space, ``timeout`` as a hang guard)."""
     environ = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
@@ -53,6 +58,7 @@ def child(
         timeout=timeout,
         preexec_fn=_memory_limit,
         check=False,
+        cwd=cwd,
     )
 
 
@@ -272,6 +278,98 @@ def test_credential_plugin_failures_are_said_as_kubectl_says_them(
         "fails": "exited with code 1: token expired",
     }[case]
     assert expected in line, line
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie of the init process is gone too, as far as anyone can tell
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
+
+
+def test_a_credential_plugin_that_never_exits_ends_at_the_commands_timeout(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The library would wait for it for ever: knwalk stops it, and what it started."""
+    pids = tmp_path / "pids"
+    command = _script(
+        tmp_path,
+        "hangs",
+        "import os, subprocess, time\n"
+        "helper = subprocess.Popen(['sleep', '3600'])\n"
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{helper.pid}}')\n"
+        "time.sleep(3600)",
+    )
+    config = _exec_kubeconfig(sandbox, tmp_path, command)
+    started = time.monotonic()
+    try:
+        proc = child(
+            "status", "--kubeconfig", str(config), "--timeout", "3", timeout=3 + HANG_GUARD
+        )
+        took = time.monotonic() - started
+        line = one_error(proc, 1)
+        assert command in line and "did not finish within the 3s of --timeout" in line, line
+        assert "stopped" in line and took < 3 + HANG_GUARD
+        assert "--timeout" in proc.stderr.splitlines()[-1]  # the hint: allow more time
+        # the plugin and the process it started are gone
+        deadline = time.monotonic() + 10
+        while not all(_gone(int(pid)) for pid in pids.read_text().split()):
+            assert time.monotonic() < deadline, "the plugin or its child outlived knwalk"
+            time.sleep(0.05)
+    finally:
+        for pid in pids.read_text().split() if pids.exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), 9)
+
+
+def test_a_credential_plugin_that_prints_without_end_is_stopped(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    command = _script(
+        tmp_path,
+        "floods",
+        "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)",
+    )
+    config = _exec_kubeconfig(sandbox, tmp_path, command)
+    line = one_error(child("status", "--kubeconfig", str(config), "--timeout", "30"), 1)
+    assert command in line and "printed more than 1024 KiB" in line, line
+
+
+def test_a_credential_plugins_token_is_used_and_a_relative_command_found_beside_the_config(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """What knwalk runs itself still works as kubectl's plugins do: env, exec info, cwd."""
+    token = yaml.safe_load(sandbox.kubeconfig.read_text())["users"][0]["user"]["token"]
+    seen = tmp_path / "seen"
+    _script(
+        tmp_path,
+        "good",
+        "import json, os\n"
+        f"open({str(seen)!r}, 'w').write(json.dumps([os.environ['KUBERNETES_EXEC_INFO'],"
+        " os.environ.get('EXTRA')]))\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': "
+        f"'ExecCredential', 'status': {{'token': {token!r}}}}}))",
+    )
+    config = _exec_kubeconfig(sandbox, tmp_path, "./good")
+    data = yaml.safe_load(config.read_text())
+    data["users"][0]["user"]["exec"]["env"] = [{"name": "EXTRA", "value": "given"}]
+    config.write_text(yaml.safe_dump(data))
+    proc = child("status", "--kubeconfig", str(config), "--timeout", "30", cwd="/")
+    # the API took the plugin's token and answered the list
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert "Knative Services in namespace" in proc.stdout
+    info, extra = json.loads(seen.read_text())
+    assert json.loads(info) == {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "spec": {"interactive": False},
+    }
+    assert extra == "given"
 
 
 # --------------------------------------------------------------------------- 6: bounded time

@@ -11,6 +11,7 @@ that went away.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import ssl
 import threading
@@ -26,6 +27,7 @@ from kn_walk.sandbox import control
 from kn_walk.sandbox.registry.store import Gone, Store
 from tests.conftest import Sandbox, start_sandbox
 from tests.kube_helpers import ksvc
+from tests.test_reliability_support import sizes
 
 KSVC = "/apis/serving.knative.dev/v1/namespaces/{ns}/services"
 CM = "/api/v1/namespaces/{ns}/configmaps"
@@ -434,3 +436,137 @@ def test_pod_log_integers_are_read_as_go_reads_them(h: httpx.Client, name: str, 
     r = h.get("/api/v1/namespaces/default/pods/nobody/log", params={name: value})
     assert r.status_code == 400, r.text
     assert r.json()["message"].startswith("strconv.ParseInt: parsing "), r.text
+
+
+# ------------------------------------------------------------------- integers in bodies
+
+DEPLOY = "/apis/apps/v1/namespaces/{ns}/deployments"
+
+
+def _deployment(name: str, replicas: Any, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "example.com/not-run"}]},
+            },
+            **spec,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            _deployment("big", 2**31),
+            'Deployment in version "v1" cannot be handled as a Deployment: json: cannot '
+            "unmarshal number 2147483648 into Go struct field DeploymentSpec.spec.replicas "
+            "of type int32",
+        ),
+        (
+            _deployment("low", -(2**31) - 1),
+            "json: cannot unmarshal number -2147483649 into Go struct field "
+            "DeploymentSpec.spec.replicas of type int32",
+        ),
+        (
+            _deployment("surge", 0, strategy={"rollingUpdate": {"maxSurge": 2**32}}),
+            "json: cannot unmarshal number 4294967296 into Go value of type int32",
+        ),
+        (
+            _deployment("gen", 0) | {"metadata": {"name": "gen", "generation": 2**63}},
+            "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.generation "
+            "of type int64",
+        ),
+    ],
+    ids=["int32-high", "int32-low", "intorstring", "int64"],
+)
+def test_integers_a_go_field_cannot_hold_are_refused_before_anything_acts_on_them(
+    h: httpx.Client, namespace: str, body: dict[str, Any], message: str
+) -> None:
+    """``replicas: 2147483648`` was stored; the replicaset controller then made Pods until
+    the sandbox stopped answering. kube-apiserver's decoder refuses it (400)."""
+    status = _status(_post(h, DEPLOY.format(ns=namespace), body), 400)
+    assert message in status["message"], status["message"]
+    assert h.get(DEPLOY.format(ns=namespace)).json()["items"] == []
+
+
+def test_integers_out_of_range_in_pods_patches_and_scale(h: httpx.Client, namespace: str) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"containerPort": 2**32}]}]},
+    }
+    status = _status(_post(h, f"/api/v1/namespaces/{namespace}/pods", pod), 400)
+    assert status["message"].endswith(
+        "json: cannot unmarshal number 4294967296 into Go struct field "
+        "ContainerPort.spec.containers.ports.containerPort of type int32"
+    ), status["message"]
+    path = DEPLOY.format(ns=namespace)
+    assert _post(h, path, _deployment("small", 0)).status_code == 201
+    patch = h.patch(
+        f"{path}/small",
+        content=json.dumps({"spec": {"replicas": 2**31}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert "DeploymentSpec.spec.replicas of type int32" in _status(patch, 400)["message"]
+    scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "small"}}
+    put = h.put(f"{path}/small/scale", json=scale | {"spec": {"replicas": 2**31}})
+    assert _status(put, 400)["message"] == (
+        'Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal number '
+        "2147483648 into Go struct field ScaleSpec.spec.replicas of type int32"
+    )
+    patch = h.patch(
+        f"{path}/small/scale",
+        content=json.dumps({"spec": {"replicas": 2**31}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert _status(patch, 400)["message"] == (
+        "json: cannot unmarshal number 2147483648 into Go struct field "
+        "ScaleSpec.spec.replicas of type int32"
+    )
+    assert h.get(f"{path}/small").json()["spec"]["replicas"] == 0
+
+
+@pytest.mark.parametrize("bursts", sizes(4, 60))
+def test_a_large_replicaset_is_filled_in_bursts_while_the_api_answers(
+    private: Sandbox, bursts: int
+) -> None:
+    """3000 replicas were made in one go, each Pod's event listing all the others: the
+    sandbox stopped answering for minutes. As the replicaset controller (burstReplicas), it
+    makes a bounded number per sync; the ReplicaSet's status climbs in steps meanwhile."""
+    from kn_walk.sandbox.node.replicasets import BURST_REPLICAS
+
+    wanted = bursts * BURST_REPLICAS  # 200 in CI, 3000 in the soak run
+    ns = f"burst-{uuid.uuid4().hex[:8]}"
+    with _client(private) as c:
+        assert _post(c, "/api/v1/namespaces", {"metadata": {"name": ns}}).status_code == 201
+        seen: list[int] = []
+        answered: list[int] = []
+        with c.stream(
+            "GET",
+            f"/apis/apps/v1/namespaces/{ns}/replicasets",
+            params={"watch": "1", "timeoutSeconds": "900"},
+        ) as watch:
+            assert _post(c, DEPLOY.format(ns=ns), _deployment("many", wanted)).status_code == 201
+            for line in watch.iter_lines():
+                obj = json.loads(line)["object"]
+                count = (obj.get("status") or {}).get("replicas", 0)
+                if not seen or count != seen[-1]:
+                    seen.append(count)
+                    if 0 < count < wanted:
+                        # the API answers while the ReplicaSet is still filling
+                        answered.append(c.get("/version").status_code)
+                if count == wanted:
+                    break
+        assert seen[-1] == wanted, seen
+        steps = [b - a for a, b in itertools.pairwise(seen)]
+        assert all(0 < s <= BURST_REPLICAS for s in steps), seen
+        assert answered and set(answered) == {200}, answered
+        c.delete(f"/api/v1/namespaces/{ns}")

@@ -453,7 +453,12 @@ def test_removing_a_tag_deletes_its_placeholder(api_client: Any, namespace: str)
         GROUP, VERSION, namespace, "services", ksvc("tagged", "x", traffic=traffic)
     )
     wait_for(api_client, "services", namespace, "tagged", ready)
-    names = sorted(s.metadata.name for s in core.list_namespaced_service(namespace).items)
+    names = sorted(
+        s.metadata.name
+        for s in core.list_namespaced_service(
+            namespace, label_selector="serving.knative.dev/route=tagged"
+        ).items
+    )
     assert names == ["old-tagged", "tagged"]
     api.patch_namespaced_custom_object(
         GROUP,
@@ -470,7 +475,12 @@ def test_removing_a_tag_deletes_its_placeholder(api_client: Any, namespace: str)
         "tagged",
         lambda o: ready(o) and not any(t.get("tag") for t in o["status"].get("traffic", [])),
     )
-    names = sorted(s.metadata.name for s in core.list_namespaced_service(namespace).items)
+    names = sorted(
+        s.metadata.name
+        for s in core.list_namespaced_service(
+            namespace, label_selector="serving.knative.dev/route=tagged"
+        ).items
+    )
     assert names == ["tagged"]
 
 
@@ -493,3 +503,45 @@ def test_a_tag_whose_hostname_is_no_dns_label_fails_the_route(
         f'url: Invalid value: "{hostname}": must be no more than 63 characters'
     )
     wait_for(api_client, "services", namespace, name, _failed_at(1))
+
+
+# --------------------------------------------------------------------------- integers Go cannot hold
+
+
+@pytest.mark.parametrize(
+    ("where", "field", "message"),
+    [
+        (
+            ("ports",),
+            [{"containerPort": 2**32 + 1}],
+            "json: cannot unmarshal number 4294967297 into Go struct field "
+            "ContainerPort.spec.template.spec.containers.ports.containerPort of type int32",
+        ),
+        (
+            ("readinessProbe",),
+            {"periodSeconds": 2**31},
+            "json: cannot unmarshal number 2147483648 into Go struct field "
+            "Probe.spec.template.spec.containers.readinessProbe.periodSeconds of type int32",
+        ),
+    ],
+    ids=["containerPort", "probe"],
+)
+def test_the_webhook_refuses_integers_its_go_types_cannot_hold(
+    api_client: Any, namespace: str, where: tuple[str, ...], field: Any, message: str
+) -> None:
+    """Knative's webhook decodes the Service into Go types first: it was stored instead,
+    and its Revision stayed Unknown (Deploying) for ever."""
+    body = ksvc("bigint")
+    body["spec"]["template"]["spec"]["containers"][0][where[0]] = field
+    with pytest.raises(ApiException) as caught:
+        _api(api_client).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "services", body
+        )
+    assert caught.value.status == 400
+    said = json.loads(caught.value.body)["message"]
+    assert said == (
+        'admission webhook "webhook.serving.knative.dev" denied the request: mutation failed: '
+        f"cannot decode incoming new object: {message}"
+    ), said
+    listed = _api(api_client).list_namespaced_custom_object(GROUP, VERSION, namespace, "services")
+    assert listed["items"] == []

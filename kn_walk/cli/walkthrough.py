@@ -226,9 +226,8 @@ def _connect(
     """A client whose every request, retry and wait ends within ``timeout`` (``option``)."""
     from kn_walk.kube import connect
 
-    kube = connect(kubeconfig, context, namespace)
-    kube.limit(timeout, option)
-    return kube
+    # a credential plugin runs within it too
+    return connect(kubeconfig, context, namespace, timeout=timeout, timeout_option=option)
 
 
 def _out() -> Console:

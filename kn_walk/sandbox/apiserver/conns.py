@@ -166,6 +166,39 @@ class RateLimitedLog:
         self.logger.warning("%s", message)
 
 
+class MalformedRequests(logging.Filter):
+    """One line per interval for the malformed requests aiohttp answers 400, not a traceback each.
+
+    aiohttp logs every request its parser refuses (bare LF line ends, a bad
+    header) at ERROR with a 15-line traceback: a client sending them in a loop
+    grew ``sandbox.log`` by megabytes. Installed on ``aiohttp.server``; other
+    records pass.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limited = RateLimitedLog(log)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        self.limited.warning(
+            "malformed",
+            f"API: a malformed request was answered {exc.code} and closed ({type(exc).__name__})",
+        )
+        return False
+
+
+def quiet_malformed_requests() -> None:
+    """Install :class:`MalformedRequests` on aiohttp's server logger (once)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequests) for f in server_log.filters):
+        server_log.addFilter(MalformedRequests())
+
+
 # --------------------------------------------------------------------------- listener
 
 
@@ -403,6 +436,8 @@ def api_protocol_factory(
 ) -> Callable[[Slot], ApiProtocol]:
     """The :class:`Listener` factory for aiohttp's ``runner.server``."""
     from aiohttp.web_protocol import RequestHandler
+
+    quiet_malformed_requests()
 
     timeout = limits.header_timeout
     if not all(hasattr(RequestHandler, a) for a in ("_request_count", "_waiter", "_messages")):

@@ -22,6 +22,7 @@ from kn_walk.knative_rules.labels import SERVICE_LABEL
 from kn_walk.sandbox.knative import revision_faults
 from kn_walk.sandbox.knative.live_config import LiveConfig
 from kn_walk.sandbox.machinery import apierrors as E
+from kn_walk.sandbox.machinery import schema as S
 from kn_walk.sandbox.machinery.resourcetypes import SERVING_GROUP, ResourceType
 from kn_walk.sandbox.registry.resources import WriteContext, rkey
 from kn_walk.sandbox.registry.store import Obj
@@ -147,6 +148,39 @@ def validate_template(
     validate_revision_spec(template.get("spec"), errs, f"{base}.spec", defaults)
 
 
+#: the defaulting webhook, which decodes the object first
+DEFAULTING_WEBHOOK = "webhook.serving.knative.dev"
+#: Knative's RevisionSpec embeds a core PodSpec
+_POD_SPEC = "io.k8s.api.core.v1.PodSpec"
+
+
+def _decode_pod_spec(kind: str, new: Obj) -> None:
+    """The webhook decodes the object into Knative's Go types before anything else: an
+    integer its PodSpec field cannot hold (``containerPort: 4294967297``) is refused there,
+    not left for a Revision that never becomes ready."""
+    spec = new.get("spec")
+    if not isinstance(spec, dict):
+        return
+    pod_spec: Any
+    path: tuple[str, ...]
+    if kind == "Revision":
+        pod_spec, path = spec, ("spec",)
+    elif kind in ("Service", "Configuration"):
+        template = spec.get("template")
+        pod_spec = template.get("spec") if isinstance(template, dict) else None
+        path = ("spec", "template", "spec")
+    else:
+        return
+    if not isinstance(pod_spec, dict):
+        return
+    wrong = S.go_int_range_error_as(_POD_SPEC, pod_spec, path, "RevisionSpec")
+    if wrong:
+        raise E.bad_request(
+            f'admission webhook "{DEFAULTING_WEBHOOK}" denied the request: '
+            f"mutation failed: cannot decode incoming new object: {wrong}"
+        )
+
+
 class KnativeWebhook:
     """Admission for serving.knative.dev: mutating defaults, then validation."""
 
@@ -164,6 +198,7 @@ class KnativeWebhook:
             self._config = LiveConfig(ctx.resources)
         defaults = self._config.defaults()
         kind = rt.kind
+        _decode_pod_spec(kind, new)
         spec = new.get("spec")
         if spec is None:
             spec = new["spec"] = {}

@@ -57,6 +57,8 @@ __all__ = [
     "builtin_definition_name",
     "builtin_definitions",
     "builtin_kind_schema",
+    "go_int_range_error",
+    "go_int_range_error_as",
     "object_meta_schema",
     "prune",
     "resolve_refs",
@@ -789,6 +791,91 @@ def builtin_kind_schema(kind: str) -> Mapping[str, Any] | None:
     """
     name = _builtin_kind_names().get(kind)
     return None if name is None else _builtin_schema(name)
+
+
+#: the integers Go decodes into, by OpenAPI format: what fits
+_GO_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+def go_int_range_error(rt: ResourceType, obj: Any) -> str:
+    """Go's decoding error for the first integer of a built-in object its field cannot hold.
+
+    A built-in kind decodes into Go structs: ``replicas: 2147483648`` does not fit
+    the ``int32`` and kube-apiserver answers ``json: cannot unmarshal number
+    2147483648 into Go struct field DeploymentSpec.spec.replicas of type int32``
+    (400) before any validation; the schema alone would take any integer. ""
+    when everything fits (or ``rt`` is a custom resource: its webhook decides).
+    """
+    if rt.custom:
+        return ""
+    name = builtin_definition_name(rt.group, rt.version, rt.kind)
+    if name is None:
+        return ""
+    return go_int_range_error_as(name, obj)
+
+
+def go_int_range_error_as(
+    definition: str, value: Any, path: tuple[str, ...] = (), struct: str = ""
+) -> str:
+    """:func:`go_int_range_error` for ``value`` decoded as the built-in ``definition``
+    (e.g. a Knative template's PodSpec), found at ``path`` in a Go struct ``struct``."""
+    defs = builtin_definitions()
+    if struct:
+        return _range_walk(defs, defs.get(definition), value, struct, path)
+    return _range_walk(defs, {"$ref": REF_PREFIX + definition}, value, "", path)
+
+
+def _range_walk(
+    defs: Mapping[str, Any], node: Any, value: Any, struct: str, path: tuple[str, ...]
+) -> str:
+    if not isinstance(node, Mapping) or value is None:
+        return ""
+    ref = _ref_target(node)
+    if ref is not None:
+        name = ref.rsplit("/", 1)[-1]
+        if name == _INTSTR:  # IntOrString: a number decodes into its int32
+            low, high = _GO_INT_RANGES["int32"]
+            if _is_number(value) and not low <= value <= high:
+                return (
+                    f"json: cannot unmarshal number {_go_number(value)} into Go value of type int32"
+                )
+            return ""
+        target = defs.get(name)
+        return _range_walk(defs, target, value, name.rsplit(".", 1)[-1], path)
+    if isinstance(value, Mapping):
+        props = node.get("properties")
+        if isinstance(props, Mapping):
+            for key, item in value.items():
+                found = _range_walk(defs, props.get(key), item, struct, (*path, str(key)))
+                if found:
+                    return found
+        extra = node.get("additionalProperties")
+        if isinstance(extra, Mapping):
+            for item in value.values():
+                found = _range_walk(defs, extra, item, struct, path)
+                if found:
+                    return found
+        return ""
+    if isinstance(value, list):
+        for item in value:  # Go names the field, not the element
+            found = _range_walk(defs, node.get("items"), item, struct, path)
+            if found:
+                return found
+        return ""
+    fmt = node.get("format")
+    if node.get("type") == "integer" and fmt in _GO_INT_RANGES and _is_number(value):
+        low, high = _GO_INT_RANGES[fmt]
+        if not low <= value <= high:
+            field = ".".join(path)
+            return (
+                f"json: cannot unmarshal number {_go_number(value)} into Go struct field "
+                f"{struct}.{field} of type {fmt}"
+            )
+    return ""
+
+
+def _go_number(value: float) -> str:
+    return str(value) if isinstance(value, int) else _go_float(value)
 
 
 def schema_for(rt: ResourceType) -> Mapping[str, Any] | None:

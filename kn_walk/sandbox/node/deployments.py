@@ -52,11 +52,13 @@ from kn_walk.sandbox.node.replicasets import (
 )
 from kn_walk.sandbox.registry.events import NORMAL, EventRecorder
 from kn_walk.sandbox.registry.resources import Resources, now_rfc3339, rkey
-from kn_walk.sandbox.registry.store import Event, Obj
+from kn_walk.sandbox.registry.store import Event, Obj, Watcher
 
 log = logging.getLogger(__name__)
 
 A_REVISION = "deployment.kubernetes.io/revision"
+#: store events the controllers take in one turn of the event loop
+EVENTS_PER_TURN = 256
 A_REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 A_DESIRED = "deployment.kubernetes.io/desired-replicas"
 A_MAX = "deployment.kubernetes.io/max-replicas"
@@ -474,7 +476,7 @@ class DeploymentController(Controller):
 
 class DeploymentPods:
     """Runs, on the store's event stream, what stands in for the workloads the sandbox
-    does not run: the deployment, replicaset and replication controllers, and the scheduler's and
+    does not run: the deployment and replicaset controllers, and the scheduler's and
     kubelet's answer for the other Pods (:class:`kn_walk.sandbox.node.pods.NotRunPods`)."""
 
     def __init__(self, resources: Resources) -> None:
@@ -490,8 +492,10 @@ class DeploymentPods:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        # subscribed first: the Pods the resync makes bring their ReplicaSets back
+        watcher = self.res.store.subscribe(self._interesting)
         self.resync()  # before the API answers: every Deployment has its status
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task = asyncio.get_running_loop().create_task(self._run(watcher))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -500,31 +504,41 @@ class DeploymentPods:
                 await self._task
             self._task = None
 
-    async def _run(self) -> None:
-        keys = (
+    def _interesting(self, ev: Event) -> bool:
+        return ev.rkey in (
             rkey(self.deployments.rt),
             rkey(self.replicasets.rt),
             rkey(self.replication.rt),
+            rkey(self.t_pod),
         )
-        pod_key = rkey(self.t_pod)
 
-        def interesting(ev: Event) -> bool:
-            return ev.rkey in keys or ev.rkey == pod_key
-
-        first = True
+    async def _run(self, watcher: Watcher) -> None:
         while True:  # a watcher closed on overflow is replaced, after a full resync
-            watcher = self.res.store.subscribe(interesting)
             try:
-                if not first:
-                    self.resync()
-                first = False
-                while True:
+                closed = False
+                while not closed:
                     ev = await watcher.queue.get()
                     if ev is None:
                         break
-                    self._on_event(ev)
+                    # what arrived meanwhile is one turn: each object it touches is
+                    # reconciled once (a workqueue's de-duplication), not once per event
+                    batch = [ev]
+                    while len(batch) < EVENTS_PER_TURN:
+                        try:
+                            more = watcher.queue.get_nowait()
+                        except asyncio.QueueEmpty:
+                            break
+                        if more is None:
+                            closed = True
+                            break
+                        batch.append(more)
+                    self._on_events(batch)
+                    # a turn is bounded; the API and the gateway answer between turns
+                    await asyncio.sleep(0)
             finally:
                 self.res.store.unsubscribe(watcher)
+            watcher = self.res.store.subscribe(self._interesting)
+            self.resync()
 
     def resync(self) -> None:
         """Reconcile every ReplicaSet and Deployment; remove what lost its owner."""
@@ -536,26 +550,43 @@ class DeploymentPods:
             self.deployments.guard(deployment)
         self.not_run.resync()
 
-    def _on_event(self, ev: Event) -> None:
-        if ev.rkey == rkey(self.t_pod) and ev.type == "ADDED":
-            self.not_run.observe(ev.obj)
-        elif ev.rkey == rkey(self.t_pod):
-            # a Pod changed (its ReplicaSet counts it again) or was deleted by hand (its
-            # ReplicaSet makes another)
-            annotations = (ev.obj.get("metadata") or {}).get("annotations") or {}
-            if A_SIMULATED in annotations or A_MANAGED in annotations:
-                for controller in (self.replicasets, self.replication):
-                    owner = controller.owner_of_pod(ev.obj)
-                    if owner is not None:
-                        controller.guard(owner)
-        elif ev.rkey == rkey(self.replication.rt):
-            if ev.type != "DELETED":
-                self.replication.guard(ev.obj)
-        elif ev.rkey == rkey(self.replicasets.rt):
-            if ev.type != "DELETED":
-                self.replicasets.guard(ev.obj)
-            owner = self.deployments.owner_of(ev.obj)
-            if owner is not None:
-                self.deployments.guard(owner)
-        elif ev.type != "DELETED":
-            self.deployments.guard(ev.obj)
+    def _on_events(self, batch: list[Event]) -> None:
+        replicasets: dict[Any, Obj] = {}
+        replication: dict[Any, Obj] = {}
+        deployments: dict[Any, Obj] = {}
+
+        def later(into: dict[Any, Obj], obj: Obj) -> None:
+            into[obj["metadata"].get("uid")] = obj
+
+        for ev in batch:
+            if ev.rkey == rkey(self.t_pod) and ev.type == "ADDED":
+                self.not_run.observe(ev.obj)
+            elif ev.rkey == rkey(self.t_pod):
+                # a Pod changed (its ReplicaSet counts it again) or was deleted by hand (its
+                # ReplicaSet makes another)
+                annotations = (ev.obj.get("metadata") or {}).get("annotations") or {}
+                if A_SIMULATED in annotations or A_MANAGED in annotations:
+                    for controller, into in (
+                        (self.replicasets, replicasets),
+                        (self.replication, replication),
+                    ):
+                        owner = controller.owner_of_pod(ev.obj)
+                        if owner is not None:
+                            later(into, owner)
+            elif ev.rkey == rkey(self.replication.rt):
+                if ev.type != "DELETED":
+                    later(replication, ev.obj)
+            elif ev.rkey == rkey(self.replicasets.rt):
+                if ev.type != "DELETED":
+                    later(replicasets, ev.obj)
+                owner = self.deployments.owner_of(ev.obj)
+                if owner is not None:
+                    later(deployments, owner)
+            elif ev.type != "DELETED":
+                later(deployments, ev.obj)
+        for rs in replicasets.values():
+            self.replicasets.guard(rs)
+        for rc in replication.values():
+            self.replication.guard(rc)
+        for deployment in deployments.values():
+            self.deployments.guard(deployment)

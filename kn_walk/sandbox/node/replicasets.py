@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 SIMULATED = "the sandbox runs no container images; this Pod stands for a replica of the {kind}"
 COMPONENT = "replicaset-controller"
+#: Pods one sync of a ReplicaSet makes or deletes (kube-controller-manager's burstReplicas is
+#: 500; a sandbox write costs more, and a sync holds the event loop)
+BURST_REPLICAS = 50
 
 
 def controller_opts(user: str, subresource: str = "") -> WriteOptions:
@@ -213,10 +216,14 @@ class ReplicaSetController(Controller):
             return
         wanted = replicas_of(current)
         pods.sort(key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
-        for pod in pods[wanted:][::-1]:  # the newest go first
+        # at most BURST_REPLICAS Pods made or deleted per sync, as the replicaset controller
+        # does: the events of these bring the ReplicaSet back for the next ones, and the
+        # event loop serves the API in between (3000 replicas in one go held it for minutes)
+        extra = pods[wanted:][::-1][:BURST_REPLICAS]  # the newest go first
+        for pod in extra:
             self._delete(current, pod)
-        pods = pods[:wanted]
-        for _ in range(wanted - len(pods)):
+        pods = pods[: len(pods) - len(extra)]
+        for _ in range(min(wanted - len(pods), BURST_REPLICAS)):
             made = self._create(current)
             if made is None:
                 break

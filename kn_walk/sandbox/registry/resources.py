@@ -797,7 +797,7 @@ class Resources:
         if not isinstance(meta, dict):
             raise E.bad_request("metadata must be an object")
         drop_nulls(S.schema_for(rt), obj)  # typed clients send null for what they leave unset
-        wrong = _meta_type_error(meta)
+        wrong = _meta_type_error(meta) or S.go_int_range_error(rt, obj)
         if wrong:
             prefix = (
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '

@@ -74,9 +74,16 @@ def _invalid(name: str, field: str, value: Any, detail: str) -> E.StatusError:
 
 
 def write_scale(
-    res: Resources, rt: ResourceType, namespace: str, name: str, scale: Any, opts: WriteOptions
+    res: Resources,
+    rt: ResourceType,
+    namespace: str,
+    name: str,
+    scale: Any,
+    opts: WriteOptions,
+    *,
+    patched: bool = False,
 ) -> Obj:
-    """Set the Deployment's replicas from ``scale`` (a PUT body, or a patched Scale)."""
+    """Set the Deployment's replicas from ``scale`` (a PUT body, or a ``patched`` Scale)."""
     if not isinstance(scale, dict):
         raise E.bad_request("the body of a scale request must be a Scale object")
     if scale.get("kind") not in (None, "Scale"):
@@ -89,6 +96,12 @@ def write_scale(
     replicas = (scale.get("spec") or {}).get("replicas", 0)
     if not isinstance(replicas, int) or isinstance(replicas, bool):
         raise _invalid(name, "spec.replicas", replicas, "must be an integer")
+    if not -(2**31) <= replicas < 2**31:  # Go decodes it into an int32 before any check
+        body = "" if patched else 'Scale in version "v1" cannot be handled as a Scale: '
+        raise E.bad_request(
+            f"{body}json: cannot unmarshal number {replicas} into Go struct field "
+            "ScaleSpec.spec.replicas of type int32"
+        )
     if replicas < 0:
         raise _invalid(name, "spec.replicas", replicas, "must be greater than or equal to 0")
     current = res.get(rt, namespace, name)
@@ -115,4 +128,4 @@ def patch_scale(
     current = scale_of(res.get(rt, namespace, name))
     # a Scale has no lists, so a strategic merge patch merges as a merge patch does
     patched = resources.patched(current, content_type, raw, rt, kind="Scale")
-    return write_scale(res, rt, namespace, name, patched, opts)
+    return write_scale(res, rt, namespace, name, patched, opts, patched=True)
