@@ -44,8 +44,7 @@ echo "knwalk soak run, $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/
 KNWALK_SOAK=1 step slow-tests 2400 "$PY" -m pytest -q -n 0 -m slow -p no:cacheprovider -s \
     tests/test_reliability_race.py tests/test_reliability_durability.py \
     tests/test_reliability_load.py tests/test_hostile_connections.py \
-    tests/test_sandbox_lifecycle.py tests/test_gke_gcloud_parity.py \
-    tests/test_hostile_api_input.py
+    tests/test_sandbox_lifecycle.py tests/test_hostile_api_input.py
 KNWALK_SOAK=1 step hypothesis 1800 "$PY" -m pytest -q -n 0 -p no:cacheprovider \
     tests/test_hostile_api.py tests/test_hostile_cli.py
 if [ "${1:-}" != "--quick" ]; then
