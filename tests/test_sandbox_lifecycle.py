@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -454,6 +455,39 @@ def test_revisions_at_zero_stay_at_zero_across_a_restart(tmp_path: Path) -> None
         assert response.status_code == 200 and response.text == "Hello v1!\n"
         wait_pods(sb, "default", "sleepy", running)
         assert len(_children(info.pid)) == 2
+    finally:
+        control.stop(sb.state_dir)
+        _kill_all(sb.state_dir)
+
+
+def test_up_on_a_running_sandbox_makes_the_context_current_where_asked(tmp_path: Path) -> None:
+    import yaml
+
+    sb = start_sandbox(tmp_path)
+    try:
+        other = tmp_path / "other" / "config"
+        before = sb.kubeconfig.read_bytes()
+        api_port = urlsplit(sb.info.api).port
+        result = knwalk(
+            "sandbox", "up", "--state-dir", str(sb.state_dir), "--kubeconfig", str(other),
+            "--api-port", str(api_port), "--domain", "other.test",
+        )  # fmt: skip
+        assert result.code == 0, result.err
+        assert f"already running (pid {sb.info.pid})" in result.out
+        assert f"context {control.CONTEXT} is now current in {other}" in " ".join(
+            result.out.split()
+        )
+        # the same port is no change; another domain is, and is said not to be applied
+        assert "Not applied to the running sandbox: --domain." in result.out
+        assert "--api-port" not in result.out
+        config = yaml.safe_load(other.read_text())
+        assert config["current-context"] == control.CONTEXT
+        (cluster,) = config["clusters"]
+        assert cluster["cluster"]["server"] == sb.info.api
+        assert stat.S_IMODE(other.stat().st_mode) == 0o600
+        assert sb.kubeconfig.read_bytes() == before  # the other kubeconfig is left alone
+        assert control.running(sb.state_dir) is not None
+        assert control.running(sb.state_dir).pid == sb.info.pid  # type: ignore[union-attr]
     finally:
         control.stop(sb.state_dir)
         _kill_all(sb.state_dir)

@@ -50,6 +50,12 @@ def _state_dir(value: Path | None) -> Path:
     return path
 
 
+def _port_of(url: str) -> int | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).port
+
+
 @sandbox_app.command("up", cls=KnwalkCommand)
 def up(
     api_port: Annotated[
@@ -111,11 +117,30 @@ def up(
         faults=faults,
     )
     out = console()
+    # running or not, `up` leaves the context current in the kubeconfig it names, as its
+    # help says (a second `up --kubeconfig other` is how a user gets the context there)
+    path = kc.resolve_path(kubeconfig)
+    control.write_kubeconfig(info, path)
     if not started:
-        out.print(f"The sandbox is already running (pid {info.pid}); nothing changed.")
+        out.print(
+            f"The sandbox is already running (pid {info.pid}); "
+            f"context {control.CONTEXT} is now current in {path}."
+        )
+        settings = (
+            ("--api-port", api_port, _port_of(info.api)),
+            ("--gateway-port", gateway_port, _port_of(info.gateway)),
+            ("--domain", domain, info.domain),
+            ("--stable-window", stable_window, None),
+            ("--scale-to-zero-grace", scale_to_zero_grace, None),
+            ("--faults", faults, None),
+        )
+        ignored = [flag for flag, given, now in settings if given is not None and given != now]
+        if ignored:
+            out.print(
+                f"Not applied to the running sandbox: {', '.join(ignored)}. "
+                "Run `knwalk sandbox down` first to start it with them."
+            )
     else:
-        path = kc.resolve_path(kubeconfig)
-        control.write_kubeconfig(info, path)
         out.print(
             f"Sandbox started (pid {info.pid}); context {control.CONTEXT} is now current in {path}."
         )
