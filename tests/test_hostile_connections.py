@@ -36,6 +36,7 @@ from kn_walk.sandbox.apiserver.conns import (
     ENV_HEADER_TIMEOUT,
     ENV_IDLE_TIMEOUT,
     ENV_MAX_CONNECTIONS,
+    ENV_REQUEST_TIMEOUT,
     LOG_INTERVAL,
     Limits,
 )
@@ -48,6 +49,7 @@ from tests.test_sandbox_gateway import StaticWorkloads
 
 HEADER_TIMEOUT = 1.0
 IDLE_TIMEOUT = 4.0
+REQUEST_TIMEOUT = 2.0
 #: how long a test waits for what must happen within a timeout above (CI is slow)
 PATIENCE = 15.0
 HOST = "echo.example.com"
@@ -191,12 +193,14 @@ STARTED_SOFT_LIMIT = 512
 
 @pytest.fixture(scope="module")
 def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """A private sandbox with 1 s header and 4 s idle timeouts, started with a low soft limit."""
+    """A private sandbox with 1 s header, 4 s idle and 2 s request timeouts, started with a
+    low soft limit."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     soft = STARTED_SOFT_LIMIT if hard > STARTED_SOFT_LIMIT else hard
     with pytest.MonkeyPatch.context() as mp, own_open_file_limit(soft):
         mp.setenv(ENV_HEADER_TIMEOUT, str(HEADER_TIMEOUT))
         mp.setenv(ENV_IDLE_TIMEOUT, str(IDLE_TIMEOUT))
+        mp.setenv(ENV_REQUEST_TIMEOUT, str(REQUEST_TIMEOUT))
         sandbox = start_sandbox(tmp_path_factory.mktemp("hostile-conns"))
     yield sandbox
     control.stop(sandbox.state_dir)
@@ -408,6 +412,33 @@ def test_api_answers_a_bare_lf_request_with_400(sb: Sandbox) -> None:
     # (none when another test of the module said it less than an interval ago)
     assert len(said) <= 1, logged
     assert all("answered 400" in line and "BadStatusLine" in line for line in said), said
+
+
+def test_api_ends_a_request_whose_body_never_arrives_at_the_request_timeout(
+    sb: Sandbox,
+) -> None:
+    """A head that promises a body, then a trickle: kube-apiserver's timeout filter answers
+    504 at its --request-timeout and the connection goes; the API keeps answering others."""
+    head = (
+        "POST /api/v1/namespaces HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {sb.token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    with connect(sb.info.api_port, tls=True) as s:
+        start = time.monotonic()
+        s.sendall(head.encode() + b'{"kind":')
+        data, closed = read_until_closed(s, timeout=REQUEST_TIMEOUT + PATIENCE)
+        elapsed = time.monotonic() - start
+    assert data.startswith(b"HTTP/1.1 504 Gateway Timeout\r\n"), data
+    body = data.split(b"\r\n\r\n", 1)[1]
+    assert body.rstrip(b"\n").endswith(
+        b'"message":"Timeout: request did not complete within requested timeout - context '
+        b'deadline exceeded","reason":"Timeout","details":{},"code":504}'
+    ), body
+    assert closed
+    assert elapsed >= REQUEST_TIMEOUT - 0.5, elapsed
+    # nothing was created, and the API answers
+    assert api_version(sb) == 200
 
 
 # ------------------------------------------------------- the gateway's request checks

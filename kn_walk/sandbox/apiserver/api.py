@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from kn_walk import __version__
-from kn_walk.sandbox.apiserver import authz, discovery, openapi, openapi_pb
+from kn_walk.sandbox.apiserver import authz, conns, discovery, openapi, openapi_pb
 from kn_walk.sandbox.apiserver.faults import Faults, parse_rules
 from kn_walk.sandbox.apiserver.podlogs import LogSource, pod_log
 from kn_walk.sandbox.machinery import apierrors as E
@@ -175,6 +175,8 @@ async def _faults_admin(request: web.Request, state: ApiState) -> web.Response:
 
 #: set when the server shuts down: ``kubectl logs -f`` streams end then
 _CLOSING = web.AppKey("closing", asyncio.Event)
+#: seconds a request body may take to arrive (kube-apiserver's request timeout)
+_BODY_TIMEOUT = web.AppKey("body_timeout", float)
 
 
 async def _on_shutdown(app: web.Application) -> None:
@@ -185,6 +187,7 @@ def create_app(state: ApiState) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_auth_and_errors])
     app["state"] = state
     app[_CLOSING] = asyncio.Event()
+    app[_BODY_TIMEOUT] = conns.api_request_timeout()
     app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/version", _version)
     app.router.add_get("/version/", _version)
@@ -455,9 +458,20 @@ async def _read_object(
     """The body, decoded as its ``Content-Type`` says (a patch type when ``patch``), with
     what a strict decoder says about it; 415 for a type the endpoint does not take."""
     try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise
+        async with asyncio.timeout(request.app[_BODY_TIMEOUT]):
+            raw = await request.read()
+    except TimeoutError:
+        # a body that trickles in (or stops) holds a connection and a handler: kube-apiserver's
+        # timeout filter ends such a request at its --request-timeout with this Status; the
+        # connection is closed after it (aiohttp lingers at most 10 s for the rest of the body)
+        raise E.StatusError(
+            504,
+            "Timeout",
+            "Timeout: request did not complete within requested timeout - "
+            "context deadline exceeded",
+            {},
+            headers={"Connection": "close"},
+        ) from None
     if len(raw) > MAX_BODY:
         raise E.StatusError(
             413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728"

@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 #: kube-apiserver's ``ReadHeaderTimeout`` and ``IdleTimeout`` (secure_serving.go)
 API_HEADER_TIMEOUT = 32.0
 API_IDLE_TIMEOUT = 90.0
+#: kube-apiserver's ``--request-timeout`` (1m0s): the most a request that is not long-running
+#: (not a watch, a log follow or a port-forward) may take, reading its body included
+API_REQUEST_TIMEOUT = 60.0
 #: Envoy's recommended ``request_headers_timeout`` for an edge proxy, and its default
 #: connection ``idle_timeout`` (one hour)
 GATEWAY_HEADER_TIMEOUT = 10.0
@@ -71,6 +74,7 @@ ACCEPT_RETRY_MAX = 1.0
 ENV_HEADER_TIMEOUT = "KNWALK_SANDBOX_HEADER_TIMEOUT"
 ENV_IDLE_TIMEOUT = "KNWALK_SANDBOX_IDLE_TIMEOUT"
 ENV_MAX_CONNECTIONS = "KNWALK_SANDBOX_MAX_CONNECTIONS"
+ENV_REQUEST_TIMEOUT = "KNWALK_SANDBOX_REQUEST_TIMEOUT"
 
 _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
@@ -139,6 +143,11 @@ class Limits:
 
 def api_limits() -> Limits:
     return Limits.from_env(API_HEADER_TIMEOUT, API_IDLE_TIMEOUT)
+
+
+def api_request_timeout() -> float:
+    """Seconds the API gives a request body to arrive (:data:`API_REQUEST_TIMEOUT`)."""
+    return _env_number(ENV_REQUEST_TIMEOUT, API_REQUEST_TIMEOUT)
 
 
 def gateway_limits() -> Limits:
