@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from kn_walk.sandbox import control
-from kn_walk.sandbox.registry.store import Gone, Store
+from kn_walk.sandbox.registry.store import Gone, SpaceExceeded, Store
 from tests.conftest import Sandbox, start_sandbox
 from tests.kube_helpers import ksvc
 from tests.test_reliability_support import sizes
@@ -383,6 +383,77 @@ def test_the_event_log_is_bounded_by_bytes_and_trimmed_versions_are_gone(tmp_pat
     reopened = Store(str(tmp_path / "db"), event_log_bytes=budget)
     assert 0 < reopened.event_bytes <= budget
     reopened.close()
+
+
+def test_the_store_is_bounded_by_its_quota_as_etcd_is(tmp_path: Path) -> None:
+    """Objects and history together stay within the quota: history is compacted first,
+    then a put past it is refused (etcd's NOSPACE) while deletes go through."""
+    quota = 2_000_000
+    store = Store(str(tmp_path / "db"), quota_bytes=quota)
+    names = []
+    with pytest.raises(SpaceExceeded) as refused:
+        for i in range(100):  # 15 MB of writes at most; 2 MB fit
+            obj = {"metadata": {"name": f"big{i}", "namespace": "a"}, "data": {"k": "x" * 150_000}}
+            store.put("/configmaps", obj, create=True)
+            names.append(f"big{i}")
+            held = store.db.execute(
+                "SELECT (SELECT COALESCE(SUM(LENGTH(body)), 0) FROM objects) +"
+                " (SELECT COALESCE(SUM(LENGTH(body)), 0) FROM events)"
+            ).fetchone()[0]
+            assert held == store.object_bytes + store.event_bytes <= quota
+    assert refused.value.code == 500 and refused.value.reason == ""
+    assert refused.value.status()["message"] == "etcdserver: mvcc: database space exceeded"
+    assert 10 <= len(names) < 15  # about quota / object size, the history compacted away
+    rv = store.resource_version
+    assert store.get("/configmaps", "a", f"big{len(names)}") is None  # nothing half-written
+    store.delete("/configmaps", "a", names[0])  # deletes go through past the quota
+    store.put(
+        "/configmaps", {"metadata": {"name": "again", "namespace": "a"}, "data": {}}, create=True
+    )
+    assert store.resource_version == rv + 2
+    store.close()
+    reopened = Store(str(tmp_path / "db"), quota_bytes=quota)
+    assert reopened.object_bytes + reopened.event_bytes <= quota
+    reopened.close()
+
+
+def test_kubectl_is_told_what_etcd_says_when_the_quota_is_reached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    monkeypatch.setenv("KNWALK_SANDBOX_QUOTA_BYTES", str(16 * 1024 * 1024))
+    sb = start_sandbox(tmp_path)
+    env = {"KUBECONFIG": str(sb.kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["kubectl", *args], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+
+    big = tmp_path / "big.txt"
+    big.write_text("x" * 900_000)
+    try:
+        made = 0
+        for i in range(40):  # at most 36 MB asked for; 16 MB fit
+            result = kubectl("create", "configmap", f"big{i}", f"--from-file=k={big}")
+            if result.returncode != 0:
+                break
+            made += 1
+        assert 0 < made < 40
+        # kube-apiserver's Status for an error it does not know: 500, etcd's words, no reason
+        assert result.stderr.strip() == (
+            "error: failed to create configmap: etcdserver: mvcc: database space exceeded"
+        ), result.stderr
+        # reads work, and so do deletes; with the space back, writes work again
+        assert kubectl("get", "configmaps", "-o", "name").returncode == 0
+        deleted = kubectl("delete", "configmap", *(f"big{i}" for i in range(made)))
+        assert deleted.returncode == 0, deleted.stderr
+        again = kubectl("create", "configmap", "small", "--from-literal=a=b")
+        assert again.returncode == 0, again.stderr
+        assert kubectl("get", "--raw", "/version").returncode == 0
+    finally:
+        control.stop(sb.state_dir)
 
 
 # ------------------------------------------- 8: watch clients that go away leave no traceback

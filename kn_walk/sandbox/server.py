@@ -67,7 +67,7 @@ from kn_walk.sandbox.node import controlplane
 from kn_walk.sandbox.node.portforward import LocalPorts, ensure_gateway_pod, pod_connect
 from kn_walk.sandbox.registry.builtin import BuiltinDefaults
 from kn_walk.sandbox.registry.resources import Resources, WriteOptions, rkey
-from kn_walk.sandbox.registry.store import EVENT_LOG_SIZE, Obj, Store
+from kn_walk.sandbox.registry.store import EVENT_LOG_SIZE, QUOTA_BYTES, Obj, Store
 
 log = logging.getLogger("knwalk.sandbox")
 
@@ -210,6 +210,7 @@ class Sandbox:
         store = Store(
             str(self.state_dir / DB_FILE),
             event_log_size=int(os.environ.get("KNWALK_SANDBOX_EVENT_LOG_SIZE") or EVENT_LOG_SIZE),
+            quota_bytes=int(os.environ.get("KNWALK_SANDBOX_QUOTA_BYTES") or QUOTA_BYTES),
         )
         registry = Registry.default()
         res = Resources(store, registry)

@@ -35,8 +35,9 @@ class StatusError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:  # StatusReasonUnknown ("") is left out (omitempty)
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = ordered_details(self.details)
         body["code"] = self.code

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kn_walk.sandbox.machinery import apierrors as E
+
 Obj = dict[str, Any]
 
 #: how many events the log keeps for watch resumption
@@ -33,6 +35,11 @@ EVENT_LOG_SIZE = 20_000
 #: and how many bytes of objects at most (etcd bounds its database by a quota as well):
 #: a few writes of large objects cannot fill the disk with copies of them
 EVENT_LOG_BYTES = 64 * 1024 * 1024
+#: etcd's default ``--quota-backend-bytes`` (2 GiB): what the objects and the event log may
+#: hold together; a write that would go past it is refused, reads and deletes still work
+QUOTA_BYTES = 2 * 1024 * 1024 * 1024
+#: what etcd answers a write past its quota; kube-apiserver passes it on as a 500
+SPACE_EXCEEDED = "etcdserver: mvcc: database space exceeded"
 #: a watcher that falls this far behind is closed (it re-lists, as informers do)
 WATCH_QUEUE_SIZE = 50_000
 #: what the label index holds; a store indexed under another number is re-indexed when opened
@@ -168,6 +175,14 @@ class Watcher:
             self.queue.put_nowait(None)
 
 
+class SpaceExceeded(E.StatusError):
+    """A write that would take the store past its quota (etcd's NOSPACE), answered as
+    kube-apiserver answers an error it does not know: 500, the message, no reason."""
+
+    def __init__(self) -> None:
+        super().__init__(500, "", SPACE_EXCEEDED)
+
+
 class Store:
     def __init__(
         self,
@@ -175,8 +190,10 @@ class Store:
         *,
         event_log_size: int = EVENT_LOG_SIZE,
         event_log_bytes: int = EVENT_LOG_BYTES,
+        quota_bytes: int = QUOTA_BYTES,
     ) -> None:
         self.path = path
+        self.quota_bytes = max(1, quota_bytes)
         self.event_log_size = max(1, event_log_size)
         self.event_log_bytes = max(1, event_log_bytes)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -220,6 +237,10 @@ class Store:
         #: the bytes of the objects the event log holds (their JSON is ASCII)
         self.event_bytes = int(
             self.db.execute("SELECT COALESCE(SUM(LENGTH(body)), 0) FROM events").fetchone()[0]
+        )
+        #: the bytes of the objects stored (with :attr:`event_bytes`, what the quota bounds)
+        self.object_bytes = int(
+            self.db.execute("SELECT COALESCE(SUM(LENGTH(body)), 0) FROM objects").fetchone()[0]
         )
         stamp = self.db.execute("SELECT v FROM meta WHERE k='labels'").fetchone()
         if not stamp or stamp[0] != self._label_stamp():
@@ -454,6 +475,7 @@ class Store:
             self.db.execute("BEGIN IMMEDIATE")
             self._pending = []
             rv_before, bytes_before = self._rv, self.event_bytes
+            objects_before = self.object_bytes
         self._depth += 1
         try:
             yield
@@ -462,6 +484,7 @@ class Store:
             if self._depth == 0:
                 self.db.execute("ROLLBACK")
                 self._rv, self.event_bytes = rv_before, bytes_before
+                self.object_bytes = objects_before
                 self._pending = None
             raise
         self._depth -= 1
@@ -541,7 +564,7 @@ class Store:
             self._writes_since_prune = 0
             self._trim_events("rv <= ?", (self._rv - self.event_log_size,))
         if self.event_bytes > self.event_log_bytes:
-            self._trim_to_budget(ev.rv)
+            self._trim_to_budget(ev.rv, self.event_log_bytes)
 
     def _trim_events(self, where: str, args: tuple[Any, ...]) -> None:
         (freed,) = self.db.execute(
@@ -551,9 +574,11 @@ class Store:
             self.db.execute(f"DELETE FROM events WHERE {where}", args)
             self.event_bytes -= int(freed)
 
-    def _trim_to_budget(self, newest: int) -> None:
-        """Drop the oldest events until the log's objects fit in its byte budget."""
-        excess = self.event_bytes - self.event_log_bytes
+    def _trim_to_budget(self, newest: int, budget: int) -> None:
+        """Drop the oldest events before ``newest`` until the log's objects fit in ``budget``."""
+        excess = self.event_bytes - budget
+        if excess <= 0:
+            return
         last = None
         for rv, size in self.db.execute(
             "SELECT rv, LENGTH(body) FROM events WHERE rv < ? ORDER BY rv", (newest,)
@@ -578,7 +603,7 @@ class Store:
         ns, name = meta.get("namespace", ""), meta["name"]
         with self.transaction():
             row = self.db.execute(
-                "SELECT rv FROM objects WHERE rkey=? AND namespace=? AND name=?",
+                "SELECT rv, LENGTH(body) FROM objects WHERE rkey=? AND namespace=? AND name=?",
                 (rkey, ns, name),
             ).fetchone()
             if create and row:
@@ -590,6 +615,16 @@ class Store:
             rv = self._next_rv()
             meta["resourceVersion"] = str(rv)
             body = json.dumps(obj)
+            # etcd counts a put against its quota before applying it and refuses it past the
+            # quota; deletes go through. History is compacted first (the oldest events go,
+            # so a watch resuming from them gets 410, as after kube-apiserver's compaction)
+            # (the object is held twice: stored, and in the event log)
+            replaced = int(row[1]) if row else 0
+            room = self.quota_bytes - (self.object_bytes - replaced + len(body)) - len(body)
+            if room < 0:
+                raise SpaceExceeded()
+            self._trim_to_budget(rv, room)
+            self.object_bytes += len(body) - replaced
             self.db.execute(
                 "INSERT OR REPLACE INTO objects (rkey, namespace, name, rv, body) "
                 "VALUES (?,?,?,?,?)",
@@ -611,6 +646,7 @@ class Store:
             if expect_rv and str(row[0]) != str(expect_rv):
                 raise Conflict(name)
             obj: Obj = json.loads(row[1])
+            self.object_bytes -= len(row[1])
             rv = self._next_rv()
             obj["metadata"]["resourceVersion"] = str(rv)
             for table in ("objects", *(t for t, _, _ in _INDEXES)):
