@@ -244,6 +244,15 @@ class StepLoad:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> StepLoad:
+        """The load a recorded state names; ValueError for a field of the wrong type."""
+        for key in ("stepSeconds", "rate", "timeout"):
+            if raw.get(key) is not None and not _number(raw[key]):
+                raise ValueError(f"load.{key} {raw[key]!r} is not a number")
+        for key in ("stepRequests", "concurrency"):
+            if raw.get(key) is not None and not _whole(raw[key]):
+                raise ValueError(f"load.{key} {raw[key]!r} is not a whole number")
+        if raw.get("path") is not None and not isinstance(raw["path"], str):
+            raise ValueError(f"load.path {raw['path']!r} is not a string")
         seconds = raw.get("stepSeconds")
         requests = raw.get("stepRequests")
         rate = raw.get("rate")
@@ -415,6 +424,9 @@ class State:
         step = doc.get("step") or 0
         if not _whole(step) or not 0 <= step <= len(raw_steps):
             raise ValueError(f"step {step!r} of {len(raw_steps)} steps is not a step")
+        generation = doc.get("generation") or 0
+        if not _whole(generation) or generation < 0:
+            raise ValueError(f"generation {generation!r} is not a Service generation")
         results = _objects(doc, "results")
         for i, r in enumerate(results):
             if not (_whole(r.get("step")) and _whole(r.get("percent"))):
@@ -434,7 +446,7 @@ class State:
             phase,
             current,
             str(doc.get("candidate") or ""),
-            int(doc.get("generation") or 0),
+            generation,
             settings,
             step,
             _objects(doc, "traffic"),

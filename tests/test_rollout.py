@@ -885,6 +885,10 @@ def paused_at(cluster: Cluster, **changes: Any) -> str:
         ({"load": {"stepSeconds": 30, "concurrency": -1}}, "--concurrency"),
         ({"current": ...}, "it has no 'current'"),
         ({"results": "x"}, "results is not a list of objects"),
+        ({"generation": "x"}, "generation 'x' is not a Service generation"),
+        ({"load": {"stepSeconds": "30s"}}, "load.stepSeconds '30s' is not a number"),
+        ({"load": {"stepSeconds": 30, "concurrency": 2.5}}, "load.concurrency 2.5 is not a whole"),
+        ({"load": {"stepSeconds": 30, "path": 7}}, "load.path 7 is not a string"),
     ],
 )
 def test_a_hand_edited_state_is_refused_before_anything_moves(
