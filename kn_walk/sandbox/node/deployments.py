@@ -151,13 +151,6 @@ class DeploymentController(Controller):
         self.rt = self._type("apps", "deployments")
         self.t_rs = self._type("apps", "replicasets")
 
-    def guard(self, deployment: Obj) -> None:
-        try:
-            self.reconcile(deployment)
-        except Exception:  # one bad Deployment must not stop the others
-            meta = deployment.get("metadata") or {}
-            log.exception("deployment %s/%s", meta.get("namespace"), meta.get("name"))
-
     def owner_of(self, rs: Obj) -> Obj | None:
         """The Deployment controlling ``rs``, if it exists."""
         for ref in (rs.get("metadata") or {}).get("ownerReferences") or []:

@@ -84,10 +84,23 @@ class Controller:
     recorder, and how they write (as their service account)."""
 
     component = ""
+    #: the kind this controller reconciles (set by each controller)
+    rt: ResourceType
 
     def __init__(self, resources: Resources, events: EventRecorder) -> None:
         self.res = resources
         self.events = events
+
+    def reconcile(self, obj: Obj) -> None:
+        raise NotImplementedError
+
+    def guard(self, obj: Obj) -> None:
+        """Reconcile ``obj``; an error is logged, so one bad object does not stop the others."""
+        try:
+            self.reconcile(obj)
+        except Exception:
+            meta = obj.get("metadata") or {}
+            log.exception("%s %s/%s", self.rt.kind, meta.get("namespace"), meta.get("name"))
 
     def _type(self, group: str, plural: str) -> ResourceType:
         rt = self.res.registry.get(group, "v1", plural)
@@ -189,13 +202,6 @@ class ReplicaSetController(Controller):
         ns = (pod.get("metadata") or {}).get("namespace", "")
         rs = self.res.find(self.rt, ns, str(ref.get("name")))
         return rs if rs is not None and rs["metadata"].get("uid") == ref.get("uid") else None
-
-    def guard(self, rs: Obj) -> None:
-        try:
-            self.reconcile(rs)
-        except Exception:  # one bad ReplicaSet must not stop the others
-            meta = rs.get("metadata") or {}
-            log.exception("pods of replicaset %s/%s", meta.get("namespace"), meta.get("name"))
 
     def reconcile(self, rs: Obj) -> None:
         meta = rs["metadata"]
