@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -467,10 +466,9 @@ def test_up_on_a_running_sandbox_makes_the_context_current_where_asked(tmp_path:
     try:
         other = tmp_path / "other" / "config"
         before = sb.kubeconfig.read_bytes()
-        api_port = urlsplit(sb.info.api).port
         result = knwalk(
             "sandbox", "up", "--state-dir", str(sb.state_dir), "--kubeconfig", str(other),
-            "--api-port", str(api_port), "--domain", "other.test",
+            "--api-port", str(sb.info.api_port), "--domain", "other.test",
         )  # fmt: skip
         assert result.code == 0, result.err
         # rich wraps at 80 columns, inside long paths too: compare without whitespace

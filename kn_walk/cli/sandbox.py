@@ -50,12 +50,6 @@ def _state_dir(value: Path | None) -> Path:
     return path
 
 
-def _port_of(url: str) -> int | None:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).port
-
-
 @sandbox_app.command("up", cls=KnwalkCommand)
 def up(
     api_port: Annotated[
@@ -127,8 +121,8 @@ def up(
             f"context {control.CONTEXT} is now current in {path}."
         )
         settings = (
-            ("--api-port", api_port, _port_of(info.api)),
-            ("--gateway-port", gateway_port, _port_of(info.gateway)),
+            ("--api-port", api_port, info.api_port),
+            ("--gateway-port", gateway_port, info.gateway_port),
             ("--domain", domain, info.domain),
             ("--stable-window", stable_window, None),
             ("--scale-to-zero-grace", scale_to_zero_grace, None),
